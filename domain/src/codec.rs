@@ -1,0 +1,184 @@
+//! The stored shape of domain events: a type name, a schema version and JSON data.
+//!
+//! The stored shape is not the Rust enum: when an event's shape changes, its
+//! schema version goes up by one and an [`Upcaster`] turns the old JSON into
+//! the new before it is deserialized. Events are never rewritten in the log.
+
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Map, Value};
+
+use crate::run::RunEvent;
+
+/// An event ready to be stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedEvent {
+    pub event_type: &'static str,
+    pub schema_version: u32,
+    pub data: Value,
+}
+
+/// Turns data of `event_type` at schema version `from` into version `from + 1`.
+#[derive(Debug, Clone, Copy)]
+pub struct Upcaster {
+    pub event_type: &'static str,
+    pub from: u32,
+    pub upcast: fn(Map<String, Value>) -> Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("{event_type} data is not a JSON object")]
+    NotAnObject { event_type: String },
+    #[error("{event_type} has schema version {version}, newer than this build knows ({known})")]
+    FromTheFuture {
+        event_type: String,
+        version: u32,
+        known: u32,
+    },
+    #[error("{event_type} version {version}: {message}")]
+    Invalid {
+        event_type: String,
+        version: u32,
+        message: String,
+    },
+}
+
+/// A family of events stored through this codec. The enum must be
+/// `#[serde(tag = "type")]` with one variant per stored type name.
+pub trait EventSchema: Serialize + DeserializeOwned {
+    fn type_name(&self) -> &'static str;
+
+    /// The upcasters of this family, oldest first per type.
+    fn upcasters() -> &'static [Upcaster] {
+        &[]
+    }
+
+    /// A type's current schema version: one more than its upcasters.
+    fn schema_version(event_type: &str) -> u32 {
+        let upcasts = Self::upcasters()
+            .iter()
+            .filter(|u| u.event_type == event_type)
+            .count();
+        1 + u32::try_from(upcasts).unwrap_or(u32::MAX - 1)
+    }
+
+    fn encode(&self) -> EncodedEvent {
+        let event_type = self.type_name();
+        let mut data = match serde_json::to_value(self) {
+            Ok(Value::Object(map)) => map,
+            // Every variant is a struct, so this cannot happen; keep the data anyway.
+            Ok(other) => Map::from_iter([("value".to_string(), other)]),
+            Err(e) => Map::from_iter([("encode_error".to_string(), Value::String(e.to_string()))]),
+        };
+        data.remove("type");
+        EncodedEvent {
+            event_type,
+            schema_version: Self::schema_version(event_type),
+            data: Value::Object(data),
+        }
+    }
+
+    fn decode(event_type: &str, schema_version: u32, data: Value) -> Result<Self, DecodeError> {
+        let known = Self::schema_version(event_type);
+        if schema_version > known {
+            return Err(DecodeError::FromTheFuture {
+                event_type: event_type.to_string(),
+                version: schema_version,
+                known,
+            });
+        }
+        let Value::Object(mut map) = data else {
+            return Err(DecodeError::NotAnObject {
+                event_type: event_type.to_string(),
+            });
+        };
+        for version in schema_version..known {
+            if let Some(u) = Self::upcasters()
+                .iter()
+                .find(|u| u.event_type == event_type && u.from == version)
+            {
+                map = (u.upcast)(map);
+            }
+        }
+        map.insert("type".to_string(), Value::String(event_type.to_string()));
+        serde_json::from_value(Value::Object(map)).map_err(|e| DecodeError::Invalid {
+            event_type: event_type.to_string(),
+            version: schema_version,
+            message: e.to_string(),
+        })
+    }
+}
+
+impl EventSchema for RunEvent {
+    fn type_name(&self) -> &'static str {
+        RunEvent::type_name(self)
+    }
+
+    fn upcasters() -> &'static [Upcaster] {
+        &[Upcaster {
+            event_type: "Queued",
+            from: 1,
+            upcast: queued_v1_to_v2,
+        }]
+    }
+}
+
+/// Queued v1 called the commit `commit`; v2 says `commit_sha`, as GitHub does.
+fn queued_v1_to_v2(mut data: Map<String, Value>) -> Map<String, Value> {
+    if let Some(commit) = data.remove("commit") {
+        data.insert("commit_sha".to_string(), commit);
+    }
+    data
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn queued_v1_with_the_old_field_name_is_read() {
+        let v1 = json!({
+            "at": "2026-11-01T10:00:00Z",
+            "run_id": "6f2d3a7e-0000-4000-8000-000000000001",
+            "repository": "CCExtractor/ccextractor",
+            "commit": "0123456789abcdef0123456789abcdef01234567",
+            "platform": "linux",
+            "trigger": {"kind": "push", "branch": "master"},
+            "deadline": {"at": "2026-11-01T11:00:00Z", "kind": "artifact_wait"}
+        });
+        let event = RunEvent::decode("Queued", 1, v1).expect("v1 upcasts");
+        let RunEvent::Queued(q) = &event else {
+            panic!("decoded {event:?}")
+        };
+        assert_eq!(q.commit_sha, "0123456789abcdef0123456789abcdef01234567");
+        let encoded = event.encode();
+        assert_eq!(encoded.schema_version, 2);
+        assert!(encoded.data.get("commit").is_none());
+        assert_eq!(
+            RunEvent::decode("Queued", 2, encoded.data).expect("v2 reads"),
+            event
+        );
+    }
+
+    #[test]
+    fn unknown_future_versions_and_garbage_are_typed_errors() {
+        assert!(matches!(
+            RunEvent::decode("Queued", 3, json!({})),
+            Err(DecodeError::FromTheFuture { .. })
+        ));
+        assert!(matches!(
+            RunEvent::decode("Cancelled", 1, json!([1])),
+            Err(DecodeError::NotAnObject { .. })
+        ));
+        assert!(matches!(
+            RunEvent::decode("NoSuchEvent", 1, json!({})),
+            Err(DecodeError::Invalid { .. })
+        ));
+        assert!(matches!(
+            RunEvent::decode("Cancelled", 1, json!({"at": "yesterday"})),
+            Err(DecodeError::Invalid { .. })
+        ));
+    }
+}

@@ -1,0 +1,36 @@
+//! The Sample Platform's domain: what a test run is, which events it records,
+//! and the rules that decide them. Pure Rust: no I/O, no async, no clock.
+//!
+//! Using it takes three steps, and the write side (`sp-commands`) does exactly these:
+//!
+//! 1. fold a run's recorded events into a [`RunState`] with [`RunState::evolve`]
+//!    (or [`RunState::replay`]);
+//! 2. call [`decide`] with the state, a [`RunCommand`] and a [`Context`] (the time
+//!    now and the [`Policy`]); it answers the new events or a typed [`Rejection`];
+//! 3. append those events with the state's version as the expected version.
+//!
+//! Events are stored as a type name, a schema version and JSON data
+//! ([`codec`]); older shapes are upcast when read.
+//!
+//! The state machine makes the old platform's failures unrepresentable: a run that is
+//! not final is [`Lifecycle::Active`], which cannot be built without a [`Deadline`];
+//! a final run has exactly one [`Final`] and accepts only cleanup and reporting.
+
+pub mod codec;
+pub mod ids;
+pub mod policy;
+pub mod run;
+pub mod verdict;
+
+pub use codec::{DecodeError, EncodedEvent, EventSchema, Upcaster};
+pub use ids::{Platform, RunId};
+pub use policy::{DeadlinePolicy, Policy, RetryPolicy};
+pub use run::{
+    Artifact, Context, Deadline, DeadlineKind, ErrorClass, FailureReason, Final, Lifecycle, Phase,
+    QueueRun, Rejection, Run, RunCommand, RunEvent, RunInfo, RunState, RunnerStage, Stage, Trigger,
+    VmRecord, VmStatus, decide,
+};
+pub use verdict::{
+    Counts, ExpectedOutput, OutputProduced, ProducedOutput, RegressionTest, SampleRef, TestResult,
+    Verdict,
+};

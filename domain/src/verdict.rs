@@ -1,0 +1,313 @@
+//! Regression tests as snapshotted into a run, the results a runner reports, and
+//! the rules that turn them into a verdict.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A media sample, addressed by its content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SampleRef {
+    pub sha256: String,
+    /// Original file name, for people.
+    pub name: String,
+    /// Where the runner can download it; `None` when the runner's store has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+/// One output file a regression test is expected to produce.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpectedOutput {
+    /// The output's name as the command line refers to it (e.g. `out.srt`).
+    pub name: String,
+    pub approved_sha256: String,
+    /// Other hashes accepted as correct (platform differences, approved variants).
+    #[serde(default)]
+    pub variants: Vec<String>,
+    /// An ignored output never fails the test.
+    #[serde(default)]
+    pub ignore: bool,
+}
+
+/// A regression test as it was when the run was queued: later catalogue edits
+/// never change an old run's verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegressionTest {
+    pub id: String,
+    pub sample: SampleRef,
+    /// The command line, with placeholders for the executable, sample and outputs.
+    pub command: String,
+    pub expected_exit_code: i32,
+    #[serde(default)]
+    pub categories: Vec<String>,
+    #[serde(default)]
+    pub outputs: Vec<ExpectedOutput>,
+}
+
+/// What the runner says it found for one output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OutputProduced {
+    /// The runner compared it with the approved hash itself and it matched.
+    Equal,
+    /// The produced file's hash.
+    Sha256 { sha256: String },
+    /// The command did not write this output.
+    Missing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducedOutput {
+    pub name: String,
+    pub produced: OutputProduced,
+}
+
+/// One regression test's outcome as reported by the runner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestResult {
+    pub test_id: String,
+    pub exit_code: i32,
+    pub runtime_ms: u64,
+    #[serde(default)]
+    pub outputs: Vec<ProducedOutput>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+}
+
+/// Why one regression test failed, in words a maintainer can act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Mismatch {
+    ExitCode { expected: i32, actual: i32 },
+    OutputDiffers { output: String, sha256: String },
+    OutputMissing { output: String },
+    NoResult,
+}
+
+/// Passed and failed tests, overall and per category.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub passed: u32,
+    pub failed: u32,
+    #[serde(default)]
+    pub by_category: BTreeMap<String, CategoryCounts>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategoryCounts {
+    pub passed: u32,
+    pub failed: u32,
+}
+
+/// Judge one test: the mismatches, empty when it passed.
+pub fn judge(test: &RegressionTest, result: Option<&TestResult>) -> Vec<Mismatch> {
+    let Some(result) = result else {
+        return vec![Mismatch::NoResult];
+    };
+    let mut mismatches = Vec::new();
+    if result.exit_code != test.expected_exit_code {
+        mismatches.push(Mismatch::ExitCode {
+            expected: test.expected_exit_code,
+            actual: result.exit_code,
+        });
+    }
+    for expected in test.outputs.iter().filter(|o| !o.ignore) {
+        let produced = result.outputs.iter().find(|p| p.name == expected.name);
+        match produced.map(|p| &p.produced) {
+            Some(OutputProduced::Equal) => {}
+            Some(OutputProduced::Sha256 { sha256 })
+                if *sha256 == expected.approved_sha256 || expected.variants.contains(sha256) => {}
+            Some(OutputProduced::Sha256 { sha256 }) => mismatches.push(Mismatch::OutputDiffers {
+                output: expected.name.clone(),
+                sha256: sha256.clone(),
+            }),
+            Some(OutputProduced::Missing) | None => mismatches.push(Mismatch::OutputMissing {
+                output: expected.name.clone(),
+            }),
+        }
+    }
+    mismatches
+}
+
+/// The run's verdict: it passes when every test in scope passed.
+pub fn verdict(
+    tests: &[RegressionTest],
+    results: &BTreeMap<String, TestResult>,
+) -> (Verdict, Counts) {
+    let mut counts = Counts::default();
+    for test in tests {
+        let passed = judge(test, results.get(&test.id)).is_empty();
+        let categories: Vec<&str> = if test.categories.is_empty() {
+            vec![UNCATEGORISED]
+        } else {
+            test.categories.iter().map(String::as_str).collect()
+        };
+        for category in categories {
+            let entry = counts.by_category.entry(category.to_string()).or_default();
+            if passed {
+                entry.passed += 1;
+            } else {
+                entry.failed += 1;
+            }
+        }
+        if passed {
+            counts.passed += 1;
+        } else {
+            counts.failed += 1;
+        }
+    }
+    let verdict = if counts.failed == 0 {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
+    (verdict, counts)
+}
+
+/// The category counted for tests that name none.
+pub const UNCATEGORISED: &str = "uncategorised";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test_case() -> RegressionTest {
+        RegressionTest {
+            id: "t1".into(),
+            sample: SampleRef {
+                sha256: "s".into(),
+                name: "a.ts".into(),
+                location: None,
+            },
+            command: "{exe} {sample} -o {out}".into(),
+            expected_exit_code: 0,
+            categories: vec!["dvb".into()],
+            outputs: vec![
+                ExpectedOutput {
+                    name: "out.srt".into(),
+                    approved_sha256: "good".into(),
+                    variants: vec!["also-good".into()],
+                    ignore: false,
+                },
+                ExpectedOutput {
+                    name: "debug.log".into(),
+                    approved_sha256: "x".into(),
+                    variants: vec![],
+                    ignore: true,
+                },
+            ],
+        }
+    }
+
+    fn result(exit: i32, srt: OutputProduced) -> TestResult {
+        TestResult {
+            test_id: "t1".into(),
+            exit_code: exit,
+            runtime_ms: 10,
+            outputs: vec![ProducedOutput {
+                name: "out.srt".into(),
+                produced: srt,
+            }],
+        }
+    }
+
+    #[test]
+    fn approved_variant_and_equal_pass() {
+        let t = test_case();
+        for produced in [
+            OutputProduced::Equal,
+            OutputProduced::Sha256 {
+                sha256: "good".into(),
+            },
+            OutputProduced::Sha256 {
+                sha256: "also-good".into(),
+            },
+        ] {
+            assert!(judge(&t, Some(&result(0, produced))).is_empty());
+        }
+    }
+
+    #[test]
+    fn each_failure_rule_is_named() {
+        let t = test_case();
+        assert_eq!(
+            judge(&t, Some(&result(1, OutputProduced::Equal))),
+            vec![Mismatch::ExitCode {
+                expected: 0,
+                actual: 1
+            }]
+        );
+        assert_eq!(
+            judge(
+                &t,
+                Some(&result(
+                    0,
+                    OutputProduced::Sha256 {
+                        sha256: "bad".into()
+                    }
+                ))
+            ),
+            vec![Mismatch::OutputDiffers {
+                output: "out.srt".into(),
+                sha256: "bad".into()
+            }]
+        );
+        assert_eq!(
+            judge(&t, Some(&result(0, OutputProduced::Missing))),
+            vec![Mismatch::OutputMissing {
+                output: "out.srt".into()
+            }]
+        );
+        let mut no_outputs = result(0, OutputProduced::Equal);
+        no_outputs.outputs.clear();
+        assert_eq!(
+            judge(&t, Some(&no_outputs)),
+            vec![Mismatch::OutputMissing {
+                output: "out.srt".into()
+            }],
+            "an expected output that is not reported at all is missing; the ignored one is not"
+        );
+        assert_eq!(judge(&t, None), vec![Mismatch::NoResult]);
+    }
+
+    #[test]
+    fn verdict_counts_per_category() {
+        let mut a = test_case();
+        a.id = "a".into();
+        let mut b = test_case();
+        b.id = "b".into();
+        b.categories = vec![];
+        let mut results = BTreeMap::new();
+        let mut ra = result(0, OutputProduced::Equal);
+        ra.test_id = "a".into();
+        results.insert("a".to_string(), ra);
+        let (v, counts) = verdict(&[a, b], &results);
+        assert_eq!(v, Verdict::Fail);
+        assert_eq!((counts.passed, counts.failed), (1, 1));
+        assert_eq!(
+            counts.by_category["dvb"],
+            CategoryCounts {
+                passed: 1,
+                failed: 0
+            }
+        );
+        assert_eq!(
+            counts.by_category[UNCATEGORISED],
+            CategoryCounts {
+                passed: 0,
+                failed: 1
+            }
+        );
+    }
+
+    #[test]
+    fn empty_scope_passes() {
+        assert_eq!(verdict(&[], &BTreeMap::new()).0, Verdict::Pass);
+    }
+}
