@@ -1,1 +1,125 @@
-//! placeholder
+//! The append-only event log of the Sample Platform, behind one trait with two
+//! backends: SQLite (a file; the embedded default) and PostgreSQL (production,
+//! several replicas).
+//!
+//! 1. [`Database::open`] a URL (`sqlite://…` or `postgres://…`) and
+//!    [`Database::migrate`] it;
+//! 2. [`EventStore::append`] events to a stream with an [`ExpectedVersion`];
+//!    a lost race is [`StoreError::Conflict`], a retried batch is a no-op;
+//! 3. read a stream with [`EventStore::read_stream`], or follow the whole log
+//!    with a [`LogFollower`], which wakes on new commits and polls as a fallback.
+//!
+//! Both backends pass the same conformance suite (`testing` feature,
+//! `tests/sqlite.rs`, `tests/postgres.rs`).
+
+mod database;
+mod error;
+mod follow;
+mod model;
+mod postgres;
+mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+pub use database::{Database, DbOptions, Pool, redact};
+pub use error::StoreError;
+pub use follow::LogFollower;
+pub use model::{
+    Appended, ExpectedVersion, LogBatch, LogPosition, Metadata, NewEvent, RecordedEvent,
+};
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// The longest stream id accepted; ids are built by the platform, so a longer
+/// one is a bug, not data.
+pub const MAX_STREAM_ID_LEN: usize = 200;
+
+/// An append-only log of events grouped in streams.
+#[async_trait]
+pub trait EventStore: Send + Sync + std::fmt::Debug {
+    /// Append a batch to one stream, atomically. The batch lands only if the
+    /// stream is at `expected`; re-appending a batch whose event ids are all in
+    /// the log already succeeds with `already_appended` and writes nothing.
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+    ) -> Result<Appended, StoreError>;
+
+    /// The events of one stream from `from_version` (1 = the first) on.
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Up to `limit` events after `after`, in commit order. Never skips an
+    /// event: what a concurrent transaction has not committed yet is not
+    /// returned, and neither is anything after it.
+    async fn read_all(&self, after: LogPosition, limit: usize) -> Result<LogBatch, StoreError>;
+
+    /// The highest position in the log (0 when empty), for measuring lag.
+    async fn head_position(&self) -> Result<i64, StoreError>;
+
+    /// Changes after every commit of this process, and of other processes
+    /// where the backend can tell (PostgreSQL `LISTEN`).
+    fn wakeups(&self) -> watch::Receiver<u64>;
+}
+
+/// Checks every backend applies before touching the database.
+fn validate_append(stream: &str, events: &[NewEvent]) -> Result<(), StoreError> {
+    if stream.is_empty() || stream.len() > MAX_STREAM_ID_LEN {
+        return Err(StoreError::Invalid(format!(
+            "stream id must be 1 to {MAX_STREAM_ID_LEN} bytes, got {}",
+            stream.len()
+        )));
+    }
+    if events.is_empty() {
+        return Err(StoreError::Invalid(
+            "an append needs at least one event".into(),
+        ));
+    }
+    let mut ids = std::collections::HashSet::with_capacity(events.len());
+    if let Some(dup) = events.iter().find(|e| !ids.insert(e.event_id)) {
+        return Err(StoreError::Invalid(format!(
+            "event id {} appears twice in one batch",
+            dup.event_id
+        )));
+    }
+    Ok(())
+}
+
+/// Given the stored (event id, stream, version, position) of ids of a batch:
+/// the batch was appended before, was not, or its ids were used elsewhere.
+fn previously_appended(
+    stream: &str,
+    batch_len: usize,
+    found: &[(uuid::Uuid, String, i64, i64)],
+) -> Result<Option<Appended>, StoreError> {
+    if found.is_empty() {
+        return Ok(None);
+    }
+    if let Some((event_id, other, _, _)) = found.iter().find(|(_, s, _, _)| s != stream) {
+        return Err(StoreError::EventIdReused {
+            event_id: *event_id,
+            stream: other.clone(),
+        });
+    }
+    if found.len() != batch_len {
+        return Err(StoreError::EventIdReused {
+            event_id: found[0].0,
+            stream: stream.to_string(),
+        });
+    }
+    let last_version = found.iter().map(|f| f.2).max().unwrap_or(0);
+    let last_position = found.iter().map(|f| f.3).max().unwrap_or(0);
+    Ok(Some(Appended {
+        last_version: u64::try_from(last_version).unwrap_or(0),
+        last_position,
+        already_appended: true,
+    }))
+}

@@ -1,0 +1,192 @@
+//! Opening a database by URL, migrating it, and checking that it is ready.
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+use crate::error::StoreError;
+use crate::{EventStore, PgStore, SqliteStore};
+
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// PostgreSQL pool size; SQLite always has one writer and a few readers.
+    pub max_connections: u32,
+    /// How long to wait for a connection before reporting the database down.
+    pub acquire_timeout: Duration,
+    /// PostgreSQL `NOTIFY` channel that wakes other replicas' readers.
+    pub notify_channel: String,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        DbOptions {
+            max_connections: 24,
+            acquire_timeout: Duration::from_secs(5),
+            notify_channel: "sp_events".to_string(),
+        }
+    }
+}
+
+/// The connection pools, for the parts that keep their own tables (read
+/// models, deadlines) and write them in the same transaction as a checkpoint.
+#[derive(Debug, Clone)]
+pub enum Pool {
+    Sqlite {
+        /// The single writer connection; every write goes through it.
+        writer: SqlitePool,
+        reader: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+/// An opened database: its pools and the event store on them.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pub pool: Pool,
+    pub store: Arc<dyn EventStore>,
+}
+
+impl Database {
+    /// Open `postgres://…` or `sqlite://path` (the file is created if missing).
+    /// PostgreSQL connects lazily, so a server that is down makes the platform
+    /// unready rather than unable to start.
+    pub async fn open(url: &str, options: &DbOptions) -> Result<Database, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let connect = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_lazy_with(connect);
+            let store = PgStore::new(pool.clone(), &options.notify_channel);
+            return Ok(Database {
+                pool: Pool::Postgres(pool),
+                store: Arc::new(store),
+            });
+        }
+        if url.starts_with("sqlite:") {
+            let connect = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: a committed event survives power loss, not only a crash.
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(options.acquire_timeout)
+                .foreign_keys(true);
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect.clone())
+                .await?;
+            let reader = SqlitePoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect.read_only(true))
+                .await?;
+            let store = SqliteStore::new(writer.clone(), reader.clone());
+            return Ok(Database {
+                pool: Pool::Sqlite { writer, reader },
+                store: Arc::new(store),
+            });
+        }
+        Err(StoreError::Invalid(format!(
+            "unsupported database URL {:?}: use sqlite://FILE or postgres://…",
+            redact(url)
+        )))
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite { .. } => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        match self.pool {
+            Pool::Sqlite { .. } => &SQLITE_MIGRATIONS,
+            Pool::Postgres(_) => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    /// Apply every migration not applied yet.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.pool {
+            Pool::Sqlite { writer, .. } => SQLITE_MIGRATIONS.run(writer).await?,
+            Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// The versions of the migrations this build has that the database has
+    /// not applied. Fails when the database does not answer.
+    pub async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        let check =
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = '_sqlx_migrations'";
+        let applied_sql = "SELECT version FROM _sqlx_migrations WHERE success";
+        let applied: Vec<i64> = match &self.pool {
+            Pool::Sqlite { reader, .. } => {
+                let exists: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+                )
+                .fetch_one(reader)
+                .await?;
+                if exists == 0 {
+                    vec![]
+                } else {
+                    sqlx::query_scalar(applied_sql).fetch_all(reader).await?
+                }
+            }
+            Pool::Postgres(pool) => {
+                let exists: i64 =
+                    sqlx::query_scalar(&format!("{check} AND table_schema = current_schema()"))
+                        .fetch_one(pool)
+                        .await?;
+                if exists == 0 {
+                    vec![]
+                } else {
+                    sqlx::query_scalar(applied_sql).fetch_all(pool).await?
+                }
+            }
+        };
+        let applied: BTreeSet<i64> = applied.into_iter().collect();
+        Ok(self
+            .migrator()
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect())
+    }
+
+    /// Close every connection (the SQLite file is checkpointed on close).
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite { writer, reader } => {
+                reader.close().await;
+                writer.close().await;
+            }
+            Pool::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// A URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((credentials, host)) => {
+                let user = credentials.split(':').next().unwrap_or("");
+                format!("{scheme}://{user}:***@{host}")
+            }
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}

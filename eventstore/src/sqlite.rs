@@ -1,0 +1,192 @@
+//! SQLite backend: a file in WAL mode, one writer connection (SQLite allows one
+//! writer at a time anyway; queueing in the pool is cheaper than busy retries),
+//! several readers.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::model::{Appended, ExpectedVersion, LogBatch, LogPosition, NewEvent, RecordedEvent};
+use crate::{EventStore, previously_appended, validate_append};
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    wake: Arc<watch::Sender<u64>>,
+}
+
+const COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, schema_version, data, metadata, recorded_at";
+
+impl SqliteStore {
+    /// A store on pools that `Database::open` configured (WAL, busy timeout).
+    pub fn new(writer: SqlitePool, reader: SqlitePool) -> Self {
+        let (wake, _) = watch::channel(0);
+        SqliteStore {
+            writer,
+            reader,
+            wake: Arc::new(wake),
+        }
+    }
+}
+
+fn decode(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
+    let position: i64 = row.try_get("position")?;
+    let corrupt = |message: String| StoreError::Corrupt { position, message };
+    let event_id: String = row.try_get("event_id")?;
+    let data: String = row.try_get("data")?;
+    let metadata: String = row.try_get("metadata")?;
+    let version: i64 = row.try_get("stream_version")?;
+    let schema_version: i64 = row.try_get("schema_version")?;
+    Ok(RecordedEvent {
+        position,
+        commit: position,
+        stream_id: row.try_get("stream_id")?,
+        stream_version: u64::try_from(version).map_err(|e| corrupt(e.to_string()))?,
+        event_id: Uuid::parse_str(&event_id).map_err(|e| corrupt(e.to_string()))?,
+        event_type: row.try_get("event_type")?,
+        schema_version: u32::try_from(schema_version).map_err(|e| corrupt(e.to_string()))?,
+        data: serde_json::from_str(&data).map_err(|e| corrupt(e.to_string()))?,
+        metadata: serde_json::from_str(&metadata).map_err(|e| corrupt(e.to_string()))?,
+        recorded_at: row.try_get::<DateTime<Utc>, _>("recorded_at")?,
+    })
+}
+
+fn to_i64(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Invalid(format!("version {v} out of range")))
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+    ) -> Result<Appended, StoreError> {
+        validate_append(stream, events)?;
+        // IMMEDIATE takes the write lock up front, so the version read below
+        // cannot go stale before the insert.
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+
+        let ids = serde_json::to_string(
+            &events
+                .iter()
+                .map(|e| e.event_id.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let found: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT event_id, stream_id, stream_version, position FROM events
+             WHERE event_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        let found: Vec<_> = found
+            .into_iter()
+            .filter_map(|(id, s, v, p)| Uuid::parse_str(&id).ok().map(|id| (id, s, v, p)))
+            .collect();
+        if let Some(done) = previously_appended(stream, events.len(), &found)? {
+            return Ok(done);
+        }
+
+        let current: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?",
+        )
+        .bind(stream)
+        .fetch_one(&mut *tx)
+        .await?;
+        let current = u64::try_from(current).unwrap_or(0);
+        if let Some(required) = expected.required()
+            && required != current
+        {
+            return Err(StoreError::Conflict {
+                stream: stream.to_string(),
+                expected,
+                actual: current,
+            });
+        }
+
+        let recorded_at = Utc::now();
+        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, data, metadata, recorded_at) ",
+        );
+        let mut rows = Vec::with_capacity(events.len());
+        for (i, e) in events.iter().enumerate() {
+            let metadata = serde_json::to_string(&e.metadata)
+                .map_err(|err| StoreError::Invalid(err.to_string()))?;
+            rows.push((to_i64(current + i as u64 + 1)?, e, metadata));
+        }
+        insert.push_values(rows, |mut b, (version, e, metadata)| {
+            b.push_bind(stream)
+                .push_bind(version)
+                .push_bind(e.event_id.to_string())
+                .push_bind(e.event_type.as_str())
+                .push_bind(i64::from(e.schema_version))
+                .push_bind(e.data.to_string())
+                .push_bind(metadata)
+                .push_bind(recorded_at);
+        });
+        insert.push(" RETURNING position");
+        let positions: Vec<i64> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+
+        self.wake.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(Appended {
+            last_version: current + events.len() as u64,
+            last_position: positions.into_iter().max().unwrap_or(0),
+            already_appended: false,
+        })
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE stream_id = ? AND stream_version >= ? ORDER BY stream_version"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(stream)
+            .bind(to_i64(from_version)?)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn read_all(&self, after: LogPosition, limit: usize) -> Result<LogBatch, StoreError> {
+        // One writer at a time: positions become visible in order, so the
+        // position alone is the commit order.
+        let sql =
+            format!("SELECT {COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?");
+        let rows = sqlx::query(&sql)
+            .bind(after.position)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(LogBatch {
+            events: rows.iter().map(decode).collect::<Result<_, _>>()?,
+            held_back: false,
+        })
+    }
+
+    async fn head_position(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+                .fetch_one(&self.reader)
+                .await?,
+        )
+    }
+
+    fn wakeups(&self) -> watch::Receiver<u64> {
+        self.wake.subscribe()
+    }
+}

@@ -1,0 +1,548 @@
+//! Test support: a fresh database per test on either backend, and the
+//! conformance suite that every backend must pass.
+//!
+//! PostgreSQL tests use `SP_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`); each test gets its own schema,
+//! dropped afterwards. They fail, never skip, when the server does not answer.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{
+    Database, DbOptions, EventStore, ExpectedVersion, LogFollower, LogPosition, Metadata, NewEvent,
+    StoreError,
+};
+
+pub const POSTGRES_URL_VAR: &str = "SP_TEST_POSTGRES_URL";
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The PostgreSQL server tests run against.
+pub fn postgres_url() -> String {
+    std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_string())
+}
+
+/// A database that lives as long as the test.
+#[derive(Debug)]
+pub struct TestDb {
+    pub database: Database,
+    pub url: String,
+    options: DbOptions,
+    cleanup: Cleanup,
+}
+
+#[derive(Debug)]
+enum Cleanup {
+    PostgresSchema { admin_url: String, schema: String },
+    SqliteDir(#[allow(dead_code)] tempfile::TempDir),
+}
+
+impl TestDb {
+    /// A fresh SQLite file in a temporary directory, migrated.
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("events.db").display());
+        let options = DbOptions::default();
+        let database = open_migrated(&url, &options).await;
+        TestDb {
+            database,
+            url,
+            options,
+            cleanup: Cleanup::SqliteDir(dir),
+        }
+    }
+
+    /// A fresh schema on the test PostgreSQL server, migrated.
+    pub async fn postgres() -> TestDb {
+        let admin_url = postgres_url();
+        let schema = format!("sp_t_{}", Uuid::new_v4().simple());
+        let admin = connect_admin(&admin_url).await;
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await
+            .expect("create a test schema");
+        admin.close().await;
+        let separator = if admin_url.contains('?') { '&' } else { '?' };
+        let url = format!("{admin_url}{separator}options=-c%20search_path%3D{schema}");
+        let options = DbOptions {
+            notify_channel: schema.clone(),
+            ..DbOptions::default()
+        };
+        let database = open_migrated(&url, &options).await;
+        TestDb {
+            database,
+            url,
+            options,
+            cleanup: Cleanup::PostgresSchema { admin_url, schema },
+        }
+    }
+
+    pub fn store(&self) -> Arc<dyn EventStore> {
+        self.database.store.clone()
+    }
+
+    /// The same database opened again, as another process (or a restart) would.
+    pub async fn reopen(&self) -> Database {
+        open_migrated(&self.url, &self.options).await
+    }
+
+    pub fn options(&self) -> &DbOptions {
+        &self.options
+    }
+}
+
+async fn open_migrated(url: &str, options: &DbOptions) -> Database {
+    let database = Database::open(url, options)
+        .await
+        .expect("open the test database");
+    database.migrate().await.expect("migrate the test database");
+    database
+}
+
+async fn connect_admin(url: &str) -> sqlx::PgPool {
+    match sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await
+    {
+        Ok(pool) => pool,
+        Err(error) => panic!(
+            "PostgreSQL is not reachable at {url} ({error}). Start it \
+             (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) \
+             or point {POSTGRES_URL_VAR} at a server where this user may create schemas."
+        ),
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Cleanup::PostgresSchema { admin_url, schema } = &self.cleanup {
+            // Drop runs inside the test's runtime, which cannot block on async
+            // work: do it on a thread of its own.
+            let (admin_url, schema) = (admin_url.clone(), schema.clone());
+            let done = std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async {
+                    if let Ok(pool) = sqlx::PgPool::connect(&admin_url).await {
+                        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                            .execute(&pool)
+                            .await;
+                        pool.close().await;
+                    }
+                });
+            });
+            let _ = done.join();
+        }
+    }
+}
+
+/// An event with a readable payload.
+pub fn event(kind: &str, n: u64) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::new_v4(),
+        event_type: kind.to_string(),
+        schema_version: 1,
+        data: json!({ "n": n }),
+        metadata: Metadata::new("system:test", Uuid::new_v4()),
+    }
+}
+
+fn batch(kind: &str, from: u64, len: u64) -> Vec<NewEvent> {
+    (from..from + len).map(|n| event(kind, n)).collect()
+}
+
+/// Read the whole log from the start.
+pub async fn read_everything(store: &dyn EventStore) -> Vec<crate::RecordedEvent> {
+    let mut cursor = LogPosition::START;
+    let mut all = Vec::new();
+    loop {
+        let batch = store.read_all(cursor, 1000).await.expect("read the log");
+        let Some(last) = batch.events.last() else {
+            assert!(
+                !batch.held_back,
+                "nothing should be running at the end of a test"
+            );
+            return all;
+        };
+        cursor = last.cursor();
+        all.extend(batch.events);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The conformance suite. Every backend runs every function below.
+// ---------------------------------------------------------------------------
+
+/// Expected versions: no stream, exact and any; a conflict names the actual version.
+pub async fn expected_versions_conflict(store: Arc<dyn EventStore>) {
+    let s = "run-expected";
+    let first = store
+        .append(s, ExpectedVersion::NoStream, &batch("A", 0, 2))
+        .await
+        .expect("new stream");
+    assert_eq!(first.last_version, 2);
+    assert!(!first.already_appended);
+
+    match store
+        .append(s, ExpectedVersion::NoStream, &batch("A", 2, 1))
+        .await
+    {
+        Err(StoreError::Conflict { actual, .. }) => assert_eq!(actual, 2),
+        other => panic!("appending to an existing stream as new: {other:?}"),
+    }
+    match store
+        .append(s, ExpectedVersion::Exact(1), &batch("A", 2, 1))
+        .await
+    {
+        Err(e @ StoreError::Conflict { actual: 2, .. }) => {
+            assert!(e.to_string().contains("version 2"), "{e}");
+        }
+        other => panic!("stale expected version: {other:?}"),
+    }
+    let exact = store
+        .append(s, ExpectedVersion::Exact(2), &batch("A", 2, 1))
+        .await
+        .expect("exact version");
+    assert_eq!(exact.last_version, 3);
+    let any = store
+        .append(s, ExpectedVersion::Any, &batch("A", 3, 2))
+        .await
+        .expect("any version");
+    assert_eq!(any.last_version, 5);
+    match store
+        .append("run-missing", ExpectedVersion::Exact(3), &batch("A", 0, 1))
+        .await
+    {
+        Err(StoreError::Conflict { actual: 0, .. }) => {}
+        other => panic!("exact version on a missing stream: {other:?}"),
+    }
+    let versions: Vec<u64> = store
+        .read_stream(s, 1)
+        .await
+        .expect("read")
+        .iter()
+        .map(|e| e.stream_version)
+        .collect();
+    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
+}
+
+/// A batch appended again (a retry after a lost reply) lands once.
+pub async fn retried_appends_are_idempotent(store: Arc<dyn EventStore>) {
+    let s = "run-idempotent";
+    let events = batch("B", 0, 3);
+    let first = store
+        .append(s, ExpectedVersion::NoStream, &events)
+        .await
+        .expect("first append");
+    // The same batch with the same (now stale) expectation, and with Any.
+    for expected in [
+        ExpectedVersion::NoStream,
+        ExpectedVersion::Any,
+        ExpectedVersion::Exact(0),
+    ] {
+        let again = store
+            .append(s, expected, &events)
+            .await
+            .expect("a retried batch succeeds");
+        assert!(again.already_appended);
+        assert_eq!(again.last_version, first.last_version);
+        assert_eq!(again.last_position, first.last_position);
+    }
+    assert_eq!(store.read_stream(s, 1).await.expect("read").len(), 3);
+
+    // An id reused in another batch or stream is an error, not a silent no-op.
+    let mut reused = batch("B", 10, 1);
+    reused.push(events[0].clone());
+    assert!(matches!(
+        store.append(s, ExpectedVersion::Any, &reused).await,
+        Err(StoreError::EventIdReused { .. })
+    ));
+    assert!(matches!(
+        store
+            .append("run-other", ExpectedVersion::Any, &events[..1])
+            .await,
+        Err(StoreError::EventIdReused { .. })
+    ));
+    // Bad batches are refused before they reach the database.
+    assert!(matches!(
+        store.append(s, ExpectedVersion::Any, &[]).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let twice = vec![events[1].clone(), events[1].clone()];
+    assert!(matches!(
+        store
+            .append("run-twice", ExpectedVersion::Any, &twice)
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(read_everything(&*store).await.len(), 3);
+}
+
+/// Streams read from a version; the log reads forward in batches; metadata
+/// and payloads come back as written.
+pub async fn reads_streams_and_the_log(store: Arc<dyn EventStore>) {
+    let correlation = Uuid::new_v4();
+    let cause = Uuid::new_v4();
+    let mut written = Vec::new();
+    for i in 0..5u64 {
+        let mut e = event("C", i);
+        e.metadata = Metadata::new("user:alice", correlation).caused_by(cause);
+        written.push(e.clone());
+        let stream = if i % 2 == 0 { "run-even" } else { "run-odd" };
+        store
+            .append(stream, ExpectedVersion::Any, &[e])
+            .await
+            .expect("append");
+    }
+    let even = store.read_stream("run-even", 2).await.expect("read");
+    assert_eq!(
+        even.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+    assert!(
+        store
+            .read_stream("run-none", 1)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+
+    let mut cursor = LogPosition::START;
+    let mut seen = Vec::new();
+    loop {
+        let batch = store.read_all(cursor, 2).await.expect("read the log");
+        assert!(batch.events.len() <= 2);
+        let Some(last) = batch.events.last() else {
+            break;
+        };
+        cursor = last.cursor();
+        seen.extend(batch.events);
+    }
+    assert_eq!(seen.len(), 5);
+    assert!(seen.windows(2).all(|w| w[0].position < w[1].position));
+    for (stored, original) in seen.iter().zip(&written) {
+        assert_eq!(stored.event_id, original.event_id);
+        assert_eq!(stored.data, original.data);
+        assert_eq!(stored.metadata, original.metadata);
+        assert_eq!(stored.event_type, "C");
+        let age = chrono::Utc::now() - stored.recorded_at;
+        assert!(age >= chrono::Duration::zero() && age < chrono::Duration::minutes(1));
+    }
+    assert_eq!(
+        store.head_position().await.expect("head"),
+        seen.last().map(|e| e.position).unwrap_or(0)
+    );
+}
+
+/// Many writers at once while a follower reads: it sees every event exactly
+/// once, each stream in version order, and contended streams keep their
+/// versions dense.
+pub async fn concurrent_writers_and_a_follower(
+    store: Arc<dyn EventStore>,
+    writers: usize,
+    events_per_writer: u64,
+    batch_len: u64,
+) {
+    let total = writers as u64 * events_per_writer;
+    let follower_store = store.clone();
+    let reader = tokio::spawn(async move {
+        let mut follower = LogFollower::new(follower_store, LogPosition::START)
+            .batch_size(257)
+            .poll_interval(Duration::from_millis(200));
+        let mut seen = Vec::new();
+        while (seen.len() as u64) < total {
+            seen.extend(follower.next_batch().await.expect("follow the log"));
+        }
+        seen
+    });
+
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let own = format!("run-writer-{w}");
+            let mut version = 0;
+            let mut shared_version = 0;
+            let mut n = 0;
+            while n < events_per_writer {
+                let len = batch_len.min(events_per_writer - n);
+                // Every third batch goes to a stream all writers share, with
+                // optimistic concurrency: on a conflict, retry at the version
+                // the conflict names.
+                if (n / batch_len) % 3 == 2 {
+                    let events = batch("shared", n, len);
+                    loop {
+                        match store
+                            .append(
+                                "run-shared",
+                                ExpectedVersion::Exact(shared_version),
+                                &events,
+                            )
+                            .await
+                        {
+                            Ok(appended) => {
+                                shared_version = appended.last_version;
+                                break;
+                            }
+                            Err(StoreError::Conflict { actual, .. }) => shared_version = actual,
+                            Err(e) => panic!("append: {e}"),
+                        }
+                    }
+                } else {
+                    let appended = store
+                        .append(&own, ExpectedVersion::Exact(version), &batch("own", n, len))
+                        .await
+                        .expect("append to an own stream");
+                    version = appended.last_version;
+                }
+                n += len;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("writer task");
+    }
+    let seen = tokio::time::timeout(Duration::from_secs(120), reader)
+        .await
+        .expect("the follower saw everything in time")
+        .expect("reader task");
+
+    assert_eq!(seen.len() as u64, total, "every event exactly once");
+    let unique: HashSet<Uuid> = seen.iter().map(|e| e.event_id).collect();
+    assert_eq!(unique.len() as u64, total, "no event twice");
+    let mut last_version: BTreeMap<&str, u64> = BTreeMap::new();
+    for e in &seen {
+        let last = last_version.entry(e.stream_id.as_str()).or_insert(0);
+        assert_eq!(
+            e.stream_version,
+            *last + 1,
+            "stream {} out of order in the log",
+            e.stream_id
+        );
+        *last = e.stream_version;
+    }
+    assert!(seen.windows(2).all(|w| w[0].cursor() < w[1].cursor()));
+    assert_eq!(read_everything(&*store).await.len() as u64, total);
+}
+
+/// A follower waiting on an idle log wakes when an event is appended, long
+/// before its polling fallback would.
+pub async fn followers_wake_on_append(writer: Arc<dyn EventStore>, reader: Arc<dyn EventStore>) {
+    let mut follower =
+        LogFollower::new(reader, LogPosition::START).poll_interval(Duration::from_secs(3600));
+    let waiting = tokio::spawn(async move { follower.next_batch().await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    writer
+        .append("run-wake", ExpectedVersion::Any, &batch("W", 0, 1))
+        .await
+        .expect("append");
+    let got = tokio::time::timeout(Duration::from_secs(30), waiting)
+        .await
+        .expect("the follower woke up without its hour-long poll")
+        .expect("task")
+        .expect("read");
+    assert_eq!(got.len(), 1);
+}
+
+/// What was appended is there after the store is closed and opened again.
+pub async fn survives_reopen(db: &TestDb) {
+    let store = db.store();
+    for i in 0..20 {
+        store
+            .append(
+                &format!("run-{}", i % 4),
+                ExpectedVersion::Any,
+                &batch("R", i, 3),
+            )
+            .await
+            .expect("append");
+    }
+    let before = read_everything(&*store).await;
+    db.database.close().await;
+    drop(store);
+
+    let reopened = db.reopen().await;
+    let after = read_everything(&*reopened.store).await;
+    assert_eq!(after.len(), 60);
+    assert_eq!(after, before);
+    assert!(
+        reopened
+            .pending_migrations()
+            .await
+            .expect("check")
+            .is_empty()
+    );
+    reopened.close().await;
+}
+
+/// PostgreSQL: a transaction that took an early position and commits late is
+/// not skipped by a reader that saw later positions commit first.
+pub async fn slow_transaction_is_not_skipped(db: &TestDb) {
+    let crate::Pool::Postgres(pool) = &db.database.pool else {
+        panic!("this check is about PostgreSQL's transaction horizon")
+    };
+    let store = db.store();
+    let mut slow = pool.begin().await.expect("begin");
+    let slow_id = Uuid::new_v4();
+    let slow_position: i64 = sqlx::query_scalar(
+        "INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, data, metadata, recorded_at)
+         VALUES ('run-slow', 1, $1, 'Slow', 1, '{}', $2, now()) RETURNING position",
+    )
+    .bind(slow_id)
+    .bind(serde_json::to_value(Metadata::new("system:test", Uuid::new_v4())).expect("json"))
+    .fetch_one(&mut *slow)
+    .await
+    .expect("insert in the slow transaction");
+
+    // Later appends commit first, at higher positions.
+    for i in 0..10 {
+        let appended = store
+            .append(
+                &format!("run-fast-{i}"),
+                ExpectedVersion::Any,
+                &batch("Fast", i, 1),
+            )
+            .await
+            .expect("append");
+        assert!(appended.last_position > slow_position);
+    }
+    // While the slow transaction runs, nothing after its position is handed out.
+    let early = store.read_all(LogPosition::START, 100).await.expect("read");
+    assert!(
+        early.events.is_empty(),
+        "read past an uncommitted earlier position: {early:?}"
+    );
+    assert!(early.held_back);
+
+    let follower_store = store.clone();
+    let reader = tokio::spawn(async move {
+        let mut follower = LogFollower::new(follower_store, LogPosition::START);
+        let mut seen = Vec::new();
+        while seen.len() < 11 {
+            seen.extend(follower.next_batch().await.expect("follow"));
+        }
+        seen
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    slow.commit().await.expect("commit the slow transaction");
+
+    let seen = tokio::time::timeout(Duration::from_secs(30), reader)
+        .await
+        .expect("the follower caught up")
+        .expect("task");
+    assert_eq!(seen.len(), 11);
+    assert_eq!(
+        seen[0].event_id, slow_id,
+        "the slow event comes first in commit order"
+    );
+    assert_eq!(seen.iter().filter(|e| e.event_id == slow_id).count(), 1);
+}
