@@ -57,6 +57,17 @@ impl TestDb {
 
     /// A fresh schema on the test PostgreSQL server, migrated.
     pub async fn postgres() -> TestDb {
+        let db = TestDb::postgres_unmigrated().await;
+        db.database
+            .migrate()
+            .await
+            .expect("migrate the test database");
+        db
+    }
+
+    /// A fresh, empty schema on the test PostgreSQL server: for tests of
+    /// the platform migrating it itself.
+    pub async fn postgres_unmigrated() -> TestDb {
         let admin_url = postgres_url();
         let schema = format!("sp_t_{}", Uuid::new_v4().simple());
         let admin = connect_admin(&admin_url).await;
@@ -71,7 +82,9 @@ impl TestDb {
             notify_channel: schema.clone(),
             ..DbOptions::default()
         };
-        let database = open_migrated(&url, &options).await;
+        let database = Database::open(&url, &options)
+            .await
+            .expect("open the test database");
         TestDb {
             database,
             url,
