@@ -1,1 +1,259 @@
-//! placeholder
+//! The write side: load one stream, fold it, decide, append with the expected
+//! version; on a lost race, reload and decide again.
+//!
+//! ```text
+//! let handler = Handler::<RunState>::new(store, policy, clock);
+//! handler.execute(&run_id.stream(), &command, &Envelope::new("user:alice")).await?;
+//! ```
+//!
+//! Three kinds of failure stay apart, because callers act on each differently:
+//! a domain [`CommandError::Rejected`] is answered (never retried), a
+//! [`CommandError::Contended`] race that outlasted the retries is retried
+//! later, and [`CommandError::Store`] failures are reported.
+
+mod clock;
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use sp_domain::codec::EventSchema;
+use sp_domain::{Aggregate, Context, DecodeError, Policy};
+use sp_eventstore::{EventStore, ExpectedVersion, Metadata, NewEvent, StoreError};
+use uuid::Uuid;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+
+/// How often a command is decided again after losing a race for its stream.
+const CONFLICT_RETRIES: usize = 8;
+
+/// Who asks, in answer to what, and how to recognise the same request again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub actor: String,
+    pub correlation_id: Uuid,
+    pub causation_id: Option<Uuid>,
+    /// When set, the events' ids derive from it: the same request executed
+    /// again (a redelivered webhook, a retried report) records nothing new.
+    pub idempotency_key: Option<String>,
+}
+
+impl Envelope {
+    pub fn new(actor: impl Into<String>) -> Self {
+        Envelope {
+            actor: actor.into(),
+            correlation_id: Uuid::now_v7(),
+            causation_id: None,
+            idempotency_key: None,
+        }
+    }
+
+    pub fn correlated(mut self, correlation_id: Uuid) -> Self {
+        self.correlation_id = correlation_id;
+        self
+    }
+
+    pub fn caused_by(mut self, causation_id: Uuid) -> Self {
+        self.causation_id = Some(causation_id);
+        self
+    }
+
+    pub fn idempotent(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
+    fn metadata(&self) -> Metadata {
+        Metadata {
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            actor: self.actor.clone(),
+        }
+    }
+
+    /// The id of the `index`th event this request records.
+    fn event_id(&self, index: usize) -> Uuid {
+        match &self.idempotency_key {
+            Some(key) => Uuid::new_v5(&EVENT_ID_NAMESPACE, format!("{key}#{index}").as_bytes()),
+            None => Uuid::now_v7(),
+        }
+    }
+}
+
+const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x0c4e_55d1_7a2b_4f3e_8b6d_91a0_3e5f_27c4);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError<R: std::error::Error + 'static> {
+    #[error("rejected: {0}")]
+    Rejected(#[source] R),
+    #[error("stream {stream} kept changing under {attempts} attempts; try again")]
+    Contended { stream: String, attempts: usize },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stream {stream} holds an unreadable event at position {position}: {error}")]
+    Corrupt {
+        stream: String,
+        position: i64,
+        error: DecodeError,
+    },
+}
+
+/// What a command did.
+#[derive(Debug, Clone)]
+pub struct Outcome<A: Aggregate> {
+    /// The events recorded now; empty when there was nothing to do or the
+    /// same request had already been recorded.
+    pub events: Vec<A::Event>,
+    /// The stream's state after the command.
+    pub state: A,
+    pub version: u64,
+    /// The request's idempotency key was found: recorded before, not again.
+    pub already_applied: bool,
+}
+
+/// A stream folded into its aggregate, with the ids of the events in it.
+#[derive(Debug, Clone)]
+pub struct Loaded<A> {
+    pub state: A,
+    pub version: u64,
+    pub event_ids: Vec<Uuid>,
+}
+
+/// Executes commands against streams of one aggregate type.
+#[derive(Debug)]
+pub struct Handler<A> {
+    store: Arc<dyn EventStore>,
+    policy: Policy,
+    clock: Arc<dyn Clock>,
+    _aggregate: PhantomData<fn() -> A>,
+}
+
+impl<A> Clone for Handler<A> {
+    fn clone(&self) -> Self {
+        Handler {
+            store: self.store.clone(),
+            policy: self.policy.clone(),
+            clock: self.clock.clone(),
+            _aggregate: PhantomData,
+        }
+    }
+}
+
+impl<A: Aggregate> Handler<A> {
+    pub fn new(store: Arc<dyn EventStore>, policy: Policy, clock: Arc<dyn Clock>) -> Self {
+        Handler {
+            store,
+            policy,
+            clock,
+            _aggregate: PhantomData,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Fold a stream.
+    pub async fn load(&self, stream: &str) -> Result<Loaded<A>, CommandError<A::Rejection>> {
+        let recorded = self.store.read_stream(stream, 1).await?;
+        let mut loaded = Loaded {
+            state: A::default(),
+            version: 0,
+            event_ids: Vec::with_capacity(recorded.len()),
+        };
+        for e in &recorded {
+            let event = A::Event::decode(&e.event_type, e.schema_version, e.data.clone()).map_err(
+                |error| CommandError::Corrupt {
+                    stream: stream.to_string(),
+                    position: e.position,
+                    error,
+                },
+            )?;
+            loaded.state = loaded.state.apply(&event);
+            loaded.version = e.stream_version;
+            loaded.event_ids.push(e.event_id);
+        }
+        Ok(loaded)
+    }
+
+    /// Decide `command` against the stream and record the result.
+    pub async fn execute(
+        &self,
+        stream: &str,
+        command: &A::Command,
+        envelope: &Envelope,
+    ) -> Result<Outcome<A>, CommandError<A::Rejection>> {
+        for _ in 0..CONFLICT_RETRIES {
+            let loaded = self.load(stream).await?;
+            if envelope.idempotency_key.is_some()
+                && loaded.event_ids.contains(&envelope.event_id(0))
+            {
+                return Ok(Outcome {
+                    events: vec![],
+                    state: loaded.state,
+                    version: loaded.version,
+                    already_applied: true,
+                });
+            }
+            let ctx = Context {
+                now: self.clock.now(),
+                policy: self.policy.clone(),
+            };
+            let events = loaded
+                .state
+                .decide(command, &ctx)
+                .map_err(CommandError::Rejected)?;
+            if events.is_empty() {
+                return Ok(Outcome {
+                    events,
+                    state: loaded.state,
+                    version: loaded.version,
+                    already_applied: false,
+                });
+            }
+            let metadata = envelope.metadata();
+            let new_events: Vec<NewEvent> = events
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    let encoded = e.encode();
+                    NewEvent {
+                        event_id: envelope.event_id(i),
+                        event_type: encoded.event_type.to_string(),
+                        schema_version: encoded.schema_version,
+                        data: encoded.data,
+                        metadata: metadata.clone(),
+                    }
+                })
+                .collect();
+            match self
+                .store
+                .append(stream, ExpectedVersion::Exact(loaded.version), &new_events)
+                .await
+            {
+                Ok(appended) => {
+                    let state = events.iter().fold(loaded.state, |s, e| s.apply(e));
+                    return Ok(Outcome {
+                        events: if appended.already_appended {
+                            vec![]
+                        } else {
+                            events
+                        },
+                        state,
+                        version: appended.last_version,
+                        already_applied: appended.already_appended,
+                    });
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CommandError::Contended {
+            stream: stream.to_string(),
+            attempts: CONFLICT_RETRIES,
+        })
+    }
+}

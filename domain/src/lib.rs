@@ -16,12 +16,14 @@
 //! not final is [`Lifecycle::Active`], which cannot be built without a [`Deadline`];
 //! a final run has exactly one [`Final`] and accepts only cleanup and reporting.
 
+pub mod aggregate;
 pub mod codec;
 pub mod ids;
 pub mod policy;
 pub mod run;
 pub mod verdict;
 
+pub use aggregate::Aggregate;
 pub use codec::{DecodeError, EncodedEvent, EventSchema, Upcaster};
 pub use ids::{Platform, RunId};
 pub use policy::{DeadlinePolicy, Policy, RetryPolicy};

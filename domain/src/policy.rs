@@ -14,7 +14,7 @@ use crate::run::{DeadlineKind, ErrorClass};
 
 /// Everything `decide` needs to know about limits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Policy {
     pub deadlines: DeadlinePolicy,
     pub retry: RetryPolicy,
@@ -22,7 +22,7 @@ pub struct Policy {
 
 /// The longest each stage may last before the run is timed out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct DeadlinePolicy {
     /// Queued until the build artifact is fetched (builds take a while).
     #[serde(with = "secs")]
@@ -82,7 +82,7 @@ impl DeadlinePolicy {
 
 /// Retries of failed attempts: exponential backoff with jitter, up to a maximum.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included.
     pub max_attempts: u32,

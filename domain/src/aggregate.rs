@@ -1,0 +1,39 @@
+//! What every event-sourced aggregate offers the write side: fold events,
+//! decide commands. Synchronous and free of side effects by contract.
+
+use crate::codec::EventSchema;
+use crate::run::Context;
+
+pub trait Aggregate: Default + Clone + Send + Sync {
+    type Event: EventSchema + Clone + Send + Sync;
+    type Command: Send + Sync;
+    type Rejection: std::error::Error + Clone + Send + Sync + 'static;
+
+    /// Apply one recorded event.
+    fn apply(self, event: &Self::Event) -> Self;
+
+    /// The events a command leads to, or why not. Empty: nothing to do.
+    fn decide(
+        &self,
+        command: &Self::Command,
+        ctx: &Context,
+    ) -> Result<Vec<Self::Event>, Self::Rejection>;
+}
+
+impl Aggregate for crate::run::RunState {
+    type Event = crate::run::RunEvent;
+    type Command = crate::run::RunCommand;
+    type Rejection = crate::run::Rejection;
+
+    fn apply(self, event: &Self::Event) -> Self {
+        self.evolve(event)
+    }
+
+    fn decide(
+        &self,
+        command: &Self::Command,
+        ctx: &Context,
+    ) -> Result<Vec<Self::Event>, Self::Rejection> {
+        crate::run::decide(self, command, ctx)
+    }
+}
