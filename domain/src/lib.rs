@@ -17,9 +17,13 @@
 //! a final run has exactly one [`Final`] and accepts only cleanup and reporting.
 
 pub mod aggregate;
+pub mod blocklist;
 pub mod codec;
+pub mod delivery;
 pub mod ids;
+pub mod platform;
 pub mod policy;
+pub mod pull_request;
 pub mod run;
 pub mod verdict;
 
