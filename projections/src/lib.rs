@@ -1,5 +1,40 @@
 //! Read models built from the event log: the queue, the runs dashboard and the
-//! audit view. Each projector follows the log from its checkpoint and writes
-//! the checkpoint in the same transaction as its read-model change.
+//! audit view.
 //!
-//! (Filled in by the intake issue; the foundation only reserves the crate.)
+//! 1. Build a [`Projector`] per [`Projection`] (see [`standard`]) and `run` it:
+//!    it follows the log from its checkpoint, applies each batch and moves the
+//!    checkpoint in one transaction, and retries an event it cannot apply
+//!    (reporting its position) instead of skipping it.
+//! 2. Read with [`queries`].
+//! 3. [`rebuild`] empties a model and applies the whole log again.
+//!
+//! Projections never call anything outside the database: they are
+//! deterministic, so a rebuilt model equals the live one.
+
+mod audit;
+pub mod queries;
+mod queue;
+mod run_states;
+mod run_view;
+mod runner;
+mod runs;
+mod tx;
+
+use std::sync::Arc;
+
+pub use audit::AuditProjection;
+pub use queue::QueueProjection;
+pub use run_states::decode as decode_run_event;
+pub use run_view::{RunRow, RunStatus};
+pub use runner::{Change, Projection, ProjectionError, ProjectionStatus, Projector, rebuild};
+pub use runs::RunsProjection;
+pub use tx::Tx;
+
+/// The platform's read models.
+pub fn standard(store: Arc<dyn sp_eventstore::EventStore>) -> Vec<Arc<dyn Projection>> {
+    vec![
+        Arc::new(RunsProjection::new(store.clone())),
+        Arc::new(QueueProjection::new(store)),
+        Arc::new(AuditProjection),
+    ]
+}

@@ -36,6 +36,10 @@ pub struct Run {
     pub reported: Vec<(String, String)>,
     /// The latest problem that did not end the run (a failed attempt, a missing artifact).
     pub last_problem: Option<String>,
+    /// When the first VM was requested.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When the final event was recorded.
+    pub finished_at: Option<DateTime<Utc>>,
 }
 
 /// What the run is about; fixed when it is queued.
@@ -219,6 +223,8 @@ impl RunState {
                     attempt_started_at: None,
                     reported: Vec::new(),
                     last_problem: None,
+                    started_at: None,
+                    finished_at: None,
                 });
             }
             return self;
@@ -237,9 +243,10 @@ impl Run {
         }
     }
 
-    fn finish(&mut self, end: Final) {
+    fn finish(&mut self, end: Final, at: DateTime<Utc>) {
         if !matches!(self.lifecycle, Lifecycle::Final(_)) {
             self.lifecycle = Lifecycle::Final(end);
+            self.finished_at = Some(at);
         }
     }
 
@@ -251,13 +258,19 @@ impl Run {
     fn apply(&mut self, event: &RunEvent) {
         match event {
             RunEvent::Queued(_) => {}
-            RunEvent::Superseded(e) => self.finish(Final::Superseded {
-                by: e.by,
-                reason: e.reason.clone(),
-            }),
-            RunEvent::Cancelled(e) => self.finish(Final::Cancelled {
-                reason: e.reason.clone(),
-            }),
+            RunEvent::Superseded(e) => self.finish(
+                Final::Superseded {
+                    by: e.by,
+                    reason: e.reason.clone(),
+                },
+                e.at,
+            ),
+            RunEvent::Cancelled(e) => self.finish(
+                Final::Cancelled {
+                    reason: e.reason.clone(),
+                },
+                e.at,
+            ),
             RunEvent::ArtifactFetched(e) => {
                 self.artifact = Some(Artifact {
                     size_bytes: e.size_bytes,
@@ -268,6 +281,7 @@ impl Run {
             }
             RunEvent::ArtifactUnavailable(e) => self.last_problem = Some(e.reason.clone()),
             RunEvent::VmRequested(e) => {
+                self.started_at.get_or_insert(e.at);
                 self.set_vm(&e.vm_name, e.attempt, VmStatus::Requested);
                 self.activate(
                     Phase::ProvisioningVm {
@@ -368,11 +382,14 @@ impl Run {
                 }
             }
             RunEvent::VmDeleted(e) => self.set_vm(&e.vm_name, e.attempt, VmStatus::Deleted),
-            RunEvent::Failed(e) => self.finish(Final::Failed(e.reason.clone())),
-            RunEvent::Completed(e) => self.finish(Final::Completed {
-                verdict: e.verdict,
-                counts: e.counts.clone(),
-            }),
+            RunEvent::Failed(e) => self.finish(Final::Failed(e.reason.clone()), e.at),
+            RunEvent::Completed(e) => self.finish(
+                Final::Completed {
+                    verdict: e.verdict,
+                    counts: e.counts.clone(),
+                },
+                e.at,
+            ),
             RunEvent::StatusReported(e) => {
                 self.reported.push((e.context.clone(), e.state.clone()));
             }

@@ -37,6 +37,17 @@ pub enum DeadlineKind {
 }
 
 impl DeadlineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadlineKind::ArtifactWait => "artifact_wait",
+            DeadlineKind::QueueWait => "queue_wait",
+            DeadlineKind::VmCreate => "vm_create",
+            DeadlineKind::Boot => "boot",
+            DeadlineKind::Heartbeat => "heartbeat",
+            DeadlineKind::WholeRun => "whole_run",
+        }
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             DeadlineKind::ArtifactWait => "waiting for the build artifact",

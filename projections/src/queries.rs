@@ -1,0 +1,173 @@
+//! Reading the read models.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sp_eventstore::Pool;
+
+use crate::on_pool;
+use crate::run_view::RunRow;
+
+/// Filters of the runs listing; all optional, combined with AND.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub platform: Option<String>,
+    pub status: Option<String>,
+    pub repository: Option<String>,
+    pub branch: Option<String>,
+    pub pull_request: Option<i64>,
+    pub commit_prefix: Option<String>,
+}
+
+enum Param {
+    Text(String),
+    Int(i64),
+}
+
+const RUN_COLUMNS: &str = "run_id, seq, repository, commit_sha, platform, trigger_kind, branch, pull_request, \
+    requested_by, priority, status, stage, attempt, vm_name, deadline_at, deadline_kind, eligible_at, \
+    queued_at, started_at, finished_at, verdict, passed, failed, samples_done, samples_total, \
+    superseded_by, final_reason, last_problem, version, last_position";
+
+/// A page of runs, newest first, after the run with sequence `after`.
+/// Returns the runs and whether more follow.
+pub async fn list_runs(
+    pool: &Pool,
+    filter: &RunFilter,
+    first: usize,
+    after: Option<i64>,
+) -> Result<(Vec<RunRow>, bool), sqlx::Error> {
+    let mut clauses = Vec::new();
+    let mut params = Vec::new();
+    let mut add = |clause: &str, param: Param| {
+        params.push(param);
+        clauses.push(clause.replace('?', &format!("${}", params.len())));
+    };
+    if let Some(v) = &filter.platform {
+        add("platform = ?", Param::Text(v.clone()));
+    }
+    if let Some(v) = &filter.status {
+        add("status = ?", Param::Text(v.clone()));
+    }
+    if let Some(v) = &filter.repository {
+        add("repository = ?", Param::Text(v.clone()));
+    }
+    if let Some(v) = &filter.branch {
+        add("branch = ?", Param::Text(v.clone()));
+    }
+    if let Some(v) = filter.pull_request {
+        add("pull_request = ?", Param::Int(v));
+    }
+    if let Some(v) = &filter.commit_prefix {
+        // A prefix of lower-case hex: escaping LIKE is not needed.
+        add(
+            "commit_sha LIKE ?",
+            Param::Text(format!("{}%", v.to_ascii_lowercase())),
+        );
+    }
+    if let Some(v) = after {
+        add("seq < ?", Param::Int(v));
+    }
+    let limit = i64::try_from(first).unwrap_or(i64::MAX).saturating_add(1);
+    params.push(Param::Int(limit));
+    let filter_sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM runs {filter_sql} ORDER BY seq DESC LIMIT ${}",
+        params.len()
+    );
+    let mut rows: Vec<RunRow> = on_pool!(pool, p => {
+        let mut q = sqlx::query(&sql);
+        for param in &params {
+            q = match param {
+                Param::Text(s) => q.bind(s.as_str()),
+                Param::Int(i) => q.bind(*i),
+            };
+        }
+        q.fetch_all(p).await?.iter().map(|r| sqlx::FromRow::from_row(r)).collect::<Result<Vec<RunRow>, _>>()?
+    });
+    let more = rows.len() > first;
+    rows.truncate(first);
+    Ok((rows, more))
+}
+
+pub async fn get_run(pool: &Pool, run_id: &str) -> Result<Option<RunRow>, sqlx::Error> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id = $1");
+    Ok(on_pool!(pool, p => {
+        sqlx::query_as::<_, RunRow>(&sql).bind(run_id).fetch_optional(p).await?
+    }))
+}
+
+/// One waiting or running run in a platform's queue.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct QueueEntry {
+    pub run_id: String,
+    pub platform: String,
+    /// 1 for the run that gets the next VM, among waiting runs.
+    pub position: i64,
+    pub priority: i32,
+    pub status: String,
+    pub stage: String,
+    pub attempt: i32,
+    pub queued_at: DateTime<Utc>,
+    pub waiting_since: DateTime<Utc>,
+    pub eligible_at: Option<DateTime<Utc>>,
+    pub deadline_at: DateTime<Utc>,
+    pub deadline_kind: String,
+    pub vm_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct PlatformState {
+    pub platform: String,
+    pub paused: bool,
+    pub note: String,
+    pub changed_at: DateTime<Utc>,
+    pub changed_by: String,
+}
+
+/// The queue of one platform (or all): running runs, then waiting runs in the
+/// order they will get a VM (priority, then queue order).
+pub async fn queue(pool: &Pool, platform: Option<&str>) -> Result<Vec<QueueEntry>, sqlx::Error> {
+    let sql = "SELECT run_id, platform,
+                      ROW_NUMBER() OVER (PARTITION BY platform, status ORDER BY priority DESC, seq) AS position,
+                      priority, status, stage, attempt, queued_at, waiting_since, eligible_at,
+                      deadline_at, deadline_kind, vm_name
+               FROM queue_entries
+               WHERE ($1 IS NULL OR platform = $1)
+               ORDER BY platform, status DESC, priority DESC, seq";
+    Ok(on_pool!(pool, p => {
+        sqlx::query_as::<_, QueueEntry>(sql).bind(platform).fetch_all(p).await?
+    }))
+}
+
+pub async fn platform_states(pool: &Pool) -> Result<Vec<PlatformState>, sqlx::Error> {
+    let sql = "SELECT platform, paused, note, changed_at, changed_by FROM platform_states ORDER BY platform";
+    Ok(on_pool!(pool, p => sqlx::query_as::<_, PlatformState>(sql).fetch_all(p).await?))
+}
+
+/// One event of a run as the audit view shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct AuditEntry {
+    pub position: i64,
+    pub run_id: String,
+    pub stream_version: i64,
+    pub event_type: String,
+    pub schema_version: i32,
+    pub data: String,
+    pub actor: String,
+    pub correlation_id: String,
+    pub causation_id: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+pub async fn audit_trail(pool: &Pool, run_id: &str) -> Result<Vec<AuditEntry>, sqlx::Error> {
+    let sql = "SELECT position, run_id, stream_version, event_type, schema_version, data, actor,
+                      correlation_id, causation_id, recorded_at
+               FROM audit_events WHERE run_id = $1 ORDER BY stream_version";
+    Ok(on_pool!(pool, p => {
+        sqlx::query_as::<_, AuditEntry>(sql).bind(run_id).fetch_all(p).await?
+    }))
+}
