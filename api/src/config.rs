@@ -48,6 +48,40 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate,
+    /// Manage read models.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
+    /// Manage operators' API tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Empty a read model and rebuild it from the event log (all when no name
+    /// is given). On SQLite, stop the platform first: the rebuild holds the
+    /// only write connection.
+    Rebuild {
+        /// runs, queue or audit.
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token and print it once; only its hash is stored.
+    Create {
+        /// Who the token is for: recorded as the actor of every mutation made with it.
+        name: String,
+        /// What it may do: read, operate (enqueue, cancel, retry, pause, block),
+        /// catalogue. Repeat for several.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+    },
+    /// List tokens (names, scopes, dates; never the secret).
+    List,
+    /// Revoke a token by name.
+    Revoke { name: String },
 }
 
 #[derive(Debug, Clone, Default, Args, Serialize)]
@@ -56,6 +90,33 @@ pub struct ServeArgs {
     #[arg(long, env = "SP_LISTEN")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
+
+    /// Secret shared with GitHub's webhook. Without it, every delivery is
+    /// refused (503): unsigned deliveries are never accepted.
+    #[arg(long, env = "SP_GITHUB_WEBHOOK_SECRET", hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub github_webhook_secret: Option<String>,
+
+    /// Platforms to test on, comma-separated (default: linux).
+    #[arg(long, env = "SP_PLATFORMS", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platforms: Option<Vec<String>>,
+
+    /// Branches whose pushes are tested, comma-separated (default: each
+    /// repository's default branch).
+    #[arg(long, env = "SP_BRANCHES", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branches: Option<Vec<String>>,
+
+    /// Repositories served (owner/name), comma-separated (default: any).
+    #[arg(long, env = "SP_REPOSITORIES", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repositories: Option<Vec<String>>,
+
+    /// Whether reading the GraphQL API needs no token (default: true).
+    #[arg(long, env = "SP_ANONYMOUS_READ")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anonymous_read: Option<bool>,
 }
 
 /// Every setting, after defaults, file, environment and flags are merged.
@@ -66,6 +127,14 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub log: String,
     pub policy: Policy,
+    pub github_webhook_secret: Option<String>,
+    pub platforms: Vec<String>,
+    pub branches: Vec<String>,
+    pub repositories: Vec<String>,
+    pub anonymous_read: bool,
+    /// Runs of pushes get VMs before runs of pull requests when higher.
+    pub push_priority: i32,
+    pub pull_request_priority: i32,
 }
 
 impl Default for Settings {
@@ -75,6 +144,13 @@ impl Default for Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             log: "info".to_string(),
             policy: Policy::default(),
+            github_webhook_secret: None,
+            platforms: vec!["linux".to_string()],
+            branches: vec![],
+            repositories: vec![],
+            anonymous_read: true,
+            push_priority: 1,
+            pull_request_priority: 0,
         }
     }
 }
@@ -88,6 +164,23 @@ pub enum ConfigError {
 }
 
 impl Settings {
+    /// The intake's view of the settings; fails on an invalid platform name.
+    pub fn intake(
+        &self,
+    ) -> Result<sp_domain::intake::IntakeConfig, sp_domain::ids::InvalidPlatform> {
+        Ok(sp_domain::intake::IntakeConfig {
+            platforms: self
+                .platforms
+                .iter()
+                .map(|p| sp_domain::Platform::new(p))
+                .collect::<Result<_, _>>()?,
+            branches: self.branches.clone(),
+            repositories: self.repositories.clone(),
+            push_priority: self.push_priority,
+            pull_request_priority: self.pull_request_priority,
+        })
+    }
+
     /// Merge, lowest first: defaults, the TOML file, then environment and flags.
     pub fn load(global: &GlobalArgs, serve: Option<&ServeArgs>) -> Result<Settings, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
@@ -140,10 +233,14 @@ mod tests {
         };
         let serve = ServeArgs {
             listen: Some("127.0.0.1:0".parse().expect("addr")),
+            platforms: Some(vec!["linux".into(), "windows".into()]),
+            ..ServeArgs::default()
         };
         let overridden = Settings::load(&global, Some(&serve)).expect("loads");
         assert_eq!(overridden.database_url, "sqlite://other.db");
         assert_eq!(overridden.listen.port(), 0);
+        assert_eq!(overridden.platforms, vec!["linux", "windows"]);
+        assert!(overridden.anonymous_read);
     }
 
     #[test]

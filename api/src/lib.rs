@@ -1,10 +1,14 @@
-//! The `sample-platform` binary's library: configuration, the HTTP API and the
-//! wiring that starts every part of the platform.
+//! The `sample-platform` binary's library: configuration, the HTTP API (GitHub
+//! webhooks, GraphQL, health), operators' tokens, and the wiring that starts
+//! every part of the platform.
 //!
 //! `main.rs` parses the command line and calls [`run`]; tests call
-//! [`http::router`] (no socket) or [`platform::serve`] on `127.0.0.1:0`.
+//! [`platform::serve`] on `127.0.0.1:0` and talk to it over HTTP.
 
+pub mod auth;
 pub mod config;
+pub mod github;
+pub mod graphql;
 pub mod http;
 pub mod platform;
 

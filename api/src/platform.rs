@@ -1,17 +1,22 @@
 //! Starting and stopping the platform: open the database, serve HTTP, apply
-//! migrations, then run the parts that need them.
+//! migrations, then run the parts that need them; and the other subcommands.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
+use sp_commands::{Clock, Intake, NoTests, Operator, SystemClock, TestScope};
 use sp_eventstore::{Database, DbOptions, redact};
+use sp_projections::{Projector, rebuild};
 use tokio::net::TcpListener;
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Cli, Command, Settings};
+use crate::config::{Cli, Command, ProjectionsCommand, Settings, TokensCommand};
+use crate::graphql::{self, Services};
 use crate::http::{self, AppState};
 
 /// Run one subcommand to completion.
@@ -36,6 +41,63 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db.close().await;
             Ok(())
         }
+        Command::Projections(ProjectionsCommand::Rebuild { name }) => {
+            let settings = Settings::load(&cli.global, None)?;
+            init_tracing(&settings.log);
+            let db = open_migrated(&settings).await?;
+            let all = sp_projections::standard(db.store.clone());
+            let chosen: Vec<_> = all
+                .into_iter()
+                .filter(|p| name.as_deref().is_none_or(|n| n == p.name()))
+                .collect();
+            if chosen.is_empty() {
+                bail!(
+                    "no read model named {:?}: use runs, queue or audit",
+                    name.as_deref().unwrap_or("")
+                );
+            }
+            for projection in chosen {
+                let name = projection.name();
+                let applied = rebuild(&*projection, &db, |done, head| {
+                    eprintln!("{name}: {done} events applied (log head at position {head})");
+                })
+                .await
+                .with_context(|| format!("rebuilding {name}"))?;
+                println!("{name}: rebuilt from {applied} events");
+            }
+            db.close().await;
+            Ok(())
+        }
+        Command::Tokens(command) => {
+            let settings = Settings::load(&cli.global, None)?;
+            init_tracing(&settings.log);
+            let db = open_migrated(&settings).await?;
+            match command {
+                TokensCommand::Create { name, scopes } => {
+                    let secret = crate::auth::create(&db.pool, name, scopes).await?;
+                    eprintln!("token {name} created; it is shown once and cannot be recovered:");
+                    println!("{secret}");
+                }
+                TokensCommand::List => {
+                    for t in crate::auth::list(&db.pool).await? {
+                        let revoked = t
+                            .revoked_at
+                            .map(|r| format!(" (revoked {r})"))
+                            .unwrap_or_default();
+                        println!(
+                            "{}\t{}\tcreated {}{revoked}",
+                            t.name, t.scopes, t.created_at
+                        );
+                    }
+                }
+                TokensCommand::Revoke { name } => {
+                    crate::auth::revoke(&db.pool, name).await?;
+                    println!("token {name} revoked");
+                }
+            }
+            db.close().await;
+            Ok(())
+        }
     }
 }
 
@@ -45,20 +107,68 @@ async fn open(settings: &Settings) -> anyhow::Result<Database> {
         .with_context(|| format!("cannot open database {}", redact(&settings.database_url)))
 }
 
+async fn open_migrated(settings: &Settings) -> anyhow::Result<Database> {
+    let db = open(settings).await?;
+    db.migrate().await.context("migration failed")?;
+    Ok(db)
+}
+
 /// Serve on `listener` until `shutdown` is cancelled.
 pub async fn serve(
     listener: TcpListener,
     settings: Settings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let intake_config = settings.intake().context("invalid platforms")?;
     let db = open(&settings).await?;
     let address: SocketAddr = listener.local_addr()?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let scope: Arc<dyn TestScope> = Arc::new(NoTests);
+    let platforms = intake_config.platforms.clone();
+    let intake = Intake::new(
+        db.store.clone(),
+        settings.policy.clone(),
+        clock.clone(),
+        intake_config,
+        scope.clone(),
+    );
+    let operator = Operator::new(
+        db.store.clone(),
+        settings.policy.clone(),
+        clock,
+        platforms,
+        scope,
+    );
+    let (changes, _) = broadcast::channel(1024);
+    let projectors: Vec<Projector> = sp_projections::standard(db.store.clone())
+        .into_iter()
+        .map(|p| Projector::new(p, db.clone(), changes.clone()))
+        .collect();
+    let schema = graphql::schema(Arc::new(Services {
+        db: db.clone(),
+        operator,
+        changes,
+        platforms: settings.platforms.clone(),
+        anonymous_read: settings.anonymous_read,
+    }));
+    if settings.github_webhook_secret.is_none() {
+        tracing::warn!(
+            "no GitHub webhook secret is configured (SP_GITHUB_WEBHOOK_SECRET): every delivery will be refused with 503"
+        );
+    }
+    let state = Arc::new(AppState {
+        db: db.clone(),
+        intake,
+        webhook_secret: settings.github_webhook_secret.clone(),
+        schema,
+        projections: projectors.iter().map(|p| (p.name(), p.status())).collect(),
+    });
+
     tracing::info!(
         "listening on http://{address} (database: {} {})",
         db.backend(),
         redact(&settings.database_url)
     );
-    let state = AppState::new(db.clone());
     let stop = shutdown.clone();
     let server = tokio::spawn(http::serve(listener, state, async move {
         stop.cancelled().await
@@ -68,14 +178,10 @@ pub async fn serve(
     // while the database is unreachable.
     if migrate_until_done(&db, &shutdown).await {
         tracing::info!("database migrated; the platform is ready");
+        for projector in projectors {
+            tokio::spawn(projector.run(shutdown.clone()));
+        }
     }
-    finish(server, db).await
-}
-
-async fn finish(
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
-    db: Database,
-) -> anyhow::Result<()> {
     server.await.context("the HTTP server task")??;
     db.close().await;
     tracing::info!("stopped");

@@ -12,6 +12,8 @@
 //! later, and [`CommandError::Store`] failures are reported.
 
 mod clock;
+pub mod intake;
+pub mod operator;
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -22,6 +24,8 @@ use sp_eventstore::{EventStore, ExpectedVersion, Metadata, NewEvent, StoreError}
 use uuid::Uuid;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use intake::{DeliveryInfo, Intake, IntakeError, NoTests, Receipt, TestScope};
+pub use operator::{Operator, OperatorError};
 
 /// How often a command is decided again after losing a race for its stream.
 const CONFLICT_RETRIES: usize = 8;

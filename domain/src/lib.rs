@@ -21,6 +21,7 @@ pub mod blocklist;
 pub mod codec;
 pub mod delivery;
 pub mod ids;
+pub mod intake;
 pub mod platform;
 pub mod policy;
 pub mod pull_request;

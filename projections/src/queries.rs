@@ -79,14 +79,14 @@ pub async fn list_runs(
         params.len()
     );
     let mut rows: Vec<RunRow> = on_pool!(pool, p => {
-        let mut q = sqlx::query(&sql);
+        let mut q = sqlx::query_as(&sql);
         for param in &params {
             q = match param {
                 Param::Text(s) => q.bind(s.as_str()),
                 Param::Int(i) => q.bind(*i),
             };
         }
-        q.fetch_all(p).await?.iter().map(|r| sqlx::FromRow::from_row(r)).collect::<Result<Vec<RunRow>, _>>()?
+        q.fetch_all(p).await?
     });
     let more = rows.len() > first;
     rows.truncate(first);

@@ -1,1 +1,215 @@
-//! Shared helpers for the workspace-level integration tests.
+//! Shared helpers for the workspace-level integration tests: the platform
+//! started in process on `127.0.0.1:0` over a fresh database, signed GitHub
+//! deliveries in GitHub's payload shapes, and a GraphQL client.
+
+pub mod github;
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sp_api::Settings;
+use sp_api::github::signature;
+use sp_eventstore::testing::TestDb;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const SECRET: &str = "test-webhook-secret";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A platform serving on loopback, stopped when dropped.
+#[derive(Debug)]
+pub struct TestPlatform {
+    pub base: String,
+    pub db: TestDb,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+    server: Option<JoinHandle<()>>,
+}
+
+impl TestPlatform {
+    /// Linux and windows platforms, the webhook secret set.
+    pub async fn start(backend: Backend) -> TestPlatform {
+        TestPlatform::start_with(backend, |s| s).await
+    }
+
+    pub async fn start_with(
+        backend: Backend,
+        adjust: impl FnOnce(Settings) -> Settings,
+    ) -> TestPlatform {
+        let db = match backend {
+            Backend::Sqlite => TestDb::sqlite().await,
+            Backend::Postgres => TestDb::postgres().await,
+        };
+        let settings = adjust(Settings {
+            database_url: db.url.clone(),
+            github_webhook_secret: Some(SECRET.into()),
+            platforms: vec!["linux".into(), "windows".into()],
+            log: "warn".into(),
+            ..Settings::default()
+        });
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let shutdown = CancellationToken::new();
+        let stop = shutdown.clone();
+        let server = tokio::spawn(async move {
+            if let Err(e) = sp_api::platform::serve(listener, settings, stop).await {
+                panic!("the platform stopped: {e:#}");
+            }
+        });
+        let platform = TestPlatform {
+            base,
+            db,
+            http: reqwest::Client::new(),
+            shutdown,
+            server: Some(server),
+        };
+        platform.wait_ready().await;
+        platform
+    }
+
+    pub async fn wait_ready(&self) {
+        eventually("the platform gets ready", || async {
+            let r = self
+                .http
+                .get(format!("{}/readyz", self.base))
+                .send()
+                .await
+                .ok()?;
+            (r.status() == 200).then_some(())
+        })
+        .await;
+    }
+
+    /// Deliver a webhook signed with the platform's secret.
+    pub async fn deliver(&self, event: &str, delivery: &str, payload: &Value) -> (u16, Value) {
+        let body = payload.to_string();
+        let signed = signature::sign(SECRET.as_bytes(), body.as_bytes());
+        self.deliver_raw(event, delivery, body.into_bytes(), Some(&signed))
+            .await
+    }
+
+    pub async fn deliver_raw(
+        &self,
+        event: &str,
+        delivery: &str,
+        body: Vec<u8>,
+        signature: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}/webhooks/github", self.base))
+            .header("X-GitHub-Event", event)
+            .header("X-GitHub-Delivery", delivery)
+            .header("Content-Type", "application/json")
+            .body(body);
+        if let Some(sig) = signature {
+            request = request.header("X-Hub-Signature-256", sig);
+        }
+        let response = request.send().await.expect("deliver");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Run a GraphQL operation; returns the whole response (data and errors).
+    pub async fn graphql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
+        let mut request = self
+            .http
+            .post(format!("{}/graphql", self.base))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("graphql request");
+        assert_eq!(response.status(), 200, "GraphQL over HTTP answers 200");
+        response.json().await.expect("graphql JSON")
+    }
+
+    /// A GraphQL query that must succeed: its `data`.
+    pub async fn query(&self, query: &str, variables: Value) -> Value {
+        let response = self.graphql(query, variables, None).await;
+        assert!(
+            response.get("errors").is_none(),
+            "GraphQL errors: {response}"
+        );
+        response["data"].clone()
+    }
+
+    /// Events in the log.
+    pub async fn event_count(&self) -> usize {
+        sp_eventstore::testing::read_everything(&*self.db.store())
+            .await
+            .len()
+    }
+
+    /// A token with `scopes`, as `sample-platform tokens create` makes one.
+    pub async fn token(&self, name: &str, scopes: &[&str]) -> String {
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        sp_api::auth::create(&self.db.database.pool, name, &scopes)
+            .await
+            .expect("create a token")
+    }
+
+    /// Wait until every read model has applied the whole log.
+    pub async fn caught_up(&self) {
+        let head = self.db.store().head_position().await.expect("head");
+        eventually("the read models catch up", || async {
+            let r: Value = self
+                .http
+                .get(format!("{}/readyz", self.base))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let checks = r["checks"].as_object()?;
+            let all = checks
+                .iter()
+                .filter(|(k, _)| k.starts_with("projection:"))
+                .all(|(_, v)| v["ok"] == true && v["behind"].as_i64() == Some(0));
+            (all && head >= 0).then_some(())
+        })
+        .await;
+    }
+
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for TestPlatform {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Poll `check` until it gives a value; fail after ten seconds.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::AppState;
 
@@ -18,8 +18,11 @@ pub async fn healthz() -> &'static str {
 /// A readiness probe must answer even when the database hangs.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Ready to do work: the database answers and every migration is applied.
+/// Ready to do work: the database answers, every migration is applied, and no
+/// read model is stuck on an event. Each read model's lag is reported.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
+    let mut ready = true;
+    let mut checks = Map::new();
     let database = match tokio::time::timeout(CHECK_TIMEOUT, state.db.pending_migrations()).await {
         Err(_) => Err(format!(
             "the {} database did not answer within {}s",
@@ -32,17 +35,33 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Val
         }
         Ok(Ok(_)) => Ok(()),
     };
-    let ready = database.is_ok();
-    let body = json!({
-        "ready": ready,
-        "checks": {
-            "database": database.err().unwrap_or_else(|| "ok".to_string()),
-        }
-    });
+    if let Err(reason) = &database {
+        ready = false;
+        checks.insert("database".into(), json!(reason));
+    } else {
+        checks.insert("database".into(), json!("ok"));
+    }
+
+    let head = match tokio::time::timeout(CHECK_TIMEOUT, state.db.store.head_position()).await {
+        Ok(Ok(head)) => Some(head),
+        _ => None,
+    };
+    for (name, status) in &state.projections {
+        let status = status.borrow().clone();
+        let lag = head.map(|h| (h - status.checkpoint.position).max(0));
+        let value = match &status.failing {
+            Some((position, error)) => {
+                ready = false;
+                json!({ "ok": false, "failing_at": position, "error": error, "behind": lag })
+            }
+            None => json!({ "ok": true, "behind": lag }),
+        };
+        checks.insert(format!("projection:{name}"), value);
+    }
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(body))
+    (status, Json(json!({ "ready": ready, "checks": checks })))
 }

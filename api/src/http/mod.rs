@@ -2,30 +2,50 @@
 //! can drive it in process; `serve` runs it on a listener until shutdown.
 
 mod error;
+mod graphql;
 mod health;
+mod webhook;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use sp_commands::Intake;
 use sp_eventstore::Database;
+use sp_projections::ProjectionStatus;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
+pub use webhook::MAX_DELIVERY_BYTES;
+
+use crate::graphql::ApiSchema;
 
 /// What every handler may use.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppState {
     pub db: Database,
+    pub intake: Intake,
+    pub webhook_secret: Option<String>,
+    pub schema: ApiSchema,
+    /// Each read model's progress, for `/readyz`.
+    pub projections: Vec<(&'static str, watch::Receiver<ProjectionStatus>)>,
 }
 
-impl AppState {
-    pub fn new(db: Database) -> Arc<AppState> {
-        Arc::new(AppState { db })
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("db", &self.db)
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "***"),
+            )
+            .finish_non_exhaustive()
     }
 }
 
@@ -33,14 +53,23 @@ impl AppState {
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    // WebSocket subscriptions live longer than any request: no timeout layer.
+    let subscriptions = Router::new().route("/graphql/ws", get(graphql::subscriptions));
+    let requests = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .layer(TraceLayer::new_for_http())
+        .route(
+            "/webhooks/github",
+            post(webhook::receive).layer(DefaultBodyLimit::max(MAX_DELIVERY_BYTES)),
+        )
+        .route("/graphql", get(graphql::graphiql).post(graphql::execute))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
-        ))
+        ));
+    requests
+        .merge(subscriptions)
+        .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 

@@ -1,0 +1,238 @@
+//! GitHub's webhook payloads, as GitHub documents them, reduced to the fields
+//! the platform uses. A missing or mistyped field is an error that names it.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use sp_domain::intake::{
+    GithubEvent, PullRequestAction, PullRequestDelivery, Push, WorkflowRunDelivery,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {event} payload: {message}")]
+pub struct PayloadError {
+    pub event: String,
+    pub message: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Repository {
+    full_name: String,
+    #[serde(default)]
+    default_branch: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct User {
+    login: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct PushPayload {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    before: String,
+    after: String,
+    #[serde(default)]
+    deleted: bool,
+    repository: Repository,
+    sender: User,
+}
+
+#[derive(Debug, Deserialize)]
+struct PullRequestPayload {
+    action: String,
+    number: u64,
+    pull_request: PullRequest,
+    repository: Repository,
+}
+
+#[derive(Debug, Deserialize)]
+struct PullRequest {
+    head: Head,
+    user: User,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Head {
+    sha: String,
+    #[serde(rename = "ref")]
+    git_ref: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct WorkflowRunPayload {
+    action: String,
+    workflow_run: WorkflowRun,
+    repository: Repository,
+}
+
+#[derive(Debug, Deserialize)]
+struct WorkflowRun {
+    id: u64,
+    name: Option<String>,
+    head_sha: String,
+    head_branch: Option<String>,
+    conclusion: Option<String>,
+}
+
+/// Identifying fields of any payload, for the delivery record.
+#[derive(Debug, Default, Deserialize)]
+pub struct Envelope {
+    #[serde(default)]
+    pub action: Option<String>,
+    #[serde(default)]
+    repository: Option<Repository>,
+    #[serde(default)]
+    sender: Option<User>,
+}
+
+impl Envelope {
+    pub fn repository(&self) -> Option<String> {
+        self.repository.as_ref().map(|r| r.full_name.clone())
+    }
+
+    pub fn sender(&self) -> Option<String> {
+        self.sender.as_ref().map(|s| s.login.clone())
+    }
+}
+
+fn parse<T: DeserializeOwned>(event: &str, body: &[u8]) -> Result<T, PayloadError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        PayloadError {
+            event: event.to_string(),
+            message: if path == "." {
+                inner.to_string()
+            } else {
+                format!("{path}: {inner}")
+            },
+        }
+    })
+}
+
+fn commit_sha(event: &str, field: &str, sha: &str) -> Result<String, PayloadError> {
+    let ok = sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit());
+    if ok {
+        Ok(sha.to_ascii_lowercase())
+    } else {
+        Err(PayloadError {
+            event: event.to_string(),
+            message: format!("{field}: {sha:?} is not a commit SHA"),
+        })
+    }
+}
+
+/// Parse the envelope fields of any JSON body (for recording who and what).
+pub fn envelope(event: &str, body: &[u8]) -> Result<Envelope, PayloadError> {
+    parse(event, body)
+}
+
+/// Parse a delivery of `event` (the `X-GitHub-Event` header).
+pub fn parse_event(event: &str, body: &[u8]) -> Result<GithubEvent, PayloadError> {
+    Ok(match event {
+        "ping" => GithubEvent::Ping,
+        "push" => {
+            let p: PushPayload = parse(event, body)?;
+            let default_branch = p.repository.default_branch.ok_or_else(|| PayloadError {
+                event: event.into(),
+                message: "repository.default_branch: missing field".into(),
+            })?;
+            GithubEvent::Push(Push {
+                repository: p.repository.full_name,
+                default_branch,
+                git_ref: p.git_ref,
+                before: commit_sha(event, "before", &p.before)?,
+                after: commit_sha(event, "after", &p.after)?,
+                deleted: p.deleted,
+                sender: p.sender.login,
+            })
+        }
+        "pull_request" => {
+            let p: PullRequestPayload = parse(event, body)?;
+            let Some(action) = PullRequestAction::parse(&p.action) else {
+                return Ok(GithubEvent::Other {
+                    event: format!("pull_request {}", p.action),
+                });
+            };
+            GithubEvent::PullRequest(PullRequestDelivery {
+                repository: p.repository.full_name,
+                action,
+                number: p.number,
+                head_sha: commit_sha(event, "pull_request.head.sha", &p.pull_request.head.sha)?,
+                head_ref: p.pull_request.head.git_ref,
+                author: p.pull_request.user.login,
+                updated_at: p.pull_request.updated_at,
+            })
+        }
+        "workflow_run" => {
+            let p: WorkflowRunPayload = parse(event, body)?;
+            if p.action != "completed" {
+                return Ok(GithubEvent::Other {
+                    event: format!("workflow_run {}", p.action),
+                });
+            }
+            GithubEvent::WorkflowRun(WorkflowRunDelivery {
+                repository: p.repository.full_name,
+                workflow_run_id: p.workflow_run.id,
+                workflow: p.workflow_run.name.unwrap_or_default(),
+                head_sha: commit_sha(event, "workflow_run.head_sha", &p.workflow_run.head_sha)?,
+                head_branch: p.workflow_run.head_branch,
+                conclusion: p
+                    .workflow_run
+                    .conclusion
+                    .unwrap_or_else(|| "unknown".into()),
+            })
+        }
+        other => GithubEvent::Other {
+            event: other.to_string(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn missing_fields_are_named_with_their_path() {
+        let body = json!({
+            "action": "opened", "number": 1,
+            "pull_request": {"head": {"ref": "x"}, "user": {"login": "a"}, "updated_at": "2026-11-30T10:00:00Z"},
+            "repository": {"full_name": "o/r"}
+        });
+        let err = parse_event("pull_request", body.to_string().as_bytes()).expect_err("invalid");
+        assert!(err.to_string().contains("pull_request.head"), "{err}");
+        assert!(err.to_string().contains("sha"), "{err}");
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for body in [&b"{"[..], b"null", b"[]", b"\xff\xfe", b"{\"ref\": 5}"] {
+            assert!(parse_event("push", body).is_err());
+            assert!(parse_event("pull_request", body).is_err());
+            assert!(parse_event("workflow_run", body).is_err());
+        }
+        assert_eq!(
+            parse_event("issues", b"{}"),
+            Ok(GithubEvent::Other {
+                event: "issues".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_sha_that_is_not_one_is_refused() {
+        let body = json!({
+            "ref": "refs/heads/master", "before": "abc", "after": "0".repeat(40),
+            "repository": {"full_name": "o/r", "default_branch": "master"}, "sender": {"login": "a"}
+        });
+        let err = parse_event("push", body.to_string().as_bytes()).expect_err("invalid");
+        assert!(err.to_string().contains("before"), "{err}");
+    }
+}

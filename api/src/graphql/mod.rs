@@ -1,0 +1,108 @@
+//! The GraphQL API: queries over the read models, operators' mutations, and a
+//! subscription to run changes. The schema is kept in `api/schema.graphql`; a
+//! test fails when the code and the file drift apart.
+
+mod mutation;
+mod query;
+mod subscription;
+mod types;
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Error, ErrorExtensions, Schema};
+use sp_commands::{Operator, OperatorError};
+use sp_eventstore::Database;
+use sp_projections::Change;
+use tokio::sync::broadcast;
+
+use crate::auth::{Caller, Scope};
+
+pub use mutation::MutationRoot;
+pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
+
+pub type ApiSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// What resolvers use.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub db: Database,
+    pub operator: Operator,
+    pub changes: broadcast::Sender<Change>,
+    pub platforms: Vec<String>,
+    pub anonymous_read: bool,
+}
+
+/// Deep or costly queries are refused before they run.
+const MAX_DEPTH: usize = 10;
+const MAX_COMPLEXITY: usize = 2_000;
+
+pub fn schema(services: Arc<Services>) -> ApiSchema {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .data(services)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+/// The schema without services, for printing the SDL.
+pub fn sdl() -> String {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .finish()
+        .sdl()
+}
+
+/// An error with a machine-readable code beside its message.
+pub(crate) fn coded(code: &'static str, message: impl Into<String>) -> Error {
+    Error::new(message).extend_with(|_, e| e.set("code", code))
+}
+
+pub(crate) fn services<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Arc<Services>> {
+    ctx.data::<Arc<Services>>()
+        .map_err(|_| coded("INTERNAL", "the API is not wired to its services"))
+}
+
+/// The caller, checked for `scope`. A request without a token is anonymous.
+pub(crate) fn require(ctx: &Context<'_>, scope: Scope) -> async_graphql::Result<Caller> {
+    let services = services(ctx)?;
+    let caller = ctx
+        .data::<Caller>()
+        .cloned()
+        .unwrap_or_else(|_| Caller::anonymous());
+    if caller.has(scope) || (scope == Scope::Read && services.anonymous_read) {
+        return Ok(caller);
+    }
+    if caller.is_anonymous() {
+        return Err(coded(
+            "UNAUTHENTICATED",
+            format!("this needs a token with the {scope} scope (Authorization: Bearer …)"),
+        ));
+    }
+    Err(coded(
+        "FORBIDDEN",
+        format!("the token lacks the {scope} scope"),
+    ))
+}
+
+pub(crate) fn internal(e: impl std::fmt::Display) -> Error {
+    let id = uuid::Uuid::new_v4();
+    tracing::error!(error_id = %id, error = %e, "GraphQL resolver failed");
+    coded("INTERNAL", format!("internal error; reference {id}"))
+}
+
+pub(crate) fn operator_error(e: OperatorError) -> Error {
+    match e {
+        OperatorError::Invalid(m) => coded("INVALID_INPUT", m),
+        OperatorError::NotFound(m) => coded("NOT_FOUND", m),
+        OperatorError::Refused(m) => coded("REFUSED", m),
+        OperatorError::Unavailable(m) => coded("UNAVAILABLE", m),
+        OperatorError::Internal(m) => internal(m),
+    }
+}
+
+/// A run id from the API: a UUID.
+pub(crate) fn run_id(id: &str) -> async_graphql::Result<sp_domain::RunId> {
+    uuid::Uuid::parse_str(id)
+        .map(sp_domain::RunId)
+        .map_err(|_| coded("INVALID_INPUT", format!("{id:?} is not a run id")))
+}

@@ -1,0 +1,170 @@
+//! Queries.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, ID, Object, Result};
+use sp_domain::RunState;
+use sp_domain::codec::EventSchema;
+use sp_projections::{RunRow, queries};
+
+use super::types::{AuditEntry, BlockedUser, PlatformQueue, QueueEntry, Run, RunFilter};
+use super::{coded, internal, operator_error, require, run_id, services};
+use crate::auth::Scope;
+
+const DEFAULT_PAGE: i32 = 20;
+const MAX_PAGE: i32 = 100;
+
+#[derive(Debug, Default)]
+pub struct QueryRoot;
+
+#[Object(name = "Query")]
+impl QueryRoot {
+    /// Runs, newest first, as a Relay connection.
+    async fn runs(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "At most 100; default 20.")] first: Option<i32>,
+        #[graphql(desc = "The cursor of the last run of the previous page.")] after: Option<String>,
+        filter: Option<RunFilter>,
+    ) -> Result<Connection<String, Run>> {
+        require(ctx, Scope::Read)?;
+        let services = services(ctx)?;
+        let first = first.unwrap_or(DEFAULT_PAGE);
+        if !(0..=MAX_PAGE).contains(&first) {
+            return Err(coded(
+                "INVALID_INPUT",
+                format!("first must be 0 to {MAX_PAGE}"),
+            ));
+        }
+        let after = match after {
+            Some(cursor) => Some(cursor.parse::<i64>().map_err(|_| {
+                coded(
+                    "INVALID_INPUT",
+                    format!("{cursor:?} is not a cursor of runs"),
+                )
+            })?),
+            None => None,
+        };
+        let filter = filter
+            .unwrap_or_default()
+            .to_query()
+            .map_err(|m| coded("INVALID_INPUT", m))?;
+        let (rows, more) = queries::list_runs(&services.db.pool, &filter, first as usize, after)
+            .await
+            .map_err(internal)?;
+        let mut connection = Connection::new(after.is_some(), more);
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|row| Edge::new(row.seq.to_string(), Run::from(row))),
+        );
+        Ok(connection)
+    }
+
+    /// One run.
+    async fn run(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Run>> {
+        require(ctx, Scope::Read)?;
+        run_id(&id)?;
+        let row = queries::get_run(&services(ctx)?.db.pool, &id)
+            .await
+            .map_err(internal)?;
+        Ok(row.map(Run::from))
+    }
+
+    /// Each platform's waiting and running runs and maintenance state
+    /// (one platform, or all configured ones).
+    async fn queue(
+        &self,
+        ctx: &Context<'_>,
+        platform: Option<String>,
+    ) -> Result<Vec<PlatformQueue>> {
+        require(ctx, Scope::Read)?;
+        let services = services(ctx)?;
+        let entries = queries::queue(&services.db.pool, platform.as_deref())
+            .await
+            .map_err(internal)?;
+        let states = queries::platform_states(&services.db.pool)
+            .await
+            .map_err(internal)?;
+        let mut names: Vec<String> = match platform {
+            Some(p) => vec![p],
+            None => services.platforms.clone(),
+        };
+        for e in &entries {
+            if !names.contains(&e.platform) {
+                names.push(e.platform.clone());
+            }
+        }
+        Ok(names
+            .into_iter()
+            .map(|name| {
+                let state = states.iter().find(|s| s.platform == name);
+                let (running, waiting): (Vec<_>, Vec<_>) = entries
+                    .iter()
+                    .filter(|e| e.platform == name)
+                    .cloned()
+                    .partition(|e| e.status == "running");
+                let oldest_waiting_since = waiting.iter().map(|e| e.waiting_since).min();
+                PlatformQueue {
+                    paused: state.is_some_and(|s| s.paused),
+                    maintenance_note: state.filter(|s| s.paused).map(|s| s.note.clone()),
+                    waiting: waiting.into_iter().map(QueueEntry::from).collect(),
+                    running: running.into_iter().map(QueueEntry::from).collect(),
+                    oldest_waiting_since,
+                    platform: name,
+                }
+            })
+            .collect())
+    }
+
+    /// Every event of a run in order, with who, why and when.
+    async fn audit_trail(&self, ctx: &Context<'_>, run_id: ID) -> Result<Vec<AuditEntry>> {
+        require(ctx, Scope::Read)?;
+        super::run_id(&run_id)?;
+        let rows = queries::audit_trail(&services(ctx)?.db.pool, &run_id)
+            .await
+            .map_err(internal)?;
+        Ok(rows.into_iter().map(AuditEntry::from).collect())
+    }
+
+    /// The run as it was just after the event at global `position`: folded
+    /// from its events up to there. Null when the run did not exist yet.
+    async fn run_as_of(&self, ctx: &Context<'_>, run_id: ID, position: i64) -> Result<Option<Run>> {
+        require(ctx, Scope::Read)?;
+        let id = super::run_id(&run_id)?;
+        let events = services(ctx)?
+            .db
+            .store
+            .read_stream(&id.stream(), 1)
+            .await
+            .map_err(internal)?;
+        let mut state = RunState::default();
+        let mut seq = None;
+        let mut last = None;
+        // Within one stream, positions increase with versions.
+        for e in events.iter().take_while(|e| e.position <= position) {
+            let event =
+                sp_domain::RunEvent::decode(&e.event_type, e.schema_version, e.data.clone())
+                    .map_err(internal)?;
+            state = state.evolve(&event);
+            seq.get_or_insert(e.position);
+            last = Some(e.position);
+        }
+        let (Some(seq), Some(last)) = (seq, last) else {
+            return Ok(None);
+        };
+        Ok(RunRow::from_state(&state, seq, last).map(Run::from))
+    }
+
+    /// GitHub users whose pushes and pull requests queue nothing.
+    async fn blocked_users(&self, ctx: &Context<'_>) -> Result<Vec<BlockedUser>> {
+        require(ctx, Scope::Operate)?;
+        let users = services(ctx)?
+            .operator
+            .blocked_users()
+            .await
+            .map_err(operator_error)?;
+        Ok(users
+            .into_iter()
+            .map(|(login, reason)| BlockedUser { login, reason })
+            .collect())
+    }
+}

@@ -1,0 +1,269 @@
+//! The GraphQL shapes of the read models.
+
+use async_graphql::{Enum, ID, InputObject, Json, SimpleObject};
+use chrono::{DateTime, Utc};
+use sp_projections::queries::{
+    AuditEntry as AuditRow, QueueEntry as QueueRow, RunFilter as Filter,
+};
+use sp_projections::{RunRow, RunStatus as Status};
+
+#[derive(Debug, Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "RunStatus")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Superseded,
+    Cancelled,
+}
+
+impl RunStatus {
+    fn from_domain(s: Status) -> Self {
+        match s {
+            Status::Queued => RunStatus::Queued,
+            Status::Running => RunStatus::Running,
+            Status::Completed => RunStatus::Completed,
+            Status::Failed => RunStatus::Failed,
+            Status::Superseded => RunStatus::Superseded,
+            Status::Cancelled => RunStatus::Cancelled,
+        }
+    }
+
+    fn as_row_value(self) -> &'static str {
+        match self {
+            RunStatus::Queued => Status::Queued.as_str(),
+            RunStatus::Running => Status::Running.as_str(),
+            RunStatus::Completed => Status::Completed.as_str(),
+            RunStatus::Failed => Status::Failed.as_str(),
+            RunStatus::Superseded => Status::Superseded.as_str(),
+            RunStatus::Cancelled => Status::Cancelled.as_str(),
+        }
+    }
+}
+
+/// A test run, as of its latest event (or as of a position, for `runAsOf`).
+#[derive(Debug, SimpleObject)]
+pub struct Run {
+    pub id: ID,
+    pub repository: String,
+    pub commit_sha: String,
+    pub platform: String,
+    pub status: RunStatus,
+    /// Where the run is: awaiting_artifact, awaiting_vm, provisioning_vm,
+    /// booting, preparing, testing, finished.
+    pub stage: String,
+    pub attempt: i32,
+    /// push, pull_request or manual.
+    pub trigger: String,
+    pub branch: Option<String>,
+    pub pull_request: Option<i64>,
+    pub requested_by: Option<String>,
+    pub priority: i32,
+    pub queued_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub vm_name: Option<String>,
+    /// The pending deadline of a run that is not final.
+    pub deadline_at: Option<DateTime<Utc>>,
+    pub deadline_kind: Option<String>,
+    /// pass or fail, once completed.
+    pub verdict: Option<String>,
+    pub passed: Option<i32>,
+    pub failed: Option<i32>,
+    pub samples_done: i32,
+    pub samples_total: i32,
+    pub superseded_by: Option<ID>,
+    /// Why it failed, was cancelled or superseded, in words.
+    pub final_reason: Option<String>,
+    /// The latest problem it recovered from (a retried attempt, a missing artifact).
+    pub last_problem: Option<String>,
+    /// Events folded into this view.
+    pub version: i64,
+    /// Global position of the latest of them.
+    pub last_position: i64,
+}
+
+impl From<RunRow> for Run {
+    fn from(r: RunRow) -> Self {
+        Run {
+            id: ID(r.run_id),
+            status: RunStatus::from_domain(Status::parse(&r.status).unwrap_or(Status::Failed)),
+            repository: r.repository,
+            commit_sha: r.commit_sha,
+            platform: r.platform,
+            stage: r.stage,
+            attempt: r.attempt,
+            trigger: r.trigger_kind,
+            branch: r.branch,
+            pull_request: r.pull_request,
+            requested_by: r.requested_by,
+            priority: r.priority,
+            queued_at: r.queued_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            vm_name: r.vm_name,
+            deadline_at: r.deadline_at,
+            deadline_kind: r.deadline_kind,
+            verdict: r.verdict,
+            passed: r.passed,
+            failed: r.failed,
+            samples_done: r.samples_done,
+            samples_total: r.samples_total,
+            superseded_by: r.superseded_by.map(ID),
+            final_reason: r.final_reason,
+            last_problem: r.last_problem,
+            version: r.version,
+            last_position: r.last_position,
+        }
+    }
+}
+
+/// Filters for `runs`; all optional, combined with AND.
+#[derive(Debug, Default, InputObject)]
+pub struct RunFilter {
+    pub platform: Option<String>,
+    pub status: Option<RunStatus>,
+    pub repository: Option<String>,
+    pub branch: Option<String>,
+    pub pull_request: Option<i64>,
+    /// A prefix of the commit SHA (hexadecimal).
+    pub commit_prefix: Option<String>,
+}
+
+impl RunFilter {
+    pub fn to_query(&self) -> Result<Filter, String> {
+        if let Some(prefix) = &self.commit_prefix
+            && (prefix.is_empty()
+                || prefix.len() > 40
+                || !prefix.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(format!(
+                "commitPrefix {prefix:?} is not a hexadecimal prefix of a SHA"
+            ));
+        }
+        Ok(Filter {
+            platform: self.platform.clone(),
+            status: self.status.map(|s| s.as_row_value().to_string()),
+            repository: self.repository.clone(),
+            branch: self.branch.clone(),
+            pull_request: self.pull_request,
+            commit_prefix: self.commit_prefix.clone(),
+        })
+    }
+
+    /// Whether a run matches, for subscriptions.
+    pub fn matches(&self, run: &RunRow) -> bool {
+        let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        eq(&self.platform, &run.platform)
+            && self.status.is_none_or(|s| s.as_row_value() == run.status)
+            && eq(&self.repository, &run.repository)
+            && self
+                .branch
+                .as_deref()
+                .is_none_or(|b| run.branch.as_deref() == Some(b))
+            && self
+                .pull_request
+                .is_none_or(|n| run.pull_request == Some(n))
+            && self
+                .commit_prefix
+                .as_deref()
+                .is_none_or(|p| run.commit_sha.starts_with(&p.to_ascii_lowercase()))
+    }
+}
+
+/// One run waiting or running on a platform.
+#[derive(Debug, SimpleObject)]
+pub struct QueueEntry {
+    pub run_id: ID,
+    /// Order among the platform's waiting (or running) runs, from 1.
+    pub position: i64,
+    pub status: RunStatus,
+    pub stage: String,
+    pub attempt: i32,
+    pub priority: i32,
+    pub queued_at: DateTime<Utc>,
+    /// Since when it is in its current status.
+    pub waiting_since: DateTime<Utc>,
+    /// After a failed attempt, no VM before this time.
+    pub eligible_at: Option<DateTime<Utc>>,
+    pub deadline_at: DateTime<Utc>,
+    pub deadline_kind: String,
+    pub vm_name: Option<String>,
+}
+
+impl From<QueueRow> for QueueEntry {
+    fn from(q: QueueRow) -> Self {
+        QueueEntry {
+            run_id: ID(q.run_id),
+            position: q.position,
+            status: RunStatus::from_domain(Status::parse(&q.status).unwrap_or(Status::Queued)),
+            stage: q.stage,
+            attempt: q.attempt,
+            priority: q.priority,
+            queued_at: q.queued_at,
+            waiting_since: q.waiting_since,
+            eligible_at: q.eligible_at,
+            deadline_at: q.deadline_at,
+            deadline_kind: q.deadline_kind,
+            vm_name: q.vm_name,
+        }
+    }
+}
+
+/// A platform's queue and maintenance state.
+#[derive(Debug, SimpleObject)]
+pub struct PlatformQueue {
+    pub platform: String,
+    pub paused: bool,
+    pub maintenance_note: Option<String>,
+    pub waiting: Vec<QueueEntry>,
+    pub running: Vec<QueueEntry>,
+    /// When the longest-waiting run started waiting.
+    pub oldest_waiting_since: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, SimpleObject)]
+pub struct AuditMetadata {
+    pub actor: String,
+    pub correlation_id: String,
+    pub causation_id: Option<String>,
+}
+
+/// One event of a run.
+#[derive(Debug, SimpleObject)]
+pub struct AuditEntry {
+    pub position: i64,
+    pub stream_version: i64,
+    /// The event's name, e.g. `Queued`.
+    #[graphql(name = "type")]
+    pub event_type: String,
+    pub schema_version: i32,
+    pub data: Json<serde_json::Value>,
+    pub metadata: AuditMetadata,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl From<AuditRow> for AuditEntry {
+    fn from(a: AuditRow) -> Self {
+        AuditEntry {
+            position: a.position,
+            stream_version: a.stream_version,
+            event_type: a.event_type,
+            schema_version: a.schema_version,
+            data: Json(serde_json::from_str(&a.data).unwrap_or(serde_json::Value::String(a.data))),
+            metadata: AuditMetadata {
+                actor: a.actor,
+                correlation_id: a.correlation_id,
+                causation_id: a.causation_id,
+            },
+            recorded_at: a.recorded_at,
+        }
+    }
+}
+
+#[derive(Debug, SimpleObject)]
+pub struct BlockedUser {
+    pub login: String,
+    pub reason: String,
+}

@@ -1,0 +1,88 @@
+//! GraphQL over HTTP (POST), GraphiQL (GET) and subscriptions over WebSocket.
+
+use std::sync::Arc;
+
+use async_graphql::Data;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::{Html, IntoResponse, Response};
+use sp_eventstore::Pool;
+
+use super::{ApiError, AppState};
+use crate::auth::{self, Caller};
+
+pub async fn graphiql() -> Html<String> {
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .finish(),
+    )
+}
+
+/// The caller a bearer token names; anonymous without one. A token that is
+/// unknown or revoked is refused outright rather than treated as anonymous.
+async fn caller(pool: &Pool, authorization: Option<&str>) -> Result<Caller, ApiError> {
+    let Some(value) = authorization else {
+        return Ok(Caller::anonymous());
+    };
+    let secret = value
+        .strip_prefix("Bearer ")
+        .ok_or_else(|| ApiError::Unauthorized("Authorization must be `Bearer <token>`".into()))?;
+    auth::resolve(pool, secret.trim())
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .ok_or_else(|| ApiError::Unauthorized("unknown or revoked token".into()))
+}
+
+pub async fn execute(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> Result<GraphQLResponse, ApiError> {
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let caller = caller(&state.db.pool, authorization).await?;
+    Ok(state
+        .schema
+        .execute(request.into_inner().data(caller))
+        .await
+        .into())
+}
+
+/// Subscriptions; a token, if any, comes in the connection_init payload as
+/// `{"Authorization": "Bearer …"}` (or `{"token": "…"}`).
+pub async fn subscriptions(
+    State(state): State<Arc<AppState>>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let schema = state.schema.clone();
+    let pool = state.db.pool.clone();
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let bearer = payload
+                        .get("Authorization")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string)
+                        .or_else(|| {
+                            payload
+                                .get("token")
+                                .and_then(|v| v.as_str())
+                                .map(|t| format!("Bearer {t}"))
+                        });
+                    let caller = caller(&pool, bearer.as_deref())
+                        .await
+                        .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+                    let mut data = Data::default();
+                    data.insert(caller);
+                    Ok(data)
+                })
+                .serve()
+        })
+        .into_response()
+}

@@ -1,0 +1,110 @@
+//! `POST /webhooks/github`: verify, parse, record, answer. No outbound call is
+//! made here; the answer comes after every resulting event is appended.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+use sp_commands::{DeliveryInfo, IntakeError};
+use sp_domain::delivery::DeliveryOutcome;
+
+use super::{ApiError, AppState};
+use crate::github::{payload, signature};
+
+/// GitHub's own limit on a delivery's size.
+pub const MAX_DELIVERY_BYTES: usize = 25 * 1024 * 1024;
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Delivery ids become stream names: GitHub sends GUIDs.
+fn valid_delivery_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 100 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+pub async fn receive(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Some(secret) = state.webhook_secret.as_deref() else {
+        return Err(ApiError::Unavailable(
+            "webhook deliveries are refused: no secret is configured (set SP_GITHUB_WEBHOOK_SECRET)".into(),
+        ));
+    };
+    signature::verify(
+        secret.as_bytes(),
+        header(&headers, "x-hub-signature-256"),
+        &body,
+    )
+    .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+
+    let id = header(&headers, "x-github-delivery")
+        .ok_or_else(|| ApiError::BadRequest("missing X-GitHub-Delivery header".into()))?;
+    if !valid_delivery_id(id) {
+        return Err(ApiError::BadRequest(
+            "X-GitHub-Delivery must be 1 to 100 letters, digits or dashes".into(),
+        ));
+    }
+    let event = header(&headers, "x-github-event")
+        .ok_or_else(|| ApiError::BadRequest("missing X-GitHub-Event header".into()))?;
+    let envelope =
+        payload::envelope(event, &body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let parsed =
+        payload::parse_event(event, &body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let info = DeliveryInfo {
+        id: id.to_string(),
+        event: event.to_string(),
+        action: envelope.action.clone(),
+        repository: envelope.repository(),
+        sender: envelope.sender(),
+    };
+    let receipt = state
+        .intake
+        .handle(&info, &parsed)
+        .await
+        .map_err(intake_error)?;
+    if receipt.duplicate {
+        return Ok((
+            StatusCode::OK,
+            Json(json!({ "status": "duplicate", "delivery": id, "outcome": receipt.outcome })),
+        ));
+    }
+    let (status, body) = match receipt.outcome {
+        DeliveryOutcome::Pong => (StatusCode::OK, json!({ "status": "pong" })),
+        DeliveryOutcome::Queued { runs, superseded } => (
+            StatusCode::ACCEPTED,
+            json!({ "status": "queued", "runs": runs, "superseded": superseded }),
+        ),
+        DeliveryOutcome::Cancelled { runs } => (
+            StatusCode::ACCEPTED,
+            json!({ "status": "cancelled", "runs": runs }),
+        ),
+        DeliveryOutcome::BuildRecorded => {
+            (StatusCode::ACCEPTED, json!({ "status": "build recorded" }))
+        }
+        DeliveryOutcome::Ignored { reason } => {
+            tracing::info!(delivery = id, event, %reason, "delivery ignored");
+            (
+                StatusCode::ACCEPTED,
+                json!({ "status": "ignored", "reason": reason }),
+            )
+        }
+    };
+    Ok((status, Json(body)))
+}
+
+fn intake_error(e: IntakeError) -> ApiError {
+    if e.transient {
+        ApiError::Unavailable(format!(
+            "could not record the delivery ({}); redeliver it",
+            e.step
+        ))
+    } else {
+        ApiError::Internal(e.to_string())
+    }
+}

@@ -1,0 +1,385 @@
+//! Turning a GitHub delivery into runs, across the streams it touches.
+//!
+//! Every step is idempotent (derived run ids, event ids keyed by the delivery,
+//! rejections of what already happened treated as done), and the delivery
+//! itself is recorded last. So a redelivery of a handled delivery records
+//! nothing, and one interrupted half-way completes the job when delivered
+//! again.
+
+use std::sync::Arc;
+
+use sp_domain::blocklist::{self, Blocklist};
+use sp_domain::delivery::{
+    self, BuildAlreadyRecorded, BuildState, DeliveryOutcome, DeliveryState, RecordDelivery,
+};
+use sp_domain::intake::{GithubEvent, IntakeConfig, Plan, PullRequestDelivery, plan};
+use sp_domain::pull_request::{
+    self, PlannedRun, PullRequestCommand, PullRequestRejection, PullRequestState,
+};
+use sp_domain::{
+    Policy, QueueRun, RegressionTest, Rejection, RunCommand, RunId, RunState, Trigger,
+};
+use sp_eventstore::EventStore;
+use uuid::Uuid;
+
+use crate::{Clock, CommandError, Envelope, Handler};
+
+/// The part of a delivery's headers and payload that identifies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryInfo {
+    /// `X-GitHub-Delivery`.
+    pub id: String,
+    /// `X-GitHub-Event`.
+    pub event: String,
+    pub action: Option<String>,
+    pub repository: Option<String>,
+    pub sender: Option<String>,
+}
+
+/// What the intake answers GitHub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub outcome: DeliveryOutcome,
+    /// The delivery had been handled before; nothing new was recorded.
+    pub duplicate: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{step}: {message}")]
+pub struct IntakeError {
+    pub step: &'static str,
+    pub message: String,
+    /// The store did not answer or lost a race repeatedly: worth a retry.
+    pub transient: bool,
+}
+
+fn failed<R: std::error::Error>(step: &'static str) -> impl Fn(CommandError<R>) -> IntakeError {
+    move |e| IntakeError {
+        step,
+        transient: matches!(e, CommandError::Contended { .. } | CommandError::Store(_)),
+        message: e.to_string(),
+    }
+}
+
+/// Where the regression tests in scope of a new run come from.
+pub trait TestScope: Send + Sync + std::fmt::Debug {
+    fn tests_for(&self, platform: &sp_domain::Platform) -> Vec<RegressionTest>;
+}
+
+/// No catalogue configured: runs carry no tests.
+#[derive(Debug, Default)]
+pub struct NoTests;
+
+impl TestScope for NoTests {
+    fn tests_for(&self, _: &sp_domain::Platform) -> Vec<RegressionTest> {
+        vec![]
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Intake {
+    runs: Handler<RunState>,
+    pull_requests: Handler<PullRequestState>,
+    deliveries: Handler<DeliveryState>,
+    builds: Handler<BuildState>,
+    blocklist: Handler<Blocklist>,
+    config: Arc<IntakeConfig>,
+    scope: Arc<dyn TestScope>,
+}
+
+const DELIVERY_NAMESPACE: Uuid = Uuid::from_u128(0x6a1d_0f3b_92c4_4d7e_a8b5_3c2e_19f0_d4a7);
+
+impl Intake {
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        policy: Policy,
+        clock: Arc<dyn Clock>,
+        config: IntakeConfig,
+        scope: Arc<dyn TestScope>,
+    ) -> Self {
+        Intake {
+            runs: Handler::new(store.clone(), policy.clone(), clock.clone()),
+            pull_requests: Handler::new(store.clone(), policy.clone(), clock.clone()),
+            deliveries: Handler::new(store.clone(), policy.clone(), clock.clone()),
+            builds: Handler::new(store.clone(), policy.clone(), clock.clone()),
+            blocklist: Handler::new(store, policy, clock),
+            config: Arc::new(config),
+            scope,
+        }
+    }
+
+    pub fn config(&self) -> &IntakeConfig {
+        &self.config
+    }
+
+    /// Handle one delivery: everything it causes is recorded before this returns.
+    pub async fn handle(
+        &self,
+        info: &DeliveryInfo,
+        event: &GithubEvent,
+    ) -> Result<Receipt, IntakeError> {
+        let stream = delivery::stream(&info.id);
+        let recorded = self
+            .deliveries
+            .load(&stream)
+            .await
+            .map_err(failed("read the delivery"))?;
+        if let Some(outcome) = recorded.state.outcome {
+            return Ok(Receipt {
+                outcome,
+                duplicate: true,
+            });
+        }
+        let blocklist = self
+            .blocklist
+            .load(blocklist::STREAM)
+            .await
+            .map_err(failed("read the blocked users"))?
+            .state;
+        let ctx = DeliveryContext::new(info);
+        let outcome = match plan(event, &self.config, &blocklist) {
+            Plan::Pong => DeliveryOutcome::Pong,
+            Plan::Ignore(reason) => DeliveryOutcome::Ignored { reason },
+            Plan::QueuePush {
+                repository,
+                commit_sha,
+                branch,
+                runs,
+                priority,
+            } => {
+                let trigger = Trigger::Push { branch };
+                let queued = self
+                    .queue(&ctx, &repository, &commit_sha, &trigger, priority, &runs)
+                    .await?;
+                DeliveryOutcome::Queued {
+                    runs: queued,
+                    superseded: vec![],
+                }
+            }
+            Plan::ObservePullRequestHead { delivery, priority } => {
+                self.pull_request_head(&ctx, &delivery, priority).await?
+            }
+            Plan::ClosePullRequest(delivery) => self.close_pull_request(&ctx, &delivery).await?,
+            Plan::RecordBuild(build) => {
+                let stream = delivery::build_stream(&build.repository, &build.commit_sha);
+                match self
+                    .builds
+                    .execute(&stream, &build, &ctx.envelope("build"))
+                    .await
+                {
+                    Ok(_) | Err(CommandError::Rejected(BuildAlreadyRecorded(_))) => {
+                        DeliveryOutcome::BuildRecorded
+                    }
+                    Err(e) => return Err(failed("record the build")(e)),
+                }
+            }
+        };
+        let record = RecordDelivery {
+            event: info.event.clone(),
+            action: info.action.clone(),
+            repository: info.repository.clone(),
+            sender: info.sender.clone(),
+            outcome: outcome.clone(),
+        };
+        match self
+            .deliveries
+            .execute(&stream, &record, &ctx.envelope("delivery"))
+            .await
+        {
+            Ok(done) => Ok(Receipt {
+                outcome,
+                duplicate: done.already_applied,
+            }),
+            // The same delivery handled concurrently by another request or replica.
+            Err(CommandError::Rejected(delivery::AlreadyHandled)) => Ok(Receipt {
+                outcome,
+                duplicate: true,
+            }),
+            Err(e) => Err(failed("record the delivery")(e)),
+        }
+    }
+
+    async fn queue(
+        &self,
+        ctx: &DeliveryContext,
+        repository: &str,
+        commit_sha: &str,
+        trigger: &Trigger,
+        priority: i32,
+        runs: &[PlannedRun],
+    ) -> Result<Vec<RunId>, IntakeError> {
+        for run in runs {
+            let command = RunCommand::Queue(QueueRun {
+                run_id: run.run_id,
+                repository: repository.to_string(),
+                commit_sha: commit_sha.to_string(),
+                platform: run.platform.clone(),
+                trigger: trigger.clone(),
+                priority,
+                tests: self.scope.tests_for(&run.platform),
+                delivery_id: Some(ctx.delivery_id.clone()),
+            });
+            let envelope = ctx.envelope(&format!("queue:{}", run.run_id));
+            match self
+                .runs
+                .execute(&run.run_id.stream(), &command, &envelope)
+                .await
+            {
+                // Queued now, or by an earlier delivery of the same commit.
+                Ok(_) | Err(CommandError::Rejected(Rejection::AlreadyQueued)) => {}
+                Err(e) => return Err(failed("queue a run")(e)),
+            }
+        }
+        Ok(runs.iter().map(|r| r.run_id).collect())
+    }
+
+    async fn pull_request_head(
+        &self,
+        ctx: &DeliveryContext,
+        pr: &PullRequestDelivery,
+        priority: i32,
+    ) -> Result<DeliveryOutcome, IntakeError> {
+        let stream = pull_request::stream(&pr.repository, pr.number);
+        let command = PullRequestCommand::ObserveHead {
+            repository: pr.repository.clone(),
+            number: pr.number,
+            sha: pr.head_sha.clone(),
+            head_ref: pr.head_ref.clone(),
+            updated_at: pr.updated_at,
+            author: pr.author.clone(),
+            platforms: self.config.platforms.clone(),
+        };
+        let state = match self
+            .pull_requests
+            .execute(&stream, &command, &ctx.envelope("pr"))
+            .await
+        {
+            Ok(outcome) => outcome.state,
+            Err(CommandError::Rejected(reason @ PullRequestRejection::Stale { .. })) => {
+                return Ok(DeliveryOutcome::Ignored {
+                    reason: format!("stale delivery: {reason}"),
+                });
+            }
+            Err(e) => return Err(failed("record the pull request head")(e)),
+        };
+        let Some(head) = state.current() else {
+            return Err(IntakeError {
+                step: "record the pull request head",
+                message: "no head after observing one".into(),
+                transient: false,
+            });
+        };
+        let trigger = Trigger::PullRequest {
+            number: pr.number,
+            head_ref: head.head_ref.clone(),
+        };
+        // The new runs exist before any older run is superseded by them.
+        let queued = self
+            .queue(
+                ctx,
+                &pr.repository,
+                &head.sha,
+                &trigger,
+                priority,
+                &head.runs,
+            )
+            .await?;
+        let mut superseded = Vec::new();
+        for run in &head.runs {
+            for older in state.older_runs(&run.platform) {
+                let command = RunCommand::Supersede {
+                    by: run.run_id,
+                    reason: format!(
+                        "pull request #{} has a newer commit ({})",
+                        pr.number,
+                        &head.sha[..head.sha.len().min(10)]
+                    ),
+                };
+                let envelope = ctx.envelope(&format!("supersede:{older}"));
+                match self
+                    .runs
+                    .execute(&older.stream(), &command, &envelope)
+                    .await
+                {
+                    Ok(done) if !done.events.is_empty() => superseded.push(older),
+                    Ok(_)
+                    | Err(CommandError::Rejected(
+                        Rejection::RunFinal { .. } | Rejection::RunNotFound,
+                    )) => {}
+                    Err(e) => return Err(failed("supersede an older run")(e)),
+                }
+            }
+        }
+        Ok(DeliveryOutcome::Queued {
+            runs: queued,
+            superseded,
+        })
+    }
+
+    async fn close_pull_request(
+        &self,
+        ctx: &DeliveryContext,
+        pr: &PullRequestDelivery,
+    ) -> Result<DeliveryOutcome, IntakeError> {
+        let stream = pull_request::stream(&pr.repository, pr.number);
+        let command = PullRequestCommand::Close {
+            updated_at: pr.updated_at,
+        };
+        let state = match self
+            .pull_requests
+            .execute(&stream, &command, &ctx.envelope("pr"))
+            .await
+        {
+            Ok(outcome) => outcome.state,
+            Err(CommandError::Rejected(reason)) => {
+                return Ok(DeliveryOutcome::Ignored {
+                    reason: format!("close not applied: {reason}"),
+                });
+            }
+            Err(e) => return Err(failed("record the pull request closing")(e)),
+        };
+        let mut cancelled = Vec::new();
+        for run in state.all_runs() {
+            let command = RunCommand::Cancel {
+                reason: "pull request closed".into(),
+            };
+            let envelope = ctx.envelope(&format!("cancel:{run}"));
+            match self.runs.execute(&run.stream(), &command, &envelope).await {
+                Ok(done) if !done.events.is_empty() => cancelled.push(run),
+                Ok(_)
+                | Err(CommandError::Rejected(
+                    Rejection::RunFinal { .. } | Rejection::RunNotFound,
+                )) => {}
+                Err(e) => return Err(failed("cancel a run")(e)),
+            }
+        }
+        Ok(DeliveryOutcome::Cancelled { runs: cancelled })
+    }
+}
+
+/// Who and what caused the events of one delivery.
+struct DeliveryContext {
+    delivery_id: String,
+    actor: String,
+    correlation_id: Uuid,
+}
+
+impl DeliveryContext {
+    fn new(info: &DeliveryInfo) -> Self {
+        DeliveryContext {
+            delivery_id: info.id.clone(),
+            actor: format!("github:{}", info.sender.as_deref().unwrap_or("unknown")),
+            // Every event of one delivery shares a correlation id, the same on
+            // every replica and every redelivery.
+            correlation_id: Uuid::new_v5(&DELIVERY_NAMESPACE, info.id.as_bytes()),
+        }
+    }
+
+    /// The envelope of one step; its idempotency key makes the step's events
+    /// the same ones however often the delivery is handled.
+    fn envelope(&self, step: &str) -> Envelope {
+        Envelope::new(self.actor.clone())
+            .correlated(self.correlation_id)
+            .idempotent(format!("delivery:{}:{step}", self.delivery_id))
+    }
+}
