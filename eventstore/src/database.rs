@@ -85,10 +85,13 @@ impl Database {
                 .acquire_timeout(options.acquire_timeout)
                 .connect_with(connect.clone())
                 .await?;
+            // Readers are ordinary connections that only read: SQLite's
+            // read-only mode has WAL corner cases (a reader opened before the
+            // first migration was seen to miss tables created after it).
             let reader = SqlitePoolOptions::new()
                 .max_connections(4)
                 .acquire_timeout(options.acquire_timeout)
-                .connect_with(connect.read_only(true))
+                .connect_with(connect)
                 .await?;
             let store = SqliteStore::new(writer.clone(), reader.clone());
             return Ok(Database {
