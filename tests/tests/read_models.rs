@@ -1,0 +1,287 @@
+//! The read models: live updates over a subscription, rebuilds that equal the
+//! live models, and an event a model cannot apply, which stops it visibly.
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use sp_eventstore::{ExpectedVersion, Metadata, NewEvent};
+use sp_projections::queries::{self, RunFilter};
+use sp_tests::github::{self, sha};
+use sp_tests::{Backend, TestPlatform, eventually};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+async fn subscribers_see_runs_change(backend: Backend) {
+    let p = TestPlatform::start(backend).await;
+    let url = format!("{}/graphql/ws", p.base.replace("http://", "ws://"));
+    let mut request = url.into_client_request().expect("request");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
+    let send = |v: Value| Message::Text(v.to_string().into());
+    socket
+        .send(send(json!({ "type": "connection_init", "payload": {} })))
+        .await
+        .expect("init");
+    let ack = socket.next().await.expect("ack").expect("message");
+    assert!(ack.to_string().contains("connection_ack"), "{ack}");
+    socket
+        .send(send(json!({
+            "id": "1",
+            "type": "subscribe",
+            "payload": { "query": "subscription { runChanged(filter: { platform: \"linux\" }) { id status platform commitSha } }" }
+        })))
+        .await
+        .expect("subscribe");
+    // The subscription is live once the server has polled it; until a change
+    // arrives, keep pushing new commits (each one queues a linux run).
+    let mut pushed = Vec::new();
+    let message = loop {
+        let after = format!("{:040x}", pushed.len() + 7);
+        let (status, body) = p
+            .deliver(
+                "push",
+                &format!("d-sub-{}", pushed.len()),
+                &github::push("master", &sha('1'), &after, "x"),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        pushed.push(after);
+        match tokio::time::timeout(std::time::Duration::from_millis(500), socket.next()).await {
+            Ok(message) => break message.expect("message").expect("frame"),
+            Err(_) => assert!(pushed.len() < 20, "no change arrived on the subscription"),
+        }
+    };
+    let payload: Value = serde_json::from_str(&message.to_string()).expect("json");
+    assert_eq!(payload["type"], "next", "{payload}");
+    let run = &payload["payload"]["data"]["runChanged"];
+    assert_eq!(
+        run["platform"], "linux",
+        "the filter keeps windows out: {payload}"
+    );
+    assert_eq!(run["status"], "QUEUED");
+    assert!(
+        pushed.iter().any(|c| run["commitSha"] == c.as_str()),
+        "{payload}"
+    );
+}
+
+/// Every read model, read through the same queries the API uses.
+async fn snapshot(p: &TestPlatform) -> Value {
+    let pool = &p.db.database.pool;
+    let (runs, _) = queries::list_runs(pool, &RunFilter::default(), 10_000, None)
+        .await
+        .expect("runs");
+    let mut audit = Vec::new();
+    for run in &runs {
+        audit.extend(
+            queries::audit_trail(pool, &run.run_id)
+                .await
+                .expect("audit"),
+        );
+    }
+    json!({
+        "runs": serde_json::to_value(&runs).expect("json"),
+        "queue": serde_json::to_value(queries::queue(pool, None).await.expect("queue")).expect("json"),
+        "platforms": serde_json::to_value(queries::platform_states(pool).await.expect("platforms")).expect("json"),
+        "audit": serde_json::to_value(&audit).expect("json"),
+    })
+}
+
+async fn rebuilt_models_equal_the_live_ones(backend: Backend) {
+    let p = TestPlatform::start(backend).await;
+    // A mixed workload: pushes, a pull request updated and closed, operators'
+    // cancel and retry, a paused platform.
+    p.deliver(
+        "push",
+        "w-1",
+        &github::push("master", &sha('1'), &sha('2'), "a"),
+    )
+    .await;
+    p.deliver(
+        "push",
+        "w-2",
+        &github::push("master", &sha('2'), &sha('3'), "a"),
+    )
+    .await;
+    for (i, (c, at)) in [('4', "10:00"), ('5', "10:05"), ('6', "10:07")]
+        .iter()
+        .enumerate()
+    {
+        let action = if i == 0 { "opened" } else { "synchronize" };
+        let payload =
+            github::pull_request(action, 7, &sha(*c), &format!("2026-11-30T{at}:00Z"), "b");
+        p.deliver("pull_request", &format!("w-pr-{i}"), &payload)
+            .await;
+    }
+    p.deliver(
+        "pull_request",
+        "w-late",
+        &github::pull_request("synchronize", 7, &sha('8'), "2026-11-30T10:01:00Z", "b"),
+    )
+    .await;
+    p.deliver(
+        "pull_request",
+        "w-pr2",
+        &github::pull_request("opened", 8, &sha('9'), "2026-11-30T11:00:00Z", "c"),
+    )
+    .await;
+    p.deliver(
+        "pull_request",
+        "w-close",
+        &github::pull_request("closed", 8, &sha('9'), "2026-11-30T11:10:00Z", "c"),
+    )
+    .await;
+    let token = p.token("ops", &["operate"]).await;
+    let runs = p
+        .graphql(
+            "mutation { enqueueRun(repository: \"CCExtractor/ccextractor\", commitSha: \"abababababababababababababababababababab\") }",
+            json!({}),
+            Some(&token),
+        )
+        .await;
+    let manual = runs["data"]["enqueueRun"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    p.graphql(
+        "mutation($id: ID!) { cancelRun(id: $id, reason: \"not needed\") }",
+        json!({ "id": manual }),
+        Some(&token),
+    )
+    .await;
+    p.graphql(
+        "mutation($id: ID!) { retryRun(id: $id) }",
+        json!({ "id": manual }),
+        Some(&token),
+    )
+    .await;
+    p.graphql(
+        "mutation { pausePlatform(platform: \"linux\", note: \"maintenance\") }",
+        json!({}),
+        Some(&token),
+    )
+    .await;
+    p.caught_up().await;
+    let live = snapshot(&p).await;
+    assert!(
+        live["runs"].as_array().map(Vec::len).unwrap_or(0) >= 10,
+        "{live}"
+    );
+
+    for projection in sp_projections::standard(p.db.store()) {
+        let mut reports = 0;
+        sp_projections::rebuild(&*projection, &p.db.database, |_, _| reports += 1)
+            .await
+            .expect("rebuild");
+        assert!(reports > 0, "the rebuild reports its progress");
+    }
+    let rebuilt = snapshot(&p).await;
+    assert_eq!(rebuilt, live, "a rebuilt read model equals the live one");
+
+    // The live projectors carry on from the rebuilt checkpoint.
+    p.deliver(
+        "push",
+        "w-after",
+        &github::push("master", &sha('3'), &sha('c'), "a"),
+    )
+    .await;
+    p.caught_up().await;
+    let after = snapshot(&p).await;
+    assert_eq!(
+        after["runs"].as_array().map(Vec::len),
+        live["runs"].as_array().map(|r| r.len() + 2)
+    );
+}
+
+async fn an_event_a_model_cannot_apply_stops_it_visibly(backend: Backend) {
+    let p = TestPlatform::start(backend).await;
+    let run = sp_domain::RunId::derived("corrupt");
+    let bad = NewEvent {
+        event_id: uuid::Uuid::new_v4(),
+        event_type: "Queued".into(),
+        schema_version: 2,
+        data: json!({ "not": "a Queued event" }),
+        metadata: Metadata::new("system:test", uuid::Uuid::new_v4()),
+    };
+    let appended =
+        p.db.store()
+            .append(&run.stream(), ExpectedVersion::NoStream, &[bad])
+            .await
+            .expect("append");
+    let failing = eventually("readyz reports the failing event", || async {
+        let r = p.http.get(format!("{}/readyz", p.base)).send().await.ok()?;
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.ok()?;
+        let runs = body["checks"]["projection:runs"].clone();
+        (status == 503 && runs["ok"] == false).then_some(runs)
+    })
+    .await;
+    assert_eq!(failing["failing_at"], appended.last_position);
+    assert!(
+        failing["error"].as_str().unwrap_or("").contains("decode"),
+        "{failing}"
+    );
+
+    // Later events wait behind it: nothing is skipped.
+    let (status, body) = p
+        .deliver(
+            "push",
+            "after-corrupt",
+            &github::push("master", &sha('1'), &sha('2'), "a"),
+        )
+        .await;
+    assert_eq!(status, 202, "the write side is not affected: {body}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let id = body["runs"][0].as_str().unwrap_or_default();
+    let shown = p
+        .query(
+            "query($id: ID!) { run(id: $id) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        shown["run"],
+        Value::Null,
+        "the runs model did not move past the bad event"
+    );
+    let r: Value = p
+        .http
+        .get(format!("{}/readyz", p.base))
+        .send()
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        r["checks"]["projection:runs"]["failing_at"],
+        appended.last_position
+    );
+    assert_eq!(
+        r["checks"]["projection:audit"]["ok"], true,
+        "models that can apply it carry on"
+    );
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Postgres).await })*
+        }
+    };
+}
+
+on_both_backends!(
+    subscribers_see_runs_change,
+    rebuilt_models_equal_the_live_ones,
+    an_event_a_model_cannot_apply_stops_it_visibly,
+);
