@@ -1,10 +1,10 @@
 //! Turning a GitHub delivery into runs, across the streams it touches.
 //!
-//! Every step is idempotent (derived run ids, event ids keyed by the delivery,
-//! rejections of what already happened treated as done), and the delivery
-//! itself is recorded last. So a redelivery of a handled delivery records
-//! nothing, and one interrupted half-way completes the job when delivered
-//! again.
+//! Everything a delivery causes (the pull request's new head, the runs it
+//! queues, the runs it supersedes or cancels, the record of the delivery
+//! itself) is appended in one transaction, so a delivery is handled entirely
+//! or not at all. Event ids derive from the delivery id, so the same delivery
+//! handled twice at once lands once; a redelivery is answered from the record.
 
 use std::sync::Arc;
 
@@ -16,13 +16,11 @@ use sp_domain::intake::{GithubEvent, IntakeConfig, Plan, PullRequestDelivery, pl
 use sp_domain::pull_request::{
     self, PlannedRun, PullRequestCommand, PullRequestRejection, PullRequestState,
 };
-use sp_domain::{
-    Policy, QueueRun, RegressionTest, Rejection, RunCommand, RunId, RunState, Trigger,
-};
-use sp_eventstore::EventStore;
+use sp_domain::{Policy, QueueRun, RegressionTest, Rejection, RunCommand, RunState, Trigger};
+use sp_eventstore::{EventStore, StoreError};
 use uuid::Uuid;
 
-use crate::{Clock, CommandError, Envelope, Handler};
+use crate::{Clock, CommandError, Envelope, Handler, UnitOfWork};
 
 /// The part of a delivery's headers and payload that identifies it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,12 +110,28 @@ impl Intake {
         &self.config
     }
 
-    /// Handle one delivery: everything it causes is recorded before this returns.
+    /// Handle one delivery: everything it causes is recorded, in one
+    /// transaction, before this returns.
     pub async fn handle(
         &self,
         info: &DeliveryInfo,
         event: &GithubEvent,
     ) -> Result<Receipt, IntakeError> {
+        for _ in 0..ATTEMPTS {
+            match self.attempt(info, event).await {
+                Ok(receipt) => return Ok(receipt),
+                Err(Attempt::Retry) => continue,
+                Err(Attempt::Failed(e)) => return Err(e),
+            }
+        }
+        Err(IntakeError {
+            step: "record the delivery",
+            message: format!("the streams it touches kept changing ({ATTEMPTS} attempts)"),
+            transient: true,
+        })
+    }
+
+    async fn attempt(&self, info: &DeliveryInfo, event: &GithubEvent) -> Result<Receipt, Attempt> {
         let stream = delivery::stream(&info.id);
         let recorded = self
             .deliveries
@@ -137,6 +151,7 @@ impl Intake {
             .map_err(failed("read the blocked users"))?
             .state;
         let ctx = DeliveryContext::new(info);
+        let mut work = UnitOfWork::default();
         let outcome = match plan(event, &self.config, &blocklist) {
             Plan::Pong => DeliveryOutcome::Pong,
             Plan::Ignore(reason) => DeliveryOutcome::Ignored { reason },
@@ -148,30 +163,42 @@ impl Intake {
                 priority,
             } => {
                 let trigger = Trigger::Push { branch };
-                let queued = self
-                    .queue(&ctx, &repository, &commit_sha, &trigger, priority, &runs)
-                    .await?;
+                self.queue(
+                    &mut work,
+                    &ctx,
+                    &repository,
+                    &commit_sha,
+                    &trigger,
+                    priority,
+                    &runs,
+                )
+                .await?;
                 DeliveryOutcome::Queued {
-                    runs: queued,
+                    runs: runs.iter().map(|r| r.run_id).collect(),
                     superseded: vec![],
                 }
             }
             Plan::ObservePullRequestHead { delivery, priority } => {
-                self.pull_request_head(&ctx, &delivery, priority).await?
+                self.pull_request_head(&mut work, &ctx, &delivery, priority)
+                    .await?
             }
-            Plan::ClosePullRequest(delivery) => self.close_pull_request(&ctx, &delivery).await?,
+            Plan::ClosePullRequest(delivery) => {
+                self.close_pull_request(&mut work, &ctx, &delivery).await?
+            }
             Plan::RecordBuild(build) => {
                 let stream = delivery::build_stream(&build.repository, &build.commit_sha);
                 match self
                     .builds
-                    .execute(&stream, &build, &ctx.envelope("build"))
+                    .prepare(&stream, &build, &ctx.envelope("build"))
                     .await
                 {
-                    Ok(_) | Err(CommandError::Rejected(BuildAlreadyRecorded(_))) => {
-                        DeliveryOutcome::BuildRecorded
+                    Ok(prepared) => {
+                        work.add(prepared);
                     }
-                    Err(e) => return Err(failed("record the build")(e)),
+                    Err(CommandError::Rejected(BuildAlreadyRecorded(_))) => {}
+                    Err(e) => return Err(failed("record the build")(e).into()),
                 }
+                DeliveryOutcome::BuildRecorded
             }
         };
         let record = RecordDelivery {
@@ -183,31 +210,42 @@ impl Intake {
         };
         match self
             .deliveries
-            .execute(&stream, &record, &ctx.envelope("delivery"))
+            .prepare(&stream, &record, &ctx.envelope("delivery"))
             .await
         {
-            Ok(done) => Ok(Receipt {
+            Ok(prepared) => {
+                work.add(prepared);
+            }
+            // Handled meanwhile by another request or replica: the next
+            // attempt answers from its record.
+            Err(CommandError::Rejected(delivery::AlreadyHandled)) => return Err(Attempt::Retry),
+            Err(e) => return Err(failed("record the delivery")(e).into()),
+        }
+        match work.commit(&**self.runs.store()).await {
+            Ok(already) => Ok(Receipt {
                 outcome,
-                duplicate: done.already_applied,
+                duplicate: already,
             }),
-            // The same delivery handled concurrently by another request or replica.
-            Err(CommandError::Rejected(delivery::AlreadyHandled)) => Ok(Receipt {
-                outcome,
-                duplicate: true,
-            }),
-            Err(e) => Err(failed("record the delivery")(e)),
+            Err(StoreError::Conflict { .. }) => Err(Attempt::Retry),
+            Err(e) => Err(Attempt::Failed(IntakeError {
+                step: "record the delivery",
+                transient: matches!(e, StoreError::Database(_)),
+                message: e.to_string(),
+            })),
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn queue(
         &self,
+        work: &mut UnitOfWork,
         ctx: &DeliveryContext,
         repository: &str,
         commit_sha: &str,
         trigger: &Trigger,
         priority: i32,
         runs: &[PlannedRun],
-    ) -> Result<Vec<RunId>, IntakeError> {
+    ) -> Result<(), Attempt> {
         for run in runs {
             let command = RunCommand::Queue(QueueRun {
                 run_id: run.run_id,
@@ -222,23 +260,27 @@ impl Intake {
             let envelope = ctx.envelope(&format!("queue:{}", run.run_id));
             match self
                 .runs
-                .execute(&run.run_id.stream(), &command, &envelope)
+                .prepare(&run.run_id.stream(), &command, &envelope)
                 .await
             {
-                // Queued now, or by an earlier delivery of the same commit.
-                Ok(_) | Err(CommandError::Rejected(Rejection::AlreadyQueued)) => {}
-                Err(e) => return Err(failed("queue a run")(e)),
+                Ok(prepared) => {
+                    work.add(prepared);
+                }
+                // Queued by an earlier delivery of the same commit.
+                Err(CommandError::Rejected(Rejection::AlreadyQueued)) => {}
+                Err(e) => return Err(failed("queue a run")(e).into()),
             }
         }
-        Ok(runs.iter().map(|r| r.run_id).collect())
+        Ok(())
     }
 
     async fn pull_request_head(
         &self,
+        work: &mut UnitOfWork,
         ctx: &DeliveryContext,
         pr: &PullRequestDelivery,
         priority: i32,
-    ) -> Result<DeliveryOutcome, IntakeError> {
+    ) -> Result<DeliveryOutcome, Attempt> {
         let stream = pull_request::stream(&pr.repository, pr.number);
         let command = PullRequestCommand::ObserveHead {
             repository: pr.repository.clone(),
@@ -251,39 +293,40 @@ impl Intake {
         };
         let state = match self
             .pull_requests
-            .execute(&stream, &command, &ctx.envelope("pr"))
+            .prepare(&stream, &command, &ctx.envelope("pr"))
             .await
         {
-            Ok(outcome) => outcome.state,
+            Ok(prepared) => work.add(prepared).state,
             Err(CommandError::Rejected(reason @ PullRequestRejection::Stale { .. })) => {
                 return Ok(DeliveryOutcome::Ignored {
                     reason: format!("stale delivery: {reason}"),
                 });
             }
-            Err(e) => return Err(failed("record the pull request head")(e)),
+            Err(e) => return Err(failed("record the pull request head")(e).into()),
         };
         let Some(head) = state.current() else {
-            return Err(IntakeError {
+            return Err(Attempt::Failed(IntakeError {
                 step: "record the pull request head",
                 message: "no head after observing one".into(),
                 transient: false,
-            });
+            }));
         };
         let trigger = Trigger::PullRequest {
             number: pr.number,
             head_ref: head.head_ref.clone(),
         };
-        // The new runs exist before any older run is superseded by them.
-        let queued = self
-            .queue(
-                ctx,
-                &pr.repository,
-                &head.sha,
-                &trigger,
-                priority,
-                &head.runs,
-            )
-            .await?;
+        // The new runs come first in the transaction, so they exist before any
+        // older run names them as its successor.
+        self.queue(
+            work,
+            ctx,
+            &pr.repository,
+            &head.sha,
+            &trigger,
+            priority,
+            &head.runs,
+        )
+        .await?;
         let mut superseded = Vec::new();
         for run in &head.runs {
             for older in state.older_runs(&run.platform) {
@@ -298,45 +341,49 @@ impl Intake {
                 let envelope = ctx.envelope(&format!("supersede:{older}"));
                 match self
                     .runs
-                    .execute(&older.stream(), &command, &envelope)
+                    .prepare(&older.stream(), &command, &envelope)
                     .await
                 {
-                    Ok(done) if !done.events.is_empty() => superseded.push(older),
-                    Ok(_)
-                    | Err(CommandError::Rejected(
+                    Ok(prepared) => {
+                        if !work.add(prepared).events.is_empty() {
+                            superseded.push(older);
+                        }
+                    }
+                    Err(CommandError::Rejected(
                         Rejection::RunFinal { .. } | Rejection::RunNotFound,
                     )) => {}
-                    Err(e) => return Err(failed("supersede an older run")(e)),
+                    Err(e) => return Err(failed("supersede an older run")(e).into()),
                 }
             }
         }
         Ok(DeliveryOutcome::Queued {
-            runs: queued,
+            runs: head.runs.iter().map(|r| r.run_id).collect(),
             superseded,
         })
     }
 
     async fn close_pull_request(
         &self,
+        work: &mut UnitOfWork,
         ctx: &DeliveryContext,
         pr: &PullRequestDelivery,
-    ) -> Result<DeliveryOutcome, IntakeError> {
+    ) -> Result<DeliveryOutcome, Attempt> {
         let stream = pull_request::stream(&pr.repository, pr.number);
         let command = PullRequestCommand::Close {
             updated_at: pr.updated_at,
         };
         let state = match self
             .pull_requests
-            .execute(&stream, &command, &ctx.envelope("pr"))
+            .prepare(&stream, &command, &ctx.envelope("pr"))
             .await
         {
-            Ok(outcome) => outcome.state,
+            Ok(prepared) => work.add(prepared).state,
             Err(CommandError::Rejected(reason)) => {
                 return Ok(DeliveryOutcome::Ignored {
                     reason: format!("close not applied: {reason}"),
                 });
             }
-            Err(e) => return Err(failed("record the pull request closing")(e)),
+            Err(e) => return Err(failed("record the pull request closing")(e).into()),
         };
         let mut cancelled = Vec::new();
         for run in state.all_runs() {
@@ -344,16 +391,34 @@ impl Intake {
                 reason: "pull request closed".into(),
             };
             let envelope = ctx.envelope(&format!("cancel:{run}"));
-            match self.runs.execute(&run.stream(), &command, &envelope).await {
-                Ok(done) if !done.events.is_empty() => cancelled.push(run),
-                Ok(_)
-                | Err(CommandError::Rejected(
+            match self.runs.prepare(&run.stream(), &command, &envelope).await {
+                Ok(prepared) => {
+                    if !work.add(prepared).events.is_empty() {
+                        cancelled.push(run);
+                    }
+                }
+                Err(CommandError::Rejected(
                     Rejection::RunFinal { .. } | Rejection::RunNotFound,
                 )) => {}
-                Err(e) => return Err(failed("cancel a run")(e)),
+                Err(e) => return Err(failed("cancel a run")(e).into()),
             }
         }
         Ok(DeliveryOutcome::Cancelled { runs: cancelled })
+    }
+}
+
+/// How many times a delivery is decided again when a stream it touches
+/// changed under it.
+const ATTEMPTS: usize = 8;
+
+enum Attempt {
+    Retry,
+    Failed(IntakeError),
+}
+
+impl From<IntakeError> for Attempt {
+    fn from(e: IntakeError) -> Self {
+        Attempt::Failed(e)
     }
 }
 

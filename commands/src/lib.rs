@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use sp_domain::codec::EventSchema;
 use sp_domain::{Aggregate, Context, DecodeError, Policy};
-use sp_eventstore::{EventStore, ExpectedVersion, Metadata, NewEvent, StoreError};
+use sp_eventstore::{EventStore, ExpectedVersion, Metadata, NewEvent, StoreError, StreamAppend};
 use uuid::Uuid;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -183,43 +183,40 @@ impl<A: Aggregate> Handler<A> {
         Ok(loaded)
     }
 
-    /// Decide `command` against the stream and record the result.
-    pub async fn execute(
+    /// Decide `command` against the stream without recording anything yet:
+    /// what to append, and the outcome once appended. For decisions that must
+    /// land together with others (a [`UnitOfWork`]).
+    pub async fn prepare(
         &self,
         stream: &str,
         command: &A::Command,
         envelope: &Envelope,
-    ) -> Result<Outcome<A>, CommandError<A::Rejection>> {
-        for _ in 0..CONFLICT_RETRIES {
-            let loaded = self.load(stream).await?;
-            if envelope.idempotency_key.is_some()
-                && loaded.event_ids.contains(&envelope.event_id(0))
-            {
-                return Ok(Outcome {
+    ) -> Result<Prepared<A>, CommandError<A::Rejection>> {
+        let loaded = self.load(stream).await?;
+        if envelope.idempotency_key.is_some() && loaded.event_ids.contains(&envelope.event_id(0)) {
+            return Ok(Prepared {
+                append: None,
+                outcome: Outcome {
                     events: vec![],
                     state: loaded.state,
                     version: loaded.version,
                     already_applied: true,
-                });
-            }
-            let ctx = Context {
-                now: self.clock.now(),
-                policy: self.policy.clone(),
-            };
-            let events = loaded
-                .state
-                .decide(command, &ctx)
-                .map_err(CommandError::Rejected)?;
-            if events.is_empty() {
-                return Ok(Outcome {
-                    events,
-                    state: loaded.state,
-                    version: loaded.version,
-                    already_applied: false,
-                });
-            }
-            let metadata = envelope.metadata();
-            let new_events: Vec<NewEvent> = events
+                },
+            });
+        }
+        let ctx = Context {
+            now: self.clock.now(),
+            policy: self.policy.clone(),
+        };
+        let events = loaded
+            .state
+            .decide(command, &ctx)
+            .map_err(CommandError::Rejected)?;
+        let metadata = envelope.metadata();
+        let append = (!events.is_empty()).then(|| StreamAppend {
+            stream: stream.to_string(),
+            expected: ExpectedVersion::Exact(loaded.version),
+            events: events
                 .iter()
                 .enumerate()
                 .map(|(i, e)| {
@@ -232,24 +229,47 @@ impl<A: Aggregate> Handler<A> {
                         metadata: metadata.clone(),
                     }
                 })
-                .collect();
+                .collect(),
+        });
+        let state = events.iter().fold(loaded.state, |s, e| s.apply(e));
+        Ok(Prepared {
+            append,
+            outcome: Outcome {
+                version: loaded.version + events.len() as u64,
+                events,
+                state,
+                already_applied: false,
+            },
+        })
+    }
+
+    /// Decide `command` against the stream and record the result.
+    pub async fn execute(
+        &self,
+        stream: &str,
+        command: &A::Command,
+        envelope: &Envelope,
+    ) -> Result<Outcome<A>, CommandError<A::Rejection>> {
+        for _ in 0..CONFLICT_RETRIES {
+            let Prepared {
+                append,
+                mut outcome,
+            } = self.prepare(stream, command, envelope).await?;
+            let Some(append) = append else {
+                return Ok(outcome);
+            };
             match self
                 .store
-                .append(stream, ExpectedVersion::Exact(loaded.version), &new_events)
+                .append(stream, append.expected, &append.events)
                 .await
             {
                 Ok(appended) => {
-                    let state = events.iter().fold(loaded.state, |s, e| s.apply(e));
-                    return Ok(Outcome {
-                        events: if appended.already_appended {
-                            vec![]
-                        } else {
-                            events
-                        },
-                        state,
-                        version: appended.last_version,
-                        already_applied: appended.already_appended,
-                    });
+                    if appended.already_appended {
+                        outcome.events.clear();
+                        outcome.already_applied = true;
+                    }
+                    outcome.version = appended.last_version;
+                    return Ok(outcome);
                 }
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
@@ -259,5 +279,37 @@ impl<A: Aggregate> Handler<A> {
             stream: stream.to_string(),
             attempts: CONFLICT_RETRIES,
         })
+    }
+}
+
+/// A decision ready to be recorded.
+#[derive(Debug, Clone)]
+pub struct Prepared<A: Aggregate> {
+    /// What to append; `None` when there is nothing to record.
+    pub append: Option<StreamAppend>,
+    pub outcome: Outcome<A>,
+}
+
+/// Decisions on several streams, recorded together or not at all.
+#[derive(Debug, Default)]
+pub struct UnitOfWork {
+    appends: Vec<StreamAppend>,
+}
+
+impl UnitOfWork {
+    /// Take a prepared decision in; returns its outcome.
+    pub fn add<A: Aggregate>(&mut self, prepared: Prepared<A>) -> Outcome<A> {
+        self.appends.extend(prepared.append);
+        prepared.outcome
+    }
+
+    /// Record everything in one transaction. `Ok(true)` when all of it had
+    /// been recorded before (the same request again).
+    pub async fn commit(self, store: &dyn EventStore) -> Result<bool, StoreError> {
+        if self.appends.is_empty() {
+            return Ok(false);
+        }
+        let results = store.append_many(&self.appends).await?;
+        Ok(results.iter().all(|r| r.already_appended))
     }
 }

@@ -4,8 +4,8 @@
 use crate::codec::EventSchema;
 use crate::run::Context;
 
-pub trait Aggregate: Default + Clone + Send + Sync {
-    type Event: EventSchema + Clone + Send + Sync;
+pub trait Aggregate: Default + Clone + Send + Sync + std::fmt::Debug {
+    type Event: EventSchema + Clone + Send + Sync + std::fmt::Debug;
     type Command: Send + Sync;
     type Rejection: std::error::Error + Clone + Send + Sync + 'static;
 

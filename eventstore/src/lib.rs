@@ -29,6 +29,7 @@ pub use error::StoreError;
 pub use follow::LogFollower;
 pub use model::{
     Appended, ExpectedVersion, LogBatch, LogPosition, Metadata, NewEvent, RecordedEvent,
+    StreamAppend,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -49,6 +50,12 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
         expected: ExpectedVersion,
         events: &[NewEvent],
     ) -> Result<Appended, StoreError>;
+
+    /// Append to several streams in one transaction: every batch lands or
+    /// none does. Batches land in the order given (their events get
+    /// increasing positions). A conflict on any stream fails the whole append;
+    /// re-appending batches that all landed before succeeds without writing.
+    async fn append_many(&self, appends: &[StreamAppend]) -> Result<Vec<Appended>, StoreError>;
 
     /// The events of one stream from `from_version` (1 = the first) on.
     async fn read_stream(
@@ -89,6 +96,33 @@ fn validate_append(stream: &str, events: &[NewEvent]) -> Result<(), StoreError> 
             "event id {} appears twice in one batch",
             dup.event_id
         )));
+    }
+    Ok(())
+}
+
+/// Checks of an atomic append to several streams: each stream at most once.
+fn validate_many(appends: &[StreamAppend]) -> Result<(), StoreError> {
+    if appends.is_empty() {
+        return Err(StoreError::Invalid(
+            "an append needs at least one stream".into(),
+        ));
+    }
+    let mut streams = std::collections::HashSet::new();
+    let mut ids = std::collections::HashSet::new();
+    for a in appends {
+        validate_append(&a.stream, &a.events)?;
+        if !streams.insert(a.stream.as_str()) {
+            return Err(StoreError::Invalid(format!(
+                "stream {} appears twice in one append",
+                a.stream
+            )));
+        }
+        if let Some(dup) = a.events.iter().find(|e| !ids.insert(e.event_id)) {
+            return Err(StoreError::Invalid(format!(
+                "event id {} appears twice in one append",
+                dup.event_id
+            )));
+        }
     }
     Ok(())
 }

@@ -137,6 +137,14 @@ impl fmt::Display for ExpectedVersion {
     }
 }
 
+/// One stream's part of an atomic append to several streams.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamAppend {
+    pub stream: String,
+    pub expected: ExpectedVersion,
+    pub events: Vec<NewEvent>,
+}
+
 /// The result of an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {

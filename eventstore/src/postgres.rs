@@ -31,8 +31,10 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::error::{StoreError, unique_violation};
-use crate::model::{Appended, ExpectedVersion, LogBatch, LogPosition, NewEvent, RecordedEvent};
-use crate::{EventStore, previously_appended, validate_append};
+use crate::model::{
+    Appended, ExpectedVersion, LogBatch, LogPosition, NewEvent, RecordedEvent, StreamAppend,
+};
+use crate::{EventStore, previously_appended, validate_append, validate_many};
 
 /// The shortest gap between two notifications to other processes.
 const NOTIFY_INTERVAL: Duration = Duration::from_millis(5);
@@ -126,6 +128,50 @@ impl PgStore {
         Ok(u64::try_from(v).unwrap_or(0))
     }
 
+    /// After a unique violation: the batch landed before (`Some`), or a race
+    /// lost by an `Any` append worth retrying (`None`), or an error.
+    async fn after_violation(
+        &self,
+        error: sqlx::Error,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+    ) -> Result<Option<Appended>, StoreError> {
+        let Some(constraint) = unique_violation(&error) else {
+            return Err(error.into());
+        };
+        if let Some(done) = self.existing(stream, events).await? {
+            return Ok(Some(done));
+        }
+        if constraint != "events_stream_version_key" {
+            return Err(error.into());
+        }
+        if expected.required().is_none() {
+            return Ok(None);
+        }
+        Err(StoreError::Conflict {
+            stream: stream.to_string(),
+            expected,
+            actual: self.current_version(stream).await?,
+        })
+    }
+
+    /// When every batch of an atomic append is in the log already (a retry
+    /// after a lost reply): their results.
+    async fn all_existing(
+        &self,
+        appends: &[StreamAppend],
+    ) -> Result<Option<Vec<Appended>>, StoreError> {
+        let mut results = Vec::with_capacity(appends.len());
+        for a in appends {
+            match self.existing(&a.stream, &a.events).await? {
+                Some(done) => results.push(done),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(results))
+    }
+
     fn committed(&self) {
         self.wake.send_modify(|n| *n = n.wrapping_add(1));
         self.notify.notify_one();
@@ -152,6 +198,79 @@ fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     })
 }
 
+/// A batch's columns as the arrays `APPEND` takes.
+struct Columns<'a> {
+    ids: Vec<Uuid>,
+    types: Vec<&'a str>,
+    schema_versions: Vec<i32>,
+    data: Vec<&'a Value>,
+    metadata: Vec<Value>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(events: &'a [NewEvent]) -> Result<Self, StoreError> {
+        Ok(Columns {
+            ids: events.iter().map(|e| e.event_id).collect(),
+            types: events.iter().map(|e| e.event_type.as_str()).collect(),
+            schema_versions: events
+                .iter()
+                .map(|e| i32::try_from(e.schema_version).unwrap_or(i32::MAX))
+                .collect(),
+            data: events.iter().map(|e| &e.data).collect(),
+            metadata: events
+                .iter()
+                .map(|e| serde_json::to_value(&e.metadata))
+                .collect::<Result<Vec<Value>, _>>()
+                .map_err(|e| StoreError::Invalid(e.to_string()))?,
+        })
+    }
+}
+
+/// What one `APPEND` statement did.
+enum Statement {
+    Inserted(Appended),
+    /// The stream was at this version, not the expected one.
+    Mismatch(u64),
+}
+
+async fn append_statement<'e, E: sqlx::PgExecutor<'e>>(
+    executor: E,
+    stream: &str,
+    expected: ExpectedVersion,
+    columns: &Columns<'_>,
+    recorded_at: DateTime<Utc>,
+) -> Result<Statement, sqlx::Error> {
+    let required = expected
+        .required()
+        .map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+    let row = sqlx::query(APPEND)
+        .bind(stream)
+        .bind(&columns.ids)
+        .bind(&columns.types)
+        .bind(&columns.schema_versions)
+        .bind(&columns.data)
+        .bind(&columns.metadata)
+        .bind(recorded_at)
+        .bind(required)
+        .fetch_one(executor)
+        .await?;
+    let last_position: Option<i64> = row.try_get("last_position")?;
+    Ok(match last_position {
+        Some(last_position) => {
+            let last_version: i64 = row.try_get("last_version")?;
+            Statement::Inserted(Appended {
+                last_version: u64::try_from(last_version).unwrap_or(0),
+                last_position,
+                already_appended: false,
+            })
+        }
+        None => {
+            let previous: i64 = row.try_get("previous_version")?;
+            Statement::Mismatch(u64::try_from(previous).unwrap_or(0))
+        }
+    })
+}
+
 #[async_trait]
 impl EventStore for PgStore {
     async fn append(
@@ -161,78 +280,34 @@ impl EventStore for PgStore {
         events: &[NewEvent],
     ) -> Result<Appended, StoreError> {
         validate_append(stream, events)?;
-        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
-        let schema_versions: Vec<i32> = events
-            .iter()
-            .map(|e| i32::try_from(e.schema_version).unwrap_or(i32::MAX))
-            .collect();
-        let data: Vec<&Value> = events.iter().map(|e| &e.data).collect();
-        let metadata = events
-            .iter()
-            .map(|e| serde_json::to_value(&e.metadata))
-            .collect::<Result<Vec<Value>, _>>()
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let required = expected
-            .required()
-            .map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+        let columns = Columns::of(events)?;
         let recorded_at = Utc::now();
-
         for _ in 0..ANY_RETRIES {
-            let outcome = sqlx::query(APPEND)
-                .bind(stream)
-                .bind(&ids)
-                .bind(&types)
-                .bind(&schema_versions)
-                .bind(&data)
-                .bind(&metadata)
-                .bind(recorded_at)
-                .bind(required)
-                .fetch_one(&self.pool)
-                .await;
-            match outcome {
-                Ok(row) => {
-                    let last_position: Option<i64> = row.try_get("last_position")?;
-                    if let Some(last_position) = last_position {
-                        let last_version: i64 = row.try_get("last_version")?;
-                        self.committed();
-                        return Ok(Appended {
-                            last_version: u64::try_from(last_version).unwrap_or(0),
-                            last_position,
-                            already_appended: false,
-                        });
-                    }
-                    // The version did not match: a retry of a batch that landed,
-                    // or a real conflict.
+            // One statement, no explicit transaction: the common case costs one round trip.
+            match append_statement(&self.pool, stream, expected, &columns, recorded_at).await {
+                Ok(Statement::Inserted(appended)) => {
+                    self.committed();
+                    return Ok(appended);
+                }
+                // The version did not match: a retry of a batch that landed,
+                // or a real conflict.
+                Ok(Statement::Mismatch(actual)) => {
                     if let Some(done) = self.existing(stream, events).await? {
                         return Ok(done);
                     }
-                    let previous: i64 = row.try_get("previous_version")?;
                     return Err(StoreError::Conflict {
                         stream: stream.to_string(),
                         expected,
-                        actual: u64::try_from(previous).unwrap_or(0),
+                        actual,
                     });
                 }
-                Err(error) => {
-                    let Some(constraint) = unique_violation(&error) else {
-                        return Err(error.into());
-                    };
-                    if let Some(done) = self.existing(stream, events).await? {
-                        return Ok(done);
-                    }
-                    if constraint == "events_stream_version_key" && required.is_none() {
-                        continue;
-                    }
-                    if constraint == "events_stream_version_key" {
-                        return Err(StoreError::Conflict {
-                            stream: stream.to_string(),
-                            expected,
-                            actual: self.current_version(stream).await?,
-                        });
-                    }
-                    return Err(error.into());
-                }
+                Err(error) => match self
+                    .after_violation(error, stream, expected, events)
+                    .await?
+                {
+                    Some(done) => return Ok(done),
+                    None => continue,
+                },
             }
         }
         Err(StoreError::Conflict {
@@ -240,6 +315,74 @@ impl EventStore for PgStore {
             expected,
             actual: self.current_version(stream).await?,
         })
+    }
+
+    async fn append_many(&self, appends: &[StreamAppend]) -> Result<Vec<Appended>, StoreError> {
+        validate_many(appends)?;
+        let columns = appends
+            .iter()
+            .map(|a| Columns::of(&a.events))
+            .collect::<Result<Vec<_>, _>>()?;
+        let recorded_at = Utc::now();
+        'attempt: for _ in 0..ANY_RETRIES {
+            let mut tx = self.pool.begin().await?;
+            let mut results = Vec::with_capacity(appends.len());
+            for (a, columns) in appends.iter().zip(&columns) {
+                match append_statement(&mut *tx, &a.stream, a.expected, columns, recorded_at).await
+                {
+                    Ok(Statement::Inserted(appended)) => results.push(appended),
+                    Ok(Statement::Mismatch(actual)) => {
+                        drop(tx);
+                        if let Some(done) = self.all_existing(appends).await? {
+                            return Ok(done);
+                        }
+                        return Err(StoreError::Conflict {
+                            stream: a.stream.clone(),
+                            expected: a.expected,
+                            actual,
+                        });
+                    }
+                    Err(error) => {
+                        drop(tx);
+                        if let Some(done) = self.all_existing(appends).await? {
+                            return Ok(done);
+                        }
+                        match unique_violation(&error).as_deref() {
+                            Some("events_stream_version_key")
+                                if a.expected.required().is_none() =>
+                            {
+                                continue 'attempt;
+                            }
+                            Some("events_stream_version_key") => {
+                                return Err(StoreError::Conflict {
+                                    stream: a.stream.clone(),
+                                    expected: a.expected,
+                                    actual: self.current_version(&a.stream).await?,
+                                });
+                            }
+                            Some(_) => {
+                                return Err(StoreError::EventIdReused {
+                                    event_id: a
+                                        .events
+                                        .first()
+                                        .map(|e| e.event_id)
+                                        .unwrap_or_default(),
+                                    stream: a.stream.clone(),
+                                });
+                            }
+                            None => return Err(error.into()),
+                        }
+                    }
+                }
+            }
+            tx.commit().await?;
+            self.committed();
+            return Ok(results);
+        }
+        Err(StoreError::Invalid(format!(
+            "{} appends with `any` kept losing version races",
+            appends.len()
+        )))
     }
 
     async fn read_stream(

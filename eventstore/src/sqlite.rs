@@ -12,8 +12,10 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::model::{Appended, ExpectedVersion, LogBatch, LogPosition, NewEvent, RecordedEvent};
-use crate::{EventStore, previously_appended, validate_append};
+use crate::model::{
+    Appended, ExpectedVersion, LogBatch, LogPosition, NewEvent, RecordedEvent, StreamAppend,
+};
+use crate::{EventStore, previously_appended, validate_append, validate_many};
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -62,6 +64,81 @@ fn to_i64(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Invalid(format!("version {v} out of range")))
 }
 
+/// Append one batch inside the caller's write transaction.
+async fn append_in(
+    tx: &mut sqlx::SqliteConnection,
+    stream: &str,
+    expected: ExpectedVersion,
+    events: &[NewEvent],
+    recorded_at: DateTime<Utc>,
+) -> Result<Appended, StoreError> {
+    let ids = serde_json::to_string(
+        &events
+            .iter()
+            .map(|e| e.event_id.to_string())
+            .collect::<Vec<_>>(),
+    )
+    .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let found: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT event_id, stream_id, stream_version, position FROM events
+         WHERE event_id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let found: Vec<_> = found
+        .into_iter()
+        .filter_map(|(id, s, v, p)| Uuid::parse_str(&id).ok().map(|id| (id, s, v, p)))
+        .collect();
+    if let Some(done) = previously_appended(stream, events.len(), &found)? {
+        return Ok(done);
+    }
+
+    let current: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?",
+    )
+    .bind(stream)
+    .fetch_one(&mut *tx)
+    .await?;
+    let current = u64::try_from(current).unwrap_or(0);
+    if let Some(required) = expected.required()
+        && required != current
+    {
+        return Err(StoreError::Conflict {
+            stream: stream.to_string(),
+            expected,
+            actual: current,
+        });
+    }
+
+    let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, data, metadata, recorded_at) ",
+    );
+    let mut rows = Vec::with_capacity(events.len());
+    for (i, e) in events.iter().enumerate() {
+        let metadata = serde_json::to_string(&e.metadata)
+            .map_err(|err| StoreError::Invalid(err.to_string()))?;
+        rows.push((to_i64(current + i as u64 + 1)?, e, metadata));
+    }
+    insert.push_values(rows, |mut b, (version, e, metadata)| {
+        b.push_bind(stream)
+            .push_bind(version)
+            .push_bind(e.event_id.to_string())
+            .push_bind(e.event_type.as_str())
+            .push_bind(i64::from(e.schema_version))
+            .push_bind(e.data.to_string())
+            .push_bind(metadata)
+            .push_bind(recorded_at);
+    });
+    insert.push(" RETURNING position");
+    let positions: Vec<i64> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
+    Ok(Appended {
+        last_version: current + events.len() as u64,
+        last_position: positions.into_iter().max().unwrap_or(0),
+        already_appended: false,
+    })
+}
+
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn append(
@@ -71,79 +148,30 @@ impl EventStore for SqliteStore {
         events: &[NewEvent],
     ) -> Result<Appended, StoreError> {
         validate_append(stream, events)?;
-        // IMMEDIATE takes the write lock up front, so the version read below
-        // cannot go stale before the insert.
+        // IMMEDIATE takes the write lock up front, so the version read cannot
+        // go stale before the insert.
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-
-        let ids = serde_json::to_string(
-            &events
-                .iter()
-                .map(|e| e.event_id.to_string())
-                .collect::<Vec<_>>(),
-        )
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let found: Vec<(String, String, i64, i64)> = sqlx::query_as(
-            "SELECT event_id, stream_id, stream_version, position FROM events
-             WHERE event_id IN (SELECT value FROM json_each(?))",
-        )
-        .bind(ids)
-        .fetch_all(&mut *tx)
-        .await?;
-        let found: Vec<_> = found
-            .into_iter()
-            .filter_map(|(id, s, v, p)| Uuid::parse_str(&id).ok().map(|id| (id, s, v, p)))
-            .collect();
-        if let Some(done) = previously_appended(stream, events.len(), &found)? {
-            return Ok(done);
+        let appended = append_in(&mut tx, stream, expected, events, Utc::now()).await?;
+        if !appended.already_appended {
+            tx.commit().await?;
+            self.wake.send_modify(|n| *n = n.wrapping_add(1));
         }
+        Ok(appended)
+    }
 
-        let current: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?",
-        )
-        .bind(stream)
-        .fetch_one(&mut *tx)
-        .await?;
-        let current = u64::try_from(current).unwrap_or(0);
-        if let Some(required) = expected.required()
-            && required != current
-        {
-            return Err(StoreError::Conflict {
-                stream: stream.to_string(),
-                expected,
-                actual: current,
-            });
-        }
-
+    async fn append_many(&self, appends: &[StreamAppend]) -> Result<Vec<Appended>, StoreError> {
+        validate_many(appends)?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let recorded_at = Utc::now();
-        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, data, metadata, recorded_at) ",
-        );
-        let mut rows = Vec::with_capacity(events.len());
-        for (i, e) in events.iter().enumerate() {
-            let metadata = serde_json::to_string(&e.metadata)
-                .map_err(|err| StoreError::Invalid(err.to_string()))?;
-            rows.push((to_i64(current + i as u64 + 1)?, e, metadata));
+        let mut results = Vec::with_capacity(appends.len());
+        for a in appends {
+            results.push(append_in(&mut tx, &a.stream, a.expected, &a.events, recorded_at).await?);
         }
-        insert.push_values(rows, |mut b, (version, e, metadata)| {
-            b.push_bind(stream)
-                .push_bind(version)
-                .push_bind(e.event_id.to_string())
-                .push_bind(e.event_type.as_str())
-                .push_bind(i64::from(e.schema_version))
-                .push_bind(e.data.to_string())
-                .push_bind(metadata)
-                .push_bind(recorded_at);
-        });
-        insert.push(" RETURNING position");
-        let positions: Vec<i64> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-
-        self.wake.send_modify(|n| *n = n.wrapping_add(1));
-        Ok(Appended {
-            last_version: current + events.len() as u64,
-            last_position: positions.into_iter().max().unwrap_or(0),
-            already_appended: false,
-        })
+        if results.iter().any(|r| !r.already_appended) {
+            tx.commit().await?;
+            self.wake.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        Ok(results)
     }
 
     async fn read_stream(

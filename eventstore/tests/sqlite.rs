@@ -13,6 +13,11 @@ async fn retried_appends_are_idempotent() {
 }
 
 #[tokio::test]
+async fn atomic_appends_to_several_streams() {
+    testing::atomic_appends_to_several_streams(TestDb::sqlite().await.store()).await;
+}
+
+#[tokio::test]
 async fn reads_streams_and_the_log() {
     testing::reads_streams_and_the_log(TestDb::sqlite().await.store()).await;
 }
