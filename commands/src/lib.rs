@@ -193,6 +193,17 @@ impl<A: Aggregate> Handler<A> {
         envelope: &Envelope,
     ) -> Result<Prepared<A>, CommandError<A::Rejection>> {
         let loaded = self.load(stream).await?;
+        self.prepare_loaded(stream, loaded, command, envelope)
+    }
+
+    /// [`Handler::prepare`] on a stream the caller has just loaded.
+    pub fn prepare_loaded(
+        &self,
+        stream: &str,
+        loaded: Loaded<A>,
+        command: &A::Command,
+        envelope: &Envelope,
+    ) -> Result<Prepared<A>, CommandError<A::Rejection>> {
         if envelope.idempotency_key.is_some() && loaded.event_ids.contains(&envelope.event_id(0)) {
             return Ok(Prepared {
                 append: None,

@@ -62,23 +62,31 @@ impl Drop for Tasks {
     }
 }
 
+/// Appends batches to one or more streams in one statement (so in one
+/// transaction, one round trip and one commit): every stream's version is
+/// checked against its expectation (NULL: any), and if one differs nothing is
+/// inserted. Rows are inserted in the order given, so positions follow it.
 const APPEND: &str = r#"
-WITH current AS (
-    SELECT COALESCE(MAX(stream_version), 0) AS version FROM events WHERE stream_id = $1
+WITH batch AS (
+    SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::uuid[], $5::text[], $6::int4[], $7::jsonb[], $8::jsonb[])
+        WITH ORDINALITY AS b(stream_id, expected, idx, event_id, event_type, schema_version, data, metadata, ord)
+), current AS (
+    SELECT s.stream_id, s.expected,
+           COALESCE((SELECT MAX(e.stream_version) FROM events e WHERE e.stream_id = s.stream_id), 0) AS version
+    FROM (SELECT DISTINCT stream_id, expected FROM batch) s
 ), inserted AS (
     INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, data, metadata, recorded_at)
-    SELECT $1, current.version + batch.ordinal, batch.event_id, batch.event_type,
-           batch.schema_version, batch.data, batch.metadata, $7
-    FROM current,
-         UNNEST($2::uuid[], $3::text[], $4::int4[], $5::jsonb[], $6::jsonb[])
-             WITH ORDINALITY AS batch(event_id, event_type, schema_version, data, metadata, ordinal)
-    WHERE $8::int8 IS NULL OR current.version = $8
-    RETURNING position, stream_version
+    SELECT b.stream_id, c.version + b.idx, b.event_id, b.event_type, b.schema_version, b.data, b.metadata, $9
+    FROM batch b JOIN current c ON c.stream_id = b.stream_id
+    WHERE NOT EXISTS (SELECT 1 FROM current WHERE expected IS NOT NULL AND expected <> version)
+    ORDER BY b.ord
+    RETURNING stream_id, position, stream_version
 )
-SELECT current.version AS previous_version,
-       (SELECT MAX(position) FROM inserted) AS last_position,
-       (SELECT MAX(stream_version) FROM inserted) AS last_version
-FROM current
+SELECT c.stream_id,
+       c.version AS previous_version,
+       (SELECT MAX(i.position) FROM inserted i WHERE i.stream_id = c.stream_id) AS last_position,
+       (SELECT MAX(i.stream_version) FROM inserted i WHERE i.stream_id = c.stream_id) AS last_version
+FROM current c
 "#;
 
 const COLUMNS: &str = "position, tx_id::text::int8 AS commit, stream_id, stream_version, event_id, \
@@ -128,43 +136,12 @@ impl PgStore {
         Ok(u64::try_from(v).unwrap_or(0))
     }
 
-    /// After a unique violation: the batch landed before (`Some`), or a race
-    /// lost by an `Any` append worth retrying (`None`), or an error.
-    async fn after_violation(
-        &self,
-        error: sqlx::Error,
-        stream: &str,
-        expected: ExpectedVersion,
-        events: &[NewEvent],
-    ) -> Result<Option<Appended>, StoreError> {
-        let Some(constraint) = unique_violation(&error) else {
-            return Err(error.into());
-        };
-        if let Some(done) = self.existing(stream, events).await? {
-            return Ok(Some(done));
-        }
-        if constraint != "events_stream_version_key" {
-            return Err(error.into());
-        }
-        if expected.required().is_none() {
-            return Ok(None);
-        }
-        Err(StoreError::Conflict {
-            stream: stream.to_string(),
-            expected,
-            actual: self.current_version(stream).await?,
-        })
-    }
-
-    /// When every batch of an atomic append is in the log already (a retry
-    /// after a lost reply): their results.
-    async fn all_existing(
-        &self,
-        appends: &[StreamAppend],
-    ) -> Result<Option<Vec<Appended>>, StoreError> {
-        let mut results = Vec::with_capacity(appends.len());
-        for a in appends {
-            match self.existing(&a.stream, &a.events).await? {
+    /// When every part of an append is in the log already (a retry after a
+    /// lost reply): their results.
+    async fn all_existing(&self, parts: &[Part<'_>]) -> Result<Option<Vec<Appended>>, StoreError> {
+        let mut results = Vec::with_capacity(parts.len());
+        for (stream, _, events) in parts {
+            match self.existing(stream, events).await? {
                 Some(done) => results.push(done),
                 None => return Ok(None),
             }
@@ -198,8 +175,15 @@ fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     })
 }
 
-/// A batch's columns as the arrays `APPEND` takes.
+/// One stream's part of an append, borrowed.
+type Part<'a> = (&'a str, ExpectedVersion, &'a [NewEvent]);
+
+/// The batches' columns as the arrays `APPEND` takes, one element per event.
+#[derive(Default)]
 struct Columns<'a> {
+    streams: Vec<&'a str>,
+    expected: Vec<Option<i64>>,
+    index: Vec<i64>,
     ids: Vec<Uuid>,
     types: Vec<&'a str>,
     schema_versions: Vec<i32>,
@@ -208,67 +192,161 @@ struct Columns<'a> {
 }
 
 impl<'a> Columns<'a> {
-    fn of(events: &'a [NewEvent]) -> Result<Self, StoreError> {
-        Ok(Columns {
-            ids: events.iter().map(|e| e.event_id).collect(),
-            types: events.iter().map(|e| e.event_type.as_str()).collect(),
-            schema_versions: events
-                .iter()
-                .map(|e| i32::try_from(e.schema_version).unwrap_or(i32::MAX))
-                .collect(),
-            data: events.iter().map(|e| &e.data).collect(),
-            metadata: events
-                .iter()
-                .map(|e| serde_json::to_value(&e.metadata))
-                .collect::<Result<Vec<Value>, _>>()
-                .map_err(|e| StoreError::Invalid(e.to_string()))?,
-        })
+    fn of(parts: &[Part<'a>]) -> Result<Self, StoreError> {
+        let mut c = Columns::default();
+        for (stream, expected, events) in parts {
+            let expected = expected
+                .required()
+                .map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+            for (i, e) in events.iter().enumerate() {
+                c.streams.push(stream);
+                c.expected.push(expected);
+                c.index.push(i as i64 + 1);
+                c.ids.push(e.event_id);
+                c.types.push(&e.event_type);
+                c.schema_versions
+                    .push(i32::try_from(e.schema_version).unwrap_or(i32::MAX));
+                c.data.push(&e.data);
+                c.metadata.push(
+                    serde_json::to_value(&e.metadata)
+                        .map_err(|err| StoreError::Invalid(err.to_string()))?,
+                );
+            }
+        }
+        Ok(c)
     }
 }
 
-/// What one `APPEND` statement did.
-enum Statement {
-    Inserted(Appended),
-    /// The stream was at this version, not the expected one.
-    Mismatch(u64),
-}
+impl PgStore {
+    /// Append every part or none, retrying races that `Any` expectations lost.
+    async fn append_parts(&self, parts: &[Part<'_>]) -> Result<Vec<Appended>, StoreError> {
+        let columns = Columns::of(parts)?;
+        let recorded_at = Utc::now();
+        for _ in 0..ANY_RETRIES {
+            let outcome = sqlx::query(APPEND)
+                .bind(&columns.streams)
+                .bind(&columns.expected)
+                .bind(&columns.index)
+                .bind(&columns.ids)
+                .bind(&columns.types)
+                .bind(&columns.schema_versions)
+                .bind(&columns.data)
+                .bind(&columns.metadata)
+                .bind(recorded_at)
+                .fetch_all(&self.pool)
+                .await;
+            let rows = match outcome {
+                Ok(rows) => rows,
+                Err(error) => {
+                    if let Some(done) = self.all_existing(parts).await? {
+                        return Ok(done);
+                    }
+                    match unique_violation(&error).as_deref() {
+                        // A concurrent writer took a version first.
+                        Some("events_stream_version_key") => {
+                            if parts.iter().any(|(_, e, _)| e.required().is_none()) {
+                                continue;
+                            }
+                            return Err(self.conflict(parts).await?);
+                        }
+                        Some(_) => return Err(self.reused_id(parts).await),
+                        None => return Err(error.into()),
+                    }
+                }
+            };
+            // One row per stream: its version before, and what was inserted.
+            let mut outcomes = Vec::with_capacity(parts.len());
+            for (stream, _, _) in parts {
+                let row = rows
+                    .iter()
+                    .find(|r| {
+                        r.try_get::<String, _>("stream_id")
+                            .is_ok_and(|s| s == *stream)
+                    })
+                    .ok_or_else(|| StoreError::Invalid(format!("no result for stream {stream}")))?;
+                let previous: i64 = row.try_get("previous_version")?;
+                let last_position: Option<i64> = row.try_get("last_position")?;
+                let last_version: Option<i64> = row.try_get("last_version")?;
+                outcomes.push((
+                    u64::try_from(previous).unwrap_or(0),
+                    last_position.zip(last_version),
+                ));
+            }
+            if outcomes.iter().all(|(_, inserted)| inserted.is_some()) {
+                self.committed();
+                return Ok(outcomes
+                    .into_iter()
+                    .filter_map(|(_, inserted)| inserted)
+                    .map(|(last_position, last_version)| Appended {
+                        last_version: u64::try_from(last_version).unwrap_or(0),
+                        last_position,
+                        already_appended: false,
+                    })
+                    .collect());
+            }
+            // Nothing was inserted: a version differed. A retry of an append
+            // that landed, or a real conflict.
+            if let Some(done) = self.all_existing(parts).await? {
+                return Ok(done);
+            }
+            let mismatch = parts
+                .iter()
+                .zip(&outcomes)
+                .find(|((_, expected, _), (previous, _))| {
+                    expected.required().is_some_and(|v| v != *previous)
+                });
+            return Err(match mismatch {
+                Some(((stream, expected, _), (previous, _))) => StoreError::Conflict {
+                    stream: stream.to_string(),
+                    expected: *expected,
+                    actual: *previous,
+                },
+                None => self.conflict(parts).await?,
+            });
+        }
+        Err(self.conflict(parts).await?)
+    }
 
-async fn append_statement<'e, E: sqlx::PgExecutor<'e>>(
-    executor: E,
-    stream: &str,
-    expected: ExpectedVersion,
-    columns: &Columns<'_>,
-    recorded_at: DateTime<Utc>,
-) -> Result<Statement, sqlx::Error> {
-    let required = expected
-        .required()
-        .map(|v| i64::try_from(v).unwrap_or(i64::MAX));
-    let row = sqlx::query(APPEND)
-        .bind(stream)
-        .bind(&columns.ids)
-        .bind(&columns.types)
-        .bind(&columns.schema_versions)
-        .bind(&columns.data)
-        .bind(&columns.metadata)
-        .bind(recorded_at)
-        .bind(required)
-        .fetch_one(executor)
-        .await?;
-    let last_position: Option<i64> = row.try_get("last_position")?;
-    Ok(match last_position {
-        Some(last_position) => {
-            let last_version: i64 = row.try_get("last_version")?;
-            Statement::Inserted(Appended {
-                last_version: u64::try_from(last_version).unwrap_or(0),
-                last_position,
-                already_appended: false,
-            })
+    /// The conflict of the first part whose stream is not where it was expected.
+    async fn conflict(&self, parts: &[Part<'_>]) -> Result<StoreError, StoreError> {
+        for (stream, expected, _) in parts {
+            let actual = self.current_version(stream).await?;
+            if expected.required().is_none_or(|v| v != actual) {
+                return Ok(StoreError::Conflict {
+                    stream: stream.to_string(),
+                    expected: *expected,
+                    actual,
+                });
+            }
         }
-        None => {
-            let previous: i64 = row.try_get("previous_version")?;
-            Statement::Mismatch(u64::try_from(previous).unwrap_or(0))
+        let (stream, expected, _) =
+            parts
+                .first()
+                .copied()
+                .unwrap_or(("", ExpectedVersion::Any, &[]));
+        Ok(StoreError::Conflict {
+            stream: stream.to_string(),
+            expected,
+            actual: self.current_version(stream).await?,
+        })
+    }
+
+    /// The error for an event id already in the log outside this append.
+    async fn reused_id(&self, parts: &[Part<'_>]) -> StoreError {
+        for (stream, _, events) in parts {
+            match self.existing(stream, events).await {
+                Err(e) => return e,
+                Ok(Some(_)) => {
+                    return StoreError::EventIdReused {
+                        event_id: events.first().map(|e| e.event_id).unwrap_or_default(),
+                        stream: stream.to_string(),
+                    };
+                }
+                Ok(None) => {}
+            }
         }
-    })
+        StoreError::Invalid("an event id of this append is already in the log".into())
+    }
 }
 
 #[async_trait]
@@ -280,109 +358,19 @@ impl EventStore for PgStore {
         events: &[NewEvent],
     ) -> Result<Appended, StoreError> {
         validate_append(stream, events)?;
-        let columns = Columns::of(events)?;
-        let recorded_at = Utc::now();
-        for _ in 0..ANY_RETRIES {
-            // One statement, no explicit transaction: the common case costs one round trip.
-            match append_statement(&self.pool, stream, expected, &columns, recorded_at).await {
-                Ok(Statement::Inserted(appended)) => {
-                    self.committed();
-                    return Ok(appended);
-                }
-                // The version did not match: a retry of a batch that landed,
-                // or a real conflict.
-                Ok(Statement::Mismatch(actual)) => {
-                    if let Some(done) = self.existing(stream, events).await? {
-                        return Ok(done);
-                    }
-                    return Err(StoreError::Conflict {
-                        stream: stream.to_string(),
-                        expected,
-                        actual,
-                    });
-                }
-                Err(error) => match self
-                    .after_violation(error, stream, expected, events)
-                    .await?
-                {
-                    Some(done) => return Ok(done),
-                    None => continue,
-                },
-            }
-        }
-        Err(StoreError::Conflict {
-            stream: stream.to_string(),
-            expected,
-            actual: self.current_version(stream).await?,
-        })
+        let mut results = self.append_parts(&[(stream, expected, events)]).await?;
+        results
+            .pop()
+            .ok_or_else(|| StoreError::Invalid("no result for the append".into()))
     }
 
     async fn append_many(&self, appends: &[StreamAppend]) -> Result<Vec<Appended>, StoreError> {
         validate_many(appends)?;
-        let columns = appends
+        let parts: Vec<Part<'_>> = appends
             .iter()
-            .map(|a| Columns::of(&a.events))
-            .collect::<Result<Vec<_>, _>>()?;
-        let recorded_at = Utc::now();
-        'attempt: for _ in 0..ANY_RETRIES {
-            let mut tx = self.pool.begin().await?;
-            let mut results = Vec::with_capacity(appends.len());
-            for (a, columns) in appends.iter().zip(&columns) {
-                match append_statement(&mut *tx, &a.stream, a.expected, columns, recorded_at).await
-                {
-                    Ok(Statement::Inserted(appended)) => results.push(appended),
-                    Ok(Statement::Mismatch(actual)) => {
-                        drop(tx);
-                        if let Some(done) = self.all_existing(appends).await? {
-                            return Ok(done);
-                        }
-                        return Err(StoreError::Conflict {
-                            stream: a.stream.clone(),
-                            expected: a.expected,
-                            actual,
-                        });
-                    }
-                    Err(error) => {
-                        drop(tx);
-                        if let Some(done) = self.all_existing(appends).await? {
-                            return Ok(done);
-                        }
-                        match unique_violation(&error).as_deref() {
-                            Some("events_stream_version_key")
-                                if a.expected.required().is_none() =>
-                            {
-                                continue 'attempt;
-                            }
-                            Some("events_stream_version_key") => {
-                                return Err(StoreError::Conflict {
-                                    stream: a.stream.clone(),
-                                    expected: a.expected,
-                                    actual: self.current_version(&a.stream).await?,
-                                });
-                            }
-                            Some(_) => {
-                                return Err(StoreError::EventIdReused {
-                                    event_id: a
-                                        .events
-                                        .first()
-                                        .map(|e| e.event_id)
-                                        .unwrap_or_default(),
-                                    stream: a.stream.clone(),
-                                });
-                            }
-                            None => return Err(error.into()),
-                        }
-                    }
-                }
-            }
-            tx.commit().await?;
-            self.committed();
-            return Ok(results);
-        }
-        Err(StoreError::Invalid(format!(
-            "{} appends with `any` kept losing version races",
-            appends.len()
-        )))
+            .map(|a| (a.stream.as_str(), a.expected, a.events.as_slice()))
+            .collect();
+        self.append_parts(&parts).await
     }
 
     async fn read_stream(

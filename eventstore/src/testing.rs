@@ -183,7 +183,10 @@ pub async fn read_everything(store: &dyn EventStore) -> Vec<crate::RecordedEvent
         let batch = store.read_all(cursor, 1000).await.expect("read the log");
         let Some(last) = batch.events.last() else {
             if batch.held_back {
-                assert!(tokio::time::Instant::now() < deadline, "the log stayed held back");
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the log stayed held back"
+                );
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 continue;
             }
