@@ -17,6 +17,7 @@ pub struct LogFollower {
     cursor: LogPosition,
     batch_size: usize,
     poll_interval: Duration,
+    linger: Duration,
     wakeups: watch::Receiver<u64>,
 }
 
@@ -32,6 +33,7 @@ impl LogFollower {
             cursor: after,
             batch_size: 500,
             poll_interval: Duration::from_millis(500),
+            linger: Duration::ZERO,
             wakeups,
         }
     }
@@ -43,6 +45,13 @@ impl LogFollower {
 
     pub fn poll_interval(mut self, every: Duration) -> Self {
         self.poll_interval = every;
+        self
+    }
+
+    /// After a wake-up, wait this long before reading, so that a burst of
+    /// commits is read (and applied) as one batch rather than one by one.
+    pub fn linger(mut self, wait: Duration) -> Self {
+        self.linger = wait;
         self
     }
 
@@ -70,7 +79,12 @@ impl LogFollower {
             }
             pause = HELD_BACK_PAUSE;
             match tokio::time::timeout(self.poll_interval, self.wakeups.changed()).await {
-                Ok(Ok(())) | Err(_) => {}
+                Ok(Ok(())) => {
+                    if !self.linger.is_zero() {
+                        tokio::time::sleep(self.linger).await;
+                    }
+                }
+                Err(_) => {}
                 // The store is gone; keep polling at the fallback rate.
                 Ok(Err(_)) => tokio::time::sleep(self.poll_interval).await,
             }

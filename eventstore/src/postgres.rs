@@ -99,9 +99,22 @@ impl PgStore {
         let (wake, _) = watch::channel(0);
         let wake = Arc::new(wake);
         let notify = Arc::new(Notify::new());
+        // Notifications carry the sender's id, so a process is not woken a
+        // second time by its own commits.
+        let instance = Uuid::new_v4().to_string();
         let tasks = vec![
-            tokio::spawn(notifier(pool.clone(), channel.to_string(), notify.clone())),
-            tokio::spawn(listener(pool.clone(), channel.to_string(), wake.clone())),
+            tokio::spawn(notifier(
+                pool.clone(),
+                channel.to_string(),
+                instance.clone(),
+                notify.clone(),
+            )),
+            tokio::spawn(listener(
+                pool.clone(),
+                channel.to_string(),
+                instance,
+                wake.clone(),
+            )),
         ];
         PgStore {
             pool,
@@ -440,14 +453,19 @@ impl EventStore for PgStore {
 /// transaction, and at most one per `NOTIFY_INTERVAL`: under load that is one
 /// notification for many appends, at a cost of a few milliseconds of latency
 /// for other replicas (this process's readers are woken directly).
-async fn notifier(pool: PgPool, channel: String, signal: Arc<Notify>) {
+async fn notifier(pool: PgPool, channel: String, instance: String, signal: Arc<Notify>) {
     loop {
         signal.notified().await;
         tokio::time::sleep(NOTIFY_INTERVAL).await;
         // A notification needs no durability: without waiting for the WAL
         // flush its commit costs no fsync (set for this statement only).
-        let sql = "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, '')";
-        if let Err(error) = sqlx::query(sql).bind(&channel).execute(&pool).await {
+        let sql = "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)";
+        if let Err(error) = sqlx::query(sql)
+            .bind(&channel)
+            .bind(&instance)
+            .execute(&pool)
+            .await
+        {
             // Other processes fall back to polling; nothing is lost.
             tracing::warn!(%error, "could not notify other processes of new events");
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -456,7 +474,7 @@ async fn notifier(pool: PgPool, channel: String, signal: Arc<Notify>) {
 }
 
 /// Wakes this process's readers when another process commits.
-async fn listener(pool: PgPool, channel: String, wake: Arc<watch::Sender<u64>>) {
+async fn listener(pool: PgPool, channel: String, instance: String, wake: Arc<watch::Sender<u64>>) {
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(l) => l,
@@ -473,6 +491,7 @@ async fn listener(pool: PgPool, channel: String, wake: Arc<watch::Sender<u64>>) 
         }
         loop {
             match listener.recv().await {
+                Ok(n) if n.payload() == instance => {}
                 Ok(_) => wake.send_modify(|n| *n = n.wrapping_add(1)),
                 Err(error) => {
                     tracing::warn!(%error, "lost the LISTEN connection; reconnecting");

@@ -70,6 +70,10 @@ pub struct Projector {
     batch_size: usize,
 }
 
+/// How long a woken projector waits for more commits before reading: under
+/// load, a batch per few milliseconds instead of a transaction per delivery.
+const LINGER: Duration = Duration::from_millis(2);
+
 enum BatchError {
     /// Someone else (a rebuild, another replica) moved the checkpoint.
     CheckpointMoved,
@@ -122,8 +126,9 @@ impl Projector {
             }
         };
         self.status.send_modify(|s| s.checkpoint = checkpoint);
-        let mut follower =
-            LogFollower::new(self.db.store.clone(), checkpoint).batch_size(self.batch_size);
+        let mut follower = LogFollower::new(self.db.store.clone(), checkpoint)
+            .batch_size(self.batch_size)
+            .linger(LINGER);
         loop {
             let batch = tokio::select! {
                 () = shutdown.cancelled() => return,
