@@ -6,6 +6,7 @@
 //! or not at all. Event ids derive from the delivery id, so the same delivery
 //! handled twice at once lands once; a redelivery is answered from the record.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use sp_domain::blocklist::{self, Blocklist};
@@ -16,11 +17,13 @@ use sp_domain::intake::{GithubEvent, IntakeConfig, Plan, PullRequestDelivery, pl
 use sp_domain::pull_request::{
     self, PlannedRun, PullRequestCommand, PullRequestRejection, PullRequestState,
 };
-use sp_domain::{Policy, QueueRun, RegressionTest, Rejection, RunCommand, RunState, Trigger};
-use sp_eventstore::{EventStore, StoreError};
+use sp_domain::{
+    Policy, QueueRun, RegressionTest, Rejection, RunCommand, RunId, RunState, Trigger,
+};
+use sp_eventstore::{EventStore, RecordedEvent, StoreError};
 use uuid::Uuid;
 
-use crate::{Clock, CommandError, Envelope, Handler, UnitOfWork};
+use crate::{Clock, CommandError, Envelope, Handler, Loaded, Prepared, UnitOfWork};
 
 /// The part of a delivery's headers and payload that identifies it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +83,6 @@ pub struct Intake {
     pull_requests: Handler<PullRequestState>,
     deliveries: Handler<DeliveryState>,
     builds: Handler<BuildState>,
-    blocklist: Handler<Blocklist>,
     config: Arc<IntakeConfig>,
     scope: Arc<dyn TestScope>,
 }
@@ -99,8 +101,7 @@ impl Intake {
             runs: Handler::new(store.clone(), policy.clone(), clock.clone()),
             pull_requests: Handler::new(store.clone(), policy.clone(), clock.clone()),
             deliveries: Handler::new(store.clone(), policy.clone(), clock.clone()),
-            builds: Handler::new(store.clone(), policy.clone(), clock.clone()),
-            blocklist: Handler::new(store, policy, clock),
+            builds: Handler::new(store, policy, clock),
             config: Arc::new(config),
             scope,
         }
@@ -132,24 +133,35 @@ impl Intake {
     }
 
     async fn attempt(&self, info: &DeliveryInfo, event: &GithubEvent) -> Result<Receipt, Attempt> {
+        // Everything known up front is read in one round trip: the delivery's
+        // record, the blocked users and, for a pull request, its heads.
         let stream = delivery::stream(&info.id);
-        let recorded = self
-            .deliveries
-            .load(&stream)
-            .await
+        let pr_stream = match event {
+            GithubEvent::PullRequest(pr) => Some(pull_request::stream(&pr.repository, pr.number)),
+            _ => None,
+        };
+        let mut streams = vec![stream.clone(), blocklist::STREAM.to_string()];
+        streams.extend(pr_stream.clone());
+        let read = self.read(&streams).await?;
+        let recorded = Handler::<DeliveryState>::fold(&stream, &read[0])
             .map_err(failed("read the delivery"))?;
-        if let Some(outcome) = recorded.state.outcome {
+        if let Some(outcome) = recorded.state.outcome.clone() {
             return Ok(Receipt {
                 outcome,
                 duplicate: true,
             });
         }
-        let blocklist = self
-            .blocklist
-            .load(blocklist::STREAM)
-            .await
+        let blocklist = Handler::<Blocklist>::fold(blocklist::STREAM, &read[1])
             .map_err(failed("read the blocked users"))?
             .state;
+        let pull_request = match &pr_stream {
+            Some(s) => Some(
+                Handler::<PullRequestState>::fold(s, read.get(2).map_or(&[][..], Vec::as_slice))
+                    .map_err(failed("read the pull request"))?,
+            ),
+            None => None,
+        };
+
         let ctx = DeliveryContext::new(info);
         let mut work = UnitOfWork::default();
         let outcome = match plan(event, &self.config, &blocklist) {
@@ -162,28 +174,30 @@ impl Intake {
                 runs,
                 priority,
             } => {
-                let trigger = Trigger::Push { branch };
-                self.queue(
-                    &mut work,
-                    &ctx,
-                    &repository,
-                    &commit_sha,
-                    &trigger,
+                let run_ids: Vec<RunId> = runs.iter().map(|r| r.run_id).collect();
+                let mut states = self.read_runs(&run_ids).await?;
+                let new = NewRuns {
+                    repository: &repository,
+                    commit_sha: &commit_sha,
+                    trigger: Trigger::Push { branch },
                     priority,
-                    &runs,
-                )
-                .await?;
+                    runs: &runs,
+                };
+                self.queue(&mut work, &ctx, &mut states, &new)?;
                 DeliveryOutcome::Queued {
-                    runs: runs.iter().map(|r| r.run_id).collect(),
+                    runs: run_ids,
                     superseded: vec![],
                 }
             }
             Plan::ObservePullRequestHead { delivery, priority } => {
-                self.pull_request_head(&mut work, &ctx, &delivery, priority)
+                let loaded = pull_request.unwrap_or_default();
+                self.pull_request_head(&mut work, &ctx, loaded, &delivery, priority)
                     .await?
             }
             Plan::ClosePullRequest(delivery) => {
-                self.close_pull_request(&mut work, &ctx, &delivery).await?
+                let loaded = pull_request.unwrap_or_default();
+                self.close_pull_request(&mut work, &ctx, loaded, &delivery)
+                    .await?
             }
             Plan::RecordBuild(build) => {
                 let stream = delivery::build_stream(&build.repository, &build.commit_sha);
@@ -210,8 +224,7 @@ impl Intake {
         };
         match self
             .deliveries
-            .prepare(&stream, &record, &ctx.envelope("delivery"))
-            .await
+            .prepare_loaded(&stream, recorded, &record, &ctx.envelope("delivery"))
         {
             Ok(prepared) => {
                 work.add(prepared);
@@ -235,34 +248,61 @@ impl Intake {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn queue(
+    async fn read(&self, streams: &[String]) -> Result<Vec<Vec<RecordedEvent>>, Attempt> {
+        self.runs.store().read_streams(streams).await.map_err(|e| {
+            Attempt::Failed(IntakeError {
+                step: "read the streams the delivery touches",
+                transient: true,
+                message: e.to_string(),
+            })
+        })
+    }
+
+    /// The runs a delivery touches, read in one round trip.
+    async fn read_runs(&self, ids: &[RunId]) -> Result<HashMap<RunId, Loaded<RunState>>, Attempt> {
+        let streams: Vec<String> = ids.iter().map(RunId::stream).collect();
+        let read = self.read(&streams).await?;
+        let mut runs = HashMap::with_capacity(ids.len());
+        for ((id, stream), events) in ids.iter().zip(&streams).zip(&read) {
+            let loaded = Handler::<RunState>::fold(stream, events).map_err(failed("read a run"))?;
+            runs.insert(*id, loaded);
+        }
+        Ok(runs)
+    }
+
+    /// Decide `command` for a run read by [`Intake::read_runs`].
+    fn prepare_run(
+        &self,
+        states: &mut HashMap<RunId, Loaded<RunState>>,
+        run: RunId,
+        command: &RunCommand,
+        envelope: &Envelope,
+    ) -> Result<Prepared<RunState>, CommandError<Rejection>> {
+        let loaded = states.remove(&run).unwrap_or_default();
+        self.runs
+            .prepare_loaded(&run.stream(), loaded, command, envelope)
+    }
+
+    fn queue(
         &self,
         work: &mut UnitOfWork,
         ctx: &DeliveryContext,
-        repository: &str,
-        commit_sha: &str,
-        trigger: &Trigger,
-        priority: i32,
-        runs: &[PlannedRun],
+        states: &mut HashMap<RunId, Loaded<RunState>>,
+        new: &NewRuns<'_>,
     ) -> Result<(), Attempt> {
-        for run in runs {
+        for run in new.runs {
             let command = RunCommand::Queue(QueueRun {
                 run_id: run.run_id,
-                repository: repository.to_string(),
-                commit_sha: commit_sha.to_string(),
+                repository: new.repository.to_string(),
+                commit_sha: new.commit_sha.to_string(),
                 platform: run.platform.clone(),
-                trigger: trigger.clone(),
-                priority,
+                trigger: new.trigger.clone(),
+                priority: new.priority,
                 tests: self.scope.tests_for(&run.platform),
                 delivery_id: Some(ctx.delivery_id.clone()),
             });
             let envelope = ctx.envelope(&format!("queue:{}", run.run_id));
-            match self
-                .runs
-                .prepare(&run.run_id.stream(), &command, &envelope)
-                .await
-            {
+            match self.prepare_run(states, run.run_id, &command, &envelope) {
                 Ok(prepared) => {
                     work.add(prepared);
                 }
@@ -278,6 +318,7 @@ impl Intake {
         &self,
         work: &mut UnitOfWork,
         ctx: &DeliveryContext,
+        loaded: Loaded<PullRequestState>,
         pr: &PullRequestDelivery,
         priority: i32,
     ) -> Result<DeliveryOutcome, Attempt> {
@@ -291,19 +332,19 @@ impl Intake {
             author: pr.author.clone(),
             platforms: self.config.platforms.clone(),
         };
-        let state = match self
-            .pull_requests
-            .prepare(&stream, &command, &ctx.envelope("pr"))
-            .await
-        {
-            Ok(prepared) => work.add(prepared).state,
-            Err(CommandError::Rejected(reason @ PullRequestRejection::Stale { .. })) => {
-                return Ok(DeliveryOutcome::Ignored {
-                    reason: format!("stale delivery: {reason}"),
-                });
-            }
-            Err(e) => return Err(failed("record the pull request head")(e).into()),
-        };
+        let state =
+            match self
+                .pull_requests
+                .prepare_loaded(&stream, loaded, &command, &ctx.envelope("pr"))
+            {
+                Ok(prepared) => work.add(prepared).state,
+                Err(CommandError::Rejected(reason @ PullRequestRejection::Stale { .. })) => {
+                    return Ok(DeliveryOutcome::Ignored {
+                        reason: format!("stale delivery: {reason}"),
+                    });
+                }
+                Err(e) => return Err(failed("record the pull request head")(e).into()),
+            };
         let Some(head) = state.current() else {
             return Err(Attempt::Failed(IntakeError {
                 step: "record the pull request head",
@@ -311,49 +352,54 @@ impl Intake {
                 transient: false,
             }));
         };
-        let trigger = Trigger::PullRequest {
-            number: pr.number,
-            head_ref: head.head_ref.clone(),
-        };
+        let older: Vec<(RunId, RunId)> = head
+            .runs
+            .iter()
+            .flat_map(|run| {
+                state
+                    .older_runs(&run.platform)
+                    .into_iter()
+                    .map(|old| (run.run_id, old))
+            })
+            .collect();
+        let mut touched: Vec<RunId> = head.runs.iter().map(|r| r.run_id).collect();
+        touched.extend(older.iter().map(|(_, old)| *old));
+        let mut states = self.read_runs(&touched).await?;
+
         // The new runs come first in the transaction, so they exist before any
         // older run names them as its successor.
-        self.queue(
-            work,
-            ctx,
-            &pr.repository,
-            &head.sha,
-            &trigger,
+        let new = NewRuns {
+            repository: &pr.repository,
+            commit_sha: &head.sha,
+            trigger: Trigger::PullRequest {
+                number: pr.number,
+                head_ref: head.head_ref.clone(),
+            },
             priority,
-            &head.runs,
-        )
-        .await?;
+            runs: &head.runs,
+        };
+        self.queue(work, ctx, &mut states, &new)?;
         let mut superseded = Vec::new();
-        for run in &head.runs {
-            for older in state.older_runs(&run.platform) {
-                let command = RunCommand::Supersede {
-                    by: run.run_id,
-                    reason: format!(
-                        "pull request #{} has a newer commit ({})",
-                        pr.number,
-                        &head.sha[..head.sha.len().min(10)]
-                    ),
-                };
-                let envelope = ctx.envelope(&format!("supersede:{older}"));
-                match self
-                    .runs
-                    .prepare(&older.stream(), &command, &envelope)
-                    .await
-                {
-                    Ok(prepared) => {
-                        if !work.add(prepared).events.is_empty() {
-                            superseded.push(older);
-                        }
+        for (by, old) in older {
+            let command = RunCommand::Supersede {
+                by,
+                reason: format!(
+                    "pull request #{} has a newer commit ({})",
+                    pr.number,
+                    &head.sha[..head.sha.len().min(10)]
+                ),
+            };
+            let envelope = ctx.envelope(&format!("supersede:{old}"));
+            match self.prepare_run(&mut states, old, &command, &envelope) {
+                Ok(prepared) => {
+                    if !work.add(prepared).events.is_empty() {
+                        superseded.push(old);
                     }
-                    Err(CommandError::Rejected(
-                        Rejection::RunFinal { .. } | Rejection::RunNotFound,
-                    )) => {}
-                    Err(e) => return Err(failed("supersede an older run")(e).into()),
                 }
+                Err(CommandError::Rejected(
+                    Rejection::RunFinal { .. } | Rejection::RunNotFound,
+                )) => {}
+                Err(e) => return Err(failed("supersede an older run")(e).into()),
             }
         }
         Ok(DeliveryOutcome::Queued {
@@ -366,32 +412,35 @@ impl Intake {
         &self,
         work: &mut UnitOfWork,
         ctx: &DeliveryContext,
+        loaded: Loaded<PullRequestState>,
         pr: &PullRequestDelivery,
     ) -> Result<DeliveryOutcome, Attempt> {
         let stream = pull_request::stream(&pr.repository, pr.number);
         let command = PullRequestCommand::Close {
             updated_at: pr.updated_at,
         };
-        let state = match self
-            .pull_requests
-            .prepare(&stream, &command, &ctx.envelope("pr"))
-            .await
-        {
-            Ok(prepared) => work.add(prepared).state,
-            Err(CommandError::Rejected(reason)) => {
-                return Ok(DeliveryOutcome::Ignored {
-                    reason: format!("close not applied: {reason}"),
-                });
-            }
-            Err(e) => return Err(failed("record the pull request closing")(e).into()),
-        };
+        let state =
+            match self
+                .pull_requests
+                .prepare_loaded(&stream, loaded, &command, &ctx.envelope("pr"))
+            {
+                Ok(prepared) => work.add(prepared).state,
+                Err(CommandError::Rejected(reason)) => {
+                    return Ok(DeliveryOutcome::Ignored {
+                        reason: format!("close not applied: {reason}"),
+                    });
+                }
+                Err(e) => return Err(failed("record the pull request closing")(e).into()),
+            };
+        let runs = state.all_runs();
+        let mut states = self.read_runs(&runs).await?;
         let mut cancelled = Vec::new();
-        for run in state.all_runs() {
+        for run in runs {
             let command = RunCommand::Cancel {
                 reason: "pull request closed".into(),
             };
             let envelope = ctx.envelope(&format!("cancel:{run}"));
-            match self.runs.prepare(&run.stream(), &command, &envelope).await {
+            match self.prepare_run(&mut states, run, &command, &envelope) {
                 Ok(prepared) => {
                     if !work.add(prepared).events.is_empty() {
                         cancelled.push(run);
@@ -405,6 +454,15 @@ impl Intake {
         }
         Ok(DeliveryOutcome::Cancelled { runs: cancelled })
     }
+}
+
+/// Runs to queue for one commit.
+struct NewRuns<'a> {
+    repository: &'a str,
+    commit_sha: &'a str,
+    trigger: Trigger,
+    priority: i32,
+    runs: &'a [PlannedRun],
 }
 
 /// How many times a delivery is decided again when a stream it touches

@@ -20,7 +20,9 @@ use std::sync::Arc;
 
 use sp_domain::codec::EventSchema;
 use sp_domain::{Aggregate, Context, DecodeError, Policy};
-use sp_eventstore::{EventStore, ExpectedVersion, Metadata, NewEvent, StoreError, StreamAppend};
+use sp_eventstore::{
+    EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StoreError, StreamAppend,
+};
 use uuid::Uuid;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -115,7 +117,8 @@ pub struct Outcome<A: Aggregate> {
 }
 
 /// A stream folded into its aggregate, with the ids of the events in it.
-#[derive(Debug, Clone)]
+/// The default is a stream with no events.
+#[derive(Debug, Clone, Default)]
 pub struct Loaded<A> {
     pub state: A,
     pub version: u64,
@@ -163,12 +166,21 @@ impl<A: Aggregate> Handler<A> {
     /// Fold a stream.
     pub async fn load(&self, stream: &str) -> Result<Loaded<A>, CommandError<A::Rejection>> {
         let recorded = self.store.read_stream(stream, 1).await?;
+        Self::fold(stream, &recorded)
+    }
+
+    /// Fold a stream read by the caller (several at once with
+    /// `EventStore::read_streams`).
+    pub fn fold(
+        stream: &str,
+        recorded: &[RecordedEvent],
+    ) -> Result<Loaded<A>, CommandError<A::Rejection>> {
         let mut loaded = Loaded {
             state: A::default(),
             version: 0,
             event_ids: Vec::with_capacity(recorded.len()),
         };
-        for e in &recorded {
+        for e in recorded {
             let event = A::Event::decode(&e.event_type, e.schema_version, e.data.clone()).map_err(
                 |error| CommandError::Corrupt {
                     stream: stream.to_string(),

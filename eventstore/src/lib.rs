@@ -64,6 +64,11 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
         from_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
+    /// Several whole streams in one read, in the order asked (an empty list
+    /// for a stream that does not exist).
+    async fn read_streams(&self, streams: &[String])
+    -> Result<Vec<Vec<RecordedEvent>>, StoreError>;
+
     /// Up to `limit` events after `after`, in commit order. Never skips an
     /// event: what a concurrent transaction has not committed yet is not
     /// returned, and neither is anything after it.
@@ -98,6 +103,17 @@ fn validate_append(stream: &str, events: &[NewEvent]) -> Result<(), StoreError> 
         )));
     }
     Ok(())
+}
+
+/// Group events read for several streams by stream, in the order asked.
+fn by_stream(streams: &[String], events: Vec<RecordedEvent>) -> Vec<Vec<RecordedEvent>> {
+    let mut grouped: Vec<Vec<RecordedEvent>> = vec![Vec::new(); streams.len()];
+    for e in events {
+        if let Some(i) = streams.iter().position(|s| *s == e.stream_id) {
+            grouped[i].push(e);
+        }
+    }
+    grouped
 }
 
 /// Checks of an atomic append to several streams: each stream at most once.

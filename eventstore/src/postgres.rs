@@ -34,7 +34,7 @@ use crate::error::{StoreError, unique_violation};
 use crate::model::{
     Appended, ExpectedVersion, LogBatch, LogPosition, NewEvent, RecordedEvent, StreamAppend,
 };
-use crate::{EventStore, previously_appended, validate_append, validate_many};
+use crate::{EventStore, by_stream, previously_appended, validate_append, validate_many};
 
 /// The shortest gap between two notifications to other processes.
 const NOTIFY_INTERVAL: Duration = Duration::from_millis(5);
@@ -400,6 +400,21 @@ impl EventStore for PgStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(decode).collect()
+    }
+
+    async fn read_streams(
+        &self,
+        streams: &[String],
+    ) -> Result<Vec<Vec<RecordedEvent>>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE stream_id = ANY($1) ORDER BY stream_id, stream_version"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(streams)
+            .fetch_all(&self.pool)
+            .await?;
+        let events = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        Ok(by_stream(streams, events))
     }
 
     async fn read_all(&self, after: LogPosition, limit: usize) -> Result<LogBatch, StoreError> {

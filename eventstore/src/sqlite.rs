@@ -15,7 +15,7 @@ use crate::error::StoreError;
 use crate::model::{
     Appended, ExpectedVersion, LogBatch, LogPosition, NewEvent, RecordedEvent, StreamAppend,
 };
-use crate::{EventStore, previously_appended, validate_append, validate_many};
+use crate::{EventStore, by_stream, previously_appended, validate_append, validate_many};
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -188,6 +188,24 @@ impl EventStore for SqliteStore {
             .fetch_all(&self.reader)
             .await?;
         rows.iter().map(decode).collect()
+    }
+
+    async fn read_streams(
+        &self,
+        streams: &[String],
+    ) -> Result<Vec<Vec<RecordedEvent>>, StoreError> {
+        let names =
+            serde_json::to_string(streams).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE stream_id IN (SELECT value FROM json_each(?))
+             ORDER BY stream_id, stream_version"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(names)
+            .fetch_all(&self.reader)
+            .await?;
+        let events = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        Ok(by_stream(streams, events))
     }
 
     async fn read_all(&self, after: LogPosition, limit: usize) -> Result<LogBatch, StoreError> {
