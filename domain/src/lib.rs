@@ -22,6 +22,7 @@ pub mod codec;
 pub mod delivery;
 pub mod ids;
 pub mod intake;
+pub mod notices;
 pub mod platform;
 pub mod policy;
 pub mod pull_request;

@@ -42,6 +42,7 @@ enum Step {
     VmVanished,
     RequestVmDelete(usize),
     VmDeleted(usize),
+    VmDeleteFailed(usize),
     Status(usize, usize),
 }
 
@@ -72,6 +73,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(Step::VmVanished),
         1 => (0usize..4).prop_map(Step::RequestVmDelete),
         2 => (0usize..4).prop_map(Step::VmDeleted),
+        1 => (0usize..4).prop_map(Step::VmDeleteFailed),
         1 => (0usize..2, 0usize..3).prop_map(|(c, s)| Step::Status(c, s)),
     ]
 }
@@ -202,6 +204,11 @@ fn concrete(step: &Step, state: &RunState, run_id: RunId) -> Option<RunCommand> 
         },
         Step::VmDeleted(i) => RunCommand::RecordVmDeleted {
             vm_name: any_vm(*i)?,
+        },
+        Step::VmDeleteFailed(i) => RunCommand::RecordVmDeleteFailed {
+            vm_name: any_vm(*i)?,
+            class: ErrorClass::Retryable,
+            message: "503 from the cloud".into(),
         },
         Step::Status(c, s) => RunCommand::RecordStatusReported {
             context: ["CI - linux", "CI - windows"][*c].into(),

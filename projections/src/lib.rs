@@ -1,5 +1,5 @@
-//! Read models built from the event log: the queue, the runs dashboard and the
-//! audit view.
+//! Read models built from the event log: the queue, the runs dashboard, the
+//! audit view, and the VMs the platform asked for.
 //!
 //! 1. Build a [`Projector`] per [`Projection`] (see [`standard`]) and `run` it:
 //!    it follows the log from its checkpoint, applies each batch and moves the
@@ -19,6 +19,7 @@ mod run_view;
 mod runner;
 mod runs;
 mod tx;
+mod vms;
 
 use std::sync::Arc;
 
@@ -29,12 +30,14 @@ pub use run_view::{RunRow, RunStatus};
 pub use runner::{Change, Projection, ProjectionError, ProjectionStatus, Projector, rebuild};
 pub use runs::RunsProjection;
 pub use tx::Tx;
+pub use vms::VmsProjection;
 
 /// The platform's read models.
 pub fn standard(store: Arc<dyn sp_eventstore::EventStore>) -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(RunsProjection::new(store.clone())),
-        Arc::new(QueueProjection::new(store)),
+        Arc::new(QueueProjection::new(store.clone())),
         Arc::new(AuditProjection),
+        Arc::new(VmsProjection::new(store)),
     ]
 }

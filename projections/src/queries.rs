@@ -171,3 +171,49 @@ pub async fn audit_trail(pool: &Pool, run_id: &str) -> Result<Vec<AuditEntry>, s
         sqlx::query_as::<_, AuditEntry>(sql).bind(run_id).fetch_all(p).await?
     }))
 }
+
+/// A VM the platform asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct VmRow {
+    pub vm_name: String,
+    pub run_id: String,
+    pub platform: String,
+    pub attempt: i64,
+    /// requested, created, delete_requested, deleted.
+    pub status: String,
+    pub idempotency_key: String,
+    pub requested_at: DateTime<Utc>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub delete_requested_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub delete_reason: Option<String>,
+}
+
+const VM_COLUMNS: &str = "vm_name, run_id, platform, attempt, status, idempotency_key, requested_at, \
+                          created_at, delete_requested_at, deleted_at, delete_reason";
+
+/// VMs in one status, oldest request first.
+pub async fn vms_with_status(pool: &Pool, status: &str) -> Result<Vec<VmRow>, sqlx::Error> {
+    let sql =
+        format!("SELECT {VM_COLUMNS} FROM vms WHERE status = $1 ORDER BY requested_at, vm_name");
+    Ok(on_pool!(pool, p => sqlx::query_as::<_, VmRow>(&sql).bind(status).fetch_all(p).await?))
+}
+
+/// One VM by name.
+pub async fn vm(pool: &Pool, vm_name: &str) -> Result<Option<VmRow>, sqlx::Error> {
+    let sql = format!("SELECT {VM_COLUMNS} FROM vms WHERE vm_name = $1");
+    Ok(on_pool!(pool, p => sqlx::query_as::<_, VmRow>(&sql).bind(vm_name).fetch_optional(p).await?))
+}
+
+/// The VMs of a run, oldest first.
+pub async fn vms_of_run(pool: &Pool, run_id: &str) -> Result<Vec<VmRow>, sqlx::Error> {
+    let sql =
+        format!("SELECT {VM_COLUMNS} FROM vms WHERE run_id = $1 ORDER BY attempt, requested_at");
+    Ok(on_pool!(pool, p => sqlx::query_as::<_, VmRow>(&sql).bind(run_id).fetch_all(p).await?))
+}
+
+/// VMs that may exist (asked for and not yet confirmed deleted), per platform.
+pub async fn live_vms_per_platform(pool: &Pool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let sql = "SELECT platform, COUNT(*) FROM vms WHERE status <> 'deleted' GROUP BY platform";
+    Ok(on_pool!(pool, p => sqlx::query_as::<_, (String, i64)>(sql).fetch_all(p).await?))
+}

@@ -93,6 +93,11 @@ pub enum RunCommand {
     RecordVmDeleted {
         vm_name: String,
     },
+    RecordVmDeleteFailed {
+        vm_name: String,
+        class: ErrorClass,
+        message: String,
+    },
     RecordStatusReported {
         context: String,
         state: String,
@@ -119,6 +124,7 @@ impl RunCommand {
             RunCommand::ReportVmVanished { .. } => "report VM vanished",
             RunCommand::RequestVmDelete { .. } => "request VM delete",
             RunCommand::RecordVmDeleted { .. } => "record VM deleted",
+            RunCommand::RecordVmDeleteFailed { .. } => "record VM delete failed",
             RunCommand::RecordStatusReported { .. } => "record status reported",
         }
     }

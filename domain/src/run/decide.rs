@@ -101,6 +101,11 @@ impl Decider<'_> {
             }
             RunCommand::RequestVmDelete { vm_name, reason } => self.request_delete(vm_name, reason),
             RunCommand::RecordVmDeleted { vm_name } => self.vm_deleted(vm_name),
+            RunCommand::RecordVmDeleteFailed {
+                vm_name,
+                class,
+                message,
+            } => self.vm_delete_failed(vm_name, *class, message),
             RunCommand::RecordStatusReported {
                 context,
                 state,
@@ -349,6 +354,11 @@ impl Decider<'_> {
                 }
                 self.vm_deleted(vm_name)
             }
+            RunCommand::RecordVmDeleteFailed {
+                vm_name,
+                class,
+                message,
+            } => self.vm_delete_failed(vm_name, *class, message),
             RunCommand::RecordStatusReported {
                 context,
                 state,
@@ -549,6 +559,22 @@ impl Decider<'_> {
                 at: self.now(),
                 attempt: vm.attempt,
                 vm_name: vm_name.to_string(),
+            })]),
+        }
+    }
+
+    fn vm_delete_failed(&self, vm_name: &str, class: ErrorClass, message: &str) -> Decision {
+        match self.run.vms.get(vm_name) {
+            None => Err(Rejection::UnknownVm(vm_name.to_string())),
+            Some(vm) if vm.status != VmStatus::DeleteRequested => Err(Rejection::Invalid(format!(
+                "VM {vm_name} is not being deleted"
+            ))),
+            Some(vm) => Ok(vec![RunEvent::VmDeleteFailed(VmDeleteFailed {
+                at: self.now(),
+                attempt: vm.attempt,
+                vm_name: vm_name.to_string(),
+                class,
+                message: message.to_string(),
             })]),
         }
     }

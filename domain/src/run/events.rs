@@ -26,6 +26,7 @@ pub enum RunEvent {
     RetryScheduled(RetryScheduled),
     VmDeleteRequested(VmDeleteRequested),
     VmDeleted(VmDeleted),
+    VmDeleteFailed(VmDeleteFailed),
     Failed(Failed),
     Completed(Completed),
     StatusReported(StatusReported),
@@ -177,6 +178,17 @@ pub struct VmDeleted {
     pub vm_name: String,
 }
 
+/// Deleting a VM failed; the process manager tries again. Recorded so a VM
+/// the cloud refuses to delete is visible, not only logged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VmDeleteFailed {
+    pub at: DateTime<Utc>,
+    pub attempt: u32,
+    pub vm_name: String,
+    pub class: ErrorClass,
+    pub message: String,
+}
+
 /// Final: no verdict could be produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Failed {
@@ -223,6 +235,7 @@ impl RunEvent {
             RunEvent::RetryScheduled(_) => "RetryScheduled",
             RunEvent::VmDeleteRequested(_) => "VmDeleteRequested",
             RunEvent::VmDeleted(_) => "VmDeleted",
+            RunEvent::VmDeleteFailed(_) => "VmDeleteFailed",
             RunEvent::Failed(_) => "Failed",
             RunEvent::Completed(_) => "Completed",
             RunEvent::StatusReported(_) => "StatusReported",
@@ -246,6 +259,7 @@ impl RunEvent {
             RunEvent::RetryScheduled(e) => e.at,
             RunEvent::VmDeleteRequested(e) => e.at,
             RunEvent::VmDeleted(e) => e.at,
+            RunEvent::VmDeleteFailed(e) => e.at,
             RunEvent::Failed(e) => e.at,
             RunEvent::Completed(e) => e.at,
             RunEvent::StatusReported(e) => e.at,
@@ -267,7 +281,10 @@ impl RunEvent {
     pub fn is_cleanup_or_reporting(&self) -> bool {
         matches!(
             self,
-            RunEvent::VmDeleteRequested(_) | RunEvent::VmDeleted(_) | RunEvent::StatusReported(_)
+            RunEvent::VmDeleteRequested(_)
+                | RunEvent::VmDeleted(_)
+                | RunEvent::VmDeleteFailed(_)
+                | RunEvent::StatusReported(_)
         )
     }
 }

@@ -382,6 +382,7 @@ impl Run {
                 }
             }
             RunEvent::VmDeleted(e) => self.set_vm(&e.vm_name, e.attempt, VmStatus::Deleted),
+            RunEvent::VmDeleteFailed(_) => {}
             RunEvent::Failed(e) => self.finish(Final::Failed(e.reason.clone()), e.at),
             RunEvent::Completed(e) => self.finish(
                 Final::Completed {

@@ -1,0 +1,120 @@
+//! The `vms` read model: every VM the platform asked for, and where it is in
+//! its life. The VM process manager's work list: requested VMs to create,
+//! deletions to carry out, and for reconciliation what should exist.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sp_domain::RunEvent;
+use sp_eventstore::{EventStore, RecordedEvent};
+
+use crate::on_tx;
+use crate::run_states::RunStates;
+use crate::runner::{Projection, ProjectionError};
+use crate::tx::Tx;
+
+#[derive(Debug)]
+pub struct VmsProjection {
+    states: RunStates,
+}
+
+impl VmsProjection {
+    pub const NAME: &'static str = "vms";
+
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        VmsProjection {
+            states: RunStates::new(store),
+        }
+    }
+}
+
+#[async_trait]
+impl Projection for VmsProjection {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["vms"]
+    }
+
+    fn reset(&self) {
+        self.states.clear();
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut Tx<'_>,
+        event: &RecordedEvent,
+    ) -> Result<Option<String>, ProjectionError> {
+        let Some(folded) = self.states.after(event).await? else {
+            return Ok(None);
+        };
+        let Some(run) = folded.state.run.as_ref() else {
+            return Ok(None);
+        };
+        let run_id = run.info.id.to_string();
+        // Status only moves forward, as in the domain's own fold.
+        let changed = match &folded.event {
+            RunEvent::VmRequested(e) => {
+                let sql =
+                    "INSERT INTO vms (vm_name, run_id, platform, attempt, status, idempotency_key,
+                                            requested_at, last_position)
+                           VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7)
+                           ON CONFLICT (vm_name) DO NOTHING";
+                on_tx!(tx, c => sqlx::query(sql)
+                    .bind(&e.vm_name)
+                    .bind(&run_id)
+                    .bind(run.info.platform.as_str())
+                    .bind(i64::from(e.attempt))
+                    .bind(&e.idempotency_key)
+                    .bind(e.at)
+                    .bind(event.position)
+                    .execute(c)
+                    .await?
+                    .rows_affected());
+                Some(e.vm_name.clone())
+            }
+            RunEvent::VmCreated(e) => {
+                let sql = "UPDATE vms SET status = 'created', created_at = $2, last_position = $3
+                           WHERE vm_name = $1 AND status = 'requested'";
+                on_tx!(tx, c => sqlx::query(sql)
+                    .bind(&e.vm_name)
+                    .bind(e.at)
+                    .bind(event.position)
+                    .execute(c)
+                    .await?
+                    .rows_affected());
+                Some(e.vm_name.clone())
+            }
+            RunEvent::VmDeleteRequested(e) => {
+                let sql = "UPDATE vms SET status = 'delete_requested', delete_requested_at = $2,
+                                          delete_reason = $3, last_position = $4
+                           WHERE vm_name = $1 AND status IN ('requested', 'created')";
+                on_tx!(tx, c => sqlx::query(sql)
+                    .bind(&e.vm_name)
+                    .bind(e.at)
+                    .bind(&e.reason)
+                    .bind(event.position)
+                    .execute(c)
+                    .await?
+                    .rows_affected());
+                Some(e.vm_name.clone())
+            }
+            RunEvent::VmDeleted(e) => {
+                let sql = "UPDATE vms SET status = 'deleted', deleted_at = $2, last_position = $3
+                           WHERE vm_name = $1 AND status <> 'deleted'";
+                on_tx!(tx, c => sqlx::query(sql)
+                    .bind(&e.vm_name)
+                    .bind(e.at)
+                    .bind(event.position)
+                    .execute(c)
+                    .await?
+                    .rows_affected());
+                Some(e.vm_name.clone())
+            }
+            _ => None,
+        };
+        Ok(changed)
+    }
+}
