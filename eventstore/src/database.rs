@@ -53,6 +53,8 @@ pub enum Pool {
 pub struct Database {
     pub pool: Pool,
     pub store: Arc<dyn EventStore>,
+    /// Names this deployment's shared resources (notification channel, leases).
+    pub deployment: String,
 }
 
 impl Database {
@@ -70,6 +72,7 @@ impl Database {
             return Ok(Database {
                 pool: Pool::Postgres(pool),
                 store: Arc::new(store),
+                deployment: options.notify_channel.clone(),
             });
         }
         if url.starts_with("sqlite:") {
@@ -97,6 +100,7 @@ impl Database {
             return Ok(Database {
                 pool: Pool::Sqlite { writer, reader },
                 store: Arc::new(store),
+                deployment: options.notify_channel.clone(),
             });
         }
         Err(StoreError::Invalid(format!(

@@ -212,8 +212,30 @@ pub async fn vms_of_run(pool: &Pool, run_id: &str) -> Result<Vec<VmRow>, sqlx::E
     Ok(on_pool!(pool, p => sqlx::query_as::<_, VmRow>(&sql).bind(run_id).fetch_all(p).await?))
 }
 
-/// VMs that may exist (asked for and not yet confirmed deleted), per platform.
-pub async fn live_vms_per_platform(pool: &Pool) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    let sql = "SELECT platform, COUNT(*) FROM vms WHERE status <> 'deleted' GROUP BY platform";
-    Ok(on_pool!(pool, p => sqlx::query_as::<_, (String, i64)>(sql).fetch_all(p).await?))
+/// VMs that may exist: asked for and not yet confirmed deleted.
+pub async fn live_vms(pool: &Pool) -> Result<Vec<VmRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {VM_COLUMNS} FROM vms WHERE status <> 'deleted' ORDER BY requested_at, vm_name"
+    );
+    Ok(on_pool!(pool, p => sqlx::query_as::<_, VmRow>(&sql).fetch_all(p).await?))
+}
+
+/// Runs whose deadline has passed at `now`, oldest first.
+pub async fn due_deadlines(
+    pool: &Pool,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, DateTime<Utc>)>, sqlx::Error> {
+    let sql = "SELECT run_id, deadline_at FROM queue_entries WHERE deadline_at <= $1 ORDER BY deadline_at";
+    Ok(on_pool!(pool, p => sqlx::query_as(sql).bind(now).fetch_all(p).await?))
+}
+
+/// The earliest pending deadline, or when the earliest retry becomes eligible
+/// for a VM: when the process managers must look again at the latest.
+pub async fn next_due(pool: &Pool) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    let sql = "SELECT MIN(t) FROM (
+                   SELECT MIN(deadline_at) AS t FROM queue_entries
+                   UNION ALL
+                   SELECT MIN(eligible_at) AS t FROM queue_entries WHERE stage = 'awaiting_vm'
+               ) due";
+    Ok(on_pool!(pool, p => sqlx::query_scalar::<_, Option<DateTime<Utc>>>(sql).fetch_one(p).await?))
 }

@@ -1,0 +1,287 @@
+//! Fetches the build artifact of each queued run and records `ArtifactFetched`
+//! (size, sha256) or `ArtifactUnavailable` (retryable: checked again until
+//! the artifact deadline; permanent: the run fails).
+//!
+//! Downloads stream into a temporary file in the artifact store, capped in
+//! size and hashed on the way; only a complete, verified file is moved into
+//! place under its sha256, and a failed download leaves nothing behind.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use sp_domain::{ErrorClass, RunCommand, RunId};
+use sp_projections::{QueueProjection, queries};
+use tokio::io::AsyncWriteExt;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::external::{CallError, call};
+use crate::wake::Wake;
+use crate::{Managers, TICK, log_outcome};
+
+const NAME: &str = "artifacts";
+
+/// Where a run's artifact comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArtifactSource {
+    /// The runner needs nothing from the platform (its image carries the
+    /// program under test): recorded as an empty artifact.
+    None,
+    /// Download from a URL made from a template with `{repository}`,
+    /// `{commit}` and `{platform}`; `http(s)://` or `file://`.
+    Url {
+        template: String,
+        store: ArtifactStore,
+    },
+}
+
+/// Where fetched artifacts are kept, by sha256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactStore {
+    pub dir: PathBuf,
+    pub max_bytes: u64,
+    pub timeout: Duration,
+}
+
+/// Pauses between checks of an artifact that is not there yet.
+const FIRST_CHECK_RETRY: Duration = Duration::from_secs(15);
+const MAX_CHECK_RETRY: Duration = Duration::from_secs(120);
+
+#[derive(Debug, Default)]
+struct Work {
+    busy: HashSet<String>,
+    /// Not before, the next pause, and the last reason recorded.
+    retry: HashMap<String, (Instant, Duration, String)>,
+}
+
+pub async fn run(m: Managers, stop: CancellationToken) {
+    let mut wake = Wake::new(&m.changes, &[QueueProjection::NAME], TICK);
+    let work: Arc<Mutex<Work>> = Arc::default();
+    let client = reqwest::Client::new();
+    loop {
+        match queries::queue(&m.db.pool, None).await {
+            Ok(entries) => {
+                let now = Instant::now();
+                for entry in entries
+                    .into_iter()
+                    .filter(|e| e.stage == "awaiting_artifact")
+                {
+                    {
+                        let mut w = work.lock().unwrap_or_else(|p| p.into_inner());
+                        if w.retry
+                            .get(&entry.run_id)
+                            .is_some_and(|(after, _, _)| *after > now)
+                            || !w.busy.insert(entry.run_id.clone())
+                        {
+                            continue;
+                        }
+                    }
+                    let (m, work, client) = (m.clone(), work.clone(), client.clone());
+                    tokio::spawn(async move {
+                        fetch_for(&m, &client, &entry.run_id, &work).await;
+                        work.lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .busy
+                            .remove(&entry.run_id);
+                    });
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot read the queue"),
+        }
+        if !wake.wait(None, &stop).await {
+            return;
+        }
+    }
+}
+
+async fn fetch_for(m: &Managers, client: &reqwest::Client, run_id: &str, work: &Arc<Mutex<Work>>) {
+    let Ok(run) = Uuid::parse_str(run_id).map(RunId) else {
+        return;
+    };
+    let Ok(Some(row)) = queries::get_run(&m.db.pool, run_id).await else {
+        return;
+    };
+    let fetched = match &m.config.artifacts {
+        ArtifactSource::None => Ok(Fetched {
+            size_bytes: 0,
+            sha256: hex::encode(Sha256::digest(b"")),
+            location: "none".into(),
+        }),
+        ArtifactSource::Url { template, store } => {
+            let url = template
+                .replace("{repository}", &row.repository)
+                .replace("{commit}", &row.commit_sha)
+                .replace("{platform}", &row.platform);
+            download(client, &url, store).await
+        }
+    };
+    let command = match fetched {
+        Ok(f) => RunCommand::RecordArtifactFetched {
+            size_bytes: f.size_bytes,
+            sha256: f.sha256,
+            location: f.location,
+        },
+        Err(e) => {
+            let mut w = work.lock().unwrap_or_else(|p| p.into_inner());
+            let (_, pause, last) = w.retry.remove(run_id).unwrap_or((
+                Instant::now(),
+                FIRST_CHECK_RETRY,
+                String::new(),
+            ));
+            let unchanged = last == e.message;
+            w.retry.insert(
+                run_id.to_string(),
+                (
+                    Instant::now() + pause,
+                    (pause * 2).min(MAX_CHECK_RETRY),
+                    e.message.clone(),
+                ),
+            );
+            drop(w);
+            // The same reason again is not news; the deadline bounds the wait.
+            if unchanged && e.class != ErrorClass::Permanent {
+                return;
+            }
+            RunCommand::RecordArtifactUnavailable {
+                class: e.class,
+                reason: e.message,
+            }
+        }
+    };
+    let outcome = m.command(NAME, run, &command).await;
+    log_outcome(NAME, run, "fetch the artifact", outcome);
+}
+
+/// A stored artifact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub size_bytes: u64,
+    pub sha256: String,
+    pub location: String,
+}
+
+/// Download `url` into the store, streaming, capped and hashed.
+pub async fn download(
+    client: &reqwest::Client,
+    url: &str,
+    store: &ArtifactStore,
+) -> Result<Fetched, CallError> {
+    let what = format!("download {url}");
+    let policy = crate::external::CallPolicy::new(store.timeout, 3);
+    call(&what, &policy, || download_once(client, url, store)).await
+}
+
+async fn download_once(
+    client: &reqwest::Client,
+    url: &str,
+    store: &ArtifactStore,
+) -> Result<Fetched, CallError> {
+    tokio::fs::create_dir_all(&store.dir).await.map_err(|e| {
+        CallError::retryable(format!("artifact store {}: {e}", store.dir.display()))
+    })?;
+    // Removed on drop: a failed download leaves no file behind.
+    let temp = tempfile::NamedTempFile::new_in(&store.dir).map_err(|e| {
+        CallError::retryable(format!("artifact store {}: {e}", store.dir.display()))
+    })?;
+    let mut file = tokio::fs::File::from_std(
+        temp.reopen()
+            .map_err(|e| CallError::retryable(format!("temporary file: {e}")))?,
+    );
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    let too_big = || {
+        CallError::permanent(format!(
+            "the artifact is larger than the {} byte limit",
+            store.max_bytes
+        ))
+    };
+
+    if let Some(path) = url.strip_prefix("file://") {
+        let mut source = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    CallError::retryable(format!("{path} does not exist (yet)"))
+                }
+                _ => CallError::retryable(format!("{path}: {e}")),
+            })?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = tokio::io::AsyncReadExt::read(&mut source, &mut buf)
+                .await
+                .map_err(|e| CallError::retryable(format!("{path}: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+            if size > store.max_bytes {
+                return Err(too_big());
+            }
+            hasher.update(&buf[..n]);
+            file.write_all(&buf[..n])
+                .await
+                .map_err(|e| CallError::retryable(format!("writing the artifact: {e}")))?;
+        }
+    } else {
+        let response = client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| CallError::retryable(format!("request failed: {e}")))?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(CallError::retryable("404: not there (yet)"));
+        }
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(CallError::retryable(format!("HTTP {status}")));
+        }
+        if !status.is_success() {
+            return Err(CallError::permanent(format!("HTTP {status}")));
+        }
+        if response
+            .content_length()
+            .is_some_and(|n| n > store.max_bytes)
+        {
+            return Err(too_big());
+        }
+        let expected = response.content_length();
+        let mut body = response.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk =
+                chunk.map_err(|e| CallError::retryable(format!("download interrupted: {e}")))?;
+            size += chunk.len() as u64;
+            if size > store.max_bytes {
+                return Err(too_big());
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| CallError::retryable(format!("writing the artifact: {e}")))?;
+        }
+        if expected.is_some_and(|n| n != size) {
+            return Err(CallError::retryable(format!(
+                "truncated download: {size} of {} bytes",
+                expected.unwrap_or_default()
+            )));
+        }
+    }
+    file.flush()
+        .await
+        .map_err(|e| CallError::retryable(format!("writing the artifact: {e}")))?;
+    file.sync_all()
+        .await
+        .map_err(|e| CallError::retryable(format!("writing the artifact: {e}")))?;
+    let sha256 = hex::encode(hasher.finalize());
+    let target = store.dir.join(&sha256);
+    temp.persist(&target)
+        .map_err(|e| CallError::retryable(format!("storing the artifact: {e}")))?;
+    Ok(Fetched {
+        size_bytes: size,
+        sha256,
+        location: target.display().to_string(),
+    })
+}

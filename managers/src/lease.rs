@@ -1,0 +1,111 @@
+//! One active instance of the process managers at a time.
+//!
+//! On PostgreSQL the leader holds a session advisory lock on a connection of
+//! its own: if the process dies, its connection closes and the lock goes
+//! with it, so a standby (retrying every second) takes over within seconds.
+//! Each takeover increments a fencing token, recorded in the actor of every
+//! command the leader issues. On SQLite the single process is the leader.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use sp_eventstore::{Database, Pool};
+use sp_projections::{Tx, on_tx};
+use sqlx::Connection;
+use sqlx::pool::PoolConnection;
+use tokio_util::sync::CancellationToken;
+
+/// How often a standby tries to take over, and the leader checks its lock.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// Leadership held: `lost` is cancelled when it ends.
+#[derive(Debug)]
+pub struct Leadership {
+    pub token: i64,
+    pub lost: CancellationToken,
+}
+
+/// Wait until this instance leads (or `shutdown`); then keep watching the
+/// lease in the background.
+pub async fn acquire(
+    db: &Database,
+    holder: &str,
+    shutdown: &CancellationToken,
+) -> Option<Leadership> {
+    let name = format!("sample-platform:managers:{}", db.deployment);
+    let mut waiting_logged = false;
+    loop {
+        match try_acquire(db, &name, holder).await {
+            Ok(Some(leadership)) => {
+                tracing::info!(lease = %name, token = leadership.token, "leading the process managers");
+                return Some(leadership);
+            }
+            Ok(None) if !waiting_logged => {
+                tracing::info!(lease = %name, "another instance leads the process managers; standing by");
+                waiting_logged = true;
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "cannot take the managers' lease; retrying"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return None,
+            () = tokio::time::sleep(CHECK_EVERY) => {}
+        }
+    }
+}
+
+async fn try_acquire(
+    db: &Database,
+    name: &str,
+    holder: &str,
+) -> Result<Option<Leadership>, sqlx::Error> {
+    let lost = CancellationToken::new();
+    match &db.pool {
+        Pool::Postgres(pool) => {
+            // A connection of its own: the lock lives exactly as long as it.
+            let mut conn: PoolConnection<sqlx::Postgres> = pool.acquire().await?;
+            let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+                .bind(name)
+                .fetch_one(&mut *conn)
+                .await?;
+            if !got {
+                return Ok(None);
+            }
+            let mut conn = conn.detach();
+            let token = next_token(db, name, holder).await?;
+            let watch = lost.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(CHECK_EVERY).await;
+                    if watch.is_cancelled() {
+                        let _ = conn.close().await;
+                        return;
+                    }
+                    if let Err(error) = conn.ping().await {
+                        tracing::error!(%error, "lost the connection holding the managers' lease");
+                        watch.cancel();
+                        return;
+                    }
+                }
+            });
+            Ok(Some(Leadership { token, lost }))
+        }
+        Pool::Sqlite { .. } => Ok(Some(Leadership {
+            token: next_token(db, name, holder).await?,
+            lost,
+        })),
+    }
+}
+
+async fn next_token(db: &Database, name: &str, holder: &str) -> Result<i64, sqlx::Error> {
+    let mut tx = Tx::begin(&db.pool).await?;
+    let sql = "INSERT INTO leases (name, token, holder, acquired_at) VALUES ($1, 1, $2, $3)
+               ON CONFLICT (name) DO UPDATE SET token = leases.token + 1, holder = excluded.holder,
+                   acquired_at = excluded.acquired_at
+               RETURNING token";
+    let token: i64 = on_tx!(&mut tx, c => {
+        sqlx::query_scalar(sql).bind(name).bind(holder).bind(Utc::now()).fetch_one(c).await?
+    });
+    tx.commit().await?;
+    Ok(token)
+}

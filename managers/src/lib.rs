@@ -1,0 +1,180 @@
+//! Process managers: the parts of the platform that drive the outside world.
+//!
+//! Each is a loop that reads its work from durable read models, acts, and
+//! records the outcome as events through the write side:
+//!
+//! - [`timer`]: fires every run's deadline when it passes (`TimedOut`, then
+//!   compensation and a retry or a failure, decided by the domain);
+//! - [`scheduler`]: gives waiting runs a VM slot (`VmRequested`), per platform
+//!   capacity, priority then queue order, never on a paused platform;
+//! - [`vm_manager`]: creates requested VMs and deletes those asked to go,
+//!   with timeouts, idempotency keys and classified retries ([`external`]);
+//! - [`artifacts`]: fetches each queued run's build artifact;
+//! - [`reconcile`]: deletes VMs nobody wants and notices VMs that vanished.
+//!
+//! They wake when a read model they follow changes, when their next due time
+//! comes, and on a slow tick. After a crash they start from the read models
+//! again: an intent recorded before the crash (a `VmRequested`) is carried out
+//! with the same idempotency key, so it never makes a second VM. One instance
+//! leads at a time ([`lease`]).
+
+pub mod artifacts;
+pub mod external;
+pub mod lease;
+pub mod local;
+pub mod provider;
+pub mod reconcile;
+pub mod scheduler;
+pub mod timer;
+pub mod vm_manager;
+mod wake;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sp_commands::{Clock, CommandError, Envelope, Handler};
+use sp_domain::notices::{Notices, RecordNotice};
+use sp_domain::{Platform, Policy, Rejection, RunCommand, RunId, RunState};
+use sp_eventstore::Database;
+use sp_projections::Change;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+pub use artifacts::ArtifactSource;
+pub use external::{CallError, CallPolicy};
+pub use provider::{CreateVm, VmInfo, VmProvider, VmState};
+
+/// Settings of the process managers.
+#[derive(Debug, Clone)]
+pub struct ManagersConfig {
+    pub platforms: Vec<Platform>,
+    /// Most VMs at once per platform (default for those not named).
+    pub capacity: BTreeMap<String, usize>,
+    pub default_capacity: usize,
+    pub policy: Policy,
+    /// The platform's address as runners reach it.
+    pub public_url: String,
+    pub vm_create: CallPolicy,
+    pub vm_delete: CallPolicy,
+    pub reconcile_every: Duration,
+    pub artifacts: ArtifactSource,
+}
+
+impl ManagersConfig {
+    pub fn capacity_of(&self, platform: &str) -> usize {
+        self.capacity
+            .get(platform)
+            .copied()
+            .unwrap_or(self.default_capacity)
+    }
+}
+
+/// What every manager uses.
+#[derive(Debug, Clone)]
+pub struct Managers {
+    pub db: Database,
+    pub runs: Handler<RunState>,
+    notices: Handler<Notices>,
+    pub provider: Arc<dyn VmProvider>,
+    pub config: Arc<ManagersConfig>,
+    pub changes: broadcast::Sender<Change>,
+    pub clock: Arc<dyn Clock>,
+    /// The lease's fencing token, part of every actor name.
+    pub token: i64,
+}
+
+/// Slow tick: what a lost wake-up can cost at most.
+const TICK: Duration = Duration::from_secs(1);
+
+impl Managers {
+    pub fn new(
+        db: Database,
+        provider: Arc<dyn VmProvider>,
+        config: ManagersConfig,
+        changes: broadcast::Sender<Change>,
+        clock: Arc<dyn Clock>,
+        token: i64,
+    ) -> Self {
+        Managers {
+            runs: Handler::new(db.store.clone(), config.policy.clone(), clock.clone()),
+            notices: Handler::new(db.store.clone(), config.policy.clone(), clock.clone()),
+            db,
+            provider,
+            config: Arc::new(config),
+            changes,
+            clock,
+            token,
+        }
+    }
+
+    /// Run every manager until `stop`.
+    pub fn spawn_all(&self, stop: &CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
+        vec![
+            tokio::spawn(timer::run(self.clone(), stop.clone())),
+            tokio::spawn(scheduler::run(self.clone(), stop.clone())),
+            tokio::spawn(vm_manager::run(self.clone(), stop.clone())),
+            tokio::spawn(artifacts::run(self.clone(), stop.clone())),
+            tokio::spawn(reconcile::run(self.clone(), stop.clone())),
+        ]
+    }
+
+    pub fn actor(&self, manager: &str) -> String {
+        format!("system:{manager}#{}", self.token)
+    }
+
+    /// Execute a command on a run as `manager`. Rejections are the domain
+    /// saying "not (any more)": returned for the caller to judge.
+    pub async fn command(
+        &self,
+        manager: &str,
+        run: RunId,
+        command: &RunCommand,
+    ) -> Result<Vec<sp_domain::RunEvent>, CommandError<Rejection>> {
+        let envelope = Envelope::new(self.actor(manager)).correlated(run.0);
+        Ok(self
+            .runs
+            .execute(&run.stream(), command, &envelope)
+            .await?
+            .events)
+    }
+
+    /// Record something that went wrong outside any run.
+    pub async fn notice(&self, manager: &str, kind: &str, message: String) {
+        tracing::warn!(manager, kind, %message, "notice");
+        let command = RecordNotice {
+            kind: kind.to_string(),
+            message,
+        };
+        let envelope = Envelope::new(self.actor(manager));
+        if let Err(error) = self
+            .notices
+            .execute(sp_domain::notices::STREAM, &command, &envelope)
+            .await
+        {
+            tracing::error!(%error, "cannot record a notice");
+        }
+    }
+}
+
+/// Log a failed command of a manager; rejections are expected races.
+pub(crate) fn log_outcome(
+    manager: &str,
+    run: RunId,
+    what: &str,
+    outcome: Result<Vec<sp_domain::RunEvent>, CommandError<Rejection>>,
+) {
+    match outcome {
+        Ok(events) if !events.is_empty() => {
+            let names: Vec<&str> = events.iter().map(sp_domain::RunEvent::type_name).collect();
+            tracing::info!(manager, run = %run, what, events = ?names, "recorded");
+        }
+        Ok(_) => {}
+        Err(CommandError::Rejected(reason)) => {
+            tracing::debug!(manager, run = %run, what, %reason, "nothing to do");
+        }
+        Err(error) => {
+            tracing::warn!(manager, run = %run, what, %error, "command failed; will retry")
+        }
+    }
+}

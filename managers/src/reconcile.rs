@@ -1,0 +1,198 @@
+//! Reconciliation, at start-up and periodically: what the provider has against
+//! what the runs say.
+//!
+//! - a VM of a final run, of an older attempt, or of a run or VM the platform
+//!   does not know is deleted (through its run, `VmDeleteRequested`, when it
+//!   has one; directly, with a notice, when not);
+//! - a running attempt whose VM is gone or stopped (preempted, deleted by hand)
+//!   is recorded as such and retried, by the domain's rules.
+
+use std::collections::{BTreeMap, HashSet};
+
+use sp_domain::{Lifecycle, Phase, RunCommand, RunId, RunState, VmStatus};
+use sp_projections::queries;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::external::{CallPolicy, call};
+use crate::provider::{MANAGED_LABEL, RUN_LABEL, VmInfo, VmState};
+use crate::{Managers, log_outcome};
+
+const NAME: &str = "reconciler";
+
+pub async fn run(m: Managers, stop: CancellationToken) {
+    // VMs seen missing once: a VM is reported vanished when missing twice in
+    // a row, so a listing that lags behind a creation does not retry a run.
+    let mut missing_once = HashSet::new();
+    loop {
+        reconcile(&m, &mut missing_once).await;
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(m.config.reconcile_every) => {}
+        }
+    }
+}
+
+/// One pass.
+pub async fn reconcile(m: &Managers, missing_once: &mut HashSet<String>) {
+    let managed = BTreeMap::from([(MANAGED_LABEL.0.to_string(), MANAGED_LABEL.1.to_string())]);
+    let list_policy = CallPolicy::new(m.config.vm_delete.timeout, 3);
+    let listed = match call("list the platform's VMs", &list_policy, || {
+        m.provider.list(&managed)
+    })
+    .await
+    {
+        Ok(listed) => listed,
+        Err(e) => {
+            m.notice(NAME, "provider_list_failed", e.message).await;
+            return;
+        }
+    };
+
+    // The runs of every listed VM, read in one round trip.
+    let run_ids: Vec<Option<RunId>> = listed
+        .iter()
+        .map(|vm| {
+            vm.label(RUN_LABEL)
+                .and_then(|r| Uuid::parse_str(r).ok())
+                .map(RunId)
+        })
+        .collect();
+    let streams: Vec<String> = run_ids.iter().flatten().map(RunId::stream).collect();
+    let read = match m.db.store.read_streams(&streams).await {
+        Ok(read) => read,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the runs of listed VMs");
+            return;
+        }
+    };
+    let mut states = read.iter().zip(&streams).map(|(events, stream)| {
+        sp_commands::Handler::<RunState>::fold(stream, events).map(|l| l.state)
+    });
+    for (vm, run_id) in listed.iter().zip(&run_ids) {
+        let state = match run_id {
+            Some(_) => match states.next() {
+                Some(Ok(state)) => Some(state),
+                Some(Err(error)) => {
+                    tracing::warn!(%error, vm = %vm.name, "cannot fold the run of a VM");
+                    continue;
+                }
+                None => None,
+            },
+            None => None,
+        };
+        check_vm(m, vm, *run_id, state.as_ref()).await;
+    }
+
+    // Running attempts whose VM is not listed at all.
+    let listed_names: HashSet<&str> = listed.iter().map(|vm| vm.name.as_str()).collect();
+    let Ok(entries) = queries::queue(&m.db.pool, None).await else {
+        return;
+    };
+    let mut still_missing = HashSet::new();
+    for entry in entries {
+        let running = matches!(entry.stage.as_str(), "booting" | "preparing" | "testing");
+        let Some(vm_name) = entry.vm_name.filter(|_| running) else {
+            continue;
+        };
+        if listed_names.contains(vm_name.as_str()) {
+            continue;
+        }
+        if !missing_once.contains(&vm_name) {
+            still_missing.insert(vm_name);
+            continue;
+        }
+        let Ok(run) = Uuid::parse_str(&entry.run_id).map(RunId) else {
+            continue;
+        };
+        let attempt = u32::try_from(entry.attempt).unwrap_or(0);
+        let outcome = m
+            .command(
+                NAME,
+                run,
+                &RunCommand::ReportVmVanished { attempt, vm_name },
+            )
+            .await;
+        log_outcome(NAME, run, "report a vanished VM", outcome);
+    }
+    *missing_once = still_missing;
+}
+
+async fn check_vm(m: &Managers, vm: &VmInfo, run_id: Option<RunId>, state: Option<&RunState>) {
+    let run = state.and_then(|s| s.run.as_ref());
+    let (Some(run_id), Some(run)) = (run_id, run) else {
+        return delete_orphan(m, vm, "its run is unknown to the platform").await;
+    };
+    let Some(record) = run.vms.get(&vm.name) else {
+        return delete_orphan(m, vm, &format!("run {run_id} never asked for it")).await;
+    };
+    let current = match &run.lifecycle {
+        Lifecycle::Active { phase, .. } => phase.vm_name() == Some(vm.name.as_str()),
+        Lifecycle::Final(_) => false,
+    };
+    match record.status {
+        VmStatus::Requested | VmStatus::Created if !current => {
+            let reason = if state.is_some_and(RunState::is_final) {
+                "reconciliation: the run is final"
+            } else {
+                "reconciliation: the VM belongs to an older attempt"
+            };
+            let command = RunCommand::RequestVmDelete {
+                vm_name: vm.name.clone(),
+                reason: reason.into(),
+            };
+            let outcome = m.command(NAME, run_id, &command).await;
+            log_outcome(NAME, run_id, "request an unwanted VM's deletion", outcome);
+        }
+        VmStatus::Created if vm.state == VmState::Terminated => {
+            let running = matches!(
+                &run.lifecycle,
+                Lifecycle::Active {
+                    phase: Phase::Booting { .. } | Phase::Running { .. },
+                    ..
+                }
+            );
+            if running {
+                let command = RunCommand::ReportVmVanished {
+                    attempt: record.attempt,
+                    vm_name: vm.name.clone(),
+                };
+                let outcome = m.command(NAME, run_id, &command).await;
+                log_outcome(NAME, run_id, "report a stopped VM", outcome);
+            }
+        }
+        VmStatus::Deleted => {
+            delete_orphan(
+                m,
+                vm,
+                &format!("run {run_id} recorded it deleted, yet it exists"),
+            )
+            .await;
+        }
+        // Being created, running as it should, or being deleted already.
+        VmStatus::Requested | VmStatus::Created | VmStatus::DeleteRequested => {}
+    }
+}
+
+/// Delete a VM no run can account for, and record that it happened.
+async fn delete_orphan(m: &Managers, vm: &VmInfo, why: &str) {
+    let what = format!("delete orphan VM {}", vm.name);
+    match call(&what, &m.config.vm_delete, || m.provider.delete(&vm.name)).await {
+        Ok(()) => {
+            m.notice(
+                NAME,
+                "orphan_vm_deleted",
+                format!("deleted VM {}: {why}", vm.name),
+            )
+            .await;
+        }
+        Err(e) => {
+            m.notice(
+                NAME,
+                "orphan_vm_delete_failed",
+                format!("{}; it remains: {why}", e.message),
+            )
+            .await;
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! Durable deadlines. Every run that is not final has its deadline in the
+//! queue read model; when it passes, the timer fires it, and the domain
+//! decides: `TimedOut`, compensation (delete the VM), then `RetryScheduled` or
+//! `Failed`. Deadlines that passed while the platform was down fire at
+//! start-up.
+
+use sp_domain::{RunCommand, RunId};
+use sp_projections::{QueueProjection, queries};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::wake::Wake;
+use crate::{Managers, TICK, log_outcome};
+
+const NAME: &str = "timer";
+
+pub async fn run(m: Managers, stop: CancellationToken) {
+    let mut wake = Wake::new(&m.changes, &[QueueProjection::NAME], TICK);
+    loop {
+        let due = fire_due(&m).await;
+        if !wake.wait(due, &stop).await {
+            return;
+        }
+    }
+}
+
+/// Fire what is due; returns when to look again.
+pub async fn fire_due(m: &Managers) -> Option<chrono::DateTime<chrono::Utc>> {
+    let pool = &m.db.pool;
+    match queries::due_deadlines(pool, m.clock.now()).await {
+        Ok(due) => {
+            for (run_id, _) in due {
+                let Ok(run) = Uuid::parse_str(&run_id).map(RunId) else {
+                    continue;
+                };
+                let outcome = m.command(NAME, run, &RunCommand::FireDeadline).await;
+                log_outcome(NAME, run, "fire deadline", outcome);
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot read due deadlines"),
+    }
+    queries::next_due(pool).await.ok().flatten()
+}

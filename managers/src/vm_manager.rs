@@ -1,0 +1,211 @@
+//! Carries out recorded intents about VMs: creates every requested VM and
+//! deletes every VM asked to go, then records the outcome.
+//!
+//! A create uses the idempotency key recorded in `VmRequested`, so a create
+//! repeated after a crash or a timeout returns the VM the first one made. It
+//! is bounded by the VM-create deadline; past it the timer's `TimedOut` takes
+//! over. A delete is retried, with growing pauses, until the provider
+//! confirms; each failure is recorded as `VmDeleteFailed`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sp_domain::{RunCommand, RunId};
+use sp_projections::VmsProjection;
+use sp_projections::queries::{self, VmRow};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::external::call;
+use crate::provider::{CreateVm, labels};
+use crate::wake::Wake;
+use crate::{Managers, TICK, log_outcome};
+
+const NAME: &str = "vm-manager";
+
+/// Pauses between failed deletions of one VM.
+const FIRST_DELETE_RETRY: Duration = Duration::from_secs(5);
+const MAX_DELETE_RETRY: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Default)]
+struct Work {
+    /// VMs with a create or delete under way.
+    busy: HashSet<String>,
+    /// VMs whose deletion failed: not before, and the pause after the next failure.
+    delete_after: HashMap<String, (Instant, Duration)>,
+}
+
+type Shared = Arc<Mutex<Work>>;
+
+fn lock(work: &Shared) -> std::sync::MutexGuard<'_, Work> {
+    work.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub async fn run(m: Managers, stop: CancellationToken) {
+    let mut wake = Wake::new(&m.changes, &[VmsProjection::NAME], TICK);
+    let work: Shared = Arc::default();
+    loop {
+        dispatch(&m, &work, &stop).await;
+        if !wake.wait(None, &stop).await {
+            return;
+        }
+    }
+}
+
+async fn dispatch(m: &Managers, work: &Shared, stop: &CancellationToken) {
+    let pool = &m.db.pool;
+    let (requested, deleting) = match tokio::try_join!(
+        queries::vms_with_status(pool, "requested"),
+        queries::vms_with_status(pool, "delete_requested"),
+    ) {
+        Ok(read) => read,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the VMs to create and delete");
+            return;
+        }
+    };
+    let now = Instant::now();
+    for vm in requested {
+        if !lock(work).busy.insert(vm.vm_name.clone()) {
+            continue;
+        }
+        let (m, work, stop) = (m.clone(), work.clone(), stop.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                () = create(&m, &vm) => {}
+                () = stop.cancelled() => {}
+            }
+            lock(&work).busy.remove(&vm.vm_name);
+        });
+    }
+    for vm in deleting {
+        {
+            let mut w = lock(work);
+            if w.delete_after
+                .get(&vm.vm_name)
+                .is_some_and(|(after, _)| *after > now)
+            {
+                continue;
+            }
+            if !w.busy.insert(vm.vm_name.clone()) {
+                continue;
+            }
+        }
+        let (m, work, stop) = (m.clone(), work.clone(), stop.clone());
+        tokio::spawn(async move {
+            let deleted = tokio::select! {
+                deleted = delete(&m, &vm) => deleted,
+                () = stop.cancelled() => false,
+            };
+            let mut w = lock(&work);
+            w.busy.remove(&vm.vm_name);
+            if deleted {
+                w.delete_after.remove(&vm.vm_name);
+            } else {
+                let pause = w
+                    .delete_after
+                    .get(&vm.vm_name)
+                    .map_or(FIRST_DELETE_RETRY, |(_, p)| *p);
+                w.delete_after.insert(
+                    vm.vm_name.clone(),
+                    (Instant::now() + pause, (pause * 2).min(MAX_DELETE_RETRY)),
+                );
+            }
+        });
+    }
+}
+
+fn parse_run(vm: &VmRow) -> Option<RunId> {
+    Uuid::parse_str(&vm.run_id).ok().map(RunId)
+}
+
+/// What the runner on a VM needs to know, as metadata (never a cloud key).
+fn runner_metadata(m: &Managers, vm: &VmRow) -> std::collections::BTreeMap<String, String> {
+    std::collections::BTreeMap::from([
+        ("run-id".to_string(), vm.run_id.clone()),
+        ("attempt".to_string(), vm.attempt.to_string()),
+        ("platform".to_string(), vm.platform.clone()),
+        (
+            "report-url".to_string(),
+            format!(
+                "{}/runner/v1/runs/{}",
+                m.config.public_url.trim_end_matches('/'),
+                vm.run_id
+            ),
+        ),
+    ])
+}
+
+async fn create(m: &Managers, vm: &VmRow) {
+    let Some(run) = parse_run(vm) else { return };
+    let policy = &m.config.policy.deadlines;
+    let deadline = vm.requested_at + policy.vm_create;
+    let Ok(budget) = (deadline - m.clock.now()).to_std() else {
+        // Past its deadline: the timer times the attempt out and compensates.
+        return;
+    };
+    let attempt = u32::try_from(vm.attempt).unwrap_or(0);
+    let request = CreateVm {
+        name: vm.vm_name.clone(),
+        platform: vm.platform.clone(),
+        idempotency_key: vm.idempotency_key.clone(),
+        labels: labels(&vm.run_id, attempt, &vm.platform),
+        metadata: runner_metadata(m, vm),
+        // A backstop for a platform that dies for good: the VM goes by itself.
+        max_run_duration: (policy.whole_run + policy.boot + policy.vm_create)
+            .to_std()
+            .unwrap_or(Duration::from_secs(4 * 3600)),
+    };
+    let what = format!("create VM {}", vm.vm_name);
+    let created = tokio::time::timeout(
+        budget,
+        call(&what, &m.config.vm_create, || m.provider.create(&request)),
+    )
+    .await;
+    let command = match created {
+        Ok(Ok(_)) => RunCommand::RecordVmCreated {
+            attempt,
+            vm_name: vm.vm_name.clone(),
+        },
+        Ok(Err(e)) => RunCommand::RecordVmCreateFailed {
+            attempt,
+            vm_name: vm.vm_name.clone(),
+            class: e.class,
+            message: e.message,
+        },
+        Err(_) => {
+            tracing::warn!(vm = %vm.vm_name, "VM creation outlasted its deadline; the timer takes over");
+            return;
+        }
+    };
+    let outcome = m.command(NAME, run, &command).await;
+    log_outcome(NAME, run, &what, outcome);
+}
+
+/// Delete and record; false when it must be tried again later.
+async fn delete(m: &Managers, vm: &VmRow) -> bool {
+    let Some(run) = parse_run(vm) else {
+        return true;
+    };
+    let what = format!("delete VM {}", vm.vm_name);
+    let command = match call(&what, &m.config.vm_delete, || {
+        m.provider.delete(&vm.vm_name)
+    })
+    .await
+    {
+        Ok(()) => RunCommand::RecordVmDeleted {
+            vm_name: vm.vm_name.clone(),
+        },
+        Err(e) => RunCommand::RecordVmDeleteFailed {
+            vm_name: vm.vm_name.clone(),
+            class: e.class,
+            message: e.message,
+        },
+    };
+    let deleted = matches!(command, RunCommand::RecordVmDeleted { .. });
+    let outcome = m.command(NAME, run, &command).await;
+    let recorded = outcome.is_ok();
+    log_outcome(NAME, run, &what, outcome);
+    deleted && recorded
+}
