@@ -62,7 +62,7 @@ pub enum ProjectionsCommand {
     /// is given). On SQLite, stop the platform first: the rebuild holds the
     /// only write connection.
     Rebuild {
-        /// runs, queue or audit.
+        /// runs, queue, audit or vms.
         name: Option<String>,
     },
 }
@@ -117,6 +117,45 @@ pub struct ServeArgs {
     #[arg(long, env = "SP_ANONYMOUS_READ")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anonymous_read: Option<bool>,
+
+    /// Whether this instance runs the process managers (timer, scheduler,
+    /// VMs, artifacts, reconciliation) when it holds their lease (default:
+    /// true). An API-only replica sets false.
+    #[arg(long, env = "SP_MANAGERS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managers: Option<bool>,
+
+    /// Where VMs come from: `local` (child processes on this machine) or `gcp`.
+    #[arg(long, env = "SP_VM_PROVIDER")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vm_provider: Option<String>,
+
+    /// The platform's URL as runners reach it (default: http://LISTEN).
+    #[arg(long, env = "SP_PUBLIC_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+
+    /// Most VMs at once per platform (default 2).
+    #[arg(long, env = "SP_VM_CAPACITY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vm_capacity: Option<usize>,
+
+    /// The command a local VM runs (through `sh -c`).
+    #[arg(long, env = "SP_LOCAL_VM_COMMAND")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_vm_command: Option<String>,
+
+    /// Where local VMs keep their directories (default: ./vms).
+    #[arg(long, env = "SP_LOCAL_VM_DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_vm_dir: Option<std::path::PathBuf>,
+
+    /// Where build artifacts come from: `none` (the runner needs none) or a
+    /// URL template with {repository}, {commit} and {platform}
+    /// (http(s):// or file://).
+    #[arg(long, env = "SP_ARTIFACT_SOURCE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact_source: Option<String>,
 }
 
 /// Every setting, after defaults, file, environment and flags are merged.
@@ -135,6 +174,22 @@ pub struct Settings {
     /// Runs of pushes get VMs before runs of pull requests when higher.
     pub push_priority: i32,
     pub pull_request_priority: i32,
+    pub managers: bool,
+    /// `local` or `gcp`.
+    pub vm_provider: String,
+    pub public_url: Option<String>,
+    pub vm_capacity: usize,
+    /// Per-platform capacities overriding `vm_capacity`.
+    pub vm_capacity_per_platform: std::collections::BTreeMap<String, usize>,
+    pub local_vm_command: String,
+    pub local_vm_dir: std::path::PathBuf,
+    /// Simulated creation time of local VMs, in milliseconds (for demos and tests).
+    pub local_vm_create_delay_ms: u64,
+    pub artifact_source: String,
+    pub artifact_dir: std::path::PathBuf,
+    pub artifact_max_bytes: u64,
+    /// Seconds between reconciliations of the provider's VMs with the runs.
+    pub reconcile_every_secs: u64,
 }
 
 impl Default for Settings {
@@ -151,6 +206,18 @@ impl Default for Settings {
             anonymous_read: true,
             push_priority: 1,
             pull_request_priority: 0,
+            managers: true,
+            vm_provider: "local".to_string(),
+            public_url: None,
+            vm_capacity: 2,
+            vm_capacity_per_platform: std::collections::BTreeMap::new(),
+            local_vm_command: "echo \"placeholder VM for run $SP_RUN_ID\"; sleep 3600".to_string(),
+            local_vm_dir: "vms".into(),
+            local_vm_create_delay_ms: 0,
+            artifact_source: "none".to_string(),
+            artifact_dir: "artifacts".into(),
+            artifact_max_bytes: 512 * 1024 * 1024,
+            reconcile_every_secs: 60,
         }
     }
 }
@@ -164,6 +231,53 @@ pub enum ConfigError {
 }
 
 impl Settings {
+    /// The process managers' view of the settings.
+    pub fn managers(
+        &self,
+        listening_on: std::net::SocketAddr,
+    ) -> Result<sp_managers::ManagersConfig, String> {
+        use std::time::Duration;
+
+        use sp_managers::artifacts::{ArtifactSource, ArtifactStore};
+        let intake = self.intake().map_err(|e| e.to_string())?;
+        let artifacts = match self.artifact_source.as_str() {
+            "none" => ArtifactSource::None,
+            template
+                if template.starts_with("http://")
+                    || template.starts_with("https://")
+                    || template.starts_with("file://") =>
+            {
+                ArtifactSource::Url {
+                    template: template.to_string(),
+                    store: ArtifactStore {
+                        dir: self.artifact_dir.clone(),
+                        max_bytes: self.artifact_max_bytes,
+                        timeout: Duration::from_secs(300),
+                    },
+                }
+            }
+            other => {
+                return Err(format!(
+                    "artifact_source {other:?}: use none, or a URL template (http://, https:// or file://)"
+                ));
+            }
+        };
+        Ok(sp_managers::ManagersConfig {
+            platforms: intake.platforms,
+            capacity: self.vm_capacity_per_platform.clone(),
+            default_capacity: self.vm_capacity,
+            policy: self.policy.clone(),
+            public_url: self
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{listening_on}")),
+            vm_create: sp_managers::CallPolicy::new(Duration::from_secs(60), 3),
+            vm_delete: sp_managers::CallPolicy::new(Duration::from_secs(60), 3),
+            reconcile_every: Duration::from_secs(self.reconcile_every_secs.max(1)),
+            artifacts,
+        })
+    }
+
     /// The intake's view of the settings; fails on an invalid platform name.
     pub fn intake(
         &self,

@@ -9,6 +9,8 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use sp_commands::{Clock, Intake, NoTests, Operator, SystemClock, TestScope};
 use sp_eventstore::{Database, DbOptions, redact};
+use sp_managers::local::{LocalConfig, LocalProvider};
+use sp_managers::{Managers, VmProvider, lease};
 use sp_projections::{Projector, rebuild};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
@@ -52,7 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .collect();
             if chosen.is_empty() {
                 bail!(
-                    "no read model named {:?}: use runs, queue or audit",
+                    "no read model named {:?}: use runs, queue, audit or vms",
                     name.as_deref().unwrap_or("")
                 );
             }
@@ -140,6 +142,10 @@ pub async fn serve(
         scope,
     );
     let (changes, _) = broadcast::channel(1024);
+    let managers_config = settings
+        .managers(address)
+        .map_err(|e| anyhow::anyhow!("invalid settings: {e}"))?;
+    let provider = vm_provider(&settings)?;
     let projectors: Vec<Projector> = sp_projections::standard(db.store.clone())
         .into_iter()
         .map(|p| Projector::new(p, db.clone(), changes.clone()))
@@ -147,7 +153,7 @@ pub async fn serve(
     let schema = graphql::schema(Arc::new(Services {
         db: db.clone(),
         operator,
-        changes,
+        changes: changes.clone(),
         platforms: settings.platforms.clone(),
         anonymous_read: settings.anonymous_read,
     }));
@@ -181,11 +187,76 @@ pub async fn serve(
         for projector in projectors {
             tokio::spawn(projector.run(shutdown.clone()));
         }
+        if settings.managers {
+            tokio::spawn(lead_managers(
+                db.clone(),
+                provider,
+                managers_config,
+                changes,
+                shutdown.clone(),
+            ));
+        }
     }
     server.await.context("the HTTP server task")??;
     db.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The VM provider the settings name.
+fn vm_provider(settings: &Settings) -> anyhow::Result<Arc<dyn VmProvider>> {
+    match settings.vm_provider.as_str() {
+        "local" => Ok(Arc::new(LocalProvider::new(LocalConfig {
+            state_dir: settings.local_vm_dir.clone(),
+            command: vec!["sh".into(), "-c".into(), settings.local_vm_command.clone()],
+            create_delay: Duration::from_millis(settings.local_vm_create_delay_ms),
+        }))),
+        other => bail!("unknown vm_provider {other:?}: use local or gcp"),
+    }
+}
+
+/// Run the process managers whenever this instance holds the lease; stand
+/// by while another does.
+async fn lead_managers(
+    db: Database,
+    provider: Arc<dyn VmProvider>,
+    config: sp_managers::ManagersConfig,
+    changes: broadcast::Sender<sp_projections::Change>,
+    shutdown: CancellationToken,
+) {
+    let holder = format!("{}:{}", hostname(), std::process::id());
+    while let Some(leadership) = lease::acquire(&db, &holder, &shutdown).await {
+        let managers = Managers::new(
+            db.clone(),
+            provider.clone(),
+            config.clone(),
+            changes.clone(),
+            Arc::new(SystemClock),
+            leadership.token,
+        );
+        let stop = shutdown.child_token();
+        let tasks = managers.spawn_all(&stop);
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            () = leadership.lost.cancelled() => {
+                tracing::error!("lost the managers' lease; stopping them until it is taken again");
+            }
+        }
+        stop.cancel();
+        leadership.lost.cancel();
+        for task in tasks {
+            let _ = task.await;
+        }
+        if shutdown.is_cancelled() {
+            return;
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
 }
 
 /// Apply migrations, retrying with backoff while the database is down.

@@ -29,14 +29,22 @@ pub struct TestPlatform {
     pub base: String,
     pub db: TestDb,
     pub http: reqwest::Client,
+    /// Local VMs and artifacts live here.
+    pub dir: tempfile::TempDir,
+    pub settings: Settings,
     shutdown: CancellationToken,
     server: Option<JoinHandle<()>>,
 }
 
 impl TestPlatform {
-    /// Linux and windows platforms, the webhook secret set.
+    /// Linux and windows platforms, the webhook secret set, no process
+    /// managers: runs stay where the intake puts them.
     pub async fn start(backend: Backend) -> TestPlatform {
-        TestPlatform::start_with(backend, |s| s).await
+        TestPlatform::start_with(backend, |mut s| {
+            s.managers = false;
+            s
+        })
+        .await
     }
 
     pub async fn start_with(
@@ -47,13 +55,18 @@ impl TestPlatform {
             Backend::Sqlite => TestDb::sqlite().await,
             Backend::Postgres => TestDb::postgres().await,
         };
+        let dir = tempfile::tempdir().expect("temporary directory");
         let settings = adjust(Settings {
             database_url: db.url.clone(),
             github_webhook_secret: Some(SECRET.into()),
             platforms: vec!["linux".into(), "windows".into()],
             log: "warn".into(),
+            local_vm_dir: dir.path().join("vms"),
+            artifact_dir: dir.path().join("artifacts"),
+            reconcile_every_secs: 1,
             ..Settings::default()
         });
+        let serving = settings.clone();
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
@@ -61,7 +74,7 @@ impl TestPlatform {
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone();
         let server = tokio::spawn(async move {
-            if let Err(e) = sp_api::platform::serve(listener, settings, stop).await {
+            if let Err(e) = sp_api::platform::serve(listener, serving, stop).await {
                 panic!("the platform stopped: {e:#}");
             }
         });
@@ -69,6 +82,8 @@ impl TestPlatform {
             base,
             db,
             http: reqwest::Client::new(),
+            dir,
+            settings,
             shutdown,
             server: Some(server),
         };
