@@ -165,6 +165,10 @@ pub struct Settings {
     pub database_url: String,
     pub listen: SocketAddr,
     pub log: String,
+    /// Names this deployment's shared resources in the database: the
+    /// PostgreSQL notification channel and the managers' lease. Two platforms
+    /// sharing one database in different schemas need different names.
+    pub deployment: String,
     pub policy: Policy,
     pub github_webhook_secret: Option<String>,
     pub platforms: Vec<String>,
@@ -198,6 +202,7 @@ impl Default for Settings {
             database_url: "sqlite://sample-platform.db".to_string(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             log: "info".to_string(),
+            deployment: "sample_platform".to_string(),
             policy: Policy::default(),
             github_webhook_secret: None,
             platforms: vec!["linux".to_string()],

@@ -104,7 +104,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn open(settings: &Settings) -> anyhow::Result<Database> {
-    Database::open(&settings.database_url, &DbOptions::default())
+    let options = DbOptions {
+        notify_channel: settings.deployment.clone(),
+        ..DbOptions::default()
+    };
+    Database::open(&settings.database_url, &options)
         .await
         .with_context(|| format!("cannot open database {}", redact(&settings.database_url)))
 }
@@ -146,6 +150,12 @@ pub async fn serve(
         .managers(address)
         .map_err(|e| anyhow::anyhow!("invalid settings: {e}"))?;
     let provider = vm_provider(&settings)?;
+    let health = sp_managers::Health::default();
+    health.set_role(if settings.managers {
+        "starting"
+    } else {
+        "disabled"
+    });
     let projectors: Vec<Projector> = sp_projections::standard(db.store.clone())
         .into_iter()
         .map(|p| Projector::new(p, db.clone(), changes.clone()))
@@ -168,6 +178,7 @@ pub async fn serve(
         webhook_secret: settings.github_webhook_secret.clone(),
         schema,
         projections: projectors.iter().map(|p| (p.name(), p.status())).collect(),
+        managers: health.clone(),
     });
 
     tracing::info!(
@@ -193,6 +204,7 @@ pub async fn serve(
                 provider,
                 managers_config,
                 changes,
+                health,
                 shutdown.clone(),
             ));
         }
@@ -222,10 +234,16 @@ async fn lead_managers(
     provider: Arc<dyn VmProvider>,
     config: sp_managers::ManagersConfig,
     changes: broadcast::Sender<sp_projections::Change>,
+    health: sp_managers::Health,
     shutdown: CancellationToken,
 ) {
     let holder = format!("{}:{}", hostname(), std::process::id());
-    while let Some(leadership) = lease::acquire(&db, &holder, &shutdown).await {
+    loop {
+        health.set_role("standby");
+        let Some(leadership) = lease::acquire(&db, &holder, &shutdown).await else {
+            return;
+        };
+        health.set_role(format!("leader #{}", leadership.token));
         let managers = Managers::new(
             db.clone(),
             provider.clone(),
@@ -233,6 +251,7 @@ async fn lead_managers(
             changes.clone(),
             Arc::new(SystemClock),
             leadership.token,
+            health.clone(),
         );
         let stop = shutdown.child_token();
         let tasks = managers.spawn_all(&stop);

@@ -65,6 +65,7 @@ pub async fn run(m: Managers, stop: CancellationToken) {
     loop {
         match queries::queue(&m.db.pool, None).await {
             Ok(entries) => {
+                m.health.ok(NAME);
                 let now = Instant::now();
                 for entry in entries
                     .into_iter()
@@ -90,7 +91,9 @@ pub async fn run(m: Managers, stop: CancellationToken) {
                     });
                 }
             }
-            Err(error) => tracing::warn!(%error, "cannot read the queue"),
+            Err(error) => m
+                .health
+                .failing(NAME, format!("cannot read the queue: {error}")),
         }
         if !wake.wait(None, &stop).await {
             return;

@@ -20,6 +20,7 @@
 
 pub mod artifacts;
 pub mod external;
+pub mod health;
 pub mod lease;
 pub mod local;
 pub mod provider;
@@ -34,6 +35,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sp_commands::{Clock, CommandError, Envelope, Handler};
+use sp_domain::Aggregate;
+use sp_domain::codec::EventSchema;
 use sp_domain::notices::{Notices, RecordNotice};
 use sp_domain::{Platform, Policy, Rejection, RunCommand, RunId, RunState};
 use sp_eventstore::Database;
@@ -43,6 +46,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use artifacts::ArtifactSource;
 pub use external::{CallError, CallPolicy};
+pub use health::Health;
 pub use provider::{CreateVm, VmInfo, VmProvider, VmState};
 
 /// Settings of the process managers.
@@ -75,13 +79,13 @@ impl ManagersConfig {
 pub struct Managers {
     pub db: Database,
     pub runs: Handler<RunState>,
-    notices: Handler<Notices>,
     pub provider: Arc<dyn VmProvider>,
     pub config: Arc<ManagersConfig>,
     pub changes: broadcast::Sender<Change>,
     pub clock: Arc<dyn Clock>,
     /// The lease's fencing token, part of every actor name.
     pub token: i64,
+    pub health: Health,
 }
 
 /// Slow tick: what a lost wake-up can cost at most.
@@ -95,16 +99,17 @@ impl Managers {
         changes: broadcast::Sender<Change>,
         clock: Arc<dyn Clock>,
         token: i64,
+        health: Health,
     ) -> Self {
         Managers {
             runs: Handler::new(db.store.clone(), config.policy.clone(), clock.clone()),
-            notices: Handler::new(db.store.clone(), config.policy.clone(), clock.clone()),
             db,
             provider,
             config: Arc::new(config),
             changes,
             clock,
             token,
+            health,
         }
     }
 
@@ -142,14 +147,40 @@ impl Managers {
     /// Record something that went wrong outside any run.
     pub async fn notice(&self, manager: &str, kind: &str, message: String) {
         tracing::warn!(manager, kind, %message, "notice");
+        let ctx = sp_domain::Context {
+            now: self.clock.now(),
+            policy: self.config.policy.clone(),
+        };
         let command = RecordNotice {
             kind: kind.to_string(),
             message,
         };
-        let envelope = Envelope::new(self.actor(manager));
+        // Notices keep no state: appended as they come, without reading the stream.
+        let Ok(events) = Notices.decide(&command, &ctx) else {
+            return;
+        };
+        let metadata = sp_eventstore::Metadata::new(self.actor(manager), uuid::Uuid::now_v7());
+        let new_events: Vec<_> = events
+            .iter()
+            .map(|e| {
+                let encoded = e.encode();
+                sp_eventstore::NewEvent {
+                    event_id: uuid::Uuid::now_v7(),
+                    event_type: encoded.event_type.to_string(),
+                    schema_version: encoded.schema_version,
+                    data: encoded.data,
+                    metadata: metadata.clone(),
+                }
+            })
+            .collect();
         if let Err(error) = self
-            .notices
-            .execute(sp_domain::notices::STREAM, &command, &envelope)
+            .db
+            .store
+            .append(
+                sp_domain::notices::STREAM,
+                sp_eventstore::ExpectedVersion::Any,
+                &new_events,
+            )
             .await
         {
             tracing::error!(%error, "cannot record a notice");

@@ -44,6 +44,7 @@ pub async fn reconcile(m: &Managers, missing_once: &mut HashSet<String>) {
     {
         Ok(listed) => listed,
         Err(e) => {
+            m.health.failing(NAME, &e.message);
             m.notice(NAME, "provider_list_failed", e.message).await;
             return;
         }
@@ -62,7 +63,8 @@ pub async fn reconcile(m: &Managers, missing_once: &mut HashSet<String>) {
     let read = match m.db.store.read_streams(&streams).await {
         Ok(read) => read,
         Err(error) => {
-            tracing::warn!(%error, "cannot read the runs of listed VMs");
+            m.health
+                .failing(NAME, format!("cannot read the runs of listed VMs: {error}"));
             return;
         }
     };
@@ -86,9 +88,15 @@ pub async fn reconcile(m: &Managers, missing_once: &mut HashSet<String>) {
 
     // Running attempts whose VM is not listed at all.
     let listed_names: HashSet<&str> = listed.iter().map(|vm| vm.name.as_str()).collect();
-    let Ok(entries) = queries::queue(&m.db.pool, None).await else {
-        return;
+    let entries = match queries::queue(&m.db.pool, None).await {
+        Ok(entries) => entries,
+        Err(error) => {
+            m.health
+                .failing(NAME, format!("cannot read the queue: {error}"));
+            return;
+        }
     };
+    m.health.ok(NAME);
     let mut still_missing = HashSet::new();
     for entry in entries {
         let running = matches!(entry.stage.as_str(), "booting" | "preparing" | "testing");

@@ -47,10 +47,12 @@ pub async fn schedule(
     ) {
         Ok(read) => read,
         Err(error) => {
-            tracing::warn!(%error, "cannot read the queue");
+            m.health
+                .failing(NAME, format!("cannot read the queue: {error}"));
             return None;
         }
     };
+    m.health.ok(NAME);
     in_flight.retain(|run, _| {
         !live.iter().any(|vm| vm.run_id == *run) && entries.iter().any(|e| e.run_id == *run)
     });

@@ -29,6 +29,7 @@ pub async fn fire_due(m: &Managers) -> Option<chrono::DateTime<chrono::Utc>> {
     let pool = &m.db.pool;
     match queries::due_deadlines(pool, m.clock.now()).await {
         Ok(due) => {
+            m.health.ok(NAME);
             for (run_id, _) in due {
                 let Ok(run) = Uuid::parse_str(&run_id).map(RunId) else {
                     continue;
@@ -37,7 +38,9 @@ pub async fn fire_due(m: &Managers) -> Option<chrono::DateTime<chrono::Utc>> {
                 log_outcome(NAME, run, "fire deadline", outcome);
             }
         }
-        Err(error) => tracing::warn!(%error, "cannot read due deadlines"),
+        Err(error) => m
+            .health
+            .failing(NAME, format!("cannot read due deadlines: {error}")),
     }
     queries::next_due(pool).await.ok().flatten()
 }

@@ -61,10 +61,14 @@ async fn dispatch(m: &Managers, work: &Shared, stop: &CancellationToken) {
     ) {
         Ok(read) => read,
         Err(error) => {
-            tracing::warn!(%error, "cannot read the VMs to create and delete");
+            m.health.failing(
+                NAME,
+                format!("cannot read the VMs to create and delete: {error}"),
+            );
             return;
         }
     };
+    m.health.ok(NAME);
     let now = Instant::now();
     for vm in requested {
         if !lock(work).busy.insert(vm.vm_name.clone()) {

@@ -178,7 +178,7 @@ pub struct VmRow {
     pub vm_name: String,
     pub run_id: String,
     pub platform: String,
-    pub attempt: i64,
+    pub attempt: i32,
     /// requested, created, delete_requested, deleted.
     pub status: String,
     pub idempotency_key: String,

@@ -66,7 +66,7 @@ impl Projection for VmsProjection {
                     .bind(&e.vm_name)
                     .bind(&run_id)
                     .bind(run.info.platform.as_str())
-                    .bind(i64::from(e.attempt))
+                    .bind(i32::try_from(e.attempt).unwrap_or(i32::MAX))
                     .bind(&e.idempotency_key)
                     .bind(e.at)
                     .bind(event.position)

@@ -38,13 +38,10 @@ pub struct TestPlatform {
 
 impl TestPlatform {
     /// Linux and windows platforms, the webhook secret set, no process
-    /// managers: runs stay where the intake puts them.
+    /// managers (runs stay where the intake puts them) unless `adjust` turns
+    /// them on.
     pub async fn start(backend: Backend) -> TestPlatform {
-        TestPlatform::start_with(backend, |mut s| {
-            s.managers = false;
-            s
-        })
-        .await
+        TestPlatform::start_with(backend, |s| s).await
     }
 
     pub async fn start_with(
@@ -58,12 +55,14 @@ impl TestPlatform {
         let dir = tempfile::tempdir().expect("temporary directory");
         let settings = adjust(Settings {
             database_url: db.url.clone(),
+            deployment: db.options().notify_channel.clone(),
             github_webhook_secret: Some(SECRET.into()),
             platforms: vec!["linux".into(), "windows".into()],
             log: "warn".into(),
             local_vm_dir: dir.path().join("vms"),
             artifact_dir: dir.path().join("artifacts"),
             reconcile_every_secs: 1,
+            managers: false,
             ..Settings::default()
         });
         let serving = settings.clone();

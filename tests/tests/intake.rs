@@ -292,7 +292,8 @@ async fn pull_request_updates_supersede_and_late_deliveries_do_not(backend: Back
     assert_eq!(
         run(&p, &second).await["status"],
         "QUEUED",
-        "the newer run survives"
+        "the newer run survives: {}",
+        run(&p, &second).await
     );
 
     // ready_for_review of the same head queues nothing new.

@@ -58,6 +58,14 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Val
         };
         checks.insert(format!("projection:{name}"), value);
     }
+    let problems = state.managers.problems();
+    if !problems.is_empty() {
+        ready = false;
+    }
+    checks.insert(
+        "managers".into(),
+        json!({ "role": state.managers.role(), "problems": problems }),
+    );
     let status = if ready {
         StatusCode::OK
     } else {

@@ -35,6 +35,8 @@ pub struct AppState {
     pub schema: ApiSchema,
     /// Each read model's progress, for `/readyz`.
     pub projections: Vec<(&'static str, watch::Receiver<ProjectionStatus>)>,
+    /// The process managers' role and problems, for `/readyz`.
+    pub managers: sp_managers::Health,
 }
 
 impl std::fmt::Debug for AppState {

@@ -1,0 +1,335 @@
+//! The process managers on the local provider, over real HTTP, on both
+//! backends: VMs start for queued runs, deadlines fire and compensate,
+//! superseded runs lose their VM, orphans are deleted, capacity and
+//! maintenance are respected.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sp_api::Settings;
+use sp_managers::local::{LocalConfig, LocalProvider};
+use sp_managers::provider::{self, CreateVm, VmProvider};
+use sp_tests::github::{self, sha};
+use sp_tests::{Backend, TestPlatform, eventually};
+
+/// Managers on, one platform, fast deadlines and retries.
+fn fast(mut s: Settings) -> Settings {
+    s.managers = true;
+    s.platforms = vec!["linux".into()];
+    s.policy.deadlines.boot = chrono::Duration::seconds(2);
+    s.policy.deadlines.heartbeat = chrono::Duration::seconds(2);
+    s.policy.retry.base_delay = chrono::Duration::seconds(1);
+    s.policy.retry.max_attempts = 2;
+    s.local_vm_command = "sleep 60".into();
+    s
+}
+
+fn provider(p: &TestPlatform) -> LocalProvider {
+    LocalProvider::new(LocalConfig {
+        state_dir: p.settings.local_vm_dir.clone(),
+        command: vec!["true".into()],
+        create_delay: Duration::ZERO,
+    })
+}
+
+async fn listed(p: &TestPlatform) -> Vec<sp_managers::VmInfo> {
+    provider(p)
+        .list(&BTreeMap::new())
+        .await
+        .expect("list local VMs")
+}
+
+async fn events(p: &TestPlatform, run: &str) -> Vec<(String, Value)> {
+    let id = uuid::Uuid::parse_str(run).expect("run id");
+    p.db.store()
+        .read_stream(&sp_domain::RunId(id).stream(), 1)
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|e| (e.event_type, e.data))
+        .collect()
+}
+
+async fn wait_event(p: &TestPlatform, run: &str, kind: &str) -> Vec<(String, Value)> {
+    eventually(&format!("run {run} records {kind}"), || async {
+        let e = events(p, run).await;
+        e.iter().any(|(t, _)| t == kind).then_some(e)
+    })
+    .await
+}
+
+async fn push(p: &TestPlatform, delivery: &str, after: char) -> String {
+    let (status, body) = p
+        .deliver(
+            "push",
+            delivery,
+            &github::push("master", &sha('1'), &sha(after), "dev"),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    body["runs"][0].as_str().unwrap_or_default().to_string()
+}
+
+async fn queued_runs_get_a_vm(backend: Backend) {
+    let p = TestPlatform::start_with(backend, |s| {
+        let mut s = fast(s);
+        s.policy.deadlines.boot = chrono::Duration::seconds(600);
+        s
+    })
+    .await;
+    let run = push(&p, "m-1", '2').await;
+    let trail = wait_event(&p, &run, "VmCreated").await;
+    let types: Vec<&str> = trail.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        types,
+        vec!["Queued", "ArtifactFetched", "VmRequested", "VmCreated"]
+    );
+    let vm_name = trail[2].1["vm_name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+
+    let vms = listed(&p).await;
+    assert_eq!(vms.len(), 1, "{vms:?}");
+    assert_eq!(vms[0].name, vm_name);
+    assert_eq!(vms[0].label(provider::RUN_LABEL), Some(run.as_str()));
+    assert_eq!(vms[0].label(provider::ATTEMPT_LABEL), Some("1"));
+
+    // The read models show stage, attempt, VM and the next deadline.
+    let r = eventually("the run shows its VM", || async {
+        let r = p
+            .query(
+                "query($id: ID!) { run(id: $id) { status stage attempt vmName deadlineKind deadlineAt startedAt } }",
+                json!({ "id": run }),
+            )
+            .await;
+        (r["run"]["stage"] == "booting").then_some(r)
+    })
+    .await;
+    assert_eq!(r["run"]["status"], "RUNNING");
+    assert_eq!(r["run"]["attempt"], 1);
+    assert_eq!(r["run"]["vmName"], vm_name.as_str());
+    assert_eq!(r["run"]["deadlineKind"], "boot");
+    assert!(r["run"]["startedAt"].is_string());
+    let q = p
+        .query(
+            "{ queue(platform: \"linux\") { running { runId vmName stage deadlineAt } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(q["queue"][0]["running"][0]["vmName"], vm_name.as_str());
+}
+
+async fn deadlines_fire_compensate_retry_and_fail(backend: Backend) {
+    let p = TestPlatform::start_with(backend, fast).await;
+    let run = push(&p, "m-2", '3').await;
+    let trail = eventually("the run fails after its attempts", || async {
+        let e = events(&p, &run).await;
+        e.iter().any(|(t, _)| t == "Failed").then_some(e)
+    })
+    .await;
+    let types: Vec<&str> = trail.iter().map(|(t, _)| t.as_str()).collect();
+    let count = |kind: &str| types.iter().filter(|t| **t == kind).count();
+    assert_eq!(count("VmRequested"), 2, "one VM per attempt: {types:?}");
+    assert_eq!(count("TimedOut"), 2, "{types:?}");
+    assert_eq!(count("RetryScheduled"), 1, "{types:?}");
+    let failed = &trail
+        .iter()
+        .rev()
+        .find(|(t, _)| t == "Failed")
+        .expect("failed")
+        .1;
+    let message = failed["reason"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("gave up after 2 attempt"), "{message}");
+    assert!(message.contains("first report"), "{message}");
+    assert_eq!(failed["reason"]["stage"], "booting");
+
+    // Every VM it had is deleted: recorded, and gone from the provider.
+    let trail = eventually("both VMs are deleted", || async {
+        let e = events(&p, &run).await;
+        (e.iter().filter(|(t, _)| t == "VmDeleted").count() == 2).then_some(e)
+    })
+    .await;
+    assert!(trail.iter().any(|(t, _)| t == "VmDeleteRequested"));
+    eventually("the provider has no VM left", || async {
+        listed(&p).await.is_empty().then_some(())
+    })
+    .await;
+    let q = eventually("the queue is empty", || async {
+        let q = p
+            .query(
+                "{ queue { waiting { runId } running { runId } } }",
+                json!({}),
+            )
+            .await;
+        let empty = q["queue"][0]["waiting"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+            && q["queue"][0]["running"]
+                .as_array()
+                .is_some_and(Vec::is_empty);
+        empty.then_some(q)
+    })
+    .await;
+    assert!(q["queue"].is_array());
+}
+
+async fn a_superseded_run_loses_its_vm(backend: Backend) {
+    let p = TestPlatform::start_with(backend, |s| {
+        let mut s = fast(s);
+        s.policy.deadlines.boot = chrono::Duration::seconds(600);
+        s
+    })
+    .await;
+    let (_, body) = p
+        .deliver(
+            "pull_request",
+            "pr-vm-1",
+            &github::pull_request("opened", 3, &sha('a'), "2026-11-30T10:00:00Z", "dev"),
+        )
+        .await;
+    let old = body["runs"][0].as_str().unwrap_or_default().to_string();
+    let trail = wait_event(&p, &old, "VmCreated").await;
+    let old_vm = trail
+        .iter()
+        .find(|(t, _)| t == "VmCreated")
+        .map(|(_, d)| d["vm_name"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default();
+
+    let (_, body) = p
+        .deliver(
+            "pull_request",
+            "pr-vm-2",
+            &github::pull_request("synchronize", 3, &sha('b'), "2026-11-30T10:05:00Z", "dev"),
+        )
+        .await;
+    let new = body["runs"][0].as_str().unwrap_or_default().to_string();
+    let trail = wait_event(&p, &old, "VmDeleted").await;
+    let types: Vec<&str> = trail.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        &types[4..],
+        &["Superseded", "VmDeleteRequested", "VmDeleted"],
+        "{types:?}"
+    );
+    wait_event(&p, &new, "VmCreated").await;
+    eventually("only the new run's VM remains", || async {
+        let vms = listed(&p).await;
+        (vms.len() == 1
+            && vms[0].name != old_vm
+            && vms[0].label(provider::RUN_LABEL) == Some(new.as_str()))
+        .then_some(())
+    })
+    .await;
+}
+
+async fn orphans_are_deleted_and_noticed(backend: Backend) {
+    let p = TestPlatform::start_with(backend, fast).await;
+    let stray = uuid::Uuid::new_v4().to_string();
+    provider(&p)
+        .create(&CreateVm {
+            name: "sp-linux-orphan-a1".into(),
+            platform: "linux".into(),
+            idempotency_key: "k".into(),
+            labels: provider::labels(&stray, 1, "linux"),
+            metadata: BTreeMap::new(),
+            max_run_duration: Duration::from_secs(60),
+        })
+        .await
+        .expect("create an orphan");
+    eventually("reconciliation deletes the orphan", || async {
+        listed(&p).await.is_empty().then_some(())
+    })
+    .await;
+    eventually("the deletion is recorded as a notice", || async {
+        let notices =
+            p.db.store()
+                .read_stream(sp_domain::notices::STREAM, 1)
+                .await
+                .expect("read notices");
+        notices
+            .iter()
+            .any(|n| {
+                n.data["kind"] == "orphan_vm_deleted"
+                    && n.data["message"]
+                        .as_str()
+                        .unwrap_or("")
+                        .contains("sp-linux-orphan-a1")
+            })
+            .then_some(())
+    })
+    .await;
+}
+
+async fn capacity_and_maintenance_hold_runs_back(backend: Backend) {
+    let p = TestPlatform::start_with(backend, |s| {
+        let mut s = fast(s);
+        s.vm_capacity = 1;
+        s.policy.deadlines.boot = chrono::Duration::seconds(600);
+        s
+    })
+    .await;
+    let first = push(&p, "c-1", '4').await;
+    wait_event(&p, &first, "VmCreated").await;
+    let second = push(&p, "c-2", '5').await;
+    wait_event(&p, &second, "ArtifactFetched").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !events(&p, &second)
+            .await
+            .iter()
+            .any(|(t, _)| t == "VmRequested"),
+        "a platform at capacity starts no second VM"
+    );
+
+    let token = p.token("ops", &["operate"]).await;
+    p.graphql(
+        "mutation { pausePlatform(platform: \"linux\", note: \"maintenance\") }",
+        json!({}),
+        Some(&token),
+    )
+    .await;
+    p.graphql(
+        "mutation($id: ID!) { cancelRun(id: $id, reason: \"make room\") }",
+        json!({ "id": first }),
+        Some(&token),
+    )
+    .await;
+    wait_event(&p, &first, "VmDeleted").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !events(&p, &second)
+            .await
+            .iter()
+            .any(|(t, _)| t == "VmRequested"),
+        "a paused platform starts no VM"
+    );
+    p.graphql(
+        "mutation { resumePlatform(platform: \"linux\", note: \"done\") }",
+        json!({}),
+        Some(&token),
+    )
+    .await;
+    wait_event(&p, &second, "VmCreated").await;
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Postgres).await })*
+        }
+    };
+}
+
+on_both_backends!(
+    queued_runs_get_a_vm,
+    deadlines_fire_compensate_retry_and_fail,
+    a_superseded_run_loses_its_vm,
+    orphans_are_deleted_and_noticed,
+    capacity_and_maintenance_hold_runs_back,
+);
