@@ -10,10 +10,12 @@ use sp_eventstore::testing::TestDb;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_sample-platform");
 
-/// A running `sample-platform serve`, killed when dropped.
+/// A running `sample-platform serve`, killed when dropped; its log is kept
+/// and printed if the test fails.
 struct Running {
     child: Child,
     base: String,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Running {
@@ -33,9 +35,14 @@ impl Running {
         let mut child = command.spawn().expect("start sample-platform");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
         // Keep draining the log so the child never blocks on a full pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                kept.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(line.clone());
                 if let Some(rest) = line.split("listening on http://").nth(1) {
                     let address = rest.split_whitespace().next().unwrap_or("").to_string();
                     let _ = tx.send(address);
@@ -48,6 +55,7 @@ impl Running {
         Running {
             child,
             base: format!("http://{address}"),
+            log,
         }
     }
 
@@ -75,8 +83,256 @@ impl Running {
     }
 }
 
+impl Running {
+    /// SIGKILL: no shutdown, no cleanup.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    async fn deliver_push(&self, delivery: &str, after: char) -> String {
+        let payload = serde_json::json!({
+            "ref": "refs/heads/master",
+            "before": "1".repeat(40),
+            "after": after.to_string().repeat(40),
+            "repository": { "full_name": "CCExtractor/ccextractor", "default_branch": "master" },
+            "sender": { "login": "dev" }
+        })
+        .to_string();
+        let signature = sp_api::github::signature::sign(SECRET.as_bytes(), payload.as_bytes());
+        let response = reqwest::Client::new()
+            .post(format!("{}/webhooks/github", self.base))
+            .header("X-GitHub-Event", "push")
+            .header("X-GitHub-Delivery", delivery)
+            .header("X-Hub-Signature-256", signature)
+            .body(payload)
+            .send()
+            .await
+            .expect("deliver");
+        assert_eq!(response.status(), 202);
+        let body: serde_json::Value = response.json().await.expect("json");
+        body["runs"][0].as_str().expect("a run").to_string()
+    }
+
+    async fn run_stage(&self, run: &str) -> Option<String> {
+        let response: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/graphql", self.base))
+            .json(&serde_json::json!({
+                "query": "query($id: ID!) { run(id: $id) { stage } }",
+                "variables": { "id": run }
+            }))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        response["data"]["run"]["stage"].as_str().map(String::from)
+    }
+
+    async fn wait_stage(&self, run: &str, stage: &str) {
+        let start = Instant::now();
+        while self.run_stage(run).await.as_deref() != Some(stage) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "run {run} never reached {stage}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn managers_role(&self) -> String {
+        let body: serde_json::Value = match reqwest::get(format!("{}/readyz", self.base)).await {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        };
+        body["checks"]["managers"]["role"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+const SECRET: &str = "binary-test-secret";
+
+/// A configuration file for a platform with managers, slow local VM
+/// creation (so a kill can land between the request and the creation), and
+/// its own deployment name.
+fn config(dir: &Path, deployment: &str) -> std::path::PathBuf {
+    let path = dir.join("sp.toml");
+    let toml = format!(
+        "deployment = \"{deployment}\"\n\
+         github_webhook_secret = \"{SECRET}\"\n\
+         platforms = [\"linux\"]\n\
+         local_vm_dir = \"{}\"\n\
+         local_vm_command = \"sleep 120\"\n\
+         local_vm_create_delay_ms = 3000\n\
+         vm_capacity = 5\n\
+         reconcile_every_secs = 1\n",
+        dir.join("vms").display()
+    );
+    std::fs::write(&path, toml).expect("write the configuration");
+    path
+}
+
+/// Stop every local VM a test left behind.
+async fn delete_local_vms(dir: &Path) {
+    use sp_managers::VmProvider;
+    let provider = sp_managers::local::LocalProvider::new(sp_managers::local::LocalConfig {
+        state_dir: dir.join("vms"),
+        command: vec![],
+        create_delay: Duration::ZERO,
+    });
+    for vm in provider.list(&Default::default()).await.unwrap_or_default() {
+        let _ = provider.delete(&vm.name).await;
+    }
+}
+
+/// VM directories (one per VM) and their pids.
+fn local_vms(dir: &Path) -> Vec<(String, Option<String>)> {
+    let Ok(entries) = std::fs::read_dir(dir.join("vms")) else {
+        return vec![];
+    };
+    let mut vms: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| {
+            let pid = std::fs::read_to_string(e.path().join("pid")).ok();
+            (e.file_name().to_string_lossy().to_string(), pid)
+        })
+        .collect();
+    vms.sort();
+    vms
+}
+
+async fn killed_between_vm_request_and_creation(database_url: Option<String>, deployment: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = config(dir.path(), deployment);
+    let config = config.to_string_lossy().to_string();
+    let mut env = vec![("SP_CONFIG", config.as_str())];
+    if let Some(url) = &database_url {
+        env.push(("SP_DATABASE_URL", url.as_str()));
+    }
+    let mut first = Running::start(dir.path(), &env);
+    first.wait_ready().await;
+    let run = first.deliver_push("kill-1", '2').await;
+    first.wait_stage(&run, "provisioning_vm").await;
+    // The VM's process starts at once; its creation is confirmed 3 s later.
+    let start = Instant::now();
+    while !local_vms(dir.path()).iter().any(|(_, pid)| pid.is_some()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the VM never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill();
+    let before = local_vms(dir.path());
+    assert_eq!(before.len(), 1, "{before:?}");
+
+    let second = Running::start(dir.path(), &env);
+    second.wait_ready().await;
+    assert_eq!(
+        second.run_stage(&run).await.as_deref(),
+        Some("provisioning_vm"),
+        "VmCreated was never recorded"
+    );
+    second.wait_stage(&run, "booting").await;
+    assert_eq!(
+        local_vms(dir.path()),
+        before,
+        "still exactly one VM for the attempt, the same one"
+    );
+    delete_local_vms(dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_killed_between_vm_request_and_creation() {
+    killed_between_vm_request_and_creation(None, "kill_sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_killed_between_vm_request_and_creation() {
+    let db = TestDb::postgres().await;
+    let deployment = db.options().notify_channel.clone();
+    killed_between_vm_request_and_creation(Some(db.url.clone()), &deployment).await;
+}
+
+/// Two platforms on one PostgreSQL: one leads, the other stands by and takes
+/// over when the leader is killed mid-work; no effect happens twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_over_from_a_killed_leader() {
+    let db = TestDb::postgres().await;
+    let deployment = db.options().notify_channel.clone();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = config(dir.path(), &deployment);
+    let config = config.to_string_lossy().to_string();
+    let env = [
+        ("SP_CONFIG", config.as_str()),
+        ("SP_DATABASE_URL", db.url.as_str()),
+    ];
+
+    let mut leader = Running::start(dir.path(), &env);
+    leader.wait_ready().await;
+    let start = Instant::now();
+    while !leader.managers_role().await.starts_with("leader") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the first instance never leads"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let standby = Running::start(dir.path(), &env);
+    standby.wait_ready().await;
+    assert_eq!(standby.managers_role().await, "standby");
+
+    let first = standby.deliver_push("two-1", '3').await;
+    let second = standby.deliver_push("two-2", '4').await;
+    leader.wait_stage(&first, "provisioning_vm").await;
+    leader.wait_stage(&second, "provisioning_vm").await;
+    leader.kill();
+
+    let killed_at = Instant::now();
+    while !standby.managers_role().await.starts_with("leader") {
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(10),
+            "the standby never took over"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("the standby took over after {:?}", killed_at.elapsed());
+    standby.wait_stage(&first, "booting").await;
+    standby.wait_stage(&second, "booting").await;
+    let third = standby.deliver_push("two-3", '5').await;
+    standby.wait_stage(&third, "booting").await;
+
+    let vms = local_vms(dir.path());
+    assert_eq!(vms.len(), 3, "one VM per run attempt: {vms:?}");
+    for run in [&first, &second, &third] {
+        let events = db
+            .store()
+            .read_stream(&format!("run-{run}"), 1)
+            .await
+            .expect("read");
+        let requested = events
+            .iter()
+            .filter(|e| e.event_type == "VmRequested")
+            .count();
+        let created = events
+            .iter()
+            .filter(|e| e.event_type == "VmCreated")
+            .count();
+        assert_eq!((requested, created), (1, 1), "run {run}");
+    }
+    delete_local_vms(dir.path()).await;
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            for line in self.log.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                eprintln!("[{}] {line}", self.base);
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -206,6 +206,29 @@ impl TestPlatform {
 impl Drop for TestPlatform {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        // Local VMs are process groups that outlive the platform: stop them.
+        let vms = self.settings.local_vm_dir.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                use sp_managers::VmProvider;
+                let provider =
+                    sp_managers::local::LocalProvider::new(sp_managers::local::LocalConfig {
+                        state_dir: vms,
+                        command: vec![],
+                        create_delay: Duration::ZERO,
+                    });
+                for vm in provider.list(&Default::default()).await.unwrap_or_default() {
+                    let _ = provider.delete(&vm.name).await;
+                }
+            });
+        })
+        .join();
     }
 }
 
