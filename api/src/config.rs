@@ -194,6 +194,45 @@ pub struct Settings {
     pub artifact_max_bytes: u64,
     /// Seconds between reconciliations of the provider's VMs with the runs.
     pub reconcile_every_secs: u64,
+    /// Where GCP VMs are made (`vm_provider = "gcp"`).
+    pub gcp: GcpSettings,
+}
+
+/// Compute Engine settings; credentials come from Application Default
+/// Credentials (the platform's own service account), never from the VMs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GcpSettings {
+    pub project: String,
+    pub zone: String,
+    pub machine_type: String,
+    pub image: String,
+    pub network: String,
+    pub subnetwork: Option<String>,
+    pub disk_size_gb: i64,
+    /// Run at boot; it reads `report-url`, `run-id`, `attempt` and
+    /// `runner-token` from the instance metadata and starts the runner.
+    pub startup_script: String,
+    /// Only for tests against a fake Compute Engine.
+    pub endpoint: Option<String>,
+    pub request_timeout_secs: u64,
+}
+
+impl Default for GcpSettings {
+    fn default() -> Self {
+        GcpSettings {
+            project: String::new(),
+            zone: "us-central1-a".into(),
+            machine_type: "e2-standard-4".into(),
+            image: "projects/debian-cloud/global/images/family/debian-12".into(),
+            network: "global/networks/default".into(),
+            subnetwork: None,
+            disk_size_gb: 50,
+            startup_script: "#!/bin/sh\nmd() { curl -sf -H 'Metadata-Flavor: Google' \"http://metadata.google.internal/computeMetadata/v1/instance/attributes/$1\"; }\nexec sample-runner --report-url \"$(md report-url)\" --token \"$(md runner-token)\"\n".into(),
+            endpoint: None,
+            request_timeout_secs: 60,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -223,6 +262,7 @@ impl Default for Settings {
             artifact_dir: "artifacts".into(),
             artifact_max_bytes: 512 * 1024 * 1024,
             reconcile_every_secs: 60,
+            gcp: GcpSettings::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use sp_commands::{Clock, Intake, NoTests, Operator, SystemClock, TestScope};
 use sp_eventstore::{Database, DbOptions, redact};
+use sp_gcp::{GcpConfig, GcpProvider};
 use sp_managers::local::{LocalConfig, LocalProvider};
 use sp_managers::{Managers, VmProvider, lease};
 use sp_projections::{Projector, rebuild};
@@ -149,7 +150,7 @@ pub async fn serve(
     let managers_config = settings
         .managers(address)
         .map_err(|e| anyhow::anyhow!("invalid settings: {e}"))?;
-    let provider = vm_provider(&settings)?;
+    let provider = vm_provider(&settings).await?;
     let health = sp_managers::Health::default();
     health.set_role(if settings.managers {
         "starting"
@@ -216,13 +217,34 @@ pub async fn serve(
 }
 
 /// The VM provider the settings name.
-fn vm_provider(settings: &Settings) -> anyhow::Result<Arc<dyn VmProvider>> {
+async fn vm_provider(settings: &Settings) -> anyhow::Result<Arc<dyn VmProvider>> {
     match settings.vm_provider.as_str() {
         "local" => Ok(Arc::new(LocalProvider::new(LocalConfig {
             state_dir: settings.local_vm_dir.clone(),
             command: vec!["sh".into(), "-c".into(), settings.local_vm_command.clone()],
             create_delay: Duration::from_millis(settings.local_vm_create_delay_ms),
         }))),
+        "gcp" => {
+            let g = &settings.gcp;
+            if g.project.is_empty() {
+                bail!("vm_provider = \"gcp\" needs [gcp] project");
+            }
+            let provider = GcpProvider::new(GcpConfig {
+                project: g.project.clone(),
+                zone: g.zone.clone(),
+                machine_type: g.machine_type.clone(),
+                image: g.image.clone(),
+                network: g.network.clone(),
+                subnetwork: g.subnetwork.clone(),
+                disk_size_gb: g.disk_size_gb,
+                startup_script: g.startup_script.clone(),
+                endpoint: g.endpoint.clone(),
+                request_timeout: Duration::from_secs(g.request_timeout_secs.max(1)),
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
+            Ok(Arc::new(provider))
+        }
         other => bail!("unknown vm_provider {other:?}: use local or gcp"),
     }
 }

@@ -453,31 +453,29 @@ impl Decider<'_> {
             .policy
             .deadlines
             .limit(deadline.kind, &self.run.info.platform);
-        let minutes = limit.num_minutes();
+        let limit = human(limit);
         let (class, message) = match deadline.kind {
             DeadlineKind::ArtifactWait => (
                 ErrorClass::Permanent,
                 format!(
-                    "no build artifact for commit {} within {minutes} min: check that the build workflow ran and uploaded it",
+                    "no build artifact for commit {} within {limit}: check that the build workflow ran and uploaded it",
                     self.run.info.commit_sha
                 ),
             ),
             DeadlineKind::QueueWait => (
                 ErrorClass::Permanent,
                 format!(
-                    "waited {minutes} min for a VM slot on {}: is the platform paused or its capacity too small?",
+                    "waited {limit} for a VM slot on {}: is the platform paused or its capacity too small?",
                     self.run.info.platform
                 ),
             ),
             DeadlineKind::WholeRun => (
                 ErrorClass::Permanent,
-                format!(
-                    "the tests ran longer than {minutes} min: a test may hang; see the runner log"
-                ),
+                format!("the tests ran longer than {limit}: a test may hang; see the runner log"),
             ),
             DeadlineKind::VmCreate | DeadlineKind::Boot | DeadlineKind::Heartbeat => (
                 ErrorClass::Retryable,
-                format!("timed out after {minutes} min {}", deadline.kind.describe()),
+                format!("timed out after {limit} {}", deadline.kind.describe()),
             ),
         };
         events.push(self.retry_or_fail(stage, class, message));
@@ -597,5 +595,14 @@ impl Decider<'_> {
             state: state.to_string(),
             description: description.to_string(),
         })])
+    }
+}
+
+/// A limit as people say it: seconds below two minutes, then minutes.
+fn human(d: chrono::Duration) -> String {
+    if d < chrono::Duration::minutes(2) {
+        format!("{} s", d.num_seconds())
+    } else {
+        format!("{} min", d.num_minutes())
     }
 }

@@ -1,0 +1,361 @@
+//! The GCP provider: the real `google-cloud-compute-v1` client against a fake
+//! Compute Engine on loopback.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use sp_domain::ErrorClass;
+use sp_gcp::{GcpConfig, GcpProvider};
+use sp_managers::external::{CallPolicy, call};
+use sp_managers::provider::{self, CreateVm, VmProvider, VmState};
+use sp_tests::fake_compute::{FakeCompute, Mode};
+
+fn config(fake: &FakeCompute) -> GcpConfig {
+    GcpConfig {
+        project: "ccx-ci".into(),
+        zone: "us-central1-a".into(),
+        machine_type: "e2-standard-4".into(),
+        image: "projects/debian-cloud/global/images/family/debian-12".into(),
+        network: "global/networks/default".into(),
+        subnetwork: None,
+        disk_size_gb: 50,
+        startup_script: "#!/bin/sh\necho start the runner\n".into(),
+        endpoint: Some(fake.url.clone()),
+        request_timeout: Duration::from_secs(5),
+    }
+}
+
+fn request(name: &str) -> CreateVm {
+    CreateVm {
+        name: name.into(),
+        platform: "linux".into(),
+        idempotency_key: format!("run-1-{name}"),
+        labels: provider::labels("6f2d3a7e-0000-4000-8000-000000000001", 1, "linux"),
+        metadata: BTreeMap::from([
+            (
+                "report-url".to_string(),
+                "https://ci.example/runner/v1/runs/x".to_string(),
+            ),
+            ("runner-token".to_string(), "per-attempt-secret".to_string()),
+        ]),
+        max_run_duration: Duration::from_secs(3 * 3600),
+    }
+}
+
+async fn provider(fake: &FakeCompute) -> GcpProvider {
+    GcpProvider::new(config(fake)).await.expect("client")
+}
+
+#[tokio::test]
+async fn create_makes_one_vm_with_labels_metadata_and_a_backstop() {
+    let fake = FakeCompute::start(Mode::Succeed).await;
+    let gcp = provider(&fake).await;
+    gcp.create(&request("sp-linux-aaa-a1"))
+        .await
+        .expect("create");
+    // A retried create (lost reply) carries the same requestId: still one VM.
+    gcp.create(&request("sp-linux-aaa-a1"))
+        .await
+        .expect("retried create");
+    let inserts = fake.inserts();
+    assert_eq!(inserts.len(), 2);
+    assert_eq!(inserts[0].0, inserts[1].0, "the same request id");
+    assert!(
+        uuid::Uuid::parse_str(&inserts[0].0).is_ok(),
+        "GCP wants a UUID request id"
+    );
+    assert_eq!(fake.instance_names(), vec!["sp-linux-aaa-a1"]);
+
+    let vm = fake.instance("sp-linux-aaa-a1").expect("instance");
+    assert_eq!(
+        vm["labels"]["sp-run"],
+        "6f2d3a7e-0000-4000-8000-000000000001"
+    );
+    assert_eq!(vm["labels"]["sample-platform"], "managed");
+    assert!(
+        vm["machineType"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("machineTypes/e2-standard-4"),
+        "{vm}"
+    );
+    assert_eq!(vm["scheduling"]["instanceTerminationAction"], "DELETE");
+    assert_eq!(
+        vm["scheduling"]["maxRunDuration"]["seconds"], "10800",
+        "{vm}"
+    );
+    let items = vm["metadata"]["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let item = |k: &str| {
+        items
+            .iter()
+            .find(|i| i["key"] == k)
+            .map(|i| i["value"].clone())
+    };
+    assert_eq!(
+        item("report-url"),
+        Some("https://ci.example/runner/v1/runs/x".into())
+    );
+    assert_eq!(item("runner-token"), Some("per-attempt-secret".into()));
+    assert!(item("startup-script").is_some());
+    assert!(
+        vm["serviceAccounts"].as_array().is_none_or(Vec::is_empty),
+        "no service account is attached"
+    );
+
+    let listed = gcp
+        .list(&BTreeMap::from([(
+            "sample-platform".to_string(),
+            "managed".to_string(),
+        )]))
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].state, VmState::Running);
+    assert_eq!(listed[0].label("sp-attempt"), Some("1"));
+
+    gcp.delete("sp-linux-aaa-a1").await.expect("delete");
+    assert!(fake.instance_names().is_empty());
+    gcp.delete("sp-linux-aaa-a1")
+        .await
+        .expect("a 404 counts as deleted");
+}
+
+#[tokio::test]
+async fn each_error_class_is_classified() {
+    let cases = [
+        (
+            Mode::OperationError("ZONE_RESOURCE_POOL_EXHAUSTED"),
+            ErrorClass::Retryable,
+        ),
+        (Mode::OperationError("STOCKOUT"), ErrorClass::Retryable),
+        (
+            Mode::OperationError("RESOURCE_NOT_READY"),
+            ErrorClass::Retryable,
+        ),
+        (Mode::OperationError("QUOTA_EXCEEDED"), ErrorClass::Quota),
+        (
+            Mode::OperationError("INVALID_FIELD_VALUE"),
+            ErrorClass::Permanent,
+        ),
+        (Mode::HttpError(503, "Backend Error"), ErrorClass::Retryable),
+        (
+            Mode::HttpError(500, "Internal Error"),
+            ErrorClass::Retryable,
+        ),
+        (
+            Mode::HttpError(403, "Quota 'CPUS' exceeded. Limit: 24.0"),
+            ErrorClass::Quota,
+        ),
+        (
+            Mode::HttpError(400, "Invalid value for field 'resource.machineType'"),
+            ErrorClass::Permanent,
+        ),
+    ];
+    for (mode, class) in cases {
+        let fake = FakeCompute::start(mode.clone()).await;
+        let e = provider(&fake)
+            .await
+            .create(&request("sp-linux-bbb-a1"))
+            .await
+            .expect_err("fails");
+        assert_eq!(e.class, class, "{mode:?}: {e}");
+        assert!(!e.message.is_empty());
+        assert_eq!(fake.inserts().len(), 1, "{mode:?}: one insert per try");
+    }
+}
+
+#[tokio::test]
+async fn a_hanging_api_times_out_as_retryable() {
+    let fake = FakeCompute::start(Mode::Hang).await;
+    let mut c = config(&fake);
+    c.request_timeout = Duration::from_millis(300);
+    let gcp = GcpProvider::new(c).await.expect("client");
+    let policy = CallPolicy::new(Duration::from_secs(2), 1);
+    let vm = request("sp-linux-ccc-a1");
+    let e = call("create VM", &policy, || gcp.create(&vm))
+        .await
+        .expect_err("a hang fails");
+    assert_eq!(e.class, ErrorClass::Retryable, "{e}");
+    assert_eq!(fake.inserts().len(), 1);
+}
+
+#[tokio::test]
+async fn an_operation_that_never_finishes_is_bounded_by_the_caller() {
+    let fake = FakeCompute::start(Mode::NeverDone).await;
+    let gcp = provider(&fake).await;
+    let started = std::time::Instant::now();
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(2),
+        gcp.create(&request("sp-linux-ddd-a1")),
+    )
+    .await;
+    assert!(
+        outcome.is_err(),
+        "still waiting for the operation when the deadline came"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(fake.inserts().len(), 1, "waiting never inserts again");
+}
+
+// ---------------------------------------------------------------------------
+// The platform with the GCP provider pointed at the fake.
+// ---------------------------------------------------------------------------
+
+mod platform {
+    use serde_json::Value;
+    use sp_tests::github::{self, sha};
+    use sp_tests::{Backend, TestPlatform, eventually};
+
+    use super::*;
+
+    async fn start(backend: Backend, fake: &FakeCompute) -> TestPlatform {
+        let endpoint = fake.url.clone();
+        TestPlatform::start_with(backend, move |mut s| {
+            s.managers = true;
+            s.platforms = vec!["linux".into()];
+            s.vm_provider = "gcp".into();
+            s.gcp.project = "ccx-ci".into();
+            s.gcp.endpoint = Some(endpoint);
+            s.gcp.request_timeout_secs = 5;
+            s.policy.deadlines.vm_create = chrono::Duration::seconds(2);
+            s.policy.retry.max_attempts = 2;
+            s.policy.retry.base_delay = chrono::Duration::seconds(1);
+            s
+        })
+        .await
+    }
+
+    async fn run_events(p: &TestPlatform, run: &str) -> Vec<(String, Value)> {
+        let id = uuid::Uuid::parse_str(run).expect("run id");
+        p.db.store()
+            .read_stream(&sp_domain::RunId(id).stream(), 1)
+            .await
+            .expect("read")
+            .into_iter()
+            .map(|e| (e.event_type, e.data))
+            .collect()
+    }
+
+    async fn queued(p: &TestPlatform, delivery: &str) -> String {
+        let (status, body) = p
+            .deliver(
+                "push",
+                delivery,
+                &github::push("master", &sha('1'), &sha('9'), "dev"),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        body["runs"][0].as_str().unwrap_or_default().to_string()
+    }
+
+    async fn never_done_operations_time_out_each_attempt(backend: Backend) {
+        let fake = FakeCompute::start(Mode::NeverDone).await;
+        let p = start(backend, &fake).await;
+        let run = queued(&p, "gcp-1").await;
+        let events = eventually("the run fails after its attempts", || async {
+            let e = run_events(&p, &run).await;
+            e.iter().any(|(t, _)| t == "Failed").then_some(e)
+        })
+        .await;
+        let timed_out: Vec<&Value> = events
+            .iter()
+            .filter(|(t, _)| t == "TimedOut")
+            .map(|(_, d)| d)
+            .collect();
+        assert_eq!(timed_out.len(), 2, "{events:?}");
+        assert_eq!(timed_out[0]["stage"], "provisioning_vm");
+        let failed = &events
+            .iter()
+            .rev()
+            .find(|(t, _)| t == "Failed")
+            .expect("failed")
+            .1;
+        let message = failed["reason"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("waiting for the cloud to create the VM"),
+            "{message}"
+        );
+
+        // Exactly one insert per attempt, each with its own request id.
+        let inserts = fake.inserts();
+        assert_eq!(inserts.len(), 2, "{inserts:?}");
+        assert_ne!(inserts[0].0, inserts[1].0);
+        assert!(
+            inserts[0].1.ends_with("-a1") && inserts[1].1.ends_with("-a2"),
+            "{inserts:?}"
+        );
+        // Both VMs were asked to go; a 404 counts as deleted.
+        eventually("both VMs are recorded deleted", || async {
+            let e = run_events(&p, &run).await;
+            (e.iter().filter(|(t, _)| t == "VmDeleted").count() == 2).then_some(())
+        })
+        .await;
+    }
+
+    async fn capacity_errors_retry_and_quota_waits_longer(backend: Backend) {
+        let fake = FakeCompute::start(Mode::OperationError("ZONE_RESOURCE_POOL_EXHAUSTED")).await;
+        let p = start(backend, &fake).await;
+        let run = queued(&p, "gcp-2").await;
+        let events = eventually("a capacity error is recorded and retried", || async {
+            let e = run_events(&p, &run).await;
+            e.iter().any(|(t, _)| t == "RetryScheduled").then_some(e)
+        })
+        .await;
+        let failed = &events
+            .iter()
+            .find(|(t, _)| t == "VmCreateFailed")
+            .expect("recorded")
+            .1;
+        assert_eq!(failed["class"], "retryable");
+        assert!(
+            failed["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("ZONE_RESOURCE_POOL_EXHAUSTED")
+        );
+
+        fake.set_mode(Mode::OperationError("QUOTA_EXCEEDED"));
+        let events = eventually("a quota error is recorded", || async {
+            let e = run_events(&p, &run).await;
+            e.iter()
+                .any(|(t, d)| t == "VmCreateFailed" && d["class"] == "quota")
+                .then_some(e)
+        })
+        .await;
+        let types: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(
+            types.last(),
+            Some(&"Failed"),
+            "the last attempt gives up: {types:?}"
+        );
+        let reason = events
+            .last()
+            .map(|(_, d)| d["reason"]["message"].clone())
+            .unwrap_or_default();
+        assert!(
+            reason.as_str().unwrap_or("").contains("QUOTA_EXCEEDED"),
+            "{reason}"
+        );
+    }
+
+    macro_rules! on_both_backends {
+        ($($name:ident),* $(,)?) => {
+            mod sqlite {
+                $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name(super::Backend::Sqlite).await })*
+            }
+            mod postgres {
+                $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name(super::Backend::Postgres).await })*
+            }
+        };
+    }
+
+    on_both_backends!(
+        never_done_operations_time_out_each_attempt,
+        capacity_errors_retry_and_quota_waits_longer,
+    );
+}
