@@ -233,7 +233,7 @@ fn operation_outcome(op: &Operation) -> Result<(), CallError> {
         .filter_map(|e| e.message.as_deref())
         .collect();
     let message = format!("{}: {}", codes.join(", "), messages.join("; "));
-    if codes.iter().any(|c| *c == "QUOTA_EXCEEDED") {
+    if codes.contains(&"QUOTA_EXCEEDED") {
         return Err(CallError::quota(message));
     }
     if codes.iter().any(|c| RETRYABLE_CODES.contains(c)) {
