@@ -313,6 +313,54 @@ async fn capacity_and_maintenance_hold_runs_back(backend: Backend) {
     wait_event(&p, &second, "VmCreated").await;
 }
 
+async fn a_vanished_vm_is_recorded_and_retried(backend: Backend) {
+    let p = TestPlatform::start_with(backend, |s| {
+        let mut s = fast(s);
+        s.policy.deadlines.boot = chrono::Duration::seconds(600);
+        s
+    })
+    .await;
+    let run = push(&p, "v-1", '6').await;
+    let trail = wait_event(&p, &run, "VmCreated").await;
+    let vm = trail
+        .iter()
+        .find(|(t, _)| t == "VmCreated")
+        .map(|(_, d)| d["vm_name"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    // Deleted behind the platform's back, as a preemption or a person would.
+    provider(&p).delete(&vm).await.expect("delete by hand");
+    let trail = wait_event(&p, &run, "RetryScheduled").await;
+    let retry = &trail
+        .iter()
+        .find(|(t, _)| t == "RetryScheduled")
+        .expect("retry")
+        .1;
+    assert!(
+        retry["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("disappeared"),
+        "{retry}"
+    );
+    assert!(
+        trail
+            .iter()
+            .any(|(t, d)| t == "VmDeleted" && d["vm_name"] == vm.as_str())
+    );
+    let trail = eventually("the retry gets its own VM", || async {
+        let e = events(&p, &run).await;
+        (e.iter().filter(|(t, _)| t == "VmCreated").count() == 2).then_some(e)
+    })
+    .await;
+    let second = trail
+        .iter()
+        .filter(|(t, _)| t == "VmCreated")
+        .nth(1)
+        .map(|(_, d)| d["vm_name"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    assert!(second.ends_with("-a2"), "{second}");
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -332,4 +380,5 @@ on_both_backends!(
     a_superseded_run_loses_its_vm,
     orphans_are_deleted_and_noticed,
     capacity_and_maintenance_hold_runs_back,
+    a_vanished_vm_is_recorded_and_retried,
 );
