@@ -11,7 +11,7 @@ use sp_commands::{Clock, Intake, NoTests, Operator, SystemClock, TestScope};
 use sp_eventstore::{Database, DbOptions, redact};
 use sp_gcp::{GcpConfig, GcpProvider};
 use sp_managers::local::{LocalConfig, LocalProvider};
-use sp_managers::{Managers, VmProvider, lease};
+use sp_managers::{Lead, Managers, RunnerKeys, VmProvider, lease};
 use sp_projections::{Projector, rebuild};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
@@ -260,6 +260,22 @@ async fn lead_managers(
     shutdown: CancellationToken,
 ) {
     let holder = format!("{}:{}", hostname(), std::process::id());
+    let keys = loop {
+        match RunnerKeys::load_or_create(&db).await {
+            Ok(keys) => break keys,
+            Err(error) => {
+                health.failing(
+                    "managers",
+                    format!("cannot load the runner credential key: {error}"),
+                );
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    };
+    health.ok("managers");
     loop {
         health.set_role("standby");
         let Some(leadership) = lease::acquire(&db, &holder, &shutdown).await else {
@@ -272,8 +288,11 @@ async fn lead_managers(
             config.clone(),
             changes.clone(),
             Arc::new(SystemClock),
-            leadership.token,
-            health.clone(),
+            Lead {
+                token: leadership.token,
+                health: health.clone(),
+                keys: keys.clone(),
+            },
         );
         let stop = shutdown.child_token();
         let tasks = managers.spawn_all(&stop);

@@ -121,7 +121,13 @@ async fn racing_commands_on_one_stream_all_land(db: TestDb) {
         .await
         .expect("artifact");
     handler
-        .execute(&stream, &RunCommand::RequestVm, &who)
+        .execute(
+            &stream,
+            &RunCommand::RequestVm {
+                runner_credential_sha256: "h".into(),
+            },
+            &who,
+        )
         .await
         .expect("vm");
 

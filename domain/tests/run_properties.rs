@@ -44,6 +44,7 @@ enum Step {
     VmDeleted(usize),
     VmDeleteFailed(usize),
     Status(usize, usize),
+    Refused,
 }
 
 fn class() -> impl Strategy<Value = ErrorClass> {
@@ -75,6 +76,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (0usize..4).prop_map(Step::VmDeleted),
         1 => (0usize..4).prop_map(Step::VmDeleteFailed),
         1 => (0usize..2, 0usize..3).prop_map(|(c, s)| Step::Status(c, s)),
+        1 => Just(Step::Refused),
     ]
 }
 
@@ -145,7 +147,9 @@ fn concrete(step: &Step, state: &RunState, run_id: RunId) -> Option<RunCommand> 
             class: *class,
             reason: "not yet".into(),
         },
-        Step::RequestVm => RunCommand::RequestVm,
+        Step::RequestVm => RunCommand::RequestVm {
+            runner_credential_sha256: format!("hash-{attempt}"),
+        },
         Step::VmCreated { stale } => {
             let vm = if *stale { any_vm(0)? } else { current_vm? };
             let vm_attempt = run?.vms.get(&vm)?.attempt;
@@ -209,6 +213,10 @@ fn concrete(step: &Step, state: &RunState, run_id: RunId) -> Option<RunCommand> 
             vm_name: any_vm(*i)?,
             class: ErrorClass::Retryable,
             message: "503 from the cloud".into(),
+        },
+        Step::Refused => RunCommand::RecordRefusedReport {
+            attempt: attempt_of(true),
+            reason: "stale attempt".into(),
         },
         Step::Status(c, s) => RunCommand::RecordStatusReported {
             context: ["CI - linux", "CI - windows"][*c].into(),

@@ -19,6 +19,7 @@
 //! leads at a time ([`lease`]).
 
 pub mod artifacts;
+pub mod credentials;
 pub mod external;
 pub mod health;
 pub mod lease;
@@ -45,6 +46,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 pub use artifacts::ArtifactSource;
+pub use credentials::RunnerKeys;
 pub use external::{CallError, CallPolicy};
 pub use health::Health;
 pub use provider::{CreateVm, VmInfo, VmProvider, VmState};
@@ -86,6 +88,16 @@ pub struct Managers {
     /// The lease's fencing token, part of every actor name.
     pub token: i64,
     pub health: Health,
+    pub keys: RunnerKeys,
+}
+
+/// What a leadership brings: its fencing token, where to report problems, and
+/// the key runner credentials are derived from.
+#[derive(Debug, Clone)]
+pub struct Lead {
+    pub token: i64,
+    pub health: Health,
+    pub keys: RunnerKeys,
 }
 
 /// Slow tick: what a lost wake-up can cost at most.
@@ -98,8 +110,7 @@ impl Managers {
         config: ManagersConfig,
         changes: broadcast::Sender<Change>,
         clock: Arc<dyn Clock>,
-        token: i64,
-        health: Health,
+        lead: Lead,
     ) -> Self {
         Managers {
             runs: Handler::new(db.store.clone(), config.policy.clone(), clock.clone()),
@@ -108,8 +119,9 @@ impl Managers {
             config: Arc::new(config),
             changes,
             clock,
-            token,
-            health,
+            token: lead.token,
+            health: lead.health,
+            keys: lead.keys,
         }
     }
 

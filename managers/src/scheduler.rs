@@ -87,7 +87,12 @@ pub async fn schedule(
             let Ok(run) = Uuid::parse_str(&entry.run_id).map(RunId) else {
                 continue;
             };
-            let outcome = m.command(NAME, run, &RunCommand::RequestVm).await;
+            let attempt = u32::try_from(entry.attempt).unwrap_or(0);
+            let credential = m.keys.credential(&entry.run_id, attempt);
+            let command = RunCommand::RequestVm {
+                runner_credential_sha256: crate::RunnerKeys::hash(&credential),
+            };
+            let outcome = m.command(NAME, run, &command).await;
             if matches!(&outcome, Ok(events) if !events.is_empty()) {
                 free -= 1;
                 in_flight.insert(entry.run_id.clone(), name.to_string());

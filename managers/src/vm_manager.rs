@@ -131,6 +131,11 @@ fn runner_metadata(m: &Managers, vm: &VmRow) -> std::collections::BTreeMap<Strin
         ("attempt".to_string(), vm.attempt.to_string()),
         ("platform".to_string(), vm.platform.clone()),
         (
+            "runner-token".to_string(),
+            m.keys
+                .credential(&vm.run_id, u32::try_from(vm.attempt).unwrap_or(0)),
+        ),
+        (
             "report-url".to_string(),
             format!(
                 "{}/runner/v1/runs/{}",

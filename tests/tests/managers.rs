@@ -226,7 +226,9 @@ async fn a_superseded_run_loses_its_vm(backend: Backend) {
 async fn orphans_are_deleted_and_noticed(backend: Backend) {
     let p = TestPlatform::start_with(backend, fast).await;
     let stray = uuid::Uuid::new_v4().to_string();
-    provider(&p)
+    // Reconciliation may delete it even before its creation is confirmed:
+    // what matters is that it goes, and that the deletion is recorded.
+    let _ = provider(&p)
         .create(&CreateVm {
             name: "sp-linux-orphan-a1".into(),
             platform: "linux".into(),
@@ -235,8 +237,7 @@ async fn orphans_are_deleted_and_noticed(backend: Backend) {
             metadata: BTreeMap::new(),
             max_run_duration: Duration::from_secs(60),
         })
-        .await
-        .expect("create an orphan");
+        .await;
     eventually("reconciliation deletes the orphan", || async {
         listed(&p).await.is_empty().then_some(())
     })

@@ -45,8 +45,16 @@ pub enum RunCommand {
         class: ErrorClass,
         reason: String,
     },
-    /// The scheduler gives this run a VM slot.
-    RequestVm,
+    /// The scheduler gives this run a VM slot. The attempt's runner
+    /// credential is handed to the VM; only its hash is recorded.
+    RequestVm {
+        runner_credential_sha256: String,
+    },
+    /// A runner's report was refused (another attempt's, or after the end).
+    RecordRefusedReport {
+        attempt: u32,
+        reason: String,
+    },
     RecordVmCreated {
         attempt: u32,
         vm_name: String,
@@ -113,7 +121,8 @@ impl RunCommand {
             RunCommand::Cancel { .. } => "cancel",
             RunCommand::RecordArtifactFetched { .. } => "record artifact fetched",
             RunCommand::RecordArtifactUnavailable { .. } => "record artifact unavailable",
-            RunCommand::RequestVm => "request VM",
+            RunCommand::RequestVm { .. } => "request VM",
+            RunCommand::RecordRefusedReport { .. } => "record refused report",
             RunCommand::RecordVmCreated { .. } => "record VM created",
             RunCommand::RecordVmCreateFailed { .. } => "record VM create failed",
             RunCommand::RecordProgress { .. } => "record progress",

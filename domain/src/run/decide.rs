@@ -111,6 +111,9 @@ impl Decider<'_> {
                 state,
                 description,
             } => self.status_reported(context, state, description),
+            RunCommand::RecordRefusedReport { attempt, reason } => {
+                Ok(self.refused(*attempt, reason))
+            }
             RunCommand::Queue(_) => Err(Rejection::AlreadyQueued),
             other => Err(Rejection::RunFinal {
                 outcome,
@@ -178,7 +181,9 @@ impl Decider<'_> {
                 }
                 Ok(events)
             }
-            RunCommand::RequestVm => {
+            RunCommand::RequestVm {
+                runner_credential_sha256,
+            } => {
                 let Phase::AwaitingVm { eligible_at } = phase else {
                     return Err(wrong_stage());
                 };
@@ -193,6 +198,7 @@ impl Decider<'_> {
                     vm_name: format!("sp-{}-{}-a{attempt}", self.run.info.platform, id.short()),
                     idempotency_key: format!("{id}-a{attempt}"),
                     deadline: self.deadline(DeadlineKind::VmCreate, self.now()),
+                    runner_credential_sha256: runner_credential_sha256.clone(),
                 })])
             }
             RunCommand::RecordVmCreated { attempt, vm_name } => {
@@ -364,7 +370,18 @@ impl Decider<'_> {
                 state,
                 description,
             } => self.status_reported(context, state, description),
+            RunCommand::RecordRefusedReport { attempt, reason } => {
+                Ok(self.refused(*attempt, reason))
+            }
         }
+    }
+
+    fn refused(&self, attempt: u32, reason: &str) -> Vec<RunEvent> {
+        vec![RunEvent::ReportRefused(ReportRefused {
+            at: self.now(),
+            attempt,
+            reason: reason.to_string(),
+        })]
     }
 
     fn current_attempt(&self, attempt: u32) -> Result<(), Rejection> {

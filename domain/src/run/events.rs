@@ -30,6 +30,16 @@ pub enum RunEvent {
     Failed(Failed),
     Completed(Completed),
     StatusReported(StatusReported),
+    ReportRefused(ReportRefused),
+}
+
+/// A runner's report was not applied: from another attempt, or after the
+/// run ended. Recorded so the refusal can be read, never applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportRefused {
+    pub at: DateTime<Utc>,
+    pub attempt: u32,
+    pub reason: String,
 }
 
 /// A run was requested.
@@ -99,6 +109,9 @@ pub struct VmRequested {
     /// Sent to the cloud so that a retried create never makes a second VM.
     pub idempotency_key: String,
     pub deadline: Deadline,
+    /// SHA-256 of the attempt's runner credential: reports must present it.
+    #[serde(default)]
+    pub runner_credential_sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -239,6 +252,7 @@ impl RunEvent {
             RunEvent::Failed(_) => "Failed",
             RunEvent::Completed(_) => "Completed",
             RunEvent::StatusReported(_) => "StatusReported",
+            RunEvent::ReportRefused(_) => "ReportRefused",
         }
     }
 
@@ -263,6 +277,7 @@ impl RunEvent {
             RunEvent::Failed(e) => e.at,
             RunEvent::Completed(e) => e.at,
             RunEvent::StatusReported(e) => e.at,
+            RunEvent::ReportRefused(e) => e.at,
         }
     }
 
@@ -285,6 +300,7 @@ impl RunEvent {
                 | RunEvent::VmDeleted(_)
                 | RunEvent::VmDeleteFailed(_)
                 | RunEvent::StatusReported(_)
+                | RunEvent::ReportRefused(_)
         )
     }
 }

@@ -117,6 +117,8 @@ impl Final {
 pub struct VmRecord {
     pub attempt: u32,
     pub status: VmStatus,
+    /// SHA-256 of the runner credential handed to this VM.
+    pub credential_sha256: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,6 +239,14 @@ impl RunState {
 }
 
 impl Run {
+    /// The attempt whose runner credential has this hash, if any.
+    pub fn attempt_with_credential(&self, sha256: &str) -> Option<u32> {
+        self.vms
+            .values()
+            .find(|vm| !vm.credential_sha256.is_empty() && vm.credential_sha256 == sha256)
+            .map(|vm| vm.attempt)
+    }
+
     fn activate(&mut self, phase: Phase, deadline: Deadline) {
         if !matches!(self.lifecycle, Lifecycle::Final(_)) {
             self.lifecycle = Lifecycle::Active { phase, deadline };
@@ -251,8 +261,13 @@ impl Run {
     }
 
     fn set_vm(&mut self, name: &str, attempt: u32, status: VmStatus) {
-        self.vms
-            .insert(name.to_string(), VmRecord { attempt, status });
+        let vm = self.vms.entry(name.to_string()).or_insert(VmRecord {
+            attempt,
+            status,
+            credential_sha256: String::new(),
+        });
+        vm.attempt = attempt;
+        vm.status = status;
     }
 
     fn apply(&mut self, event: &RunEvent) {
@@ -283,6 +298,9 @@ impl Run {
             RunEvent::VmRequested(e) => {
                 self.started_at.get_or_insert(e.at);
                 self.set_vm(&e.vm_name, e.attempt, VmStatus::Requested);
+                if let Some(vm) = self.vms.get_mut(&e.vm_name) {
+                    vm.credential_sha256 = e.runner_credential_sha256.clone();
+                }
                 self.activate(
                     Phase::ProvisioningVm {
                         vm_name: e.vm_name.clone(),
@@ -394,6 +412,7 @@ impl Run {
             RunEvent::StatusReported(e) => {
                 self.reported.push((e.context.clone(), e.state.clone()));
             }
+            RunEvent::ReportRefused(_) => {}
         }
     }
 

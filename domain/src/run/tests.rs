@@ -36,6 +36,12 @@ fn test_case(id: &str) -> RegressionTest {
     }
 }
 
+fn request_vm() -> RunCommand {
+    RunCommand::RequestVm {
+        runner_credential_sha256: "credential-hash".into(),
+    }
+}
+
 fn queue_command() -> RunCommand {
     RunCommand::Queue(QueueRun {
         run_id: RunId::derived("scenario"),
@@ -78,7 +84,7 @@ impl Scenario {
             sha256: "art".into(),
             location: "store/art".into(),
         });
-        s.ok(RunCommand::RequestVm);
+        s.ok(request_vm());
         let vm = s.vm();
         s.ok(RunCommand::RecordVmCreated {
             attempt: 1,
@@ -282,7 +288,7 @@ fn cancelling_while_provisioning_asks_to_delete_the_requested_vm() {
         sha256: "a".into(),
         location: "l".into(),
     });
-    s.ok(RunCommand::RequestVm);
+    s.ok(request_vm());
     let vm = s.vm();
     assert_eq!(
         s.ok(RunCommand::Cancel {
@@ -308,7 +314,7 @@ fn a_vm_that_comes_up_after_its_attempt_timed_out_is_deleted() {
         sha256: "a".into(),
         location: "l".into(),
     });
-    s.ok(RunCommand::RequestVm);
+    s.ok(request_vm());
     let first_vm = s.vm();
     s.advance(Duration::minutes(6));
     assert_eq!(
@@ -359,11 +365,11 @@ fn a_retry_waits_for_its_backoff_then_uses_a_new_vm_name() {
     assert!(eligible_at > s.now);
     assert_eq!(deadline.kind, DeadlineKind::QueueWait);
     assert_eq!(
-        s.rejects(RunCommand::RequestVm),
+        s.rejects(request_vm()),
         Rejection::NotYetEligible { at: eligible_at }
     );
     s.now = eligible_at;
-    s.ok(RunCommand::RequestVm);
+    s.ok(request_vm());
     assert_ne!(s.vm(), first_vm);
     assert!(s.vm().ends_with("-a2"), "{}", s.vm());
 }
@@ -384,7 +390,7 @@ fn the_last_attempt_fails_with_a_reason_naming_the_stage() {
                 } => *eligible_at,
                 other => panic!("{other:?}"),
             };
-            s.ok(RunCommand::RequestVm);
+            s.ok(request_vm());
             let vm = s.vm();
             s.ok(RunCommand::RecordVmCreated {
                 attempt: attempt + 1,
@@ -476,7 +482,7 @@ fn quota_failures_retry_later_than_capacity_failures() {
             sha256: "a".into(),
             location: "l".into(),
         });
-        s.ok(RunCommand::RequestVm);
+        s.ok(request_vm());
         let vm = s.vm();
         s.ok(RunCommand::RecordVmCreateFailed {
             attempt: 1,
@@ -517,7 +523,7 @@ fn a_runner_can_report_before_the_vm_creation_is_recorded() {
         sha256: "a".into(),
         location: "l".into(),
     });
-    s.ok(RunCommand::RequestVm);
+    s.ok(request_vm());
     let vm = s.vm();
     s.ok(RunCommand::RecordProgress {
         attempt: 1,
