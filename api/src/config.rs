@@ -196,6 +196,16 @@ pub struct Settings {
     pub reconcile_every_secs: u64,
     /// Where GCP VMs are made (`vm_provider = "gcp"`).
     pub gcp: GcpSettings,
+    /// A regression test running longer is killed and fails.
+    pub per_test_timeout_secs: u64,
+    /// Where runners' logs are kept.
+    pub logs_dir: std::path::PathBuf,
+    pub max_log_bytes: u64,
+    /// Per platform, the program under test inside a zip artifact.
+    pub artifact_executables: std::collections::BTreeMap<String, String>,
+    /// The regression tests in scope of new runs (TOML or JSON); none: runs
+    /// carry no tests.
+    pub catalogue: Option<std::path::PathBuf>,
 }
 
 /// Compute Engine settings; credentials come from Application Default
@@ -263,6 +273,11 @@ impl Default for Settings {
             artifact_max_bytes: 512 * 1024 * 1024,
             reconcile_every_secs: 60,
             gcp: GcpSettings::default(),
+            per_test_timeout_secs: 300,
+            logs_dir: "logs".into(),
+            max_log_bytes: 50 * 1024 * 1024,
+            artifact_executables: std::collections::BTreeMap::new(),
+            catalogue: None,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! [`platform::serve`] on `127.0.0.1:0` and talk to it over HTTP.
 
 pub mod auth;
+pub mod catalogue;
 pub mod config;
 pub mod github;
 pub mod graphql;

@@ -130,7 +130,14 @@ pub async fn serve(
     let db = open(&settings).await?;
     let address: SocketAddr = listener.local_addr()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let scope: Arc<dyn TestScope> = Arc::new(NoTests);
+    let clock_for_api = clock.clone();
+    let scope: Arc<dyn TestScope> = match &settings.catalogue {
+        Some(path) => Arc::new(
+            crate::catalogue::CatalogueFile::open(path.clone())
+                .map_err(|e| anyhow::anyhow!("the catalogue does not load: {e}"))?,
+        ),
+        None => Arc::new(NoTests),
+    };
     let platforms = intake_config.platforms.clone();
     let intake = Intake::new(
         db.store.clone(),
@@ -180,6 +187,15 @@ pub async fn serve(
         schema,
         projections: projectors.iter().map(|p| (p.name(), p.status())).collect(),
         managers: health.clone(),
+        runs: sp_commands::Handler::new(db.store.clone(), settings.policy.clone(), clock_for_api),
+        runner: http::RunnerSettings {
+            public_url: managers_config.public_url.clone(),
+            logs_dir: settings.logs_dir.clone(),
+            max_log_bytes: settings.max_log_bytes,
+            per_test_timeout_secs: settings.per_test_timeout_secs,
+            heartbeat_secs: (settings.policy.deadlines.heartbeat.num_seconds() / 3).max(1) as u64,
+            executables: settings.artifact_executables.clone(),
+        },
     });
 
     tracing::info!(

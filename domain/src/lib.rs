@@ -25,6 +25,7 @@ pub mod intake;
 pub mod notices;
 pub mod platform;
 pub mod policy;
+pub mod protocol;
 pub mod pull_request;
 pub mod run;
 pub mod verdict;

@@ -4,6 +4,7 @@
 mod error;
 mod graphql;
 mod health;
+mod runner;
 mod webhook;
 
 use std::future::Future;
@@ -22,6 +23,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
+pub use runner::RunnerSettings;
 pub use webhook::MAX_DELIVERY_BYTES;
 
 use crate::graphql::ApiSchema;
@@ -37,6 +39,8 @@ pub struct AppState {
     pub projections: Vec<(&'static str, watch::Receiver<ProjectionStatus>)>,
     /// The process managers' role and problems, for `/readyz`.
     pub managers: sp_managers::Health,
+    pub runs: sp_commands::Handler<sp_domain::RunState>,
+    pub runner: RunnerSettings,
 }
 
 impl std::fmt::Debug for AppState {
@@ -65,6 +69,18 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(webhook::receive).layer(DefaultBodyLimit::max(MAX_DELIVERY_BYTES)),
         )
         .route("/graphql", get(graphql::graphiql).post(graphql::execute))
+        .route("/runner/v1/runs/{run}/job", get(runner::job))
+        .route("/runner/v1/runs/{run}/reports", post(runner::report))
+        .route("/runner/v1/runs/{run}/artifact", get(runner::artifact))
+        .route(
+            "/runner/v1/runs/{run}/samples/{sha256}",
+            get(runner::sample),
+        )
+        .route(
+            "/runner/v1/runs/{run}/logs/{name}",
+            // The handler enforces its own, larger, limit while streaming.
+            axum::routing::put(runner::upload_log).layer(DefaultBodyLimit::disable()),
+        )
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,

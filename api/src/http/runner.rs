@@ -1,0 +1,355 @@
+//! The runner's endpoint: its job, its reports (progress, results, finish,
+//! failure), its logs, and the files it downloads (artifact, samples).
+//!
+//! A runner authenticates with its attempt's credential (a bearer token whose
+//! SHA-256 `VmRequested` recorded). A report from another attempt, or after
+//! the run ended, is refused with 409 and recorded as `ReportRefused`; it is
+//! never applied. Every accepted report is also the heartbeat.
+
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use sp_commands::{CommandError, Envelope, Loaded};
+use sp_domain::protocol::{Job, JobArtifact, JobTest, Report, ReportAck, ReportBody};
+use sp_domain::{ErrorClass, Lifecycle, Rejection, RunCommand, RunId, RunState};
+use sp_managers::RunnerKeys;
+use tokio::io::AsyncWriteExt;
+use tokio_util::io::ReaderStream;
+
+use super::{ApiError, AppState};
+
+/// What the runner endpoint needs to know.
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    /// The platform's URL as runners reach it.
+    pub public_url: String,
+    /// Where runners' logs are kept: `<dir>/<run>/<attempt>/<name>`.
+    pub logs_dir: PathBuf,
+    pub max_log_bytes: u64,
+    pub per_test_timeout_secs: u64,
+    pub heartbeat_secs: u64,
+    /// Per platform, the program under test inside a zip artifact.
+    pub executables: std::collections::BTreeMap<String, String>,
+}
+
+/// A runner that proved its credential: the run, its attempt, the run's state.
+struct Caller {
+    run: RunId,
+    attempt: u32,
+    loaded: Loaded<RunState>,
+}
+
+fn parse_run(run: &str) -> Result<RunId, ApiError> {
+    uuid::Uuid::parse_str(run)
+        .map(RunId)
+        .map_err(|_| ApiError::NotFound(format!("{run:?} is not a run id")))
+}
+
+async fn authorize(state: &AppState, headers: &HeaderMap, run: &str) -> Result<Caller, ApiError> {
+    let run = parse_run(run)?;
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            ApiError::Unauthorized(
+                "a runner credential is required (Authorization: Bearer …)".into(),
+            )
+        })?;
+    let loaded = state
+        .runs
+        .load(&run.stream())
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let hash = RunnerKeys::hash(token.trim());
+    let attempt = loaded
+        .state
+        .run
+        .as_ref()
+        .and_then(|r| r.attempt_with_credential(&hash))
+        .ok_or_else(|| ApiError::Unauthorized("this credential is not one of this run's".into()))?;
+    Ok(Caller {
+        run,
+        attempt,
+        loaded,
+    })
+}
+
+/// Why this caller may not act on the run any more, if so.
+fn stale(caller: &Caller) -> Option<String> {
+    let run = caller.loaded.state.run.as_ref()?;
+    match &run.lifecycle {
+        Lifecycle::Final(end) => Some(format!("the run is already {}", end.name())),
+        Lifecycle::Active { .. } if run.attempt != caller.attempt => Some(format!(
+            "attempt {} is over; the run is on attempt {}",
+            caller.attempt, run.attempt
+        )),
+        Lifecycle::Active { .. } => None,
+    }
+}
+
+/// Record a refused report and answer 409.
+async fn refuse(state: &AppState, caller: &Caller, reason: String) -> Response {
+    let command = RunCommand::RecordRefusedReport {
+        attempt: caller.attempt,
+        reason: reason.clone(),
+    };
+    let envelope = Envelope::new(actor(caller)).correlated(caller.run.0);
+    if let Err(error) = state
+        .runs
+        .execute(&caller.run.stream(), &command, &envelope)
+        .await
+    {
+        tracing::warn!(%error, run = %caller.run, "cannot record a refused report");
+    }
+    let ack = ReportAck {
+        status: "refused".into(),
+        reason: Some(reason),
+    };
+    (StatusCode::CONFLICT, Json(ack)).into_response()
+}
+
+fn actor(caller: &Caller) -> String {
+    format!("runner:{}/{}", caller.run, caller.attempt)
+}
+
+pub async fn job(
+    State(state): State<Arc<AppState>>,
+    Path(run): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let caller = authorize(&state, &headers, &run).await?;
+    if let Some(reason) = stale(&caller) {
+        return Ok(refuse(&state, &caller, reason).await);
+    }
+    let Some(r) = caller.loaded.state.run.as_ref() else {
+        return Err(ApiError::NotFound("no such run".into()));
+    };
+    let settings = &state.runner;
+    let base = format!(
+        "{}/runner/v1/runs/{}",
+        settings.public_url.trim_end_matches('/'),
+        caller.run
+    );
+    let artifact = r
+        .artifact
+        .as_ref()
+        .filter(|a| a.location != "none")
+        .map(|a| JobArtifact {
+            url: format!("{base}/artifact"),
+            sha256: a.sha256.clone(),
+            size_bytes: a.size_bytes,
+            executable: settings.executables.get(r.info.platform.as_str()).cloned(),
+        });
+    let tests = r
+        .info
+        .tests
+        .iter()
+        .map(|t| JobTest {
+            sample_url: match t.sample.location.as_deref() {
+                Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                    url.to_string()
+                }
+                _ => format!("{base}/samples/{}", t.sample.sha256),
+            },
+            test: t.clone(),
+        })
+        .collect();
+    let job = Job {
+        run_id: caller.run,
+        attempt: caller.attempt,
+        platform: r.info.platform.to_string(),
+        commit_sha: r.info.commit_sha.clone(),
+        artifact,
+        tests,
+        per_test_timeout_secs: settings.per_test_timeout_secs,
+        heartbeat_secs: settings.heartbeat_secs,
+        reports_url: format!("{base}/reports"),
+        logs_url: format!("{base}/logs"),
+    };
+    Ok(Json(job).into_response())
+}
+
+pub async fn report(
+    State(state): State<Arc<AppState>>,
+    Path(run): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let caller = authorize(&state, &headers, &run).await?;
+    let mut de = serde_json::Deserializer::from_slice(&body);
+    let report: Report = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        ApiError::BadRequest(format!("invalid report: {}: {}", e.path(), e.inner()))
+    })?;
+    if let Some(reason) = stale(&caller) {
+        return Ok(refuse(&state, &caller, reason).await);
+    }
+    let attempt = caller.attempt;
+    let command = match report.body {
+        ReportBody::Progress {
+            stage,
+            message,
+            done,
+            total,
+        } => RunCommand::RecordProgress {
+            attempt,
+            stage,
+            message,
+            done,
+            total,
+        },
+        ReportBody::Result { result } => RunCommand::RecordSampleResult { attempt, result },
+        ReportBody::Finish => RunCommand::Finish { attempt },
+        ReportBody::Failure { message, retryable } => RunCommand::ReportRunnerFailure {
+            attempt,
+            class: if retryable {
+                ErrorClass::Retryable
+            } else {
+                ErrorClass::Permanent
+            },
+            message,
+        },
+    };
+    let envelope = Envelope::new(actor(&caller))
+        .correlated(caller.run.0)
+        .idempotent(format!("report:{}", report.client_id));
+    let ack = |status: &str| ReportAck {
+        status: status.into(),
+        reason: None,
+    };
+    match state
+        .runs
+        .execute(&caller.run.stream(), &command, &envelope)
+        .await
+    {
+        Ok(done) if done.already_applied => {
+            Ok((StatusCode::OK, Json(ack("duplicate"))).into_response())
+        }
+        Ok(_) => Ok((StatusCode::ACCEPTED, Json(ack("recorded"))).into_response()),
+        Err(CommandError::Rejected(
+            r @ (Rejection::StaleAttempt { .. } | Rejection::RunFinal { .. }),
+        )) => Ok(refuse(&state, &caller, r.to_string()).await),
+        Err(CommandError::Rejected(r)) => Err(ApiError::Conflict(r.to_string())),
+        Err(e @ (CommandError::Contended { .. } | CommandError::Store(_))) => {
+            Err(ApiError::Unavailable(format!("{e}; send the report again")))
+        }
+        Err(e) => Err(ApiError::Internal(e.to_string())),
+    }
+}
+
+/// Log names become file names.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+pub async fn upload_log(
+    State(state): State<Arc<AppState>>,
+    Path((run, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    // Logs of any attempt of the run are kept: a failed attempt's log is
+    // what explains it.
+    let caller = authorize(&state, &headers, &run).await?;
+    if !valid_name(&name) {
+        return Err(ApiError::BadRequest(
+            "a log name is 1 to 64 letters, digits, dots, dashes or underscores".into(),
+        ));
+    }
+    let dir = state
+        .runner
+        .logs_dir
+        .join(caller.run.to_string())
+        .join(caller.attempt.to_string());
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| ApiError::Internal(format!("log directory {}: {e}", dir.display())))?;
+    let path = dir.join(&name);
+    let partial = dir.join(format!(".{name}.partial"));
+    let mut file = tokio::fs::File::create(&partial)
+        .await
+        .map_err(|e| ApiError::Internal(format!("log file: {e}")))?;
+    let mut stream = body.into_data_stream();
+    let mut size: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::BadRequest(format!("the upload broke off: {e}")))?;
+        size += chunk.len() as u64;
+        if size > state.runner.max_log_bytes {
+            drop(file);
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(ApiError::TooLarge(format!(
+                "a log may be at most {} bytes",
+                state.runner.max_log_bytes
+            )));
+        }
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| ApiError::Internal(format!("writing the log: {e}")))?;
+    }
+    file.flush()
+        .await
+        .map_err(|e| ApiError::Internal(format!("writing the log: {e}")))?;
+    tokio::fs::rename(&partial, &path)
+        .await
+        .map_err(|e| ApiError::Internal(format!("storing the log: {e}")))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "stored": name, "bytes": size })),
+    )
+        .into_response())
+}
+
+async fn send_file(path: &FsPath) -> Result<Response, ApiError> {
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|_| ApiError::NotFound("the file is not in the platform's store".into()))?;
+    Ok(Body::from_stream(ReaderStream::new(file)).into_response())
+}
+
+pub async fn artifact(
+    State(state): State<Arc<AppState>>,
+    Path(run): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let caller = authorize(&state, &headers, &run).await?;
+    let location = caller
+        .loaded
+        .state
+        .run
+        .as_ref()
+        .and_then(|r| r.artifact.as_ref())
+        .map(|a| a.location.clone())
+        .filter(|l| l != "none")
+        .ok_or_else(|| ApiError::NotFound("this run has no artifact".into()))?;
+    send_file(FsPath::new(&location)).await
+}
+
+pub async fn sample(
+    State(state): State<Arc<AppState>>,
+    Path((run, sha256)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let caller = authorize(&state, &headers, &run).await?;
+    // Only samples in the run's own scope are served.
+    let location = caller
+        .loaded
+        .state
+        .run
+        .as_ref()
+        .and_then(|r| r.info.tests.iter().find(|t| t.sample.sha256 == sha256))
+        .and_then(|t| t.sample.location.clone())
+        .ok_or_else(|| ApiError::NotFound(format!("no sample {sha256} in this run's scope")))?;
+    send_file(FsPath::new(&location)).await
+}

@@ -1,0 +1,112 @@
+//! What the platform and a runner say to each other over HTTP (JSON): the job
+//! a runner fetches, and the reports it sends back.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::ids::RunId;
+use crate::run::RunnerStage;
+use crate::verdict::{RegressionTest, TestResult};
+
+/// `GET /runner/v1/runs/{run}/job`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub run_id: RunId,
+    pub attempt: u32,
+    pub platform: String,
+    pub commit_sha: String,
+    /// The build to test; `None` when the runner's machine has the program.
+    pub artifact: Option<JobArtifact>,
+    pub tests: Vec<JobTest>,
+    /// A test running longer is killed (its whole process tree) and fails.
+    pub per_test_timeout_secs: u64,
+    /// Report at least this often, even while one test runs long.
+    pub heartbeat_secs: u64,
+    pub reports_url: String,
+    pub logs_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobArtifact {
+    pub url: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+    /// The program under test inside a zip artifact; `None`: the artifact is
+    /// the program itself.
+    #[serde(default)]
+    pub executable: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobTest {
+    pub test: RegressionTest,
+    /// Where to download the sample (checked against its sha256).
+    pub sample_url: String,
+}
+
+/// `POST /runner/v1/runs/{run}/reports`. A report sent again with the same
+/// `client_id` is acknowledged and not recorded twice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub client_id: Uuid,
+    #[serde(flatten)]
+    pub body: ReportBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ReportBody {
+    /// Where the runner is; also its heartbeat.
+    Progress {
+        stage: RunnerStage,
+        #[serde(default)]
+        message: String,
+        done: u32,
+        total: u32,
+    },
+    /// One regression test's outcome.
+    Result { result: TestResult },
+    /// Every test has run.
+    Finish,
+    /// The runner cannot go on (bad artifact, disk full).
+    Failure { message: String, retryable: bool },
+}
+
+/// The platform's answer to a report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportAck {
+    /// `recorded`, `duplicate`, or `refused` (with the reason).
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn reports_read_as_the_runner_writes_them() {
+        let r: Report = serde_json::from_value(json!({
+            "client_id": "6f2d3a7e-0000-4000-8000-000000000001",
+            "kind": "progress", "stage": "testing", "done": 1, "total": 3
+        }))
+        .expect("progress");
+        assert!(matches!(
+            r.body,
+            ReportBody::Progress {
+                done: 1,
+                total: 3,
+                ..
+            }
+        ));
+        let r: Report = serde_json::from_value(json!({
+            "client_id": "6f2d3a7e-0000-4000-8000-000000000002", "kind": "finish"
+        }))
+        .expect("finish");
+        assert_eq!(r.body, ReportBody::Finish);
+        assert!(serde_json::from_value::<Report>(json!({"kind": "finish"})).is_err());
+    }
+}
