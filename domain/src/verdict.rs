@@ -71,6 +71,9 @@ pub struct TestResult {
     pub runtime_ms: u64,
     #[serde(default)]
     pub outputs: Vec<ProducedOutput>,
+    /// Killed at the per-test timeout.
+    #[serde(default)]
+    pub timed_out: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +87,7 @@ pub enum Verdict {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Mismatch {
+    TimedOut,
     ExitCode { expected: i32, actual: i32 },
     OutputDiffers { output: String, sha256: String },
     OutputMissing { output: String },
@@ -111,6 +115,9 @@ pub fn judge(test: &RegressionTest, result: Option<&TestResult>) -> Vec<Mismatch
         return vec![Mismatch::NoResult];
     };
     let mut mismatches = Vec::new();
+    if result.timed_out {
+        mismatches.push(Mismatch::TimedOut);
+    }
     if result.exit_code != test.expected_exit_code {
         mismatches.push(Mismatch::ExitCode {
             expected: test.expected_exit_code,
@@ -210,6 +217,7 @@ mod tests {
             test_id: "t1".into(),
             exit_code: exit,
             runtime_ms: 10,
+            timed_out: false,
             outputs: vec![ProducedOutput {
                 name: "out.srt".into(),
                 produced: srt,

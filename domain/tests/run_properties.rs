@@ -181,6 +181,7 @@ fn concrete(step: &Step, state: &RunState, run_id: RunId) -> Option<RunCommand> 
                 test_id: format!("t{test}"),
                 exit_code: *exit_code,
                 runtime_ms: 3,
+                timed_out: false,
                 outputs: vec![ProducedOutput {
                     name: "out".into(),
                     produced: OutputProduced::Sha256 {

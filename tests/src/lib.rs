@@ -18,6 +18,12 @@ use tokio_util::sync::CancellationToken;
 
 pub const SECRET: &str = "test-webhook-secret";
 
+/// The demo: a program under test, three samples, a catalogue of three
+/// regression tests (one passes, one passes on a variant, one fails).
+pub fn demo_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -62,6 +68,7 @@ impl TestPlatform {
             log: "warn".into(),
             local_vm_dir: dir.path().join("vms"),
             artifact_dir: dir.path().join("artifacts"),
+            logs_dir: dir.path().join("logs"),
             reconcile_every_secs: 1,
             managers: false,
             ..Settings::default()

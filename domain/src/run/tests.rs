@@ -152,6 +152,7 @@ impl Scenario {
                 test_id: test.into(),
                 exit_code,
                 runtime_ms: 5,
+                timed_out: false,
                 outputs: vec![ProducedOutput {
                     name: "out.srt".into(),
                     produced: OutputProduced::Sha256 {

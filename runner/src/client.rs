@@ -1,0 +1,246 @@
+//! The runner's side of the HTTP protocol: fetch the job, send reports
+//! (spooled to disk first, retried with backoff, sent in order), upload logs,
+//! download files into a cache verified by sha256.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use sp_domain::protocol::{Job, Report, ReportBody};
+use tokio::io::AsyncWriteExt;
+
+/// Why a report was not delivered.
+#[derive(Debug)]
+pub enum SendError {
+    /// The platform said no (409): stop working on this attempt.
+    Refused(String),
+    /// Not delivered; still in the spool.
+    Unreachable(String),
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Refused(r) => write!(f, "the platform refused the report: {r}"),
+            SendError::Unreachable(r) => write!(f, "the platform is unreachable: {r}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    /// `…/runner/v1/runs/{run}`.
+    base: String,
+    token: String,
+    spool: PathBuf,
+    /// How long one report may keep being retried before the runner gives up.
+    pub patience: Duration,
+}
+
+impl Client {
+    pub fn new(base: &str, token: &str, spool: PathBuf) -> anyhow::Result<Client> {
+        Ok(Client {
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .timeout(Duration::from_secs(120))
+                .build()?,
+            base: base.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+            spool,
+            patience: Duration::from_secs(600),
+        })
+    }
+
+    pub async fn job(&self) -> anyhow::Result<Job> {
+        let mut delay = Duration::from_millis(250);
+        let started = std::time::Instant::now();
+        loop {
+            let response = self
+                .http
+                .get(format!("{}/job", self.base))
+                .bearer_auth(&self.token)
+                .send()
+                .await;
+            match response {
+                Ok(r) if r.status().is_success() => return Ok(r.json().await?),
+                Ok(r) if r.status().is_client_error() => {
+                    let status = r.status();
+                    anyhow::bail!(
+                        "the platform refused the job ({status}): {}",
+                        r.text().await.unwrap_or_default()
+                    )
+                }
+                Ok(r) => tracing::warn!(status = %r.status(), "cannot fetch the job yet"),
+                Err(e) => tracing::warn!(error = %e, "cannot reach the platform yet"),
+            }
+            if started.elapsed() > self.patience {
+                anyhow::bail!(
+                    "the platform did not hand out the job within {:?}",
+                    self.patience
+                );
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(15));
+        }
+    }
+
+    /// Spool a report and send everything spooled, oldest first.
+    pub async fn report(&self, body: ReportBody) -> Result<(), SendError> {
+        let report = Report {
+            client_id: uuid::Uuid::now_v7(),
+            body,
+        };
+        self.spool_report(&report)
+            .await
+            .map_err(|e| SendError::Unreachable(format!("cannot spool the report: {e}")))?;
+        self.flush().await
+    }
+
+    async fn spool_report(&self, report: &Report) -> std::io::Result<()> {
+        tokio::fs::create_dir_all(&self.spool).await?;
+        // v7 ids sort by time, so file names keep the reports' order.
+        let path = self
+            .spool
+            .join(format!("{}.json", report.client_id.simple()));
+        let tmp = path.with_extension("tmp");
+        tokio::fs::write(&tmp, serde_json::to_vec(report)?).await?;
+        tokio::fs::rename(&tmp, &path).await
+    }
+
+    async fn spooled(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        if let Ok(mut dir) = tokio::fs::read_dir(&self.spool).await {
+            while let Ok(Some(entry)) = dir.next_entry().await {
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == "json") {
+                    files.push(path);
+                }
+            }
+        }
+        files.sort();
+        files
+    }
+
+    /// Send every spooled report in order; each is retried with backoff
+    /// until it is delivered, refused, or patience runs out.
+    pub async fn flush(&self) -> Result<(), SendError> {
+        for path in self.spooled().await {
+            let body = tokio::fs::read(&path)
+                .await
+                .map_err(|e| SendError::Unreachable(format!("spool {}: {e}", path.display())))?;
+            let mut delay = Duration::from_millis(250);
+            let started = std::time::Instant::now();
+            loop {
+                let response = self
+                    .http
+                    .post(format!("{}/reports", self.base))
+                    .bearer_auth(&self.token)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await;
+                let problem = match response {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = tokio::fs::remove_file(&path).await;
+                        break;
+                    }
+                    Ok(r) if r.status() == reqwest::StatusCode::CONFLICT => {
+                        let _ = tokio::fs::remove_file(&path).await;
+                        return Err(SendError::Refused(r.text().await.unwrap_or_default()));
+                    }
+                    Ok(r) if r.status().is_client_error() => {
+                        // The report itself is wrong: keep it for the log, do not loop.
+                        let _ = tokio::fs::rename(&path, path.with_extension("rejected")).await;
+                        tracing::error!(status = %r.status(), "the platform rejected a report");
+                        break;
+                    }
+                    Ok(r) => format!("HTTP {}", r.status()),
+                    Err(e) => e.to_string(),
+                };
+                if started.elapsed() > self.patience {
+                    return Err(SendError::Unreachable(problem));
+                }
+                tracing::warn!(%problem, retry_in = ?delay, "report not delivered; it stays spooled");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn upload_log(&self, name: &str, file: &Path) -> anyhow::Result<()> {
+        let body = tokio::fs::read(file).await?;
+        let response = self
+            .http
+            .put(format!("{}/logs/{name}", self.base))
+            .bearer_auth(&self.token)
+            .body(body)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "log upload: HTTP {}",
+            response.status()
+        );
+        Ok(())
+    }
+
+    /// A file by sha256: from the cache, or downloaded (with the runner's
+    /// credential when it is the platform's own URL) and checked.
+    pub async fn fetch(&self, url: &str, sha256: &str, cache: &Path) -> anyhow::Result<PathBuf> {
+        let target = cache.join(sha256);
+        if target.exists() && hash_file(&target).await? == sha256 {
+            return Ok(target);
+        }
+        tokio::fs::create_dir_all(cache).await?;
+        let partial = cache.join(format!("{sha256}.partial"));
+        let mut last = String::new();
+        for try_number in 1..=3 {
+            let mut request = self.http.get(url);
+            if url.starts_with(&self.base) {
+                request = request.bearer_auth(&self.token);
+            }
+            match download(request, &partial).await {
+                Ok(hash) if hash == sha256 => {
+                    tokio::fs::rename(&partial, &target).await?;
+                    return Ok(target);
+                }
+                Ok(hash) => last = format!("its sha256 is {hash}, expected {sha256}"),
+                Err(e) => last = e.to_string(),
+            }
+            let _ = tokio::fs::remove_file(&partial).await;
+            tokio::time::sleep(Duration::from_millis(500 * try_number)).await;
+        }
+        anyhow::bail!("cannot download {url}: {last}")
+    }
+}
+
+async fn download(request: reqwest::RequestBuilder, to: &Path) -> anyhow::Result<String> {
+    let response = request.send().await?;
+    anyhow::ensure!(response.status().is_success(), "HTTP {}", response.status());
+    let mut file = tokio::fs::File::create(to).await?;
+    let mut hasher = Sha256::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        hasher.update(&chunk);
+        file.write_all(&chunk).await?;
+    }
+    file.flush().await?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+pub async fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = tokio::io::AsyncReadExt::read(&mut file, &mut buf).await?;
+        if n == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buf[..n]);
+    }
+}

@@ -1,0 +1,205 @@
+//! Running one regression test: its command line with the placeholders
+//! filled in, in a process group of its own, killed whole at its timeout;
+//! then its outputs hashed and compared.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use sp_domain::verdict::{OutputProduced, ProducedOutput};
+use sp_domain::{RegressionTest, TestResult};
+
+use crate::client::hash_file;
+
+/// Quote a path for `sh`.
+fn quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
+}
+
+/// The command line with `{exe}`, `{sample}` and `{outdir}` filled in.
+pub fn command_line(template: &str, exe: &Path, sample: &Path, outdir: &Path) -> String {
+    template
+        .replace("{exe}", &quote(exe))
+        .replace("{sample}", &quote(sample))
+        .replace("{outdir}", &quote(outdir))
+}
+
+/// Run `test` on `sample` with `exe`, its outputs in `outdir`, its stderr in
+/// `stderr`. Never fails: a command that cannot start exits 127, as in a shell.
+pub async fn run_test(
+    test: &RegressionTest,
+    exe: &Path,
+    sample: &Path,
+    outdir: &Path,
+    stderr: &Path,
+    timeout: Duration,
+) -> TestResult {
+    let started = Instant::now();
+    let line = command_line(&test.command, exe, sample, outdir);
+    let (exit_code, timed_out) = match spawn(&line, outdir, stderr, timeout).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let _ = tokio::fs::write(
+                stderr,
+                format!("sample-runner: cannot start the test: {e}\n"),
+            )
+            .await;
+            (127, false)
+        }
+    };
+    let runtime_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let mut outputs = Vec::new();
+    for expected in &test.outputs {
+        let path: PathBuf = outdir.join(&expected.name);
+        let produced = match hash_file(&path).await {
+            Ok(hash) if hash == expected.approved_sha256 => OutputProduced::Equal,
+            Ok(hash) => OutputProduced::Sha256 { sha256: hash },
+            Err(_) => OutputProduced::Missing,
+        };
+        outputs.push(ProducedOutput {
+            name: expected.name.clone(),
+            produced,
+        });
+    }
+    TestResult {
+        test_id: test.id.clone(),
+        exit_code,
+        runtime_ms,
+        outputs,
+        timed_out,
+    }
+}
+
+async fn spawn(
+    line: &str,
+    dir: &Path,
+    stderr: &Path,
+    timeout: Duration,
+) -> std::io::Result<(i32, bool)> {
+    tokio::fs::create_dir_all(dir).await?;
+    let stderr = std::fs::File::create(stderr)?;
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(line)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()?;
+    match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(status) => {
+            let status = status?;
+            Ok((status.code().unwrap_or(-1), false))
+        }
+        Err(_) => {
+            // The whole group: the command and whatever it started.
+            if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            let _ = child.wait().await;
+            Ok((-1, true))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sp_domain::{ExpectedOutput, SampleRef};
+
+    use super::*;
+
+    fn test(command: &str, approved: &str) -> RegressionTest {
+        RegressionTest {
+            id: "t".into(),
+            sample: SampleRef {
+                sha256: "s".into(),
+                name: "s".into(),
+                location: None,
+            },
+            command: command.into(),
+            expected_exit_code: 0,
+            categories: vec![],
+            outputs: vec![ExpectedOutput {
+                name: "out.txt".into(),
+                approved_sha256: approved.into(),
+                variants: vec![],
+                ignore: false,
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn outputs_are_hashed_and_compared() {
+        let dir = tempfile::tempdir().expect("dir");
+        let sample = dir.path().join("sample.txt");
+        std::fs::write(&sample, "hello\n").expect("sample");
+        let out = dir.path().join("out");
+        // sha256 of "HELLO\n"
+        let approved = "64ba7a5b4b2e4b4ae3b2bfa9cf9a3e3bb7e1e8b1a7e8a2b7d8e3b9f8e2d2c1b0";
+        let t = test("tr a-z A-Z < {sample} > {outdir}/out.txt", approved);
+        let r = run_test(
+            &t,
+            Path::new("/bin/true"),
+            &sample,
+            &out,
+            &dir.path().join("err"),
+            Duration::from_secs(10),
+        )
+        .await;
+        assert_eq!(r.exit_code, 0);
+        let expected = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"HELLO\n"));
+        assert_eq!(
+            r.outputs[0].produced,
+            OutputProduced::Sha256 {
+                sha256: expected.clone()
+            },
+            "not the approved hash, so the produced one"
+        );
+        let t = test("tr a-z A-Z < {sample} > {outdir}/out.txt", &expected);
+        let r = run_test(
+            &t,
+            Path::new("/bin/true"),
+            &sample,
+            &out,
+            &dir.path().join("err"),
+            Duration::from_secs(10),
+        )
+        .await;
+        assert_eq!(r.outputs[0].produced, OutputProduced::Equal);
+    }
+
+    #[tokio::test]
+    async fn a_test_past_its_timeout_is_killed_with_its_children() {
+        let dir = tempfile::tempdir().expect("dir");
+        let t = test("sh -c 'sleep 30' & sleep 30", "x");
+        let started = Instant::now();
+        let r = run_test(
+            &t,
+            Path::new("/bin/true"),
+            &dir.path().join("none"),
+            &dir.path().join("out"),
+            &dir.path().join("err"),
+            Duration::from_millis(300),
+        )
+        .await;
+        assert!(r.timed_out);
+        assert_eq!(r.exit_code, -1);
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(r.outputs[0].produced, OutputProduced::Missing);
+    }
+
+    #[test]
+    fn placeholders_are_quoted_paths() {
+        let line = command_line(
+            "{exe} -i {sample} -o {outdir}/x",
+            Path::new("/a b/exe"),
+            Path::new("/s'q"),
+            Path::new("/o"),
+        );
+        assert_eq!(line, "'/a b/exe' -i '/s'\\''q' -o '/o'/x");
+    }
+}

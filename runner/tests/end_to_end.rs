@@ -1,0 +1,224 @@
+//! The whole job, end to end, on both backends: a signed webhook, the
+//! artifact, a local VM running the real `sample-runner`, the demo catalogue
+//! run for real, the verdict, and the VM deleted.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use sp_api::Settings;
+use sp_tests::github::{self, sha};
+use sp_tests::{Backend, TestPlatform, demo_dir, eventually};
+
+const RUNNER: &str = env!("CARGO_BIN_EXE_sample-runner");
+
+fn with_runner(mut s: Settings) -> Settings {
+    s.managers = true;
+    s.platforms = vec!["linux".into()];
+    s.catalogue = Some(demo_dir().join("catalogue.toml"));
+    s.artifact_source = format!("file://{}", demo_dir().join("upcase.sh").display());
+    s.local_vm_command = format!("exec {RUNNER}");
+    s.per_test_timeout_secs = 20;
+    s
+}
+
+async fn events(p: &TestPlatform, run: &str) -> Vec<(String, Value)> {
+    p.db.store()
+        .read_stream(&format!("run-{run}"), 1)
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|e| (e.event_type, e.data))
+        .collect()
+}
+
+/// Wait (up to a minute: real processes, real deadlines) until the run records `kind`.
+async fn until(p: &TestPlatform, run: &str, kind: &str) -> Vec<(String, Value)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let e = events(p, run).await;
+        if e.iter().any(|(t, _)| t == kind) {
+            return e;
+        }
+        let types: Vec<&str> = e.iter().map(|(t, _)| t.as_str()).collect();
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "run {run} never recorded {kind}: {types:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn the_demo_catalogue_runs_to_a_verdict(backend: Backend) {
+    let p = TestPlatform::start_with(backend, with_runner).await;
+    let (status, body) = p
+        .deliver(
+            "push",
+            "e2e-1",
+            &github::push("master", &sha('1'), &sha('2'), "dev"),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let run = body["runs"][0].as_str().unwrap_or_default().to_string();
+    let trail = until(&p, &run, "Completed").await;
+    let completed = &trail
+        .iter()
+        .find(|(t, _)| t == "Completed")
+        .expect("completed")
+        .1;
+    assert_eq!(completed["verdict"], "fail", "{completed}");
+    assert_eq!(completed["counts"]["passed"], 2, "{completed}");
+    assert_eq!(completed["counts"]["failed"], 1, "{completed}");
+    assert_eq!(completed["counts"]["by_category"]["crashes"]["failed"], 1);
+    assert_eq!(completed["counts"]["by_category"]["variants"]["passed"], 1);
+    let results: Vec<&Value> = trail
+        .iter()
+        .filter(|(t, _)| t == "SampleResult")
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(results.len(), 3);
+    let broken = results
+        .iter()
+        .find(|r| r["result"]["test_id"] == "upper-broken")
+        .expect("the broken sample's result");
+    assert_eq!(broken["result"]["exit_code"], 2);
+
+    until(&p, &run, "VmDeleted").await;
+    let logs = p.settings.logs_dir.join(&run).join("1");
+    let runner_log =
+        std::fs::read_to_string(logs.join("runner.log")).expect("the runner's log was uploaded");
+    assert!(runner_log.contains("upper-broken: exit 2"), "{runner_log}");
+    let stderr =
+        std::fs::read_to_string(logs.join("upper-broken.stderr")).expect("stderr uploaded");
+    assert!(stderr.contains("refusing"), "{stderr}");
+
+    // The dashboard model has the verdict.
+    let r = eventually("the runs model shows the verdict", || async {
+        let r = p
+            .query(
+                "query($id: ID!) { run(id: $id) { status verdict passed failed samplesDone samplesTotal } }",
+                serde_json::json!({ "id": run }),
+            )
+            .await;
+        (r["run"]["status"] == "COMPLETED").then_some(r)
+    })
+    .await;
+    assert_eq!(r["run"]["verdict"], "fail");
+    assert_eq!(
+        (r["run"]["passed"].as_i64(), r["run"]["failed"].as_i64()),
+        (Some(2), Some(1))
+    );
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// A catalogue of one slow test (3 s), so a runner can be killed mid-run.
+fn slow_catalogue(dir: &std::path::Path) -> std::path::PathBuf {
+    let program = dir.join("slow.sh");
+    std::fs::write(
+        &program,
+        "#!/bin/sh\nsleep 3\ntr a-z A-Z < \"$1\" > \"$2/upper.txt\"\n",
+    )
+    .expect("program");
+    std::fs::write(dir.join("sample.txt"), "slow\n").expect("sample");
+    let catalogue = dir.join("catalogue.toml");
+    std::fs::write(
+        &catalogue,
+        format!(
+            "[[samples]]\nname = \"sample.txt\"\nsha256 = \"{}\"\npath = \"sample.txt\"\n\n\
+             [[tests]]\nid = \"slow\"\nsample = \"sample.txt\"\ncommand = \"{{exe}} {{sample}} {{outdir}}\"\n\
+             [[tests.outputs]]\nname = \"upper.txt\"\napproved_sha256 = \"{}\"\n",
+            sha256(b"slow\n"),
+            sha256(b"SLOW\n")
+        ),
+    )
+    .expect("catalogue");
+    catalogue
+}
+
+async fn a_killed_runner_is_retried_through_the_heartbeat_deadline(backend: Backend) {
+    let data = tempfile::tempdir().expect("dir");
+    let catalogue = slow_catalogue(data.path());
+    let program = data.path().join("slow.sh");
+    let p = TestPlatform::start_with(backend, move |s| {
+        let mut s = with_runner(s);
+        s.catalogue = Some(catalogue);
+        s.artifact_source = format!("file://{}", program.display());
+        s.policy.deadlines.heartbeat = chrono::Duration::seconds(3);
+        s.policy.retry.base_delay = chrono::Duration::seconds(1);
+        // The first attempt's runner dies a second into its 3-second test (the
+        // VM stays up); later attempts run normally.
+        s.local_vm_command = format!(
+            "if [ \"$SP_ATTEMPT\" = 1 ]; then {RUNNER} & sleep 1; kill -9 $!; sleep 600; else exec {RUNNER}; fi"
+        );
+        s
+    })
+    .await;
+    let (status, body) = p
+        .deliver(
+            "push",
+            "e2e-2",
+            &github::push("master", &sha('1'), &sha('3'), "dev"),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let run = body["runs"][0].as_str().unwrap_or_default().to_string();
+    let trail = until(&p, &run, "Completed").await;
+    let types: Vec<&str> = trail.iter().map(|(t, _)| t.as_str()).collect();
+    let timed_out = &trail
+        .iter()
+        .find(|(t, _)| t == "TimedOut")
+        .expect("a deadline fired")
+        .1;
+    assert_eq!(timed_out["deadline"]["kind"], "heartbeat", "{types:?}");
+    assert!(types.contains(&"RetryScheduled"), "{types:?}");
+    let completed = &trail
+        .iter()
+        .find(|(t, _)| t == "Completed")
+        .expect("completed")
+        .1;
+    assert_eq!(completed["attempt"], 2);
+    assert_eq!(completed["verdict"], "pass", "{completed}");
+    // Heartbeats kept the second attempt alive through its 3-second test.
+    let heartbeats = trail
+        .iter()
+        .filter(|(t, d)| t == "Progress" && d["attempt"] == 2 && d["stage"] == "testing")
+        .count();
+    assert!(heartbeats >= 2, "{types:?}");
+    let deleted = until(&p, &run, "VmDeleted").await;
+    let _ = deleted;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while events(&p, &run)
+        .await
+        .iter()
+        .filter(|(t, _)| t == "VmDeleted")
+        .count()
+        < 2
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "both VMs are deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Postgres).await })*
+        }
+    };
+}
+
+on_both_backends!(
+    the_demo_catalogue_runs_to_a_verdict,
+    a_killed_runner_is_retried_through_the_heartbeat_deadline,
+);
