@@ -1,0 +1,197 @@
+//! The runner's endpoint, spoken to directly with an attempt's credential:
+//! the job, reports (recorded, resent, refused), logs, on both backends.
+
+use serde_json::{Value, json};
+use sp_managers::RunnerKeys;
+use sp_tests::github::{self, sha};
+use sp_tests::{Backend, TestPlatform, demo_dir, eventually};
+
+async fn started_run(p: &TestPlatform) -> (String, String) {
+    let (status, body) = p
+        .deliver(
+            "push",
+            "r-1",
+            &github::push("master", &sha('1'), &sha('2'), "dev"),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let run = body["runs"][0].as_str().unwrap_or_default().to_string();
+    eventually("the run's VM is requested", || async {
+        let events =
+            p.db.store()
+                .read_stream(&format!("run-{run}"), 1)
+                .await
+                .ok()?;
+        events
+            .iter()
+            .any(|e| e.event_type == "VmCreated")
+            .then_some(())
+    })
+    .await;
+    let keys = RunnerKeys::load_or_create(&p.db.database)
+        .await
+        .expect("keys");
+    let token = keys.credential(&run, 1);
+    (run, token)
+}
+
+async fn report(p: &TestPlatform, run: &str, token: &str, body: Value) -> (u16, Value) {
+    let r = p
+        .http
+        .post(format!("{}/runner/v1/runs/{run}/reports", p.base))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("report");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn event_types(p: &TestPlatform, run: &str) -> Vec<String> {
+    p.db.store()
+        .read_stream(&format!("run-{run}"), 1)
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect()
+}
+
+async fn reports_are_authenticated_deduplicated_and_refused_after_the_end(backend: Backend) {
+    let p = TestPlatform::start_with(backend, |mut s| {
+        s.managers = true;
+        s.platforms = vec!["linux".into()];
+        s.catalogue = Some(demo_dir().join("catalogue.toml"));
+        s.local_vm_command = "sleep 600".into();
+        s.max_log_bytes = 1024;
+        s
+    })
+    .await;
+    let (run, token) = started_run(&p).await;
+
+    // The job: what the runner needs, with the attempt's own URLs.
+    let job: Value = p
+        .http
+        .get(format!("{}/runner/v1/runs/{run}/job", p.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("job")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(job["attempt"], 1);
+    assert_eq!(job["tests"].as_array().map(Vec::len), Some(3));
+    assert!(
+        job["reports_url"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("/reports")
+    );
+    let sample_url = job["tests"][0]["sample_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let sample = p
+        .http
+        .get(&sample_url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("sample");
+    assert_eq!(sample.status(), 200);
+    assert_eq!(sample.text().await.expect("body"), "hello world\n");
+
+    // Without a credential, or with another run's: 401, nothing recorded.
+    let before = event_types(&p, &run).await.len();
+    let progress = json!({ "client_id": uuid::Uuid::new_v4(), "kind": "progress", "stage": "testing", "done": 0, "total": 3 });
+    assert_eq!(report(&p, &run, "spr_wrong", progress.clone()).await.0, 401);
+    let other = RunnerKeys::load_or_create(&p.db.database)
+        .await
+        .expect("keys")
+        .credential("someone-else", 1);
+    assert_eq!(report(&p, &run, &other, progress.clone()).await.0, 401);
+    assert_eq!(event_types(&p, &run).await.len(), before);
+
+    // A report lands once, however often it is sent.
+    let (status, ack) = report(&p, &run, &token, progress.clone()).await;
+    assert_eq!((status, ack["status"].as_str()), (202, Some("recorded")));
+    let (status, ack) = report(&p, &run, &token, progress.clone()).await;
+    assert_eq!((status, ack["status"].as_str()), (200, Some("duplicate")));
+    let types = event_types(&p, &run).await;
+    assert_eq!(types.iter().filter(|t| *t == "Progress").count(), 1);
+
+    // A malformed report names what is wrong.
+    let (status, body) = report(
+        &p,
+        &run,
+        &token,
+        json!({ "client_id": uuid::Uuid::new_v4(), "kind": "result" }),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("result"),
+        "{body}"
+    );
+
+    // Logs: stored, capped.
+    let log = p
+        .http
+        .put(format!("{}/runner/v1/runs/{run}/logs/runner.log", p.base))
+        .bearer_auth(&token)
+        .body("started\n")
+        .send()
+        .await
+        .expect("log");
+    assert_eq!(log.status(), 201);
+    let stored = std::fs::read_to_string(p.settings.logs_dir.join(&run).join("1/runner.log"))
+        .expect("stored");
+    assert_eq!(stored, "started\n");
+    let big = p
+        .http
+        .put(format!("{}/runner/v1/runs/{run}/logs/big.log", p.base))
+        .bearer_auth(&token)
+        .body(vec![b'x'; 4096])
+        .send()
+        .await
+        .expect("log");
+    assert_eq!(big.status(), 413);
+    assert!(!p.settings.logs_dir.join(&run).join("1/big.log").exists());
+
+    // Finish: the run completes (no results: every test fails as not run).
+    let finish = json!({ "client_id": uuid::Uuid::new_v4(), "kind": "finish" });
+    assert_eq!(report(&p, &run, &token, finish).await.0, 202);
+    // After the end, a report is refused with 409 and recorded, not applied.
+    let late = json!({ "client_id": uuid::Uuid::new_v4(), "kind": "progress", "stage": "testing", "done": 3, "total": 3 });
+    let (status, ack) = report(&p, &run, &token, late).await;
+    assert_eq!(status, 409);
+    assert_eq!(ack["status"], "refused");
+    assert!(
+        ack["reason"].as_str().unwrap_or("").contains("completed"),
+        "{ack}"
+    );
+    let types = event_types(&p, &run).await;
+    assert!(types.contains(&"ReportRefused".to_string()), "{types:?}");
+    assert_eq!(
+        types.iter().filter(|t| *t == "Progress").count(),
+        1,
+        "the refused report was not applied"
+    );
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Postgres).await })*
+        }
+    };
+}
+
+on_both_backends!(reports_are_authenticated_deduplicated_and_refused_after_the_end);
