@@ -150,12 +150,19 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local_vm_dir: Option<std::path::PathBuf>,
 
-    /// Where build artifacts come from: `none` (the runner needs none) or a
-    /// URL template with {repository}, {commit} and {platform}
-    /// (http(s):// or file://).
+    /// Where build artifacts come from: `none` (the runner needs none),
+    /// `github-actions` (the artifact named in `artifact_names` of the
+    /// commit's build), or a URL template with {repository}, {commit} and
+    /// {platform} (http(s):// or file://).
     #[arg(long, env = "SP_ARTIFACT_SOURCE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub artifact_source: Option<String>,
+
+    /// A GitHub token (commit statuses, Actions artifacts). Without one,
+    /// statuses are not reported.
+    #[arg(long, env = "SP_GITHUB_TOKEN", hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub github_token: Option<String>,
 }
 
 /// Every setting, after defaults, file, environment and flags are merged.
@@ -206,6 +213,13 @@ pub struct Settings {
     /// The regression tests in scope of new runs (TOML or JSON); none: runs
     /// carry no tests.
     pub catalogue: Option<std::path::PathBuf>,
+    pub github_token: Option<String>,
+    /// GitHub's API (a GitHub Enterprise one, or a fake in tests).
+    pub github_api_url: String,
+    /// Status context per platform.
+    pub status_context: String,
+    /// Per platform, the name of the GitHub Actions artifact holding the build.
+    pub artifact_names: std::collections::BTreeMap<String, String>,
 }
 
 /// Compute Engine settings; credentials come from Application Default
@@ -278,6 +292,10 @@ impl Default for Settings {
             max_log_bytes: 50 * 1024 * 1024,
             artifact_executables: std::collections::BTreeMap::new(),
             catalogue: None,
+            github_token: None,
+            github_api_url: "https://api.github.com".into(),
+            status_context: "CI - {platform}".into(),
+            artifact_names: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -300,8 +318,27 @@ impl Settings {
 
         use sp_managers::artifacts::{ArtifactSource, ArtifactStore};
         let intake = self.intake().map_err(|e| e.to_string())?;
+        let store = ArtifactStore {
+            dir: self.artifact_dir.clone(),
+            max_bytes: self.artifact_max_bytes,
+            timeout: Duration::from_secs(300),
+        };
+        let github = match &self.github_token {
+            Some(token) => Some(sp_managers::github::Github::new(
+                sp_managers::github::GithubConfig {
+                    api_url: self.github_api_url.clone(),
+                    token: token.clone(),
+                    timeout: Duration::from_secs(30),
+                },
+            )?),
+            None => None,
+        };
         let artifacts = match self.artifact_source.as_str() {
             "none" => ArtifactSource::None,
+            "github-actions" => ArtifactSource::GithubActions {
+                names: self.artifact_names.clone(),
+                store,
+            },
             template
                 if template.starts_with("http://")
                     || template.starts_with("https://")
@@ -309,16 +346,12 @@ impl Settings {
             {
                 ArtifactSource::Url {
                     template: template.to_string(),
-                    store: ArtifactStore {
-                        dir: self.artifact_dir.clone(),
-                        max_bytes: self.artifact_max_bytes,
-                        timeout: Duration::from_secs(300),
-                    },
+                    store,
                 }
             }
             other => {
                 return Err(format!(
-                    "artifact_source {other:?}: use none, or a URL template (http://, https:// or file://)"
+                    "artifact_source {other:?}: use none, github-actions, or a URL template (http://, https:// or file://)"
                 ));
             }
         };
@@ -335,6 +368,8 @@ impl Settings {
             vm_delete: sp_managers::CallPolicy::new(Duration::from_secs(60), 3),
             reconcile_every: Duration::from_secs(self.reconcile_every_secs.max(1)),
             artifacts,
+            github,
+            status_context: self.status_context.clone(),
         })
     }
 

@@ -37,6 +37,11 @@ pub enum ArtifactSource {
         template: String,
         store: ArtifactStore,
     },
+    /// The artifact named per platform of the commit's GitHub Actions build.
+    GithubActions {
+        names: std::collections::BTreeMap<String, String>,
+        store: ArtifactStore,
+    },
 }
 
 /// Where fetched artifacts are kept, by sha256.
@@ -119,8 +124,25 @@ async fn fetch_for(m: &Managers, client: &reqwest::Client, run_id: &str, work: &
                 .replace("{repository}", &row.repository)
                 .replace("{commit}", &row.commit_sha)
                 .replace("{platform}", &row.platform);
-            download(client, &url, store).await
+            download(client, &url, None, store).await
         }
+        ArtifactSource::GithubActions { names, store } => match &m.config.github {
+            Some(github) => {
+                from_github(
+                    github,
+                    client,
+                    &row.repository,
+                    &row.commit_sha,
+                    &row.platform,
+                    names,
+                    store,
+                )
+                .await
+            }
+            None => Err(CallError::permanent(
+                "artifacts come from GitHub Actions, but no GitHub token is configured",
+            )),
+        },
     };
     let command = match fetched {
         Ok(f) => RunCommand::RecordArtifactFetched {
@@ -167,20 +189,113 @@ pub struct Fetched {
     pub location: String,
 }
 
+/// Find the commit's artifact among its GitHub Actions builds and download it.
+///
+/// Not there is retryable while a build runs or a successful one finished
+/// only minutes ago (artifacts upload after), and while the commit has no
+/// build yet (the artifact deadline bounds that wait); it is permanent when
+/// the build failed or the artifact expired.
+pub async fn from_github(
+    github: &crate::github::Github,
+    client: &reqwest::Client,
+    repository: &str,
+    sha: &str,
+    platform: &str,
+    names: &std::collections::BTreeMap<String, String>,
+    store: &ArtifactStore,
+) -> Result<Fetched, CallError> {
+    let name = names.get(platform).ok_or_else(|| {
+        CallError::permanent(format!("no artifact name is configured for {platform}"))
+    })?;
+    let runs = github
+        .workflow_runs(repository, sha)
+        .await
+        .map_err(|e| e.error)?;
+    if runs.is_empty() {
+        return Err(CallError::retryable(format!(
+            "no GitHub Actions build of {} yet",
+            &sha[..sha.len().min(10)]
+        )));
+    }
+    let mut running = false;
+    let mut recent_success = false;
+    let mut failed = Vec::new();
+    for run in &runs {
+        let label = run.name.clone().unwrap_or_else(|| run.id.to_string());
+        match (run.status.as_deref(), run.conclusion.as_deref()) {
+            (Some("completed"), Some("success")) => {
+                let artifacts = github
+                    .artifacts(repository, run.id)
+                    .await
+                    .map_err(|e| e.error)?;
+                if let Some(artifact) = artifacts.iter().find(|a| a.name == *name) {
+                    if artifact.expired {
+                        return Err(CallError::permanent(format!(
+                            "artifact {name} of build {label} has expired: run the build again"
+                        )));
+                    }
+                    if artifact.size_in_bytes > store.max_bytes {
+                        return Err(CallError::permanent(format!(
+                            "artifact {name} is {} bytes, over the {} byte limit",
+                            artifact.size_in_bytes, store.max_bytes
+                        )));
+                    }
+                    return download(
+                        client,
+                        &artifact.archive_download_url,
+                        Some(&github.config().token),
+                        store,
+                    )
+                    .await;
+                }
+                recent_success |= run
+                    .updated_at
+                    .is_some_and(|at| chrono::Utc::now() - at < chrono::Duration::minutes(10));
+            }
+            (Some("completed"), conclusion) => {
+                failed.push(format!(
+                    "{label}: {}",
+                    conclusion.unwrap_or("no conclusion")
+                ));
+            }
+            _ => running = true,
+        }
+    }
+    if running {
+        return Err(CallError::retryable("the build is still running"));
+    }
+    if recent_success {
+        return Err(CallError::retryable(format!(
+            "artifact {name} is not uploaded yet"
+        )));
+    }
+    if !failed.is_empty() {
+        return Err(CallError::permanent(format!(
+            "the build failed ({})",
+            failed.join("; ")
+        )));
+    }
+    Err(CallError::permanent(format!(
+        "no build of this commit produced an artifact named {name}"
+    )))
+}
+
 /// Download `url` into the store, streaming, capped and hashed.
 pub async fn download(
     client: &reqwest::Client,
     url: &str,
+    bearer: Option<&str>,
     store: &ArtifactStore,
 ) -> Result<Fetched, CallError> {
     let what = format!("download {url}");
     let policy = crate::external::CallPolicy::new(store.timeout, 3);
-    call(&what, &policy, || download_once(client, url, store)).await
+    call(&what, &policy, || download_once(client, url, bearer, store)).await
 }
 
 async fn download_once(
     client: &reqwest::Client,
     url: &str,
+    bearer: Option<&str>,
     store: &ArtifactStore,
 ) -> Result<Fetched, CallError> {
     tokio::fs::create_dir_all(&store.dir).await.map_err(|e| {
@@ -230,8 +345,11 @@ async fn download_once(
                 .map_err(|e| CallError::retryable(format!("writing the artifact: {e}")))?;
         }
     } else {
-        let response = client
-            .get(url)
+        let mut request = client.get(url);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request
             .send()
             .await
             .map_err(|e| CallError::retryable(format!("request failed: {e}")))?;

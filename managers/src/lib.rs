@@ -21,12 +21,14 @@
 pub mod artifacts;
 pub mod credentials;
 pub mod external;
+pub mod github;
 pub mod health;
 pub mod lease;
 pub mod local;
 pub mod provider;
 pub mod reconcile;
 pub mod scheduler;
+pub mod statuses;
 pub mod timer;
 pub mod vm_manager;
 mod wake;
@@ -65,6 +67,10 @@ pub struct ManagersConfig {
     pub vm_delete: CallPolicy,
     pub reconcile_every: Duration,
     pub artifacts: ArtifactSource,
+    /// GitHub, for commit statuses and Actions artifacts; none without a token.
+    pub github: Option<github::Github>,
+    /// Status context per platform, e.g. `CI - {platform}`.
+    pub status_context: String,
 }
 
 impl ManagersConfig {
@@ -127,13 +133,22 @@ impl Managers {
 
     /// Run every manager until `stop`.
     pub fn spawn_all(&self, stop: &CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
-        vec![
+        let mut tasks = vec![
             tokio::spawn(timer::run(self.clone(), stop.clone())),
             tokio::spawn(scheduler::run(self.clone(), stop.clone())),
             tokio::spawn(vm_manager::run(self.clone(), stop.clone())),
             tokio::spawn(artifacts::run(self.clone(), stop.clone())),
             tokio::spawn(reconcile::run(self.clone(), stop.clone())),
-        ]
+        ];
+        match &self.config.github {
+            Some(github) => tasks.push(tokio::spawn(statuses::run(
+                self.clone(),
+                github.clone(),
+                stop.clone(),
+            ))),
+            None => tracing::warn!("no GitHub token configured: commit statuses are not reported"),
+        }
+        tasks
     }
 
     pub fn actor(&self, manager: &str) -> String {

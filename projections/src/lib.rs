@@ -18,6 +18,7 @@ mod run_states;
 mod run_view;
 mod runner;
 mod runs;
+mod statuses;
 mod tx;
 mod vms;
 
@@ -29,6 +30,7 @@ pub use run_states::decode as decode_run_event;
 pub use run_view::{RunRow, RunStatus};
 pub use runner::{Change, Projection, ProjectionError, ProjectionStatus, Projector, rebuild};
 pub use runs::RunsProjection;
+pub use statuses::{StatusesProjection, desired as desired_status};
 pub use tx::Tx;
 pub use vms::VmsProjection;
 
@@ -38,6 +40,7 @@ pub fn standard(store: Arc<dyn sp_eventstore::EventStore>) -> Vec<Arc<dyn Projec
         Arc::new(RunsProjection::new(store.clone())),
         Arc::new(QueueProjection::new(store.clone())),
         Arc::new(AuditProjection),
-        Arc::new(VmsProjection::new(store)),
+        Arc::new(VmsProjection::new(store.clone())),
+        Arc::new(StatusesProjection::new(store)),
     ]
 }

@@ -239,3 +239,29 @@ pub async fn next_due(pool: &Pool) -> Result<Option<DateTime<Utc>>, sqlx::Error>
                ) due";
     Ok(on_pool!(pool, p => sqlx::query_scalar::<_, Option<DateTime<Utc>>>(sql).fetch_one(p).await?))
 }
+
+/// A run whose commit status GitHub has not been told yet.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct StatusToReport {
+    pub run_id: String,
+    pub repository: String,
+    pub commit_sha: String,
+    pub platform: String,
+    pub desired_state: String,
+    pub description: String,
+    /// JSON list of [context, state] pairs told or given up on.
+    pub told: String,
+}
+
+/// Runs with a status to tell, newest run per commit and platform only: an
+/// older run never overwrites what its successor said.
+pub async fn statuses_to_report(pool: &Pool) -> Result<Vec<StatusToReport>, sqlx::Error> {
+    let sql = "SELECT s.run_id, s.repository, s.commit_sha, s.platform, s.desired_state, s.description, s.told
+               FROM github_statuses s
+               WHERE NOT s.settled
+                 AND NOT EXISTS (SELECT 1 FROM github_statuses n
+                                 WHERE n.repository = s.repository AND n.commit_sha = s.commit_sha
+                                   AND n.platform = s.platform AND n.seq > s.seq)
+               ORDER BY s.seq";
+    Ok(on_pool!(pool, p => sqlx::query_as::<_, StatusToReport>(sql).fetch_all(p).await?))
+}

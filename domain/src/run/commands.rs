@@ -111,6 +111,12 @@ pub enum RunCommand {
         state: String,
         description: String,
     },
+    RecordStatusReportFailed {
+        context: String,
+        state: String,
+        class: ErrorClass,
+        message: String,
+    },
 }
 
 impl RunCommand {
@@ -135,6 +141,7 @@ impl RunCommand {
             RunCommand::RecordVmDeleted { .. } => "record VM deleted",
             RunCommand::RecordVmDeleteFailed { .. } => "record VM delete failed",
             RunCommand::RecordStatusReported { .. } => "record status reported",
+            RunCommand::RecordStatusReportFailed { .. } => "record status report failed",
         }
     }
 }

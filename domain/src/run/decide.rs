@@ -114,6 +114,12 @@ impl Decider<'_> {
             RunCommand::RecordRefusedReport { attempt, reason } => {
                 Ok(self.refused(*attempt, reason))
             }
+            RunCommand::RecordStatusReportFailed {
+                context,
+                state,
+                class,
+                message,
+            } => Ok(self.status_report_failed(context, state, *class, message)),
             RunCommand::Queue(_) => Err(Rejection::AlreadyQueued),
             other => Err(Rejection::RunFinal {
                 outcome,
@@ -373,7 +379,29 @@ impl Decider<'_> {
             RunCommand::RecordRefusedReport { attempt, reason } => {
                 Ok(self.refused(*attempt, reason))
             }
+            RunCommand::RecordStatusReportFailed {
+                context,
+                state,
+                class,
+                message,
+            } => Ok(self.status_report_failed(context, state, *class, message)),
         }
+    }
+
+    fn status_report_failed(
+        &self,
+        context: &str,
+        state: &str,
+        class: ErrorClass,
+        message: &str,
+    ) -> Vec<RunEvent> {
+        vec![RunEvent::StatusReportFailed(StatusReportFailed {
+            at: self.now(),
+            context: context.to_string(),
+            state: state.to_string(),
+            class,
+            message: message.to_string(),
+        })]
     }
 
     fn refused(&self, attempt: u32, reason: &str) -> Vec<RunEvent> {

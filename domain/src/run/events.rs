@@ -31,6 +31,17 @@ pub enum RunEvent {
     Completed(Completed),
     StatusReported(StatusReported),
     ReportRefused(ReportRefused),
+    StatusReportFailed(StatusReportFailed),
+}
+
+/// GitHub could not be told a status. Permanent failures are not tried again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusReportFailed {
+    pub at: DateTime<Utc>,
+    pub context: String,
+    pub state: String,
+    pub class: ErrorClass,
+    pub message: String,
 }
 
 /// A runner's report was not applied: from another attempt, or after the
@@ -253,6 +264,7 @@ impl RunEvent {
             RunEvent::Completed(_) => "Completed",
             RunEvent::StatusReported(_) => "StatusReported",
             RunEvent::ReportRefused(_) => "ReportRefused",
+            RunEvent::StatusReportFailed(_) => "StatusReportFailed",
         }
     }
 
@@ -278,6 +290,7 @@ impl RunEvent {
             RunEvent::Completed(e) => e.at,
             RunEvent::StatusReported(e) => e.at,
             RunEvent::ReportRefused(e) => e.at,
+            RunEvent::StatusReportFailed(e) => e.at,
         }
     }
 
@@ -301,6 +314,7 @@ impl RunEvent {
                 | RunEvent::VmDeleteFailed(_)
                 | RunEvent::StatusReported(_)
                 | RunEvent::ReportRefused(_)
+                | RunEvent::StatusReportFailed(_)
         )
     }
 }

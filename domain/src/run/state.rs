@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::events::RunEvent;
-use super::types::{Deadline, FailureReason, RunnerStage, Stage, Trigger};
+use super::types::{Deadline, ErrorClass, FailureReason, RunnerStage, Stage, Trigger};
 use crate::ids::{Platform, RunId};
 use crate::verdict::{Counts, RegressionTest, TestResult, Verdict};
 
@@ -34,6 +34,8 @@ pub struct Run {
     pub attempt_started_at: Option<DateTime<Utc>>,
     /// Statuses GitHub has been told, as (context, state).
     pub reported: Vec<(String, String)>,
+    /// Statuses given up on after a permanent failure, as (context, state).
+    pub status_abandoned: Vec<(String, String)>,
     /// The latest problem that did not end the run (a failed attempt, a missing artifact).
     pub last_problem: Option<String>,
     /// When the first VM was requested.
@@ -224,6 +226,7 @@ impl RunState {
                     results: BTreeMap::new(),
                     attempt_started_at: None,
                     reported: Vec::new(),
+                    status_abandoned: Vec::new(),
                     last_problem: None,
                     started_at: None,
                     finished_at: None,
@@ -413,6 +416,12 @@ impl Run {
                 self.reported.push((e.context.clone(), e.state.clone()));
             }
             RunEvent::ReportRefused(_) => {}
+            RunEvent::StatusReportFailed(e) => {
+                if e.class == ErrorClass::Permanent {
+                    self.status_abandoned
+                        .push((e.context.clone(), e.state.clone()));
+                }
+            }
         }
     }
 

@@ -1,0 +1,296 @@
+//! GitHub's REST API, through octocrab: commit statuses, and the build
+//! artifacts of GitHub Actions.
+//!
+//! Every call has a timeout (octocrab's are client-wide, so each call is also
+//! wrapped in one). octocrab's own retries are off: failures are classified
+//! here (5xx and timeouts retryable; a rate limit retryable after the time
+//! GitHub names in `Retry-After` or `x-ratelimit-reset`; other 4xx
+//! permanent) and the platform's one mechanism retries.
+
+use std::time::Duration;
+
+use bytes_body::collect;
+use http::StatusCode;
+use octocrab::Octocrab;
+use octocrab::service::middleware::retry::RetryConfig;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::external::CallError;
+
+/// How to reach GitHub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GithubConfig {
+    /// `https://api.github.com`, or a fake one in tests.
+    pub api_url: String,
+    pub token: String,
+    pub timeout: Duration,
+}
+
+/// A failed call; `wait` is how long GitHub asked us to wait (rate limits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GithubError {
+    pub error: CallError,
+    pub wait: Option<Duration>,
+}
+
+impl From<CallError> for GithubError {
+    fn from(error: CallError) -> Self {
+        GithubError { error, wait: None }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Github {
+    client: Octocrab,
+    config: GithubConfig,
+}
+
+mod bytes_body {
+    use http_body_util::BodyExt;
+
+    /// The whole body of a response, as text.
+    pub async fn collect(
+        response: http::Response<
+            http_body_util::combinators::BoxBody<bytes::Bytes, octocrab::Error>,
+        >,
+    ) -> Result<String, String> {
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
+/// The wait GitHub asks for, from `Retry-After` (seconds) or
+/// `x-ratelimit-reset` (epoch seconds) when `x-ratelimit-remaining` is 0.
+fn rate_limit_wait(headers: &http::HeaderMap) -> Option<Duration> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(secs) = header("retry-after").and_then(|v| v.parse::<u64>().ok()) {
+        return Some(Duration::from_secs(secs));
+    }
+    if header("x-ratelimit-remaining") == Some("0")
+        && let Some(reset) = header("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok())
+    {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        return Some(Duration::from_secs(reset.saturating_sub(now).max(1)));
+    }
+    None
+}
+
+impl Github {
+    pub fn new(config: GithubConfig) -> Result<Github, String> {
+        let client = Octocrab::builder()
+            .base_uri(config.api_url.as_str())
+            .map_err(|e| format!("GitHub API URL {:?}: {e}", config.api_url))?
+            .personal_token(config.token.clone())
+            .set_connect_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(config.timeout))
+            .set_write_timeout(Some(config.timeout))
+            .add_retry_config(RetryConfig::None)
+            .build()
+            .map_err(|e| format!("GitHub client: {e}"))?;
+        Ok(Github { client, config })
+    }
+
+    pub fn config(&self) -> &GithubConfig {
+        &self.config
+    }
+
+    /// Classify a response that is not a success.
+    async fn failure(
+        what: &str,
+        response: http::Response<
+            http_body_util::combinators::BoxBody<bytes::Bytes, octocrab::Error>,
+        >,
+    ) -> GithubError {
+        let status = response.status();
+        let wait = rate_limit_wait(response.headers());
+        let body = collect(response).await.unwrap_or_default();
+        let message = format!(
+            "{what}: HTTP {status}: {}",
+            body.chars().take(300).collect::<String>()
+        );
+        let rate_limited = status == StatusCode::TOO_MANY_REQUESTS
+            || (status == StatusCode::FORBIDDEN
+                && (wait.is_some() || body.to_ascii_lowercase().contains("rate limit")));
+        if rate_limited {
+            return GithubError {
+                error: CallError::retryable(message),
+                wait: Some(wait.unwrap_or(Duration::from_secs(60))),
+            };
+        }
+        if status.is_server_error() {
+            return CallError::retryable(message).into();
+        }
+        CallError::permanent(message).into()
+    }
+
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        path: &str,
+    ) -> Result<T, GithubError> {
+        let call = self.client._get(path);
+        let response = tokio::time::timeout(self.config.timeout, call)
+            .await
+            .map_err(|_| {
+                CallError::retryable(format!(
+                    "{what}: no answer within {:?}",
+                    self.config.timeout
+                ))
+            })?
+            .map_err(|e| CallError::retryable(format!("{what}: {e}")))?;
+        if !response.status().is_success() {
+            return Err(Self::failure(what, response).await);
+        }
+        let body = collect(response)
+            .await
+            .map_err(|e| CallError::retryable(format!("{what}: {e}")))?;
+        serde_json::from_str(&body)
+            .map_err(|e| CallError::permanent(format!("{what}: unexpected answer: {e}")).into())
+    }
+
+    /// `POST /repos/{repository}/statuses/{sha}`.
+    pub async fn create_status(
+        &self,
+        repository: &str,
+        sha: &str,
+        state: &str,
+        context: &str,
+        description: &str,
+        target_url: &str,
+    ) -> Result<(), GithubError> {
+        let what = format!(
+            "status {state} for {repository}@{}",
+            &sha[..sha.len().min(10)]
+        );
+        let body = serde_json::json!({
+            "state": state,
+            "context": context,
+            "description": description,
+            "target_url": target_url,
+        });
+        let call = self
+            .client
+            ._post(format!("/repos/{repository}/statuses/{sha}"), Some(&body));
+        let response = tokio::time::timeout(self.config.timeout, call)
+            .await
+            .map_err(|_| {
+                CallError::retryable(format!(
+                    "{what}: no answer within {:?}",
+                    self.config.timeout
+                ))
+            })?
+            .map_err(|e| CallError::retryable(format!("{what}: {e}")))?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        Err(Self::failure(&what, response).await)
+    }
+
+    /// The workflow runs of a commit, newest first.
+    pub async fn workflow_runs(
+        &self,
+        repository: &str,
+        sha: &str,
+    ) -> Result<Vec<WorkflowRun>, GithubError> {
+        let page: WorkflowRuns = self
+            .get_json(
+                "list the commit's workflow runs",
+                &format!("/repos/{repository}/actions/runs?head_sha={sha}&per_page=100"),
+            )
+            .await?;
+        Ok(page.workflow_runs)
+    }
+
+    /// The artifacts of a workflow run.
+    pub async fn artifacts(
+        &self,
+        repository: &str,
+        run_id: u64,
+    ) -> Result<Vec<Artifact>, GithubError> {
+        let page: Artifacts = self
+            .get_json(
+                "list the workflow run's artifacts",
+                &format!("/repos/{repository}/actions/runs/{run_id}/artifacts?per_page=100"),
+            )
+            .await?;
+        Ok(page.artifacts)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkflowRun {
+    pub id: u64,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub status: Option<String>,
+    pub conclusion: Option<String>,
+    #[serde(default)]
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WorkflowRuns {
+    #[serde(default)]
+    workflow_runs: Vec<WorkflowRun>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Artifact {
+    pub id: u64,
+    pub name: String,
+    #[serde(default)]
+    pub size_in_bytes: u64,
+    #[serde(default)]
+    pub expired: bool,
+    pub archive_download_url: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Artifacts {
+    #[serde(default)]
+    artifacts: Vec<Artifact>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_and_reset_headers_are_read() {
+        let mut h = http::HeaderMap::new();
+        h.insert("retry-after", "7".parse().expect("value"));
+        assert_eq!(rate_limit_wait(&h), Some(Duration::from_secs(7)));
+        let mut h = http::HeaderMap::new();
+        let reset = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+            + 30;
+        h.insert("x-ratelimit-remaining", "0".parse().expect("value"));
+        h.insert(
+            "x-ratelimit-reset",
+            reset.to_string().parse().expect("value"),
+        );
+        let wait = rate_limit_wait(&h).expect("a wait");
+        assert!(
+            wait <= Duration::from_secs(30) && wait >= Duration::from_secs(28),
+            "{wait:?}"
+        );
+        h.insert("x-ratelimit-remaining", "10".parse().expect("value"));
+        assert_eq!(rate_limit_wait(&h), None);
+    }
+}

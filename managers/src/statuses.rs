@@ -1,0 +1,138 @@
+//! Tells GitHub each run's commit status: pending while it is queued or
+//! running, then success or failure (the verdict) or error (it could not be
+//! tested). `StatusReported` records what GitHub accepted, so nothing is sent
+//! twice; a superseded run says nothing, and an older run never overwrites
+//! its successor's status on the same commit (the read model's work list).
+//!
+//! A rate limit pauses every report until the time GitHub names; other
+//! retryable failures back off per run; each failure is recorded once as
+//! `StatusReportFailed`, and a permanent one ends the attempts for that state.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use sp_domain::{ErrorClass, RunCommand, RunId};
+use sp_projections::{StatusesProjection, queries};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::github::Github;
+use crate::wake::Wake;
+use crate::{Managers, TICK, log_outcome};
+
+const NAME: &str = "statuses";
+
+const FIRST_RETRY: Duration = Duration::from_secs(2);
+const MAX_RETRY: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Default)]
+struct Work {
+    /// Until when GitHub asked for no more requests.
+    paused_until: Option<Instant>,
+    /// Per run: not before, and the pause after the next failure.
+    retry: HashMap<String, (Instant, Duration)>,
+    /// (run, state) failures already recorded by this process.
+    recorded: HashSet<(String, String)>,
+}
+
+pub async fn run(m: Managers, github: Github, stop: CancellationToken) {
+    let mut wake = Wake::new(&m.changes, &[StatusesProjection::NAME], TICK);
+    let mut work = Work::default();
+    loop {
+        report(&m, &github, &mut work).await;
+        if !wake.wait(None, &stop).await {
+            return;
+        }
+    }
+}
+
+/// The status context of a platform, e.g. `CI - linux`.
+pub fn context(template: &str, platform: &str) -> String {
+    template.replace("{platform}", platform)
+}
+
+async fn report(m: &Managers, github: &Github, work: &mut Work) {
+    let now = Instant::now();
+    if work.paused_until.is_some_and(|until| until > now) {
+        return;
+    }
+    let rows = match queries::statuses_to_report(&m.db.pool).await {
+        Ok(rows) => {
+            m.health.ok(NAME);
+            rows
+        }
+        Err(error) => {
+            m.health
+                .failing(NAME, format!("cannot read the statuses to report: {error}"));
+            return;
+        }
+    };
+    for row in rows {
+        if work
+            .retry
+            .get(&row.run_id)
+            .is_some_and(|(after, _)| *after > now)
+        {
+            continue;
+        }
+        let Ok(run) = Uuid::parse_str(&row.run_id).map(RunId) else {
+            continue;
+        };
+        let context = context(&m.config.status_context, &row.platform);
+        let target = format!(
+            "{}/runs/{}",
+            m.config.public_url.trim_end_matches('/'),
+            row.run_id
+        );
+        let outcome = github
+            .create_status(
+                &row.repository,
+                &row.commit_sha,
+                &row.desired_state,
+                &context,
+                &row.description,
+                &target,
+            )
+            .await;
+        let command = match outcome {
+            Ok(()) => {
+                work.retry.remove(&row.run_id);
+                RunCommand::RecordStatusReported {
+                    context,
+                    state: row.desired_state.clone(),
+                    description: row.description.clone(),
+                }
+            }
+            Err(failure) => {
+                if let Some(wait) = failure.wait {
+                    work.paused_until = Some(Instant::now() + wait);
+                    tracing::warn!(?wait, "GitHub rate limit: status reports paused");
+                }
+                let pause = work.retry.get(&row.run_id).map_or(FIRST_RETRY, |(_, p)| *p);
+                work.retry.insert(
+                    row.run_id.clone(),
+                    (Instant::now() + pause, (pause * 2).min(MAX_RETRY)),
+                );
+                let key = (row.run_id.clone(), row.desired_state.clone());
+                let permanent = failure.error.class == ErrorClass::Permanent;
+                if !permanent && !work.recorded.insert(key) {
+                    continue;
+                }
+                RunCommand::RecordStatusReportFailed {
+                    context,
+                    state: row.desired_state.clone(),
+                    class: failure.error.class,
+                    message: failure.error.message,
+                }
+            }
+        };
+        let rate_limited = work
+            .paused_until
+            .is_some_and(|until| until > Instant::now());
+        let outcome = m.command(NAME, run, &command).await;
+        log_outcome(NAME, run, "report the commit status", outcome);
+        if rate_limited {
+            return;
+        }
+    }
+}
