@@ -205,6 +205,123 @@ async fn a_killed_runner_is_retried_through_the_heartbeat_deadline(backend: Back
     }
 }
 
+/// The full job against GitHub: the artifact from the commit's Actions build
+/// (a zip), the statuses reported once each through a flaky API.
+async fn with_github_artifacts_and_statuses(backend: Backend) {
+    let github = sp_tests::fake_github::FakeGithub::start().await;
+    let program = std::fs::read(demo_dir().join("upcase.sh")).expect("program");
+    github.add_run(31, "completed", Some("success"));
+    github.add_artifact(
+        31,
+        310,
+        "upcase-linux",
+        sp_tests::fake_github::zip_with("upcase.sh", &program),
+        false,
+    );
+    github.fail_statuses_for(
+        "failure",
+        vec![
+            sp_tests::fake_github::Failure::Status(502),
+            sp_tests::fake_github::Failure::RateLimited {
+                retry_after_secs: 1,
+            },
+        ],
+    );
+    let api = github.url.clone();
+    let p = TestPlatform::start_with(backend, move |s| {
+        let mut s = with_runner(s);
+        s.artifact_source = "github-actions".into();
+        s.artifact_names = [("linux".to_string(), "upcase-linux".to_string())].into();
+        s.artifact_executables = [("linux".to_string(), "upcase.sh".to_string())].into();
+        s.github_token = Some("ghp_test".into());
+        s.github_api_url = api;
+        s
+    })
+    .await;
+    let (status, body) = p
+        .deliver(
+            "push",
+            "e2e-gh",
+            &github::push("master", &sha('1'), &sha('4'), "dev"),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let run = body["runs"][0].as_str().unwrap_or_default().to_string();
+    let trail = until(&p, &run, "Completed").await;
+    let completed = &trail
+        .iter()
+        .find(|(t, _)| t == "Completed")
+        .expect("completed")
+        .1;
+    assert_eq!(
+        (
+            completed["counts"]["passed"].as_u64(),
+            completed["counts"]["failed"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    let fetched = &trail
+        .iter()
+        .find(|(t, _)| t == "ArtifactFetched")
+        .expect("fetched")
+        .1;
+    assert!(fetched["size_bytes"].as_u64().unwrap_or(0) > 0);
+
+    // pending, then failure: each sent once, whatever GitHub answered first.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let states: Vec<String> = github
+            .statuses()
+            .iter()
+            .map(|(_, _, b)| b["state"].as_str().unwrap_or_default().to_string())
+            .collect();
+        if states.contains(&"failure".to_string()) {
+            assert_eq!(
+                states,
+                vec!["pending", "failure"],
+                "each state once, in order"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "statuses so far: {states:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (repo, commit, status) = github.statuses().pop().expect("a status");
+    assert_eq!(
+        (repo.as_str(), commit),
+        ("CCExtractor/ccextractor", sha('4'))
+    );
+    assert_eq!(status["context"], "CI - linux");
+    assert!(
+        status["target_url"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with(&format!("/runs/{run}"))
+    );
+    assert!(
+        status["description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("1 of 3"),
+        "{status}"
+    );
+    let trail = until(&p, &run, "VmDeleted").await;
+    let reported: Vec<&str> = trail
+        .iter()
+        .filter(|(t, _)| t == "StatusReported")
+        .filter_map(|(_, d)| d["state"].as_str())
+        .collect();
+    assert_eq!(reported, vec!["pending", "failure"]);
+    assert!(
+        trail
+            .iter()
+            .any(|(t, d)| t == "StatusReportFailed" && d["class"] == "retryable")
+    );
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -221,4 +338,5 @@ macro_rules! on_both_backends {
 on_both_backends!(
     the_demo_catalogue_runs_to_a_verdict,
     a_killed_runner_is_retried_through_the_heartbeat_deadline,
+    with_github_artifacts_and_statuses,
 );

@@ -3,6 +3,7 @@
 //! deliveries in GitHub's payload shapes, and a GraphQL client.
 
 pub mod fake_compute;
+pub mod fake_github;
 pub mod github;
 
 use std::future::Future;

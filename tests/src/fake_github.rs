@@ -1,0 +1,302 @@
+//! A fake GitHub on 127.0.0.1: the REST endpoints the platform uses, in
+//! GitHub's shapes (workflow runs, artifacts with a redirecting download,
+//! commit statuses with rate-limit headers), with failures on demand.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+/// How an artifact download behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blob {
+    Whole,
+    /// Claims more bytes than it sends, then closes.
+    Truncated,
+    /// Never answers.
+    Hang,
+}
+
+/// A canned failure for the next status request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    Status(u16),
+    /// 403 with `x-ratelimit-remaining: 0` and `retry-after`.
+    RateLimited {
+        retry_after_secs: u64,
+    },
+    Hang,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    runs: Vec<Value>,
+    artifacts: HashMap<u64, Vec<Value>>,
+    blobs: HashMap<u64, Vec<u8>>,
+    blob_mode: Option<Blob>,
+    runs_failure: Option<u16>,
+    /// Failures for the next status requests, by state (`*`: any state).
+    status_failures: HashMap<String, VecDeque<Failure>>,
+    /// (repository, sha, body) of every status accepted.
+    statuses: Vec<(String, String, Value)>,
+    status_attempts: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeGithub {
+    pub url: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl FakeGithub {
+    pub async fn start() -> FakeGithub {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let app = Router::new()
+            .route("/repos/{owner}/{repo}/actions/runs", get(list_runs))
+            .route(
+                "/repos/{owner}/{repo}/actions/runs/{id}/artifacts",
+                get(list_artifacts),
+            )
+            .route(
+                "/repos/{owner}/{repo}/actions/artifacts/{id}/zip",
+                get(artifact_zip),
+            )
+            .route("/blobs/{id}", get(blob))
+            .route("/repos/{owner}/{repo}/statuses/{sha}", post(create_status))
+            .with_state(inner.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeGithub { url, inner }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A workflow run of the commit (every commit, for simplicity).
+    pub fn add_run(&self, id: u64, status: &str, conclusion: Option<&str>) {
+        let mut i = self.lock();
+        i.runs.retain(|r| r["id"] != id);
+        i.runs.push(json!({
+            "id": id,
+            "name": "Build CCExtractor on Linux",
+            "status": status,
+            "conclusion": conclusion,
+            "updated_at": chrono::Utc::now().to_rfc3339(),
+        }));
+    }
+
+    /// An artifact of a run, downloadable as `bytes`.
+    pub fn add_artifact(
+        &self,
+        run_id: u64,
+        artifact_id: u64,
+        name: &str,
+        bytes: Vec<u8>,
+        expired: bool,
+    ) {
+        let url = format!("{}/repos/o/r/actions/artifacts/{artifact_id}/zip", self.url);
+        let mut i = self.lock();
+        i.artifacts.entry(run_id).or_default().push(json!({
+            "id": artifact_id,
+            "name": name,
+            "size_in_bytes": bytes.len(),
+            "expired": expired,
+            "archive_download_url": url,
+        }));
+        i.blobs.insert(artifact_id, bytes);
+    }
+
+    pub fn set_blob_mode(&self, mode: Blob) {
+        self.lock().blob_mode = Some(mode);
+    }
+
+    pub fn fail_runs_listing(&self, status: Option<u16>) {
+        self.lock().runs_failure = status;
+    }
+
+    /// Answer the next status requests with these failures, in order.
+    pub fn fail_statuses(&self, failures: Vec<Failure>) {
+        self.fail_statuses_for("*", failures);
+    }
+
+    /// Answer the next requests for `state` with these failures, in order.
+    pub fn fail_statuses_for(&self, state: &str, failures: Vec<Failure>) {
+        self.lock()
+            .status_failures
+            .insert(state.to_string(), failures.into());
+    }
+
+    /// Statuses accepted: (repository, sha, body).
+    pub fn statuses(&self) -> Vec<(String, String, Value)> {
+        self.lock().statuses.clone()
+    }
+
+    pub fn status_attempts(&self) -> usize {
+        self.lock().status_attempts
+    }
+}
+
+type Shared = State<Arc<Mutex<Inner>>>;
+
+fn lock(inner: &Arc<Mutex<Inner>>) -> std::sync::MutexGuard<'_, Inner> {
+    inner.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn github_error(status: u16, message: &str) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        code,
+        axum::Json(
+            json!({ "message": message, "documentation_url": "https://docs.github.com/rest" }),
+        ),
+    )
+        .into_response()
+}
+
+async fn list_runs(State(inner): Shared, Query(query): Query<HashMap<String, String>>) -> Response {
+    let i = lock(&inner);
+    if let Some(status) = i.runs_failure {
+        return github_error(status, "Server Error");
+    }
+    let _sha = query.get("head_sha");
+    axum::Json(json!({ "total_count": i.runs.len(), "workflow_runs": i.runs })).into_response()
+}
+
+async fn list_artifacts(
+    State(inner): Shared,
+    Path((_, _, id)): Path<(String, String, u64)>,
+) -> Response {
+    let i = lock(&inner);
+    let artifacts = i.artifacts.get(&id).cloned().unwrap_or_default();
+    axum::Json(json!({ "total_count": artifacts.len(), "artifacts": artifacts })).into_response()
+}
+
+/// GitHub answers with a redirect to short-lived blob storage.
+async fn artifact_zip(
+    State(inner): Shared,
+    Path((_, _, id)): Path<(String, String, u64)>,
+    headers: HeaderMap,
+) -> Response {
+    if headers.get("authorization").is_none() {
+        return github_error(401, "Requires authentication");
+    }
+    let known = lock(&inner).blobs.contains_key(&id);
+    if !known {
+        return github_error(404, "Not Found");
+    }
+    (StatusCode::FOUND, [("location", format!("/blobs/{id}"))]).into_response()
+}
+
+async fn blob(State(inner): Shared, Path(id): Path<u64>) -> Response {
+    let (bytes, mode) = {
+        let i = lock(&inner);
+        (
+            i.blobs.get(&id).cloned(),
+            i.blob_mode.unwrap_or(Blob::Whole),
+        )
+    };
+    let Some(bytes) = bytes else {
+        return github_error(404, "Not Found");
+    };
+    match mode {
+        Blob::Whole => bytes.into_response(),
+        Blob::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            StatusCode::GATEWAY_TIMEOUT.into_response()
+        }
+        Blob::Truncated => {
+            let half = bytes[..bytes.len() / 2].to_vec();
+            let stream = futures_util::stream::iter(vec![
+                Ok::<_, std::io::Error>(half),
+                Err(std::io::Error::other("connection reset")),
+            ]);
+            Response::builder()
+                .header("content-length", bytes.len())
+                .body(Body::from_stream(stream))
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+    }
+}
+
+async fn create_status(
+    State(inner): Shared,
+    Path((owner, repo, sha)): Path<(String, String, String)>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let failure = {
+        let mut i = lock(&inner);
+        i.status_attempts += 1;
+        let state = body["state"].as_str().unwrap_or_default().to_string();
+        let for_state = i
+            .status_failures
+            .get_mut(&state)
+            .and_then(VecDeque::pop_front);
+        for_state.or_else(|| i.status_failures.get_mut("*").and_then(VecDeque::pop_front))
+    };
+    match failure {
+        Some(Failure::Status(code)) => return github_error(code, "Server Error"),
+        Some(Failure::RateLimited { retry_after_secs }) => {
+            let reset = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs()
+                + retry_after_secs;
+            return (
+                StatusCode::FORBIDDEN,
+                [
+                    ("retry-after", retry_after_secs.to_string()),
+                    ("x-ratelimit-remaining", "0".to_string()),
+                    ("x-ratelimit-reset", reset.to_string()),
+                ],
+                axum::Json(json!({ "message": "API rate limit exceeded" })),
+            )
+                .into_response();
+        }
+        Some(Failure::Hang) => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            return StatusCode::GATEWAY_TIMEOUT.into_response();
+        }
+        None => {}
+    }
+    let valid = matches!(
+        body["state"].as_str(),
+        Some("pending" | "success" | "failure" | "error")
+    );
+    if !valid {
+        return github_error(422, "Validation Failed");
+    }
+    lock(&inner)
+        .statuses
+        .push((format!("{owner}/{repo}"), sha.clone(), body.clone()));
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({ "id": 1, "state": body["state"], "context": body["context"] })),
+    )
+        .into_response()
+}
+
+/// A zip archive holding one executable file.
+pub fn zip_with(name: &str, contents: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut buffer = std::io::Cursor::new(Vec::new());
+    {
+        let mut zip = zip::ZipWriter::new(&mut buffer);
+        let options = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
+        zip.start_file(name, options).expect("zip entry");
+        zip.write_all(contents).expect("zip write");
+        zip.finish().expect("zip finish");
+    }
+    buffer.into_inner()
+}

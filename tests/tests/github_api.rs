@@ -1,0 +1,193 @@
+//! GitHub through octocrab against a fake GitHub on loopback: artifacts of
+//! GitHub Actions builds, and commit statuses reported by the platform.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use sp_domain::ErrorClass;
+use sp_managers::artifacts::{ArtifactStore, from_github};
+use sp_managers::github::{Github, GithubConfig};
+use sp_tests::fake_github::{Blob, Failure, FakeGithub, zip_with};
+
+const SHA: &str = "2222222222222222222222222222222222222222";
+
+fn github(fake: &FakeGithub, timeout: Duration) -> Github {
+    Github::new(GithubConfig {
+        api_url: fake.url.clone(),
+        token: "ghp_test".into(),
+        timeout,
+    })
+    .expect("client")
+}
+
+fn store(dir: &std::path::Path, max_bytes: u64) -> ArtifactStore {
+    ArtifactStore {
+        dir: dir.join("artifacts"),
+        max_bytes,
+        timeout: Duration::from_secs(2),
+    }
+}
+
+fn names() -> BTreeMap<String, String> {
+    BTreeMap::from([("linux".to_string(), "ccextractor-linux".to_string())])
+}
+
+async fn fetch(
+    fake: &FakeGithub,
+    dir: &std::path::Path,
+    max_bytes: u64,
+) -> Result<sp_managers::artifacts::Fetched, sp_managers::CallError> {
+    let gh = github(fake, Duration::from_secs(2));
+    from_github(
+        &gh,
+        &reqwest::Client::new(),
+        "o/r",
+        SHA,
+        "linux",
+        &names(),
+        &store(dir, max_bytes),
+    )
+    .await
+}
+
+fn leftovers(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir.join("artifacts"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_artifact_is_found_and_stored_by_its_sha256() {
+    let fake = FakeGithub::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let zip = zip_with("upcase.sh", b"#!/bin/sh\n");
+    fake.add_run(7, "completed", Some("success"));
+    fake.add_artifact(7, 70, "ccextractor-linux", zip.clone(), false);
+    let fetched = fetch(&fake, dir.path(), 1 << 20).await.expect("found");
+    assert_eq!(fetched.size_bytes, zip.len() as u64);
+    assert_eq!(std::fs::read(&fetched.location).expect("stored"), zip);
+    assert!(fetched.location.ends_with(&fetched.sha256));
+    assert_eq!(leftovers(dir.path()), vec![fetched.sha256]);
+}
+
+#[tokio::test]
+async fn missing_then_found() {
+    let fake = FakeGithub::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let e = fetch(&fake, dir.path(), 1 << 20)
+        .await
+        .expect_err("no build yet");
+    assert_eq!(e.class, ErrorClass::Retryable);
+    assert!(e.message.contains("no GitHub Actions build"), "{e}");
+    fake.add_run(8, "in_progress", None);
+    let e = fetch(&fake, dir.path(), 1 << 20)
+        .await
+        .expect_err("still building");
+    assert_eq!(e.class, ErrorClass::Retryable);
+    assert!(e.message.contains("still running"), "{e}");
+    fake.add_run(8, "completed", Some("success"));
+    let e = fetch(&fake, dir.path(), 1 << 20)
+        .await
+        .expect_err("not uploaded yet");
+    assert_eq!(e.class, ErrorClass::Retryable, "{e}");
+    fake.add_artifact(8, 80, "ccextractor-linux", b"build".to_vec(), false);
+    fetch(&fake, dir.path(), 1 << 20)
+        .await
+        .expect("found at last");
+}
+
+#[tokio::test]
+async fn a_failed_build_or_an_expired_artifact_is_permanent() {
+    let fake = FakeGithub::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    fake.add_run(9, "completed", Some("failure"));
+    let e = fetch(&fake, dir.path(), 1 << 20)
+        .await
+        .expect_err("build failed");
+    assert_eq!(e.class, ErrorClass::Permanent);
+    assert!(e.message.contains("the build failed"), "{e}");
+
+    let fake = FakeGithub::start().await;
+    fake.add_run(10, "completed", Some("success"));
+    fake.add_artifact(10, 100, "ccextractor-linux", b"old".to_vec(), true);
+    let e = fetch(&fake, dir.path(), 1 << 20)
+        .await
+        .expect_err("expired");
+    assert_eq!(e.class, ErrorClass::Permanent);
+    assert!(e.message.contains("expired"), "{e}");
+}
+
+#[tokio::test]
+async fn server_errors_hangs_truncation_and_size_are_classified_and_leave_no_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let fake = FakeGithub::start().await;
+    fake.fail_runs_listing(Some(502));
+    let e = fetch(&fake, dir.path(), 1 << 20).await.expect_err("5xx");
+    assert_eq!(e.class, ErrorClass::Retryable, "{e}");
+
+    let fake = FakeGithub::start().await;
+    fake.add_run(11, "completed", Some("success"));
+    fake.add_artifact(11, 110, "ccextractor-linux", vec![7u8; 64 * 1024], false);
+    fake.set_blob_mode(Blob::Truncated);
+    let e = fetch(&fake, dir.path(), 1 << 20)
+        .await
+        .expect_err("truncated");
+    assert_eq!(e.class, ErrorClass::Retryable, "{e}");
+
+    fake.set_blob_mode(Blob::Hang);
+    let started = std::time::Instant::now();
+    let e = fetch(&fake, dir.path(), 1 << 20).await.expect_err("hang");
+    assert_eq!(e.class, ErrorClass::Retryable, "{e}");
+    assert!(e.message.contains("timed out"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+
+    fake.set_blob_mode(Blob::Whole);
+    let e = fetch(&fake, dir.path(), 1024).await.expect_err("oversized");
+    assert_eq!(e.class, ErrorClass::Permanent, "{e}");
+    assert!(e.message.contains("limit"), "{e}");
+    assert!(
+        leftovers(dir.path()).is_empty(),
+        "failed downloads leave nothing: {:?}",
+        leftovers(dir.path())
+    );
+}
+
+#[tokio::test]
+async fn statuses_classify_rate_limits_server_errors_and_hangs() {
+    let fake = FakeGithub::start().await;
+    let gh = github(&fake, Duration::from_millis(500));
+    fake.fail_statuses(vec![
+        Failure::Status(502),
+        Failure::RateLimited {
+            retry_after_secs: 3,
+        },
+        Failure::Hang,
+        Failure::Status(422),
+    ]);
+    let post = || {
+        gh.create_status(
+            "o/r",
+            SHA,
+            "pending",
+            "CI - linux",
+            "queued",
+            "http://x/runs/1",
+        )
+    };
+    let e = post().await.expect_err("5xx");
+    assert_eq!((e.error.class, e.wait), (ErrorClass::Retryable, None));
+    let e = post().await.expect_err("rate limited");
+    assert_eq!(e.error.class, ErrorClass::Retryable);
+    assert_eq!(e.wait, Some(Duration::from_secs(3)));
+    let e = post().await.expect_err("hang");
+    assert_eq!(e.error.class, ErrorClass::Retryable);
+    assert!(e.error.message.contains("no answer"), "{}", e.error.message);
+    let e = post().await.expect_err("422");
+    assert_eq!(e.error.class, ErrorClass::Permanent);
+    post().await.expect("accepted");
+    assert_eq!(fake.statuses().len(), 1);
+}
