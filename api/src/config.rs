@@ -54,6 +54,31 @@ pub enum Command {
     /// Manage operators' API tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Run the platform with a demo catalogue (a small program, three
+    /// samples, three regression tests) written to ./demo, and queue one run
+    /// of it: the whole job on this machine, no cloud, no GitHub.
+    Demo(Box<ServeArgs>),
+    /// Be a runner (what a local VM runs): do one run attempt's work.
+    Runner(RunnerArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunnerArgs {
+    /// The run's runner URL, `…/runner/v1/runs/{run}`.
+    #[arg(long, env = "SP_REPORT_URL")]
+    pub report_url: String,
+    /// The attempt's runner credential.
+    #[arg(long, env = "SP_RUNNER_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Working directory (default: the current one).
+    #[arg(long, env = "SP_RUNNER_WORK_DIR", default_value = ".")]
+    pub work_dir: std::path::PathBuf,
+    /// Download cache, by sha256 (default: WORK_DIR/cache).
+    #[arg(long, env = "SP_RUNNER_CACHE_DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// The program under test when the job brings no artifact.
+    #[arg(long, env = "SP_RUNNER_EXE")]
+    pub exe: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -192,6 +217,7 @@ pub struct Settings {
     pub vm_capacity: usize,
     /// Per-platform capacities overriding `vm_capacity`.
     pub vm_capacity_per_platform: std::collections::BTreeMap<String, usize>,
+    /// What a local VM runs (through `sh -c`); empty: this binary's runner.
     pub local_vm_command: String,
     pub local_vm_dir: std::path::PathBuf,
     /// Simulated creation time of local VMs, in milliseconds (for demos and tests).
@@ -279,7 +305,7 @@ impl Default for Settings {
             public_url: None,
             vm_capacity: 2,
             vm_capacity_per_platform: std::collections::BTreeMap::new(),
-            local_vm_command: "echo \"placeholder VM for run $SP_RUN_ID\"; sleep 3600".to_string(),
+            local_vm_command: String::new(),
             local_vm_dir: "vms".into(),
             local_vm_create_delay_ms: 0,
             artifact_source: "none".to_string(),

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod catalogue;
 pub mod config;
+pub mod demo;
 pub mod github;
 pub mod graphql;
 pub mod http;

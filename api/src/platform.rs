@@ -35,6 +35,53 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot listen on {}", settings.listen))?;
             serve(listener, settings, shutdown).await
         }
+        Command::Demo(args) => {
+            let settings = Settings::load(&cli.global, Some(args))?;
+            init_tracing(&settings.log);
+            let settings = crate::demo::prepare(&crate::demo::directory()?, settings)
+                .context("cannot write the demo files")?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(cancel_on_signal(shutdown.clone()));
+            let listener = TcpListener::bind(settings.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", settings.listen))?;
+            let base = format!("http://{}", listener.local_addr()?);
+            let db = open(&settings).await?;
+            let platforms = settings.intake().context("invalid platforms")?.platforms;
+            let operator = Operator::new(
+                db.store.clone(),
+                settings.policy.clone(),
+                Arc::new(SystemClock),
+                platforms,
+                Arc::new(NoTests),
+            );
+            let scope = crate::catalogue::CatalogueFile::open(
+                settings.catalogue.clone().unwrap_or_default(),
+            )
+            .map_err(|e| anyhow::anyhow!(e))?;
+            let operator = operator.with_scope(Arc::new(scope));
+            tokio::spawn(crate::demo::queue_run(operator, base));
+            serve(listener, settings, shutdown).await
+        }
+        Command::Runner(args) => {
+            init_tracing("info");
+            let config = sp_runner::Config {
+                cache_dir: args
+                    .cache_dir
+                    .clone()
+                    .unwrap_or_else(|| args.work_dir.join("cache")),
+                report_url: args.report_url.clone(),
+                token: args.token.clone(),
+                work_dir: args.work_dir.clone(),
+                exe: args.exe.clone(),
+            };
+            match sp_runner::run(config).await? {
+                sp_runner::Outcome::Finished => Ok(()),
+                sp_runner::Outcome::Refused(reason) => {
+                    bail!("the platform ended this attempt: {reason}")
+                }
+            }
+        }
         Command::Migrate => {
             let settings = Settings::load(&cli.global, None)?;
             init_tracing(&settings.log);
@@ -237,7 +284,7 @@ async fn vm_provider(settings: &Settings) -> anyhow::Result<Arc<dyn VmProvider>>
     match settings.vm_provider.as_str() {
         "local" => Ok(Arc::new(LocalProvider::new(LocalConfig {
             state_dir: settings.local_vm_dir.clone(),
-            command: vec!["sh".into(), "-c".into(), settings.local_vm_command.clone()],
+            command: vec!["sh".into(), "-c".into(), local_vm_command(settings)?],
             create_delay: Duration::from_millis(settings.local_vm_create_delay_ms),
         }))),
         "gcp" => {
@@ -263,6 +310,18 @@ async fn vm_provider(settings: &Settings) -> anyhow::Result<Arc<dyn VmProvider>>
         }
         other => bail!("unknown vm_provider {other:?}: use local or gcp"),
     }
+}
+
+/// What a local VM runs: the configured command, or this binary's runner.
+fn local_vm_command(settings: &Settings) -> anyhow::Result<String> {
+    if !settings.local_vm_command.trim().is_empty() {
+        return Ok(settings.local_vm_command.clone());
+    }
+    let me = std::env::current_exe().context("cannot find this program to run it as the runner")?;
+    Ok(format!(
+        "exec '{}' runner",
+        me.display().to_string().replace('\'', "'\\''")
+    ))
 }
 
 /// Run the process managers whenever this instance holds the lease; stand

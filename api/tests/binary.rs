@@ -441,3 +441,83 @@ fn a_bad_setting_fails_at_start_with_the_reason() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("listen"), "{stderr}");
 }
+
+/// The README's demo: the whole job on one machine, to a verdict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_a_catalogue_to_its_verdict() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = Command::new(BINARY);
+    command
+        .arg("demo")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("SP_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("start the demo");
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    let address = tx.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let _ = address.send(format!(
+                    "base {}",
+                    rest.split_whitespace().next().unwrap_or("")
+                ));
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("queued demo run ") {
+                let _ = tx.send(format!("run {}", rest.split(';').next().unwrap_or("")));
+            }
+        }
+    });
+    let mut base = String::new();
+    let mut run = String::new();
+    while base.is_empty() || run.is_empty() {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the demo starts and queues a run");
+        if let Some(b) = line.strip_prefix("base ") {
+            base = format!("http://{b}");
+        } else if let Some(r) = line.strip_prefix("run ") {
+            run = r.to_string();
+        }
+    }
+    let platform = Running {
+        child,
+        base,
+        log: std::sync::Arc::default(),
+    };
+    let start = Instant::now();
+    loop {
+        let response: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/graphql", platform.base))
+            .json(&serde_json::json!({
+                "query": "query($id: ID!) { run(id: $id) { status verdict passed failed } }",
+                "variables": { "id": run }
+            }))
+            .send()
+            .await
+            .expect("graphql")
+            .json()
+            .await
+            .expect("json");
+        if response["data"]["run"]["status"] == "COMPLETED" {
+            assert_eq!(response["data"]["run"]["verdict"], "fail");
+            assert_eq!(response["data"]["run"]["passed"], 2);
+            assert_eq!(response["data"]["run"]["failed"], 1);
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the demo run did not complete: {response}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(dir.path().join("demo/catalogue.toml").exists());
+}

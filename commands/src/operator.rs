@@ -78,6 +78,12 @@ impl Operator {
         }
     }
 
+    /// The same operator, queueing runs with another scope of tests.
+    pub fn with_scope(mut self, scope: Arc<dyn TestScope>) -> Self {
+        self.scope = scope;
+        self
+    }
+
     fn platform(&self, name: &str) -> Result<Platform, OperatorError> {
         let platform = Platform::new(name).map_err(|e| OperatorError::Invalid(e.to_string()))?;
         if !self.known_platforms.contains(&platform) {

@@ -72,6 +72,8 @@ impl TestPlatform {
             logs_dir: dir.path().join("logs"),
             reconcile_every_secs: 1,
             managers: false,
+            // Never the default (this binary as a runner: here, the test harness).
+            local_vm_command: "sleep 600".into(),
             ..Settings::default()
         });
         let serving = settings.clone();
