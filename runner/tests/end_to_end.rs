@@ -21,33 +21,6 @@ fn with_runner(mut s: Settings) -> Settings {
     s
 }
 
-async fn events(p: &TestPlatform, run: &str) -> Vec<(String, Value)> {
-    p.db.store()
-        .read_stream(&format!("run-{run}"), 1)
-        .await
-        .expect("read")
-        .into_iter()
-        .map(|e| (e.event_type, e.data))
-        .collect()
-}
-
-/// Wait (up to a minute: real processes, real deadlines) until the run records `kind`.
-async fn until(p: &TestPlatform, run: &str, kind: &str) -> Vec<(String, Value)> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let e = events(p, run).await;
-        if e.iter().any(|(t, _)| t == kind) {
-            return e;
-        }
-        let types: Vec<&str> = e.iter().map(|(t, _)| t.as_str()).collect();
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "run {run} never recorded {kind}: {types:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn the_demo_catalogue_runs_to_a_verdict(backend: Backend) {
     let p = TestPlatform::start_with(backend, with_runner).await;
     let (status, body) = p
@@ -59,7 +32,7 @@ async fn the_demo_catalogue_runs_to_a_verdict(backend: Backend) {
         .await;
     assert_eq!(status, 202, "{body}");
     let run = body["runs"][0].as_str().unwrap_or_default().to_string();
-    let trail = until(&p, &run, "Completed").await;
+    let trail = p.until(&run, "Completed").await;
     let completed = &trail
         .iter()
         .find(|(t, _)| t == "Completed")
@@ -82,7 +55,7 @@ async fn the_demo_catalogue_runs_to_a_verdict(backend: Backend) {
         .expect("the broken sample's result");
     assert_eq!(broken["result"]["exit_code"], 2);
 
-    until(&p, &run, "VmDeleted").await;
+    p.until(&run, "VmDeleted").await;
     let logs = p.settings.logs_dir.join(&run).join("1");
     let runner_log =
         std::fs::read_to_string(logs.join("runner.log")).expect("the runner's log was uploaded");
@@ -165,7 +138,7 @@ async fn a_killed_runner_is_retried_through_the_heartbeat_deadline(backend: Back
         .await;
     assert_eq!(status, 202, "{body}");
     let run = body["runs"][0].as_str().unwrap_or_default().to_string();
-    let trail = until(&p, &run, "Completed").await;
+    let trail = p.until(&run, "Completed").await;
     let types: Vec<&str> = trail.iter().map(|(t, _)| t.as_str()).collect();
     let timed_out = &trail
         .iter()
@@ -187,10 +160,11 @@ async fn a_killed_runner_is_retried_through_the_heartbeat_deadline(backend: Back
         .filter(|(t, d)| t == "Progress" && d["attempt"] == 2 && d["stage"] == "testing")
         .count();
     assert!(heartbeats >= 2, "{types:?}");
-    let deleted = until(&p, &run, "VmDeleted").await;
+    let deleted = p.until(&run, "VmDeleted").await;
     let _ = deleted;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while events(&p, &run)
+    while p
+        .run_events(&run)
         .await
         .iter()
         .filter(|(t, _)| t == "VmDeleted")
@@ -247,7 +221,7 @@ async fn with_github_artifacts_and_statuses(backend: Backend) {
         .await;
     assert_eq!(status, 202, "{body}");
     let run = body["runs"][0].as_str().unwrap_or_default().to_string();
-    let trail = until(&p, &run, "Completed").await;
+    let trail = p.until(&run, "Completed").await;
     let completed = &trail
         .iter()
         .find(|(t, _)| t == "Completed")
@@ -308,7 +282,7 @@ async fn with_github_artifacts_and_statuses(backend: Backend) {
             .contains("1 of 3"),
         "{status}"
     );
-    let trail = until(&p, &run, "VmDeleted").await;
+    let trail = p.until(&run, "VmDeleted").await;
     let reported: Vec<&str> = trail
         .iter()
         .filter(|(t, _)| t == "StatusReported")
@@ -322,20 +296,7 @@ async fn with_github_artifacts_and_statuses(backend: Backend) {
     );
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-    };
-}
-
-on_both_backends!(
+sp_tests::on_both_backends!(
     the_demo_catalogue_runs_to_a_verdict,
     a_killed_runner_is_retried_through_the_heartbeat_deadline,
     with_github_artifacts_and_statuses,

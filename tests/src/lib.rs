@@ -168,6 +168,36 @@ impl TestPlatform {
         response["data"].clone()
     }
 
+    /// A run's events: (type, data), in order.
+    pub async fn run_events(&self, run: &str) -> Vec<(String, Value)> {
+        self.db
+            .store()
+            .read_stream(&format!("run-{run}"), 1)
+            .await
+            .expect("read the run's events")
+            .into_iter()
+            .map(|e| (e.event_type, e.data))
+            .collect()
+    }
+
+    /// Wait (up to a minute: real processes, real deadlines) until the run
+    /// records `kind`; its events then.
+    pub async fn until(&self, run: &str, kind: &str) -> Vec<(String, Value)> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let events = self.run_events(run).await;
+            if events.iter().any(|(t, _)| t == kind) {
+                return events;
+            }
+            let types: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "run {run} never recorded {kind}: {types:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Events in the log.
     pub async fn event_count(&self) -> usize {
         sp_eventstore::testing::read_everything(&*self.db.store())
@@ -260,4 +290,19 @@ where
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Run each scenario `fn(Backend)` as a test on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::Backend::Postgres).await })*
+        }
+    };
 }

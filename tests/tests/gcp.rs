@@ -228,17 +228,6 @@ mod platform {
         .await
     }
 
-    async fn run_events(p: &TestPlatform, run: &str) -> Vec<(String, Value)> {
-        let id = uuid::Uuid::parse_str(run).expect("run id");
-        p.db.store()
-            .read_stream(&sp_domain::RunId(id).stream(), 1)
-            .await
-            .expect("read")
-            .into_iter()
-            .map(|e| (e.event_type, e.data))
-            .collect()
-    }
-
     async fn queued(p: &TestPlatform, delivery: &str) -> String {
         let (status, body) = p
             .deliver(
@@ -256,7 +245,7 @@ mod platform {
         let p = start(backend, &fake).await;
         let run = queued(&p, "gcp-1").await;
         let events = eventually("the run fails after its attempts", || async {
-            let e = run_events(&p, &run).await;
+            let e = p.run_events(&run).await;
             e.iter().any(|(t, _)| t == "Failed").then_some(e)
         })
         .await;
@@ -289,7 +278,7 @@ mod platform {
         );
         // Both VMs were asked to go; a 404 counts as deleted.
         eventually("both VMs are recorded deleted", || async {
-            let e = run_events(&p, &run).await;
+            let e = p.run_events(&run).await;
             (e.iter().filter(|(t, _)| t == "VmDeleted").count() == 2).then_some(())
         })
         .await;
@@ -300,7 +289,7 @@ mod platform {
         let p = start(backend, &fake).await;
         let run = queued(&p, "gcp-2").await;
         let events = eventually("a capacity error is recorded and retried", || async {
-            let e = run_events(&p, &run).await;
+            let e = p.run_events(&run).await;
             e.iter().any(|(t, _)| t == "RetryScheduled").then_some(e)
         })
         .await;
@@ -319,7 +308,7 @@ mod platform {
 
         fake.set_mode(Mode::OperationError("QUOTA_EXCEEDED"));
         let events = eventually("a quota error is recorded", || async {
-            let e = run_events(&p, &run).await;
+            let e = p.run_events(&run).await;
             e.iter()
                 .any(|(t, d)| t == "VmCreateFailed" && d["class"] == "quota")
                 .then_some(e)
@@ -341,20 +330,7 @@ mod platform {
         );
     }
 
-    macro_rules! on_both_backends {
-        ($($name:ident),* $(,)?) => {
-            mod sqlite {
-                $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(super::Backend::Sqlite).await })*
-            }
-            mod postgres {
-                $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(super::Backend::Postgres).await })*
-            }
-        };
-    }
-
-    on_both_backends!(
+    sp_tests::on_both_backends!(
         never_done_operations_time_out_each_attempt,
         capacity_errors_retry_and_quota_waits_longer,
     );

@@ -601,20 +601,7 @@ async fn bad_queries_are_refused_with_a_code(backend: Backend) {
     assert!(too_deep.get("errors").is_some(), "{too_deep}");
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-    };
-}
-
-on_both_backends!(
+sp_tests::on_both_backends!(
     pushes_queue_a_run_per_platform_and_redeliveries_change_nothing,
     bad_deliveries_are_refused_and_record_nothing,
     pull_request_updates_supersede_and_late_deliveries_do_not,

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use sp_api::Settings;
 use sp_managers::local::{LocalConfig, LocalProvider};
 use sp_managers::provider::{self, CreateVm, VmProvider};
@@ -40,25 +40,6 @@ async fn listed(p: &TestPlatform) -> Vec<sp_managers::VmInfo> {
         .expect("list local VMs")
 }
 
-async fn events(p: &TestPlatform, run: &str) -> Vec<(String, Value)> {
-    let id = uuid::Uuid::parse_str(run).expect("run id");
-    p.db.store()
-        .read_stream(&sp_domain::RunId(id).stream(), 1)
-        .await
-        .expect("read")
-        .into_iter()
-        .map(|e| (e.event_type, e.data))
-        .collect()
-}
-
-async fn wait_event(p: &TestPlatform, run: &str, kind: &str) -> Vec<(String, Value)> {
-    eventually(&format!("run {run} records {kind}"), || async {
-        let e = events(p, run).await;
-        e.iter().any(|(t, _)| t == kind).then_some(e)
-    })
-    .await
-}
-
 async fn push(p: &TestPlatform, delivery: &str, after: char) -> String {
     let (status, body) = p
         .deliver(
@@ -79,7 +60,7 @@ async fn queued_runs_get_a_vm(backend: Backend) {
     })
     .await;
     let run = push(&p, "m-1", '2').await;
-    let trail = wait_event(&p, &run, "VmCreated").await;
+    let trail = p.until(&run, "VmCreated").await;
     let types: Vec<&str> = trail.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(
         types,
@@ -125,7 +106,7 @@ async fn deadlines_fire_compensate_retry_and_fail(backend: Backend) {
     let p = TestPlatform::start_with(backend, fast).await;
     let run = push(&p, "m-2", '3').await;
     let trail = eventually("the run fails after its attempts", || async {
-        let e = events(&p, &run).await;
+        let e = p.run_events(&run).await;
         e.iter().any(|(t, _)| t == "Failed").then_some(e)
     })
     .await;
@@ -147,7 +128,7 @@ async fn deadlines_fire_compensate_retry_and_fail(backend: Backend) {
 
     // Every VM it had is deleted: recorded, and gone from the provider.
     let trail = eventually("both VMs are deleted", || async {
-        let e = events(&p, &run).await;
+        let e = p.run_events(&run).await;
         (e.iter().filter(|(t, _)| t == "VmDeleted").count() == 2).then_some(e)
     })
     .await;
@@ -190,7 +171,7 @@ async fn a_superseded_run_loses_its_vm(backend: Backend) {
         )
         .await;
     let old = body["runs"][0].as_str().unwrap_or_default().to_string();
-    let trail = wait_event(&p, &old, "VmCreated").await;
+    let trail = p.until(&old, "VmCreated").await;
     let old_vm = trail
         .iter()
         .find(|(t, _)| t == "VmCreated")
@@ -205,14 +186,14 @@ async fn a_superseded_run_loses_its_vm(backend: Backend) {
         )
         .await;
     let new = body["runs"][0].as_str().unwrap_or_default().to_string();
-    let trail = wait_event(&p, &old, "VmDeleted").await;
+    let trail = p.until(&old, "VmDeleted").await;
     let types: Vec<&str> = trail.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(
         &types[4..],
         &["Superseded", "VmDeleteRequested", "VmDeleted"],
         "{types:?}"
     );
-    wait_event(&p, &new, "VmCreated").await;
+    p.until(&new, "VmCreated").await;
     eventually("only the new run's VM remains", || async {
         let vms = listed(&p).await;
         (vms.len() == 1
@@ -271,12 +252,12 @@ async fn capacity_and_maintenance_hold_runs_back(backend: Backend) {
     })
     .await;
     let first = push(&p, "c-1", '4').await;
-    wait_event(&p, &first, "VmCreated").await;
+    p.until(&first, "VmCreated").await;
     let second = push(&p, "c-2", '5').await;
-    wait_event(&p, &second, "ArtifactFetched").await;
+    p.until(&second, "ArtifactFetched").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
-        !events(&p, &second)
+        !p.run_events(&second)
             .await
             .iter()
             .any(|(t, _)| t == "VmRequested"),
@@ -296,10 +277,10 @@ async fn capacity_and_maintenance_hold_runs_back(backend: Backend) {
         Some(&token),
     )
     .await;
-    wait_event(&p, &first, "VmDeleted").await;
+    p.until(&first, "VmDeleted").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
-        !events(&p, &second)
+        !p.run_events(&second)
             .await
             .iter()
             .any(|(t, _)| t == "VmRequested"),
@@ -311,7 +292,7 @@ async fn capacity_and_maintenance_hold_runs_back(backend: Backend) {
         Some(&token),
     )
     .await;
-    wait_event(&p, &second, "VmCreated").await;
+    p.until(&second, "VmCreated").await;
 }
 
 async fn a_vanished_vm_is_recorded_and_retried(backend: Backend) {
@@ -322,7 +303,7 @@ async fn a_vanished_vm_is_recorded_and_retried(backend: Backend) {
     })
     .await;
     let run = push(&p, "v-1", '6').await;
-    let trail = wait_event(&p, &run, "VmCreated").await;
+    let trail = p.until(&run, "VmCreated").await;
     let vm = trail
         .iter()
         .find(|(t, _)| t == "VmCreated")
@@ -330,7 +311,7 @@ async fn a_vanished_vm_is_recorded_and_retried(backend: Backend) {
         .unwrap_or_default();
     // Deleted behind the platform's back, as a preemption or a person would.
     provider(&p).delete(&vm).await.expect("delete by hand");
-    let trail = wait_event(&p, &run, "RetryScheduled").await;
+    let trail = p.until(&run, "RetryScheduled").await;
     let retry = &trail
         .iter()
         .find(|(t, _)| t == "RetryScheduled")
@@ -349,7 +330,7 @@ async fn a_vanished_vm_is_recorded_and_retried(backend: Backend) {
             .any(|(t, d)| t == "VmDeleted" && d["vm_name"] == vm.as_str())
     );
     let trail = eventually("the retry gets its own VM", || async {
-        let e = events(&p, &run).await;
+        let e = p.run_events(&run).await;
         (e.iter().filter(|(t, _)| t == "VmCreated").count() == 2).then_some(e)
     })
     .await;
@@ -362,20 +343,7 @@ async fn a_vanished_vm_is_recorded_and_retried(backend: Backend) {
     assert!(second.ends_with("-a2"), "{second}");
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-    };
-}
-
-on_both_backends!(
+sp_tests::on_both_backends!(
     queued_runs_get_a_vm,
     deadlines_fire_compensate_retry_and_fail,
     a_superseded_run_loses_its_vm,

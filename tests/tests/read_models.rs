@@ -267,20 +267,7 @@ async fn an_event_a_model_cannot_apply_stops_it_visibly(backend: Backend) {
     );
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-    };
-}
-
-on_both_backends!(
+sp_tests::on_both_backends!(
     subscribers_see_runs_change,
     rebuilt_models_equal_the_live_ones,
     an_event_a_model_cannot_apply_stops_it_visibly,

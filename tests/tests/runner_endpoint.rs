@@ -181,17 +181,4 @@ async fn reports_are_authenticated_deduplicated_and_refused_after_the_end(backen
     );
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-    };
-}
-
-on_both_backends!(reports_are_authenticated_deduplicated_and_refused_after_the_end);
+sp_tests::on_both_backends!(reports_are_authenticated_deduplicated_and_refused_after_the_end);
