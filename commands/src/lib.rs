@@ -273,11 +273,38 @@ impl<A: Aggregate> Handler<A> {
         command: &A::Command,
         envelope: &Envelope,
     ) -> Result<Outcome<A>, CommandError<A::Rejection>> {
+        self.execute_from(stream, None, command, envelope).await
+    }
+
+    /// [`Handler::execute`] starting from a stream the caller has just
+    /// loaded, saving a read; after a lost race it reads again.
+    pub async fn execute_loaded(
+        &self,
+        stream: &str,
+        loaded: Loaded<A>,
+        command: &A::Command,
+        envelope: &Envelope,
+    ) -> Result<Outcome<A>, CommandError<A::Rejection>> {
+        self.execute_from(stream, Some(loaded), command, envelope)
+            .await
+    }
+
+    async fn execute_from(
+        &self,
+        stream: &str,
+        mut loaded: Option<Loaded<A>>,
+        command: &A::Command,
+        envelope: &Envelope,
+    ) -> Result<Outcome<A>, CommandError<A::Rejection>> {
         for _ in 0..CONFLICT_RETRIES {
+            let prepared = match loaded.take() {
+                Some(loaded) => self.prepare_loaded(stream, loaded, command, envelope)?,
+                None => self.prepare(stream, command, envelope).await?,
+            };
             let Prepared {
                 append,
                 mut outcome,
-            } = self.prepare(stream, command, envelope).await?;
+            } = prepared;
             let Some(append) = append else {
                 return Ok(outcome);
             };

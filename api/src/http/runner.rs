@@ -223,9 +223,10 @@ pub async fn report(
         status: status.into(),
         reason: None,
     };
+    let stream = caller.run.stream();
     match state
         .runs
-        .execute(&caller.run.stream(), &command, &envelope)
+        .execute_loaded(&stream, caller.loaded.clone(), &command, &envelope)
         .await
     {
         Ok(done) if done.already_applied => {
