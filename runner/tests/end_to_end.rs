@@ -282,7 +282,18 @@ async fn with_github_artifacts_and_statuses(backend: Backend) {
             .contains("1 of 3"),
         "{status}"
     );
-    let trail = p.until(&run, "VmDeleted").await;
+    p.until(&run, "VmDeleted").await;
+    // GitHub's answer is recorded just after GitHub has it.
+    let trail = eventually("both statuses are recorded", || async {
+        let trail = p.run_events(&run).await;
+        let reported: Vec<String> = trail
+            .iter()
+            .filter(|(t, _)| t == "StatusReported")
+            .filter_map(|(_, d)| d["state"].as_str().map(String::from))
+            .collect();
+        (reported.len() >= 2).then_some(trail)
+    })
+    .await;
     let reported: Vec<&str> = trail
         .iter()
         .filter(|(t, _)| t == "StatusReported")
