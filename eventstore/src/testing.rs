@@ -77,7 +77,11 @@ impl TestDb {
             .expect("create a test schema");
         admin.close().await;
         let separator = if admin_url.contains('?') { '&' } else { '?' };
-        let url = format!("{admin_url}{separator}options=-c%20search_path%3D{schema}");
+        // The application name marks the test's connections, so that the
+        // cleanup can end any a cancelled task left inside a transaction.
+        let url = format!(
+            "{admin_url}{separator}options=-c%20search_path%3D{schema}&application_name={schema}"
+        );
         let options = DbOptions {
             notify_channel: schema.clone(),
             ..DbOptions::default()
@@ -145,12 +149,28 @@ impl Drop for TestDb {
                     return;
                 };
                 rt.block_on(async {
-                    if let Ok(pool) = sqlx::PgPool::connect(&admin_url).await {
-                        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                            .execute(&pool)
-                            .await;
-                        pool.close().await;
-                    }
+                    let Ok(pool) = sqlx::postgres::PgPoolOptions::new()
+                        .max_connections(1)
+                        .connect(&admin_url)
+                        .await
+                    else {
+                        return;
+                    };
+                    // A test's runtime can end with a task inside a
+                    // transaction: that connection would block the DROP forever.
+                    let _ = sqlx::query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                         WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                    )
+                    .bind(&schema)
+                    .execute(&pool)
+                    .await;
+                    // Never hang a test run on cleanup: give up and leave the schema.
+                    let _ = sqlx::query("SET lock_timeout = '10s'").execute(&pool).await;
+                    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .execute(&pool)
+                        .await;
+                    pool.close().await;
                 });
             });
             let _ = done.join();
