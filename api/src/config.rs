@@ -87,7 +87,7 @@ pub enum ProjectionsCommand {
     /// is given). On SQLite, stop the platform first: the rebuild holds the
     /// only write connection.
     Rebuild {
-        /// runs, queue, audit, vms or statuses.
+        /// runs, queue, audit, vms, statuses or results.
         name: Option<String>,
     },
 }

@@ -102,7 +102,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .collect();
             if chosen.is_empty() {
                 bail!(
-                    "no read model named {:?}: use runs, queue, audit, vms or statuses",
+                    "no read model named {:?}: use runs, queue, audit, vms, statuses or results",
                     name.as_deref().unwrap_or("")
                 );
             }

@@ -14,6 +14,7 @@
 mod audit;
 pub mod queries;
 mod queue;
+mod results;
 mod run_states;
 mod run_view;
 mod runner;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 
 pub use audit::AuditProjection;
 pub use queue::QueueProjection;
+pub use results::ResultsProjection;
 pub use run_states::decode as decode_run_event;
 pub use run_view::{RunRow, RunStatus};
 pub use runner::{Change, Projection, ProjectionError, ProjectionStatus, Projector, rebuild};
@@ -41,6 +43,7 @@ pub fn standard(store: Arc<dyn sp_eventstore::EventStore>) -> Vec<Arc<dyn Projec
         Arc::new(QueueProjection::new(store.clone())),
         Arc::new(AuditProjection),
         Arc::new(VmsProjection::new(store.clone())),
-        Arc::new(StatusesProjection::new(store)),
+        Arc::new(StatusesProjection::new(store.clone())),
+        Arc::new(ResultsProjection::new(store)),
     ]
 }

@@ -265,3 +265,29 @@ pub async fn statuses_to_report(pool: &Pool) -> Result<Vec<StatusToReport>, sqlx
                ORDER BY s.seq";
     Ok(on_pool!(pool, p => sqlx::query_as::<_, StatusToReport>(sql).fetch_all(p).await?))
 }
+
+/// One regression test's outcome in a run.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct ResultRow {
+    pub run_id: String,
+    pub test_id: String,
+    pub attempt: i32,
+    /// Comma-separated.
+    pub categories: String,
+    pub passed: bool,
+    pub exit_code: i32,
+    pub runtime_ms: i64,
+    pub timed_out: bool,
+    /// JSON list of why it failed.
+    pub mismatches: String,
+    /// JSON list of the outputs as the runner reported them.
+    pub outputs: String,
+}
+
+pub async fn results(pool: &Pool, run_id: &str) -> Result<Vec<ResultRow>, sqlx::Error> {
+    let sql =
+        "SELECT run_id, test_id, attempt, categories, passed, exit_code, runtime_ms, timed_out,
+                      mismatches, outputs
+               FROM sample_results WHERE run_id = $1 ORDER BY categories, test_id";
+    Ok(on_pool!(pool, p => sqlx::query_as::<_, ResultRow>(sql).bind(run_id).fetch_all(p).await?))
+}

@@ -80,6 +80,33 @@ async fn the_demo_catalogue_runs_to_a_verdict(backend: Backend) {
         (r["run"]["passed"].as_i64(), r["run"]["failed"].as_i64()),
         (Some(2), Some(1))
     );
+
+    // So has the results model: each test judged, the failure says why.
+    let outcomes = eventually("the results model has every test", || async {
+        let r = p
+            .query(
+                "query($id: ID!) { results(runId: $id) { testId passed categories mismatches } }",
+                serde_json::json!({ "id": run }),
+            )
+            .await;
+        let outcomes = r["results"].as_array().cloned().unwrap_or_default();
+        (outcomes.len() == 3).then_some(outcomes)
+    })
+    .await;
+    let broken = outcomes
+        .iter()
+        .find(|o| o["testId"] == "upper-broken")
+        .expect("the broken test's outcome");
+    assert_eq!(broken["passed"], false, "{broken}");
+    assert_eq!(broken["categories"], serde_json::json!(["crashes"]));
+    assert!(
+        broken["mismatches"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty()),
+        "{broken}"
+    );
+    let passed = outcomes.iter().filter(|o| o["passed"] == true).count();
+    assert_eq!(passed, 2, "{outcomes:?}");
 }
 
 fn sha256(bytes: &[u8]) -> String {

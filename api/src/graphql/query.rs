@@ -6,7 +6,9 @@ use sp_domain::RunState;
 use sp_domain::codec::EventSchema;
 use sp_projections::{RunRow, queries};
 
-use super::types::{AuditEntry, BlockedUser, PlatformQueue, QueueEntry, Run, RunFilter};
+use super::types::{
+    AuditEntry, BlockedUser, PlatformQueue, QueueEntry, Run, RunFilter, TestOutcome,
+};
 use super::{coded, internal, operator_error, require, run_id, services};
 use crate::auth::Scope;
 
@@ -113,6 +115,16 @@ impl QueryRoot {
                 }
             })
             .collect())
+    }
+
+    /// Each regression test's outcome in the run's current attempt.
+    async fn results(&self, ctx: &Context<'_>, run_id: ID) -> Result<Vec<TestOutcome>> {
+        require(ctx, Scope::Read)?;
+        super::run_id(&run_id)?;
+        let rows = queries::results(&services(ctx)?.db.pool, &run_id)
+            .await
+            .map_err(internal)?;
+        Ok(rows.into_iter().map(TestOutcome::from).collect())
     }
 
     /// Every event of a run in order, with who, why and when.

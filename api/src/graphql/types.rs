@@ -267,3 +267,41 @@ pub struct BlockedUser {
     pub login: String,
     pub reason: String,
 }
+
+/// One regression test's outcome in a run's current attempt.
+#[derive(Debug, SimpleObject)]
+pub struct TestOutcome {
+    pub test_id: String,
+    pub attempt: i32,
+    pub categories: Vec<String>,
+    pub passed: bool,
+    pub exit_code: i32,
+    pub runtime_ms: i64,
+    pub timed_out: bool,
+    /// Why it failed: exit code, outputs that differ or are missing.
+    pub mismatches: Json<serde_json::Value>,
+    /// Each output: `equal`, its sha256, or `missing`.
+    pub outputs: Json<serde_json::Value>,
+}
+
+impl From<sp_projections::queries::ResultRow> for TestOutcome {
+    fn from(r: sp_projections::queries::ResultRow) -> Self {
+        let json = |s: &str| Json(serde_json::from_str(s).unwrap_or(serde_json::Value::Null));
+        TestOutcome {
+            categories: r
+                .categories
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .map(String::from)
+                .collect(),
+            mismatches: json(&r.mismatches),
+            outputs: json(&r.outputs),
+            test_id: r.test_id,
+            attempt: r.attempt,
+            passed: r.passed,
+            exit_code: r.exit_code,
+            runtime_ms: r.runtime_ms,
+            timed_out: r.timed_out,
+        }
+    }
+}
