@@ -138,6 +138,7 @@ impl Catalogue {
                     id: t.id,
                     sample,
                     command: t.command,
+                    input: Default::default(),
                     expected_exit_code: t.expected_exit_code,
                     categories: t.categories,
                     outputs: t.outputs,

@@ -18,6 +18,7 @@
 
 pub mod aggregate;
 pub mod blocklist;
+pub mod catalogue;
 pub mod codec;
 pub mod delivery;
 pub mod ids;
@@ -40,6 +41,6 @@ pub use run::{
     VmRecord, VmStatus, decide,
 };
 pub use verdict::{
-    Counts, ExpectedOutput, OutputProduced, ProducedOutput, RegressionTest, SampleRef, TestResult,
-    Verdict,
+    Counts, ExpectedOutput, InputKind, OutputProduced, ProducedOutput, RegressionTest, SampleRef,
+    TestResult, Verdict,
 };

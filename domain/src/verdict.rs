@@ -30,6 +30,26 @@ pub struct ExpectedOutput {
     pub ignore: bool,
 }
 
+/// How the sample reaches the program under test.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputKind {
+    /// Its path, where the command line says `{sample}`.
+    #[default]
+    File,
+    /// On standard input.
+    Stdin,
+}
+
+impl InputKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputKind::File => "file",
+            InputKind::Stdin => "stdin",
+        }
+    }
+}
+
 /// A regression test as it was when the run was queued: later catalogue edits
 /// never change an old run's verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +58,8 @@ pub struct RegressionTest {
     pub sample: SampleRef,
     /// The command line, with placeholders for the executable, sample and outputs.
     pub command: String,
+    #[serde(default)]
+    pub input: InputKind,
     pub expected_exit_code: i32,
     #[serde(default)]
     pub categories: Vec<String>,
@@ -193,6 +215,7 @@ mod tests {
                 location: None,
             },
             command: "{exe} {sample} -o {out}".into(),
+            input: Default::default(),
             expected_exit_code: 0,
             categories: vec!["dvb".into()],
             outputs: vec![

@@ -90,6 +90,7 @@ fn tests_in_scope() -> Vec<RegressionTest> {
                 location: None,
             },
             command: "{exe} {sample}".into(),
+            input: Default::default(),
             expected_exit_code: 0,
             categories: vec![],
             outputs: vec![ExpectedOutput {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use sp_domain::verdict::{OutputProduced, ProducedOutput};
+use sp_domain::verdict::{InputKind, OutputProduced, ProducedOutput};
 use sp_domain::{RegressionTest, TestResult};
 
 use crate::client::hash_file;
@@ -38,7 +38,8 @@ pub async fn run_test(
 ) -> TestResult {
     let started = Instant::now();
     let line = command_line(&test.command, exe, sample, outdir);
-    let (exit_code, timed_out) = match spawn(&line, outdir, stderr, timeout).await {
+    let stdin = (test.input == InputKind::Stdin).then_some(sample);
+    let (exit_code, timed_out) = match spawn(&line, stdin, outdir, stderr, timeout).await {
         Ok(outcome) => outcome,
         Err(e) => {
             let _ = tokio::fs::write(
@@ -74,17 +75,22 @@ pub async fn run_test(
 
 async fn spawn(
     line: &str,
+    stdin: Option<&Path>,
     dir: &Path,
     stderr: &Path,
     timeout: Duration,
 ) -> std::io::Result<(i32, bool)> {
     tokio::fs::create_dir_all(dir).await?;
     let stderr = std::fs::File::create(stderr)?;
+    let stdin = match stdin {
+        Some(sample) => Stdio::from(std::fs::File::open(sample)?),
+        None => Stdio::null(),
+    };
     let mut child = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(line)
         .current_dir(dir)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::null())
         .stderr(stderr)
         .process_group(0)
@@ -121,6 +127,7 @@ mod tests {
                 location: None,
             },
             command: command.into(),
+            input: Default::default(),
             expected_exit_code: 0,
             categories: vec![],
             outputs: vec![ExpectedOutput {
@@ -165,6 +172,26 @@ mod tests {
             Path::new("/bin/true"),
             &sample,
             &out,
+            &dir.path().join("err"),
+            Duration::from_secs(10),
+        )
+        .await;
+        assert_eq!(r.outputs[0].produced, OutputProduced::Equal);
+    }
+
+    #[tokio::test]
+    async fn a_stdin_test_reads_its_sample_on_standard_input() {
+        let dir = tempfile::tempdir().expect("dir");
+        let sample = dir.path().join("sample.txt");
+        std::fs::write(&sample, "piped\n").expect("sample");
+        let expected = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"PIPED\n"));
+        let mut t = test("tr a-z A-Z > {outdir}/out.txt", &expected);
+        t.input = InputKind::Stdin;
+        let r = run_test(
+            &t,
+            Path::new("/bin/true"),
+            &sample,
+            &dir.path().join("out"),
             &dir.path().join("err"),
             Duration::from_secs(10),
         )

@@ -25,6 +25,7 @@ fn test_case(id: &str) -> RegressionTest {
             location: None,
         },
         command: "{exe} {sample} -o {out}".into(),
+        input: Default::default(),
         expected_exit_code: 0,
         categories: vec!["general".into()],
         outputs: vec![ExpectedOutput {
