@@ -54,11 +54,72 @@ pub struct TestDefinition {
     #[serde(default)]
     pub platforms: Option<Vec<String>>,
     #[serde(default)]
-    pub outputs: Vec<ExpectedOutput>,
+    pub outputs: Vec<OutputDefinition>,
 }
 
 fn active() -> bool {
     true
+}
+
+/// An output a test is expected to produce, with what was accepted for it
+/// on particular platforms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputDefinition {
+    pub name: String,
+    pub approved_sha256: String,
+    #[serde(default)]
+    pub variants: Vec<String>,
+    #[serde(default)]
+    pub ignore: bool,
+    /// By platform: a baseline or variants accepted there only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub platforms: BTreeMap<String, PlatformBaseline>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformBaseline {
+    /// Replaces the approved hash on this platform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<String>,
+}
+
+impl OutputDefinition {
+    /// The output as it is judged on `platform`.
+    pub fn on(&self, platform: &str) -> ExpectedOutput {
+        let mut expected = ExpectedOutput {
+            name: self.name.clone(),
+            approved_sha256: self.approved_sha256.clone(),
+            variants: self.variants.clone(),
+            ignore: self.ignore,
+        };
+        if let Some(b) = self.platforms.get(platform) {
+            if let Some(approved) = &b.approved_sha256 {
+                expected.approved_sha256.clone_from(approved);
+            }
+            for v in &b.variants {
+                if !expected.variants.contains(v) {
+                    expected.variants.push(v.clone());
+                }
+            }
+        }
+        expected
+    }
+}
+
+impl TestDefinition {
+    pub fn outputs_on(&self, platform: &str) -> Vec<ExpectedOutput> {
+        self.outputs.iter().map(|o| o.on(platform)).collect()
+    }
+
+    pub fn runs_on(&self, platform: &str) -> bool {
+        self.active
+            && self
+                .platforms
+                .as_ref()
+                .is_none_or(|p| p.iter().any(|p| p == platform))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,59 +213,10 @@ pub enum CatalogueRejection {
     ReasonRequired,
 }
 
-/// Per test, output and platform: what was accepted on top of the definition.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PlatformBaseline {
-    /// The approved baseline on this platform, when one was accepted.
-    pub approved: Option<String>,
-    pub variants: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct CatalogueTest {
-    pub definition: TestDefinition,
-    /// By (output, platform).
-    pub accepted: BTreeMap<(String, String), PlatformBaseline>,
-}
-
-impl CatalogueTest {
-    /// The test's outputs as they stand on `platform`: the definition's, with
-    /// that platform's accepted baseline and variants applied.
-    pub fn outputs_on(&self, platform: &str) -> Vec<ExpectedOutput> {
-        self.definition
-            .outputs
-            .iter()
-            .map(|o| {
-                let mut o = o.clone();
-                if let Some(b) = self.accepted.get(&(o.name.clone(), platform.to_string())) {
-                    if let Some(approved) = &b.approved {
-                        o.approved_sha256.clone_from(approved);
-                    }
-                    for v in &b.variants {
-                        if !o.variants.contains(v) {
-                            o.variants.push(v.clone());
-                        }
-                    }
-                }
-                o
-            })
-            .collect()
-    }
-
-    pub fn runs_on(&self, platform: &str) -> bool {
-        self.definition.active
-            && self
-                .definition
-                .platforms
-                .as_ref()
-                .is_none_or(|p| p.iter().any(|p| p == platform))
-    }
-}
-
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Catalogue {
     pub samples: BTreeMap<String, Sample>,
-    pub tests: BTreeMap<String, CatalogueTest>,
+    pub tests: BTreeMap<String, TestDefinition>,
 }
 
 impl Catalogue {
@@ -212,9 +224,8 @@ impl Catalogue {
     pub fn tests_for(&self, platform: &str) -> Vec<RegressionTest> {
         self.tests
             .values()
-            .filter(|t| t.runs_on(platform))
-            .filter_map(|t| {
-                let d = &t.definition;
+            .filter(|d| d.runs_on(platform))
+            .filter_map(|d| {
                 let sample = self.samples.get(&d.sample)?;
                 Some(RegressionTest {
                     id: d.id.clone(),
@@ -227,7 +238,7 @@ impl Catalogue {
                     input: d.input,
                     expected_exit_code: d.expected_exit_code,
                     categories: d.categories.clone(),
-                    outputs: t.outputs_on(platform),
+                    outputs: d.outputs_on(platform),
                 })
             })
             .collect()
@@ -303,7 +314,14 @@ impl Catalogue {
                     t.id, o.name
                 )));
             }
-            if !is_sha256(&o.approved_sha256) || o.variants.iter().any(|v| !is_sha256(v)) {
+            let accepted = o
+                .platforms
+                .values()
+                .flat_map(|b| b.approved_sha256.iter().chain(&b.variants));
+            let mut hashes = std::iter::once(&o.approved_sha256)
+                .chain(&o.variants)
+                .chain(accepted);
+            if !hashes.all(|h| is_sha256(h)) {
                 return Err(CatalogueRejection::Invalid(format!(
                     "test {:?}: output {:?} needs 64-digit SHA-256 hashes",
                     t.id, o.name
@@ -332,9 +350,10 @@ impl Catalogue {
             .get(&a.test_id)
             .ok_or_else(|| CatalogueRejection::UnknownTest(a.test_id.clone()))?;
         let current = test
-            .outputs_on(&a.platform)
-            .into_iter()
+            .outputs
+            .iter()
             .find(|o| o.name == a.output)
+            .map(|o| o.on(&a.platform))
             .ok_or_else(|| CatalogueRejection::UnknownOutput {
                 test: a.test_id.clone(),
                 output: a.output.clone(),
@@ -372,23 +391,14 @@ impl Aggregate for Catalogue {
             CatalogueEvent::SampleAdded { sample, .. } => {
                 self.samples.insert(sample.sha256.clone(), sample.clone());
             }
-            CatalogueEvent::TestDefined { test, .. } => match self.tests.get_mut(&test.id) {
-                Some(t) => t.definition = test.clone(),
-                None => {
-                    self.tests.insert(
-                        test.id.clone(),
-                        CatalogueTest {
-                            definition: test.clone(),
-                            accepted: BTreeMap::new(),
-                        },
-                    );
-                }
-            },
+            CatalogueEvent::TestDefined { test, .. } => {
+                self.tests.insert(test.id.clone(), test.clone());
+            }
             CatalogueEvent::TestActivationChanged {
                 test_id, active, ..
             } => {
                 if let Some(t) = self.tests.get_mut(test_id) {
-                    t.definition.active = *active;
+                    t.active = *active;
                 }
             }
             CatalogueEvent::OutputAccepted {
@@ -399,13 +409,14 @@ impl Aggregate for Catalogue {
                 as_baseline,
                 ..
             } => {
-                if let Some(t) = self.tests.get_mut(test_id) {
-                    let b = t
-                        .accepted
-                        .entry((output.clone(), platform.clone()))
-                        .or_default();
+                if let Some(o) = self
+                    .tests
+                    .get_mut(test_id)
+                    .and_then(|t| t.outputs.iter_mut().find(|o| &o.name == output))
+                {
+                    let b = o.platforms.entry(platform.clone()).or_default();
                     if *as_baseline {
-                        b.approved = Some(sha256.clone());
+                        b.approved_sha256 = Some(sha256.clone());
                     } else if !b.variants.contains(sha256) {
                         b.variants.push(sha256.clone());
                     }
@@ -436,7 +447,7 @@ impl Aggregate for Catalogue {
             }
             CatalogueCommand::DefineTest(test) => {
                 self.check_test(test)?;
-                if self.tests.get(&test.id).map(|t| &t.definition) == Some(test) {
+                if self.tests.get(&test.id) == Some(test) {
                     return Ok(vec![]);
                 }
                 Ok(vec![CatalogueEvent::TestDefined {
@@ -456,7 +467,7 @@ impl Aggregate for Catalogue {
                     .tests
                     .get(test_id)
                     .ok_or_else(|| CatalogueRejection::UnknownTest(test_id.clone()))?;
-                if test.definition.active == *active {
+                if test.active == *active {
                     return Ok(vec![]);
                 }
                 Ok(vec![CatalogueEvent::TestActivationChanged {
@@ -541,11 +552,12 @@ mod tests {
             active: true,
             description: String::new(),
             platforms: None,
-            outputs: vec![ExpectedOutput {
+            outputs: vec![OutputDefinition {
                 name: "out.srt".into(),
                 approved_sha256: sha('b'),
                 variants: vec![],
                 ignore: false,
+                platforms: BTreeMap::new(),
             }],
         }
     }
