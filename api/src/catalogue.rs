@@ -1,40 +1,53 @@
-//! The regression catalogue file: samples and regression tests, in TOML or
-//! JSON, that new runs snapshot into their `Queued` event.
+//! The catalogue file: samples and regression tests in TOML (or JSON), the
+//! format a catalogue moves in and out of the platform with.
 //!
 //! ```toml
 //! [[samples]]
 //! name = "hello.txt"
 //! sha256 = "…"
-//! path = "samples/hello.txt"        # relative to this file; or url = "https://…"
+//! path = "samples/hello.txt"        # relative to this file; or url = "https://…";
+//!                                   # neither: already in the platform's store
+//! tags = ["short"]
 //!
 //! [[tests]]
 //! id = "upper-hello"
 //! sample = "hello.txt"              # a sample's name or sha256
-//! command = "{exe} {sample} {outdir}/out.txt"
+//! command = "{exe} {sample} {outdir}"
+//! input = "file"                    # or "stdin": the sample on standard input
 //! expected_exit_code = 0
 //! categories = ["basic"]
 //! platforms = ["linux"]             # optional: every platform
+//! active = true
+//! description = "…"
 //! [[tests.outputs]]
-//! name = "out.txt"
+//! name = "upper.txt"
 //! approved_sha256 = "…"
+//! approved_path = "expected/upper.txt"  # optional: its content, for diffs
 //! variants = []
 //! ignore = false
+//! [tests.outputs.platforms.windows]     # accepted on one platform only
+//! approved_sha256 = "…"
+//! variants = ["…"]
 //! ```
 //!
-//! The file is read at start-up and again when it changes (checked at most
-//! once a second); an edit that does not parse keeps the last good catalogue
-//! and says why in the log.
+//! Importing adds the samples the platform does not have and defines the
+//! tests that are new or changed; tests the file does not name stay as they
+//! are.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{Instant, SystemTime};
 
-use serde::Deserialize;
-use sp_commands::TestScope;
-use sp_domain::{ExpectedOutput, Platform, RegressionTest, SampleRef};
+use serde::{Deserialize, Serialize};
+use sp_commands::{Catalogues, OperatorError};
+use sp_domain::InputKind;
+use sp_domain::catalogue::{
+    Catalogue, CatalogueCommand, CatalogueEvent, OutputDefinition, PlatformBaseline, Sample,
+    TestDefinition, extension_of, is_sha256,
+};
 
-#[derive(Debug, Deserialize)]
+use crate::files::{FileError, Files, Kind};
+
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     #[serde(default)]
@@ -43,183 +56,312 @@ struct File {
     tests: Vec<TestEntry>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SampleEntry {
     name: String,
     sha256: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     path: Option<PathBuf>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     url: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TestEntry {
     id: String,
     sample: String,
     command: String,
     #[serde(default)]
+    input: InputKind,
+    #[serde(default)]
     expected_exit_code: i32,
     #[serde(default)]
     categories: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     platforms: Option<Vec<String>>,
+    #[serde(default = "yes")]
+    active: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    description: String,
     #[serde(default)]
-    outputs: Vec<ExpectedOutput>,
+    outputs: Vec<OutputEntry>,
 }
 
-/// A loaded catalogue: each test with the platforms it runs on (`None`: all).
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutputEntry {
+    name: String,
+    approved_sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    approved_path: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    variants: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    ignore: bool,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    platforms: BTreeMap<String, PlatformBaseline>,
+}
+
+/// A sample named by a catalogue file, and where its content is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileSample {
+    pub sample: Sample,
+    /// A local file to store; `None`: the platform's store has it already,
+    /// or runners download it from its URL.
+    pub source: Option<PathBuf>,
+}
+
+/// A catalogue file, read and checked.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Catalogue {
-    tests: Vec<(RegressionTest, Option<Vec<String>>)>,
+pub struct CatalogueFile {
+    pub samples: Vec<FileSample>,
+    pub tests: Vec<TestDefinition>,
+    /// Approved outputs' content, by hash, for diffs.
+    pub expected: Vec<(String, PathBuf)>,
 }
 
-fn is_sha256(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+/// Read a catalogue file from disk; paths in it are relative to it.
+pub fn load(path: &Path) -> Result<CatalogueFile, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let json = path.extension().is_some_and(|e| e == "json");
+    parse(&text, json, Some(path.parent().unwrap_or(Path::new("."))))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-impl Catalogue {
-    /// Read and check a catalogue file.
-    pub fn load(path: &Path) -> Result<Catalogue, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let file: File = if path.extension().is_some_and(|e| e == "json") {
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
-        } else {
-            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
-        };
-        let base = path.parent().unwrap_or(Path::new("."));
-        let mut samples = BTreeMap::new();
-        for s in file.samples {
-            if !is_sha256(&s.sha256) {
-                return Err(format!(
-                    "sample {:?}: sha256 must be 64 hexadecimal digits",
-                    s.name
-                ));
-            }
-            let location = match (s.path, s.url) {
-                (Some(p), None) => {
-                    let full = base.join(p);
-                    let full = full
-                        .canonicalize()
-                        .map_err(|e| format!("sample {:?}: {}: {e}", s.name, full.display()))?;
-                    full.display().to_string()
-                }
-                (None, Some(url)) => url,
-                _ => return Err(format!("sample {:?}: give either path or url", s.name)),
-            };
-            let sample = SampleRef {
-                sha256: s.sha256.to_ascii_lowercase(),
-                name: s.name.clone(),
-                location: Some(location),
-            };
-            samples.insert(s.name, sample.clone());
-            samples.insert(sample.sha256.clone(), sample);
-        }
-        let mut tests = Vec::new();
-        let mut ids = std::collections::BTreeSet::new();
-        for t in file.tests {
-            if !ids.insert(t.id.clone()) {
-                return Err(format!("test {:?} is defined twice", t.id));
-            }
-            let sample = samples
-                .get(&t.sample)
-                .cloned()
-                .ok_or_else(|| format!("test {:?}: no sample {:?}", t.id, t.sample))?;
-            if let Some(o) = t.outputs.iter().find(|o| !is_sha256(&o.approved_sha256)) {
-                return Err(format!(
-                    "test {:?}: output {:?} needs a 64-digit approved_sha256",
-                    t.id, o.name
-                ));
-            }
-            tests.push((
-                RegressionTest {
-                    id: t.id,
-                    sample,
-                    command: t.command,
-                    input: Default::default(),
-                    expected_exit_code: t.expected_exit_code,
-                    categories: t.categories,
-                    outputs: t.outputs,
-                },
-                t.platforms,
+/// Read a catalogue from text. Without `base` (text sent to the API) the
+/// files it names cannot be read: their content must be in the store.
+pub fn parse(text: &str, json: bool, base: Option<&Path>) -> Result<CatalogueFile, String> {
+    let file: File = if json {
+        serde_json::from_str(text).map_err(|e| e.to_string())?
+    } else {
+        toml::from_str(text).map_err(|e| e.to_string())?
+    };
+    let resolve = |what: String, p: &Path| -> Result<Option<PathBuf>, String> {
+        let Some(base) = base else { return Ok(None) };
+        let full = base.join(p);
+        full.canonicalize()
+            .map(Some)
+            .map_err(|e| format!("{what}: {}: {e}", full.display()))
+    };
+    let mut by_key = BTreeMap::new();
+    let mut samples = Vec::new();
+    for s in file.samples {
+        if !is_sha256(&s.sha256) {
+            return Err(format!(
+                "sample {:?}: sha256 must be 64 hexadecimal digits",
+                s.name
             ));
         }
-        Ok(Catalogue { tests })
-    }
-
-    pub fn tests_for(&self, platform: &Platform) -> Vec<RegressionTest> {
-        self.tests
-            .iter()
-            .filter(|(_, platforms)| {
-                platforms
-                    .as_ref()
-                    .is_none_or(|p| p.iter().any(|p| p == platform.as_str()))
-            })
-            .map(|(t, _)| t.clone())
-            .collect()
-    }
-}
-
-/// The catalogue file as a source of tests in scope, reloaded when it changes.
-#[derive(Debug)]
-pub struct CatalogueFile {
-    path: PathBuf,
-    state: Mutex<Loaded>,
-}
-
-#[derive(Debug)]
-struct Loaded {
-    catalogue: Catalogue,
-    modified: Option<SystemTime>,
-    checked: Instant,
-}
-
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
-impl CatalogueFile {
-    /// Load it now; a catalogue that does not load stops the start.
-    pub fn open(path: PathBuf) -> Result<CatalogueFile, String> {
-        let catalogue = Catalogue::load(&path)?;
-        Ok(CatalogueFile {
-            state: Mutex::new(Loaded {
-                catalogue,
-                modified: modified(&path),
-                checked: Instant::now(),
-            }),
-            path,
-        })
-    }
-
-    fn current(&self) -> Catalogue {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if state.checked.elapsed().as_secs() >= 1 {
-            state.checked = Instant::now();
-            let now = modified(&self.path);
-            if now != state.modified {
-                state.modified = now;
-                match Catalogue::load(&self.path) {
-                    Ok(c) => {
-                        tracing::info!(catalogue = %self.path.display(), "catalogue reloaded");
-                        state.catalogue = c;
-                    }
-                    Err(error) => {
-                        tracing::error!(%error, "the edited catalogue does not load; keeping the last good one");
-                    }
-                }
-            }
+        if s.path.is_some() && s.url.is_some() {
+            return Err(format!("sample {:?}: give path or url, not both", s.name));
         }
-        state.catalogue.clone()
+        let source = match &s.path {
+            Some(p) => resolve(format!("sample {:?}", s.name), p)?,
+            None => None,
+        };
+        let size_bytes = match &source {
+            Some(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+            None => 0,
+        };
+        let sample = Sample {
+            sha256: s.sha256.to_ascii_lowercase(),
+            extension: extension_of(&s.name),
+            name: s.name,
+            size_bytes,
+            tags: s.tags,
+            url: s.url,
+        };
+        by_key.insert(sample.name.clone(), sample.sha256.clone());
+        by_key.insert(sample.sha256.clone(), sample.sha256.clone());
+        samples.push(FileSample { sample, source });
     }
+    let mut tests = Vec::new();
+    let mut expected = Vec::new();
+    for t in file.tests {
+        let sample = by_key
+            .get(&t.sample)
+            .or_else(|| by_key.get(&t.sample.to_ascii_lowercase()))
+            .cloned()
+            // A sample the file does not list may be in the store already.
+            .unwrap_or_else(|| t.sample.to_ascii_lowercase());
+        let mut outputs = Vec::new();
+        for o in t.outputs {
+            if let Some(p) = &o.approved_path
+                && let Some(full) = resolve(format!("test {:?} output {:?}", t.id, o.name), p)?
+            {
+                expected.push((o.approved_sha256.to_ascii_lowercase(), full));
+            }
+            outputs.push(OutputDefinition {
+                name: o.name,
+                approved_sha256: o.approved_sha256.to_ascii_lowercase(),
+                variants: o.variants,
+                ignore: o.ignore,
+                platforms: o.platforms,
+            });
+        }
+        tests.push(TestDefinition {
+            id: t.id,
+            sample,
+            command: t.command,
+            input: t.input,
+            expected_exit_code: t.expected_exit_code,
+            categories: t.categories,
+            active: t.active,
+            description: t.description,
+            platforms: t.platforms,
+            outputs,
+        });
+    }
+    Ok(CatalogueFile {
+        samples,
+        tests,
+        expected,
+    })
 }
 
-impl TestScope for CatalogueFile {
-    fn tests_for(&self, platform: &Platform) -> Vec<RegressionTest> {
-        self.current().tests_for(platform)
+/// The catalogue in the file format (TOML). Samples are named by hash: their
+/// content is in the platform's store.
+pub fn export(catalogue: &Catalogue) -> String {
+    let file = File {
+        samples: catalogue
+            .samples
+            .values()
+            .map(|s| SampleEntry {
+                name: s.name.clone(),
+                sha256: s.sha256.clone(),
+                path: None,
+                url: s.url.clone(),
+                tags: s.tags.clone(),
+            })
+            .collect(),
+        tests: catalogue
+            .tests
+            .values()
+            .map(|t| TestEntry {
+                id: t.id.clone(),
+                sample: t.sample.clone(),
+                command: t.command.clone(),
+                input: t.input,
+                expected_exit_code: t.expected_exit_code,
+                categories: t.categories.clone(),
+                platforms: t.platforms.clone(),
+                active: t.active,
+                description: t.description.clone(),
+                outputs: t
+                    .outputs
+                    .iter()
+                    .map(|o| OutputEntry {
+                        name: o.name.clone(),
+                        approved_sha256: o.approved_sha256.clone(),
+                        approved_path: None,
+                        variants: o.variants.clone(),
+                        ignore: o.ignore,
+                        platforms: o.platforms.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
+    toml::to_string(&file).unwrap_or_else(|e| format!("# the catalogue cannot be written: {e}\n"))
+}
+
+/// What an import changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub samples_added: usize,
+    pub tests_defined: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{0}")]
+    Missing(String),
+    #[error("{0}")]
+    Files(#[from] FileError),
+    #[error(transparent)]
+    Catalogue(#[from] OperatorError),
+}
+
+/// Store the file's samples and expected outputs, then record what is new.
+pub async fn import(
+    catalogues: &Catalogues,
+    files: &Files,
+    file: &CatalogueFile,
+    actor: &str,
+) -> Result<ImportSummary, ImportError> {
+    let mut samples = Vec::with_capacity(file.samples.len());
+    for s in &file.samples {
+        let mut sample = s.sample.clone();
+        match &s.source {
+            Some(path) => store_file(files, Kind::Sample, &sample.sha256, path).await?,
+            None if sample.url.is_some() => {}
+            None => match files.exists(Kind::Sample, &sample.sha256).await? {
+                Some(size) => sample.size_bytes = size,
+                None => {
+                    return Err(ImportError::Missing(format!(
+                        "sample {:?} ({}) is not in the platform's store: upload it first \
+                         (`sample-platform samples add`) or import the file from the command line",
+                        sample.name, sample.sha256
+                    )));
+                }
+            },
+        }
+        samples.push(sample);
     }
+    for (sha256, path) in &file.expected {
+        store_file(files, Kind::Output, sha256, path).await?;
+    }
+    let outcome = catalogues
+        .execute(
+            actor,
+            &CatalogueCommand::Import {
+                samples,
+                tests: file.tests.clone(),
+            },
+        )
+        .await?;
+    let mut summary = ImportSummary::default();
+    for e in &outcome.events {
+        match e {
+            CatalogueEvent::SampleAdded { .. } => summary.samples_added += 1,
+            CatalogueEvent::TestDefined { .. } => summary.tests_defined += 1,
+            _ => {}
+        }
+    }
+    Ok(summary)
+}
+
+async fn store_file(
+    files: &Files,
+    kind: Kind,
+    sha256: &str,
+    path: &Path,
+) -> Result<(), ImportError> {
+    if files.exists(kind, sha256).await?.is_some() {
+        return Ok(());
+    }
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| ImportError::Missing(format!("{}: {e}", path.display())))?;
+    let stream = tokio_util::io::ReaderStream::new(file);
+    files
+        .put(kind, Some(sha256), u64::MAX, stream)
+        .await
+        .map_err(|e| match e {
+            FileError::HashMismatch { .. } => {
+                ImportError::Missing(format!("{}: {e}", path.display()))
+            }
+            other => other.into(),
+        })?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -237,38 +379,66 @@ mod tests {
     }
 
     #[test]
-    fn a_catalogue_loads_with_platforms_and_resolved_paths() {
+    fn a_catalogue_file_reads_into_samples_and_definitions() {
         let dir = tempfile::tempdir().expect("dir");
         let path = write(
             dir.path(),
             &format!(
                 "[[samples]]\nname = \"a.txt\"\nsha256 = \"{SHA}\"\npath = \"samples/a.txt\"\n\n\
                  [[tests]]\nid = \"t1\"\nsample = \"a.txt\"\ncommand = \"{{exe}} {{sample}}\"\nplatforms = [\"linux\"]\n\
-                 [[tests.outputs]]\nname = \"out\"\napproved_sha256 = \"{SHA}\"\n\n\
-                 [[tests]]\nid = \"t2\"\nsample = \"{SHA}\"\ncommand = \"x\"\nexpected_exit_code = 1\n"
+                 [[tests.outputs]]\nname = \"out\"\napproved_sha256 = \"{SHA}\"\n\
+                 [tests.outputs.platforms.windows]\nvariants = [\"{SHA}\"]\n\n\
+                 [[tests]]\nid = \"t2\"\nsample = \"{SHA}\"\ncommand = \"x\"\ninput = \"stdin\"\nexpected_exit_code = 1\nactive = false\n"
             ),
         );
-        let c = Catalogue::load(&path).expect("loads");
-        let linux = c.tests_for(&Platform::new("linux").expect("valid"));
-        let windows = c.tests_for(&Platform::new("windows").expect("valid"));
-        assert_eq!(linux.len(), 2);
-        assert_eq!(windows.len(), 1);
-        assert_eq!(windows[0].expected_exit_code, 1);
-        let location = linux[0].sample.location.clone().expect("location");
-        assert!(
-            Path::new(&location).is_absolute() && location.ends_with("samples/a.txt"),
-            "{location}"
+        let c = load(&path).expect("loads");
+        assert_eq!(c.samples.len(), 1);
+        let source = c.samples[0].source.clone().expect("a local file");
+        assert!(source.is_absolute() && source.ends_with("samples/a.txt"));
+        assert_eq!(c.samples[0].sample.size_bytes, 1);
+        assert_eq!(c.samples[0].sample.extension, "txt");
+        assert_eq!(c.tests[0].sample, SHA, "named by hash");
+        assert_eq!(
+            c.tests[0].outputs[0].platforms["windows"].variants,
+            vec![SHA.to_string()]
         );
+        assert_eq!(c.tests[1].input, InputKind::Stdin);
+        assert!(!c.tests[1].active);
+    }
+
+    #[test]
+    fn an_export_reads_back_as_the_same_definitions() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = write(
+            dir.path(),
+            &format!(
+                "[[samples]]\nname = \"a.txt\"\nsha256 = \"{SHA}\"\npath = \"samples/a.txt\"\ntags = [\"x\"]\n\n\
+                 [[tests]]\nid = \"t1\"\nsample = \"a.txt\"\ncommand = \"c\"\ncategories = [\"k\"]\n\
+                 [[tests.outputs]]\nname = \"out\"\napproved_sha256 = \"{SHA}\"\n\
+                 [tests.outputs.platforms.windows]\napproved_sha256 = \"{SHA}\"\n"
+            ),
+        );
+        let loaded = load(&path).expect("loads");
+        let mut catalogue = Catalogue::default();
+        for s in &loaded.samples {
+            catalogue
+                .samples
+                .insert(s.sample.sha256.clone(), s.sample.clone());
+        }
+        for t in &loaded.tests {
+            catalogue.tests.insert(t.id.clone(), t.clone());
+        }
+        let text = export(&catalogue);
+        let again = parse(&text, false, None).expect("the export reads back");
+        assert_eq!(again.tests, loaded.tests, "{text}");
+        assert_eq!(again.samples[0].sample.tags, vec!["x".to_string()]);
+        assert_eq!(again.samples[0].source, None);
     }
 
     #[test]
     fn mistakes_are_named() {
         let dir = tempfile::tempdir().expect("dir");
         for (text, expected) in [
-            (
-                "[[tests]]\nid = \"t\"\nsample = \"nope\"\ncommand = \"x\"\n",
-                "no sample",
-            ),
             (
                 "[[samples]]\nname = \"a\"\nsha256 = \"short\"\npath = \"samples/a.txt\"\n",
                 "64 hexadecimal",
@@ -277,10 +447,14 @@ mod tests {
                 "[[samples]]\nname = \"a\"\nsha256 = \"{SHA}\"\npath = \"samples/missing\"\n",
                 "missing",
             ),
+            (
+                "[[samples]]\nname = \"a\"\nsha256 = \"{SHA}\"\npath = \"samples/a.txt\"\nurl = \"http://x\"\n",
+                "not both",
+            ),
             ("bogus = 1\n", "bogus"),
         ] {
             let path = write(dir.path(), &text.replace("{SHA}", SHA));
-            let e = Catalogue::load(&path).expect_err("refused");
+            let e = load(&path).expect_err("refused");
             assert!(e.contains(expected), "{e}");
         }
     }

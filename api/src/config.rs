@@ -60,6 +60,70 @@ pub enum Command {
     Demo(Box<ServeArgs>),
     /// Be a runner (what a local VM runs): do one run attempt's work.
     Runner(RunnerArgs),
+    /// Add samples to the catalogue of a running platform.
+    #[command(subcommand)]
+    Samples(SamplesCommand),
+    /// Import or export a running platform's catalogue.
+    #[command(subcommand)]
+    Catalogue(CatalogueCommand),
+    /// Queue runs on a running platform.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+}
+
+/// How the command line reaches a running platform.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// The platform's URL.
+    #[arg(long, env = "SP_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// An API token (`sample-platform tokens create`).
+    #[arg(long, env = "SP_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SamplesCommand {
+    /// Upload sample files (with a progress bar); each is kept once, by its
+    /// SHA-256, and a file already in the catalogue is reported, not added.
+    Add {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Tags for every file added (repeat for several).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogueCommand {
+    /// Import a catalogue file: its samples and approved outputs are
+    /// uploaded, then new and changed tests are defined.
+    Import {
+        #[command(flatten)]
+        client: ClientArgs,
+        file: PathBuf,
+    },
+    /// Print the catalogue in the catalogue file format (TOML).
+    Export {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// Queue a run of a commit per platform (every configured one by default).
+    Enqueue {
+        #[command(flatten)]
+        client: ClientArgs,
+        repository: String,
+        commit: String,
+        #[arg(long = "platform")]
+        platforms: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -183,6 +247,18 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub artifact_source: Option<String>,
 
+    /// A catalogue file (TOML or JSON) to import at start-up while the
+    /// platform's catalogue is empty.
+    #[arg(long, env = "SP_CATALOGUE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalogue: Option<PathBuf>,
+
+    /// Where samples and produced outputs are kept: a directory (default
+    /// ./objects) or gs://bucket/prefix.
+    #[arg(long, env = "SP_OBJECT_STORE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_store: Option<String>,
+
     /// A GitHub token (commit statuses, Actions artifacts). Without one,
     /// statuses are not reported.
     #[arg(long, env = "SP_GITHUB_TOKEN", hide_env_values = true)]
@@ -236,9 +312,14 @@ pub struct Settings {
     pub max_log_bytes: u64,
     /// Per platform, the program under test inside a zip artifact.
     pub artifact_executables: std::collections::BTreeMap<String, String>,
-    /// The regression tests in scope of new runs (TOML or JSON); none: runs
-    /// carry no tests.
+    /// A catalogue file (TOML or JSON) imported at start-up while the
+    /// platform's catalogue is empty; later changes go through the API.
     pub catalogue: Option<std::path::PathBuf>,
+    /// Where samples and produced outputs are kept, by SHA-256: a local
+    /// directory, or `gs://bucket/prefix`.
+    pub object_store: String,
+    /// A larger sample upload is refused.
+    pub max_sample_bytes: u64,
     pub github_token: Option<String>,
     /// GitHub's API (a GitHub Enterprise one, or a fake in tests).
     pub github_api_url: String,
@@ -318,6 +399,8 @@ impl Default for Settings {
             max_log_bytes: 50 * 1024 * 1024,
             artifact_executables: std::collections::BTreeMap::new(),
             catalogue: None,
+            object_store: "objects".into(),
+            max_sample_bytes: 8 * 1024 * 1024 * 1024,
             github_token: None,
             github_api_url: "https://api.github.com".into(),
             status_context: "CI - {platform}".into(),

@@ -1,13 +1,11 @@
-//! `sample-platform demo`: the whole job on one machine. The demo catalogue
-//! (the same files the end-to-end tests use) is written to `./demo`, the
-//! platform serves with it, and one run is queued.
-
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-use sp_commands::Operator;
+//! `sample-platform demo`: the whole job on one machine. The demo files (a
+//! small program, its samples and a catalogue; the same files the end-to-end
+//! tests use) are written to `./demo`, and the platform serves with the
+//! program as every commit's build. The walkthrough it prints adds the
+//! samples and tests, queues a run and follows it in the browser.
 
 use crate::config::Settings;
+use std::path::{Path, PathBuf};
 
 const FILES: &[(&str, &str)] = &[
     (
@@ -27,6 +25,10 @@ const FILES: &[(&str, &str)] = &[
         "samples/broken.txt",
         include_str!("../../tests/data/demo/samples/broken.txt"),
     ),
+    (
+        "expected/fox-upper.txt",
+        include_str!("../../tests/data/demo/expected/fox-upper.txt"),
+    ),
 ];
 
 pub const REPOSITORY: &str = "demo/upcase";
@@ -45,40 +47,22 @@ pub fn prepare(dir: &Path, mut settings: Settings) -> std::io::Result<Settings> 
     let mut permissions = std::fs::metadata(&program)?.permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
     std::fs::set_permissions(&program, permissions)?;
-    settings.catalogue = Some(dir.join("catalogue.toml"));
     settings.artifact_source = format!("file://{}", program.display());
     Ok(settings)
 }
 
-/// Queue the demo run once the platform accepts commands, and say how to watch it.
-pub async fn queue_run(operator: Operator, base_url: String) {
-    for _ in 0..120 {
-        match operator
-            .enqueue(
-                "user:demo",
-                REPOSITORY,
-                COMMIT,
-                &[],
-                Some("the demo".into()),
-            )
-            .await
-        {
-            Ok(runs) => {
-                for run in runs {
-                    println!("queued demo run {run}; follow it with:");
-                    println!(
-                        "  curl -s {base_url}/graphql -H 'content-type: application/json' \\\n    -d '{{\"query\": \"{{ run(id: \\\"{run}\\\") {{ status stage attempt verdict passed failed finalReason }} }}\"}}'"
-                    );
-                }
-                return;
-            }
-            Err(error) => {
-                tracing::debug!(%error, "the platform is not ready for the demo run yet");
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-        }
-    }
-    tracing::error!("could not queue the demo run");
+/// What to do next, step by step.
+pub fn print_walkthrough(address: &str) {
+    println!(
+        "The demo platform is starting on http://{address}/ (demo files in ./demo).\n\
+         In another terminal, from this directory:\n\
+         \n  export SP_URL=http://{address}\n\
+         \x20 export SP_TOKEN=$(sample-platform tokens create demo --scope operate --scope catalogue)\n\
+         \x20 sample-platform samples add --tag demo demo/samples/*.txt\n\
+         \x20 sample-platform catalogue import demo/catalogue.toml\n\
+         \x20 sample-platform runs enqueue {REPOSITORY} {COMMIT}\n\
+         \nthen open http://{address}/ and follow the run; README.md walks through the rest."
+    );
 }
 
 /// `./demo`, absolute.

@@ -7,8 +7,10 @@
 
 pub mod auth;
 pub mod catalogue;
+pub mod client;
 pub mod config;
 pub mod demo;
+pub mod files;
 pub mod github;
 pub mod graphql;
 pub mod http;

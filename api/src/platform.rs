@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use sp_commands::{Clock, Intake, NoTests, Operator, SystemClock, TestScope};
+use sp_commands::{Catalogues, Clock, Intake, Operator, SystemClock};
 use sp_eventstore::{Database, DbOptions, redact};
 use sp_gcp::{GcpConfig, GcpProvider};
 use sp_managers::local::{LocalConfig, LocalProvider};
@@ -18,7 +18,11 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Cli, Command, ProjectionsCommand, Settings, TokensCommand};
+use crate::client::Client;
+use crate::config::{
+    CatalogueCommand, Cli, Command, ProjectionsCommand, RunsCommand, SamplesCommand, Settings,
+    TokensCommand,
+};
 use crate::graphql::{self, Services};
 use crate::http::{self, AppState};
 
@@ -45,22 +49,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let listener = TcpListener::bind(settings.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", settings.listen))?;
-            let base = format!("http://{}", listener.local_addr()?);
-            let db = open(&settings).await?;
-            let platforms = settings.intake().context("invalid platforms")?.platforms;
-            let operator = Operator::new(
-                db.store.clone(),
-                settings.policy.clone(),
-                Arc::new(SystemClock),
-                platforms,
-                Arc::new(NoTests),
-            );
-            let scope = crate::catalogue::CatalogueFile::open(
-                settings.catalogue.clone().unwrap_or_default(),
-            )
-            .map_err(|e| anyhow::anyhow!(e))?;
-            let operator = operator.with_scope(Arc::new(scope));
-            tokio::spawn(crate::demo::queue_run(operator, base));
+            crate::demo::print_walkthrough(&listener.local_addr()?.to_string());
             serve(listener, settings, shutdown).await
         }
         Command::Runner(args) => {
@@ -81,6 +70,51 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     bail!("the platform ended this attempt: {reason}")
                 }
             }
+        }
+        Command::Samples(SamplesCommand::Add {
+            client,
+            tags,
+            files,
+        }) => {
+            let client = Client::new(client)?;
+            let mut failed = 0;
+            for file in files {
+                if let Err(e) = client.add_sample(file, tags).await {
+                    eprintln!("{e:#}");
+                    failed += 1;
+                }
+            }
+            if failed > 0 {
+                bail!("{failed} of {} samples were not added", files.len());
+            }
+            Ok(())
+        }
+        Command::Catalogue(CatalogueCommand::Import { client, file }) => {
+            Client::new(client)?.import_catalogue(file).await
+        }
+        Command::Catalogue(CatalogueCommand::Export { client }) => {
+            let data = Client::new(client)?
+                .graphql("{ exportCatalogue }", serde_json::json!({}))
+                .await?;
+            print!("{}", data["exportCatalogue"].as_str().unwrap_or_default());
+            Ok(())
+        }
+        Command::Runs(RunsCommand::Enqueue {
+            client,
+            repository,
+            commit,
+            platforms,
+        }) => {
+            let data = Client::new(client)?
+                .graphql(
+                    "mutation($r: String!, $c: String!, $p: [String!]) { enqueueRun(repository: $r, commitSha: $c, platforms: $p) }",
+                    serde_json::json!({ "r": repository, "c": commit, "p": platforms }),
+                )
+                .await?;
+            for run in data["enqueueRun"].as_array().into_iter().flatten() {
+                println!("queued run {}", run.as_str().unwrap_or_default());
+            }
+            Ok(())
         }
         Command::Migrate => {
             let settings = Settings::load(&cli.global, None)?;
@@ -178,27 +212,23 @@ pub async fn serve(
     let address: SocketAddr = listener.local_addr()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let clock_for_api = clock.clone();
-    let scope: Arc<dyn TestScope> = match &settings.catalogue {
-        Some(path) => Arc::new(
-            crate::catalogue::CatalogueFile::open(path.clone())
-                .map_err(|e| anyhow::anyhow!("the catalogue does not load: {e}"))?,
-        ),
-        None => Arc::new(NoTests),
-    };
+    let files =
+        crate::files::Files::open(&settings.object_store).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let catalogues = Catalogues::new(db.store.clone(), settings.policy.clone(), clock.clone());
     let platforms = intake_config.platforms.clone();
     let intake = Intake::new(
         db.store.clone(),
         settings.policy.clone(),
         clock.clone(),
         intake_config,
-        scope.clone(),
+        catalogues.clone(),
     );
     let operator = Operator::new(
         db.store.clone(),
         settings.policy.clone(),
         clock,
         platforms,
-        scope,
+        catalogues.clone(),
     );
     let (changes, _) = broadcast::channel(1024);
     let managers_config = settings
@@ -218,6 +248,9 @@ pub async fn serve(
     let schema = graphql::schema(Arc::new(Services {
         db: db.clone(),
         operator,
+        catalogues: catalogues.clone(),
+        files: files.clone(),
+        logs_dir: settings.logs_dir.clone(),
         changes: changes.clone(),
         platforms: settings.platforms.clone(),
         anonymous_read: settings.anonymous_read,
@@ -243,6 +276,10 @@ pub async fn serve(
             heartbeat_secs: (settings.policy.deadlines.heartbeat.num_seconds() / 3).max(1) as u64,
             executables: settings.artifact_executables.clone(),
         },
+        catalogues: catalogues.clone(),
+        files: files.clone(),
+        max_sample_bytes: settings.max_sample_bytes,
+        anonymous_read: settings.anonymous_read,
     });
 
     tracing::info!(
@@ -258,6 +295,11 @@ pub async fn serve(
     // HTTP answers first, so /readyz can say why the platform is not ready
     // while the database is unreachable.
     if migrate_until_done(&db, &shutdown).await {
+        if let Some(path) = &settings.catalogue
+            && let Err(error) = seed_catalogue(&catalogues, &files, path).await
+        {
+            tracing::error!(%error, catalogue = %path.display(), "the catalogue file was not imported");
+        }
         tracing::info!("database migrated; the platform is ready");
         for projector in projectors {
             tokio::spawn(projector.run(shutdown.clone()));
@@ -276,6 +318,34 @@ pub async fn serve(
     server.await.context("the HTTP server task")??;
     db.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Import the configured catalogue file into an empty catalogue. A catalogue
+/// that has samples or tests already is the platform's own; the file is not
+/// imported over it (that is `sample-platform catalogue import`).
+async fn seed_catalogue(
+    catalogues: &Catalogues,
+    files: &crate::files::Files,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let current = catalogues.current().await?;
+    if !current.state.samples.is_empty() || !current.state.tests.is_empty() {
+        tracing::info!(
+            tests = current.state.tests.len(),
+            "the catalogue has content; the catalogue file is not imported over it"
+        );
+        return Ok(());
+    }
+    let file = crate::catalogue::load(path).map_err(|e| anyhow::anyhow!(e))?;
+    let summary =
+        crate::catalogue::import(catalogues, files, &file, "system:catalogue-file").await?;
+    tracing::info!(
+        samples = summary.samples_added,
+        tests = summary.tests_defined,
+        catalogue = %path.display(),
+        "catalogue file imported"
+    );
     Ok(())
 }
 

@@ -229,14 +229,35 @@ async fn killed_between_vm_request_and_creation(database_url: Option<String>, de
     let before = local_vms(dir.path());
     assert_eq!(before.len(), 1, "{before:?}");
 
+    let restarted_at = chrono::Utc::now();
     let second = Running::start(dir.path(), &env);
     second.wait_ready().await;
-    assert_eq!(
-        second.run_stage(&run).await.as_deref(),
-        Some("provisioning_vm"),
-        "VmCreated was never recorded"
-    );
     second.wait_stage(&run, "booting").await;
+    // The killed instance never recorded the creation; the new one did, once.
+    let trail: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/graphql", second.base))
+        .json(&serde_json::json!({
+            "query": "query($id: ID!) { auditTrail(runId: $id) { type recordedAt } }",
+            "variables": { "id": run }
+        }))
+        .send()
+        .await
+        .expect("graphql")
+        .json()
+        .await
+        .expect("json");
+    let created: Vec<chrono::DateTime<chrono::Utc>> = trail["data"]["auditTrail"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["type"] == "VmCreated")
+        .filter_map(|e| e["recordedAt"].as_str()?.parse().ok())
+        .collect();
+    assert_eq!(created.len(), 1, "{trail}");
+    assert!(
+        created[0] >= restarted_at,
+        "VmCreated was recorded before the restart: {trail}"
+    );
     assert_eq!(
         local_vms(dir.path()),
         before,
@@ -442,61 +463,31 @@ fn a_bad_setting_fails_at_start_with_the_reason() {
     assert!(stderr.contains("listen"), "{stderr}");
 }
 
-/// The README's demo: the whole job on one machine, to a verdict.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_demo_runs_a_catalogue_to_its_verdict() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut command = Command::new(BINARY);
-    command
-        .arg("demo")
-        .current_dir(dir.path())
+/// The command line, as the README's walkthrough runs it next to the demo.
+fn cli(dir: &Path, base: &str, token: &str, args: &[&str]) -> String {
+    let output = Command::new(BINARY)
+        .args(args)
+        .current_dir(dir)
         .env_clear()
-        .env("SP_LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("start the demo");
-    let stdout = child.stdout.take().expect("stdout");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    let address = tx.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                let _ = address.send(format!(
-                    "base {}",
-                    rest.split_whitespace().next().unwrap_or("")
-                ));
-            }
-        }
-    });
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("queued demo run ") {
-                let _ = tx.send(format!("run {}", rest.split(';').next().unwrap_or("")));
-            }
-        }
-    });
-    let mut base = String::new();
-    let mut run = String::new();
-    while base.is_empty() || run.is_empty() {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the demo starts and queues a run");
-        if let Some(b) = line.strip_prefix("base ") {
-            base = format!("http://{b}");
-        } else if let Some(r) = line.strip_prefix("run ") {
-            run = r.to_string();
-        }
-    }
-    let platform = Running {
-        child,
-        base,
-        log: std::sync::Arc::default(),
-    };
+        .env("SP_URL", base)
+        .env("SP_TOKEN", token)
+        .output()
+        .expect("run the command line");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// A run's status, once it is `status`.
+async fn run_once(base: &str, run: &str, status: &str) -> serde_json::Value {
     let start = Instant::now();
     loop {
         let response: serde_json::Value = reqwest::Client::new()
-            .post(format!("{}/graphql", platform.base))
+            .post(format!("{base}/graphql"))
             .json(&serde_json::json!({
                 "query": "query($id: ID!) { run(id: $id) { status verdict passed failed } }",
                 "variables": { "id": run }
@@ -507,17 +498,152 @@ async fn the_demo_runs_a_catalogue_to_its_verdict() {
             .json()
             .await
             .expect("json");
-        if response["data"]["run"]["status"] == "COMPLETED" {
-            assert_eq!(response["data"]["run"]["verdict"], "fail");
-            assert_eq!(response["data"]["run"]["passed"], 2);
-            assert_eq!(response["data"]["run"]["failed"], 1);
-            break;
+        if response["data"]["run"]["status"] == status {
+            return response["data"]["run"].clone();
         }
         assert!(
             start.elapsed() < Duration::from_secs(60),
-            "the demo run did not complete: {response}"
+            "run {run} did not reach {status}: {response}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(dir.path().join("demo/catalogue.toml").exists());
+}
+
+/// The README's walkthrough on the demo: samples and tests added from the
+/// command line, a run queued, its failing output accepted, and the run
+/// again passing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_walkthrough_goes_from_a_failing_output_to_a_pass() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = Command::new(BINARY);
+    command
+        .arg("demo")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("SP_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("start the demo");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+            }
+        }
+    });
+    let address = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the demo starts");
+    let platform = Running {
+        child,
+        base: format!("http://{address}"),
+        log: std::sync::Arc::default(),
+    };
+    // The command line opens the same database: after the platform migrated it.
+    platform.wait_ready().await;
+    let base = platform.base.clone();
+    let token = cli(
+        dir.path(),
+        &base,
+        "",
+        &[
+            "tokens",
+            "create",
+            "demo",
+            "--scope",
+            "operate",
+            "--scope",
+            "catalogue",
+        ],
+    )
+    .trim()
+    .to_string();
+    let samples: Vec<String> = ["hello", "fox", "broken"]
+        .iter()
+        .map(|s| format!("demo/samples/{s}.txt"))
+        .collect();
+    let mut add = vec!["samples", "add", "--tag", "demo"];
+    add.extend(samples.iter().map(String::as_str));
+    let added = cli(dir.path(), &base, &token, &add);
+    assert_eq!(added.matches("added ").count(), 3, "{added}");
+    let again = cli(dir.path(), &base, &token, &add[..5]);
+    assert!(again.contains("already in the catalogue"), "{again}");
+    let imported = cli(
+        dir.path(),
+        &base,
+        &token,
+        &["catalogue", "import", "demo/catalogue.toml"],
+    );
+    assert!(imported.contains("3 tests defined"), "{imported}");
+    let queued = cli(
+        dir.path(),
+        &base,
+        &token,
+        &[
+            "runs",
+            "enqueue",
+            "demo/upcase",
+            "de30de30de30de30de30de30de30de30de30de30",
+        ],
+    );
+    let run = queued
+        .strip_prefix("queued run ")
+        .map(|r| r.trim().to_string())
+        .expect("a run id");
+
+    let first = run_once(&base, &run, "COMPLETED").await;
+    assert_eq!(
+        (&first["verdict"], &first["passed"], &first["failed"]),
+        (
+            &serde_json::json!("fail"),
+            &serde_json::json!(2),
+            &serde_json::json!(1)
+        ),
+        "{first}"
+    );
+    let graphql = |query: &'static str, variables: serde_json::Value| {
+        let (base, token) = (base.clone(), token.clone());
+        async move {
+            let r: serde_json::Value = reqwest::Client::new()
+                .post(format!("{base}/graphql"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({ "query": query, "variables": variables }))
+                .send()
+                .await
+                .expect("graphql")
+                .json()
+                .await
+                .expect("json");
+            assert!(r["errors"].is_null(), "{r}");
+            r["data"].clone()
+        }
+    };
+    let diff = graphql(
+        "query($run: ID!) { outputDiff(runId: $run, testId: \"upper-fox\", output: \"upper.txt\") { lines { kind text } note } }",
+        serde_json::json!({ "run": run }),
+    )
+    .await;
+    let lines = diff["outputDiff"]["lines"].to_string();
+    assert!(
+        lines.contains("THE QUICK BROWN F0X") && lines.contains("THE QUICK BROWN FOX"),
+        "the diff shows the old baseline and today's output: {diff}"
+    );
+    graphql(
+        "mutation($run: ID!) { acceptOutput(runId: $run, testId: \"upper-fox\", output: \"upper.txt\", asBaseline: false, reason: \"the F0X typo is fixed\") }",
+        serde_json::json!({ "run": run }),
+    )
+    .await;
+    let again = graphql(
+        "mutation($run: ID!) { retryRun(id: $run, currentCatalogue: true) }",
+        serde_json::json!({ "run": run }),
+    )
+    .await;
+    let rerun = again["retryRun"].as_str().expect("a new run").to_string();
+    let second = run_once(&base, &rerun, "COMPLETED").await;
+    assert_eq!(second["verdict"], "pass", "{second}");
+    assert_eq!(second["passed"], 3, "{second}");
+    // The first run keeps its verdict.
+    assert_eq!(run_once(&base, &run, "COMPLETED").await["verdict"], "fail");
 }

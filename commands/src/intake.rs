@@ -17,12 +17,12 @@ use sp_domain::intake::{GithubEvent, IntakeConfig, Plan, PullRequestDelivery, pl
 use sp_domain::pull_request::{
     self, PlannedRun, PullRequestCommand, PullRequestRejection, PullRequestState,
 };
-use sp_domain::{
-    Policy, QueueRun, RegressionTest, Rejection, RunCommand, RunId, RunState, Trigger,
-};
+use sp_domain::{Policy, QueueRun, Rejection, RunCommand, RunId, RunState, Trigger};
 use sp_eventstore::{EventStore, RecordedEvent, StoreError};
 use uuid::Uuid;
 
+use crate::catalogue::Catalogues;
+use crate::operator::OperatorError;
 use crate::{Clock, CommandError, Envelope, Handler, Loaded, Prepared, UnitOfWork};
 
 /// The part of a delivery's headers and payload that identifies it.
@@ -62,21 +62,6 @@ fn failed<R: std::error::Error>(step: &'static str) -> impl Fn(CommandError<R>) 
     }
 }
 
-/// Where the regression tests in scope of a new run come from.
-pub trait TestScope: Send + Sync + std::fmt::Debug {
-    fn tests_for(&self, platform: &sp_domain::Platform) -> Vec<RegressionTest>;
-}
-
-/// No catalogue configured: runs carry no tests.
-#[derive(Debug, Default)]
-pub struct NoTests;
-
-impl TestScope for NoTests {
-    fn tests_for(&self, _: &sp_domain::Platform) -> Vec<RegressionTest> {
-        vec![]
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Intake {
     runs: Handler<RunState>,
@@ -84,7 +69,7 @@ pub struct Intake {
     deliveries: Handler<DeliveryState>,
     builds: Handler<BuildState>,
     config: Arc<IntakeConfig>,
-    scope: Arc<dyn TestScope>,
+    catalogues: Catalogues,
 }
 
 const DELIVERY_NAMESPACE: Uuid = Uuid::from_u128(0x6a1d_0f3b_92c4_4d7e_a8b5_3c2e_19f0_d4a7);
@@ -95,7 +80,7 @@ impl Intake {
         policy: Policy,
         clock: Arc<dyn Clock>,
         config: IntakeConfig,
-        scope: Arc<dyn TestScope>,
+        catalogues: Catalogues,
     ) -> Self {
         Intake {
             runs: Handler::new(store.clone(), policy.clone(), clock.clone()),
@@ -103,7 +88,7 @@ impl Intake {
             deliveries: Handler::new(store.clone(), policy.clone(), clock.clone()),
             builds: Handler::new(store, policy, clock),
             config: Arc::new(config),
-            scope,
+            catalogues,
         }
     }
 
@@ -183,7 +168,7 @@ impl Intake {
                     priority,
                     runs: &runs,
                 };
-                self.queue(&mut work, &ctx, &mut states, &new)?;
+                self.queue(&mut work, &ctx, &mut states, &new).await?;
                 DeliveryOutcome::Queued {
                     runs: run_ids,
                     superseded: vec![],
@@ -283,13 +268,18 @@ impl Intake {
             .prepare_loaded(&run.stream(), loaded, command, envelope)
     }
 
-    fn queue(
+    async fn queue(
         &self,
         work: &mut UnitOfWork,
         ctx: &DeliveryContext,
         states: &mut HashMap<RunId, Loaded<RunState>>,
         new: &NewRuns<'_>,
     ) -> Result<(), Attempt> {
+        let catalogue = self.catalogues.current().await.map_err(|e| IntakeError {
+            step: "read the catalogue",
+            transient: !matches!(e, OperatorError::Internal(_)),
+            message: e.to_string(),
+        })?;
         for run in new.runs {
             let command = RunCommand::Queue(QueueRun {
                 run_id: run.run_id,
@@ -298,7 +288,7 @@ impl Intake {
                 platform: run.platform.clone(),
                 trigger: new.trigger.clone(),
                 priority: new.priority,
-                tests: self.scope.tests_for(&run.platform),
+                tests: catalogue.state.tests_for(run.platform.as_str()),
                 delivery_id: Some(ctx.delivery_id.clone()),
             });
             let envelope = ctx.envelope(&format!("queue:{}", run.run_id));
@@ -378,7 +368,7 @@ impl Intake {
             priority,
             runs: &head.runs,
         };
-        self.queue(work, ctx, &mut states, &new)?;
+        self.queue(work, ctx, &mut states, &new).await?;
         let mut superseded = Vec::new();
         for (by, old) in older {
             let command = RunCommand::Supersede {

@@ -11,6 +11,7 @@
 //! [`CommandError::Contended`] race that outlasted the retries is retried
 //! later, and [`CommandError::Store`] failures are reported.
 
+pub mod catalogue;
 mod clock;
 pub mod intake;
 pub mod operator;
@@ -25,8 +26,9 @@ use sp_eventstore::{
 };
 use uuid::Uuid;
 
+pub use catalogue::Catalogues;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use intake::{DeliveryInfo, Intake, IntakeError, NoTests, Receipt, TestScope};
+pub use intake::{DeliveryInfo, Intake, IntakeError, Receipt};
 pub use operator::{Operator, OperatorError};
 
 /// How often a command is decided again after losing a race for its stream.
@@ -175,11 +177,16 @@ impl<A: Aggregate> Handler<A> {
         stream: &str,
         recorded: &[RecordedEvent],
     ) -> Result<Loaded<A>, CommandError<A::Rejection>> {
-        let mut loaded = Loaded {
-            state: A::default(),
-            version: 0,
-            event_ids: Vec::with_capacity(recorded.len()),
-        };
+        Self::fold_onto(stream, Loaded::default(), recorded)
+    }
+
+    /// Fold the events recorded after `loaded` onto it.
+    pub fn fold_onto(
+        stream: &str,
+        mut loaded: Loaded<A>,
+        recorded: &[RecordedEvent],
+    ) -> Result<Loaded<A>, CommandError<A::Rejection>> {
+        loaded.event_ids.reserve(recorded.len());
         for e in recorded {
             let event = A::Event::decode(&e.event_type, e.schema_version, e.data.clone()).map_err(
                 |error| CommandError::Corrupt {

@@ -9,7 +9,7 @@ use sp_domain::{Platform, Policy, QueueRun, Rejection, RunCommand, RunId, RunSta
 use sp_eventstore::EventStore;
 use uuid::Uuid;
 
-use crate::intake::TestScope;
+use crate::catalogue::Catalogues;
 use crate::{Clock, CommandError, Envelope, Handler};
 
 /// Why an operator's command did not happen, by what the caller can do about it.
@@ -20,6 +20,9 @@ pub enum OperatorError {
     Invalid(String),
     #[error("{0}")]
     NotFound(String),
+    /// It exists already (a sample with the same content).
+    #[error("{0}")]
+    Conflict(String),
     /// The domain refuses in the current state (e.g. the run is final).
     #[error("{0}")]
     Refused(String),
@@ -58,7 +61,7 @@ pub struct Operator {
     platforms: Handler<PlatformState>,
     blocklist: Handler<Blocklist>,
     known_platforms: Arc<Vec<Platform>>,
-    scope: Arc<dyn TestScope>,
+    catalogues: Catalogues,
 }
 
 impl Operator {
@@ -67,21 +70,15 @@ impl Operator {
         policy: Policy,
         clock: Arc<dyn Clock>,
         known_platforms: Vec<Platform>,
-        scope: Arc<dyn TestScope>,
+        catalogues: Catalogues,
     ) -> Self {
         Operator {
             runs: Handler::new(store.clone(), policy.clone(), clock.clone()),
             platforms: Handler::new(store.clone(), policy.clone(), clock.clone()),
             blocklist: Handler::new(store, policy, clock),
             known_platforms: Arc::new(known_platforms),
-            scope,
+            catalogues,
         }
-    }
-
-    /// The same operator, queueing runs with another scope of tests.
-    pub fn with_scope(mut self, scope: Arc<dyn TestScope>) -> Self {
-        self.scope = scope;
-        self
     }
 
     fn platform(&self, name: &str) -> Result<Platform, OperatorError> {
@@ -121,7 +118,7 @@ impl Operator {
                 run_id,
                 repository: repository.to_string(),
                 commit_sha: commit_sha.to_string(),
-                tests: self.scope.tests_for(&platform),
+                tests: self.catalogues.tests_for(&platform).await?,
                 platform,
                 trigger: Trigger::Manual {
                     requested_by: actor.to_string(),
@@ -153,10 +150,17 @@ impl Operator {
         Ok(())
     }
 
-    /// Retrying a finished run queues a *new* run of the same commit, platform
-    /// and regression tests: a run has exactly one final event, so a finished
-    /// run is never reopened.
-    pub async fn retry(&self, actor: &str, run: RunId) -> Result<RunId, OperatorError> {
+    /// Retrying a finished run queues a *new* run of the same commit and
+    /// platform (a run has exactly one final event, so a finished run is
+    /// never reopened), with the regression tests it had or, with
+    /// `current_catalogue`, those the catalogue has now (after a baseline
+    /// was accepted, say).
+    pub async fn retry(
+        &self,
+        actor: &str,
+        run: RunId,
+        current_catalogue: bool,
+    ) -> Result<RunId, OperatorError> {
         let loaded = self.runs.load(&run.stream()).await.map_err(run_error)?;
         let Some(original) = loaded.state.run.as_ref() else {
             return Err(OperatorError::NotFound("no such run".into()));
@@ -174,10 +178,18 @@ impl Operator {
             platform: original.info.platform.clone(),
             trigger: Trigger::Manual {
                 requested_by: actor.to_string(),
-                note: Some(format!("retry of run {run}")),
+                note: Some(if current_catalogue {
+                    format!("retry of run {run} with the current catalogue")
+                } else {
+                    format!("retry of run {run}")
+                }),
             },
             priority: original.info.priority,
-            tests: original.info.tests.clone(),
+            tests: if current_catalogue {
+                self.catalogues.tests_for(&original.info.platform).await?
+            } else {
+                original.info.tests.clone()
+            },
             delivery_id: None,
         });
         self.runs

@@ -24,6 +24,10 @@ pub struct Job {
     pub heartbeat_secs: u64,
     pub reports_url: String,
     pub logs_url: String,
+    /// Where to upload outputs that are not the approved ones (`PUT
+    /// {outputs_url}/{sha256}`), so they can be compared and accepted.
+    #[serde(default)]
+    pub outputs_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

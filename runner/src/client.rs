@@ -171,19 +171,28 @@ impl Client {
     }
 
     pub async fn upload_log(&self, name: &str, file: &Path) -> anyhow::Result<()> {
+        self.put_file(&format!("{}/logs/{name}", self.base), file)
+            .await
+            .map_err(|e| anyhow::anyhow!("log upload: {e}"))
+    }
+
+    /// An output that is not the approved one, for the platform to keep by hash.
+    pub async fn upload_output(&self, sha256: &str, file: &Path) -> anyhow::Result<()> {
+        self.put_file(&format!("{}/outputs/{sha256}", self.base), file)
+            .await
+            .map_err(|e| anyhow::anyhow!("output upload: {e}"))
+    }
+
+    async fn put_file(&self, url: &str, file: &Path) -> anyhow::Result<()> {
         let body = tokio::fs::read(file).await?;
         let response = self
             .http
-            .put(format!("{}/logs/{name}", self.base))
+            .put(url)
             .bearer_auth(&self.token)
             .body(body)
             .send()
             .await?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "log upload: HTTP {}",
-            response.status()
-        );
+        anyhow::ensure!(response.status().is_success(), "HTTP {}", response.status());
         Ok(())
     }
 

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sp_domain::RunnerStage;
 use sp_domain::protocol::{Job, ReportBody};
+use sp_domain::{OutputProduced, RunnerStage, TestResult};
 use tokio::io::AsyncWriteExt;
 
 use crate::client::{Client, SendError};
@@ -233,6 +233,7 @@ async fn work(
         let stderr = config.work_dir.join("stderr").join(log_name(&t.test.id));
         tokio::fs::create_dir_all(config.work_dir.join("stderr")).await?;
         let result = exec::run_test(&t.test, &exe, sample, &outdir, &stderr, timeout).await;
+        upload_outputs(client, &result, &outdir, log).await;
         log.line(format!(
             "{}: exit {}{} in {} ms",
             t.test.id,
@@ -326,6 +327,22 @@ async fn heartbeat(client: Client, now: Arc<Mutex<Now>>, every_secs: u64) {
         };
         if let Err(e) = client.report(body).await {
             tracing::warn!(error = %e, "heartbeat not delivered");
+        }
+    }
+}
+
+/// Outputs that are not the approved ones go to the platform, so a
+/// maintainer can compare them and accept one. A failed upload costs the
+/// diff, not the run.
+async fn upload_outputs(client: &Client, result: &TestResult, outdir: &Path, log: &Log) {
+    for o in &result.outputs {
+        if let OutputProduced::Sha256 { sha256 } = &o.produced
+            && let Err(e) = client.upload_output(sha256, &outdir.join(&o.name)).await
+        {
+            log.line(format!(
+                "{}: output {} not uploaded: {e}",
+                result.test_id, o.name
+            ));
         }
     }
 }

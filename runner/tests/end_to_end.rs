@@ -93,18 +93,14 @@ async fn the_demo_catalogue_runs_to_a_verdict(backend: Backend) {
         (outcomes.len() == 3).then_some(outcomes)
     })
     .await;
-    let broken = outcomes
+    let fox = outcomes
         .iter()
-        .find(|o| o["testId"] == "upper-broken")
-        .expect("the broken test's outcome");
-    assert_eq!(broken["passed"], false, "{broken}");
-    assert_eq!(broken["categories"], serde_json::json!(["crashes"]));
-    assert!(
-        broken["mismatches"]
-            .as_array()
-            .is_some_and(|m| !m.is_empty()),
-        "{broken}"
-    );
+        .find(|o| o["testId"] == "upper-fox")
+        .expect("the fox test's outcome");
+    assert_eq!(fox["passed"], false, "{fox}");
+    assert_eq!(fox["categories"], serde_json::json!(["basic", "variants"]));
+    assert_eq!(fox["mismatches"][0]["kind"], "output_differs", "{fox}");
+    assert_eq!(fox["mismatches"][0]["output"], "upper.txt", "{fox}");
     let passed = outcomes.iter().filter(|o| o["passed"] == true).count();
     assert_eq!(passed, 2, "{outcomes:?}");
 }

@@ -70,6 +70,7 @@ impl TestPlatform {
             local_vm_dir: dir.path().join("vms"),
             artifact_dir: dir.path().join("artifacts"),
             logs_dir: dir.path().join("logs"),
+            object_store: dir.path().join("objects").display().to_string(),
             reconcile_every_secs: 1,
             managers: false,
             // Never the default (this binary as a runner: here, the test harness).

@@ -2,6 +2,7 @@
 //! subscription to run changes. The schema is kept in `api/schema.graphql`; a
 //! test fails when the code and the file drift apart.
 
+mod catalogue;
 mod mutation;
 mod query;
 mod subscription;
@@ -9,17 +10,23 @@ mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Error, ErrorExtensions, Schema};
-use sp_commands::{Operator, OperatorError};
+use async_graphql::{Context, Error, ErrorExtensions, MergedObject, Schema};
+use sp_commands::{Catalogues, Operator, OperatorError};
 use sp_eventstore::Database;
 use sp_projections::Change;
 use tokio::sync::broadcast;
 
 use crate::auth::{Caller, Scope};
 
-pub use mutation::MutationRoot;
-pub use query::QueryRoot;
 pub use subscription::SubscriptionRoot;
+
+#[derive(Debug, Default, MergedObject)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(query::RunQuery, catalogue::CatalogueQuery);
+
+#[derive(Debug, Default, MergedObject)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(mutation::OperatorMutation, catalogue::CatalogueMutation);
 
 pub type ApiSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
@@ -28,6 +35,10 @@ pub type ApiSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 pub struct Services {
     pub db: Database,
     pub operator: Operator,
+    pub catalogues: Catalogues,
+    pub files: crate::files::Files,
+    /// Where runners' logs are kept, for `runFiles`.
+    pub logs_dir: std::path::PathBuf,
     pub changes: broadcast::Sender<Change>,
     pub platforms: Vec<String>,
     pub anonymous_read: bool,
@@ -38,18 +49,26 @@ const MAX_DEPTH: usize = 10;
 const MAX_COMPLEXITY: usize = 2_000;
 
 pub fn schema(services: Arc<Services>) -> ApiSchema {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .data(services)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .finish()
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot,
+    )
+    .data(services)
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+    .finish()
 }
 
 /// The schema without services, for printing the SDL.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .finish()
-        .sdl()
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot,
+    )
+    .finish()
+    .sdl()
 }
 
 /// An error with a machine-readable code beside its message.
@@ -94,6 +113,7 @@ pub(crate) fn operator_error(e: OperatorError) -> Error {
     match e {
         OperatorError::Invalid(m) => coded("INVALID_INPUT", m),
         OperatorError::NotFound(m) => coded("NOT_FOUND", m),
+        OperatorError::Conflict(m) => coded("CONFLICT", m),
         OperatorError::Refused(m) => coded("REFUSED", m),
         OperatorError::Unavailable(m) => coded("UNAVAILABLE", m),
         OperatorError::Internal(m) => internal(m),

@@ -7,10 +7,10 @@ use super::{operator_error, require, run_id, services};
 use crate::auth::Scope;
 
 #[derive(Debug, Default)]
-pub struct MutationRoot;
+pub struct OperatorMutation;
 
-#[Object(name = "Mutation")]
-impl MutationRoot {
+#[Object]
+impl OperatorMutation {
     /// Queue a run per platform for a commit (every configured platform when
     /// none are named). Returns the new runs' ids.
     async fn enqueue_run(
@@ -47,14 +47,22 @@ impl MutationRoot {
         Ok(true)
     }
 
-    /// Run a finished run again: queues a new run of the same commit, platform
-    /// and regression tests, and returns its id. The finished run keeps its
-    /// verdict.
-    async fn retry_run(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
+    /// Run a finished run again: queues a new run of the same commit and
+    /// platform, and returns its id. The finished run keeps its verdict.
+    async fn retry_run(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        #[graphql(
+            default = false,
+            desc = "Run the catalogue as it is now (after accepting an output, say) instead of the old run's tests."
+        )]
+        current_catalogue: bool,
+    ) -> Result<ID> {
         let caller = require(ctx, Scope::Operate)?;
         let new = services(ctx)?
             .operator
-            .retry(&caller.actor, run_id(&id)?)
+            .retry(&caller.actor, run_id(&id)?, current_catalogue)
             .await
             .map_err(operator_error)?;
         Ok(ID(new.to_string()))

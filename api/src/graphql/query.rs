@@ -16,10 +16,10 @@ const DEFAULT_PAGE: i32 = 20;
 const MAX_PAGE: i32 = 100;
 
 #[derive(Debug, Default)]
-pub struct QueryRoot;
+pub struct RunQuery;
 
-#[Object(name = "Query")]
-impl QueryRoot {
+#[Object]
+impl RunQuery {
     /// Runs, newest first, as a Relay connection.
     async fn runs(
         &self,

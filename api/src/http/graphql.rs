@@ -24,7 +24,7 @@ pub async fn graphiql() -> Html<String> {
 
 /// The caller a bearer token names; anonymous without one. A token that is
 /// unknown or revoked is refused outright rather than treated as anonymous.
-async fn caller(pool: &Pool, authorization: Option<&str>) -> Result<Caller, ApiError> {
+pub(super) async fn caller(pool: &Pool, authorization: Option<&str>) -> Result<Caller, ApiError> {
     let Some(value) = authorization else {
         return Ok(Caller::anonymous());
     };

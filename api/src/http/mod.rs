@@ -1,7 +1,9 @@
 //! The HTTP surface. `router` builds the whole app without a socket, so tests
 //! can drive it in process; `serve` runs it on a listener until shutdown.
 
+mod dashboard;
 mod error;
+mod files;
 mod graphql;
 mod health;
 mod runner;
@@ -41,6 +43,11 @@ pub struct AppState {
     pub managers: sp_managers::Health,
     pub runs: sp_commands::Handler<sp_domain::RunState>,
     pub runner: RunnerSettings,
+    pub catalogues: sp_commands::Catalogues,
+    /// Samples and outputs, by SHA-256.
+    pub files: crate::files::Files,
+    pub max_sample_bytes: u64,
+    pub anonymous_read: bool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -59,8 +66,18 @@ impl std::fmt::Debug for AppState {
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn router(state: Arc<AppState>) -> Router {
-    // WebSocket subscriptions live longer than any request: no timeout layer.
-    let subscriptions = Router::new().route("/graphql/ws", get(graphql::subscriptions));
+    // WebSocket subscriptions and uploads of large files live longer than
+    // any request: no timeout layer. Uploads enforce their own size limits
+    // while streaming.
+    let long = Router::new()
+        .route("/graphql/ws", get(graphql::subscriptions))
+        .route("/api/samples", post(files::add_sample))
+        .route("/api/outputs", post(files::add_output))
+        .route(
+            "/runner/v1/runs/{run}/outputs/{sha256}",
+            axum::routing::put(runner::upload_output),
+        )
+        .layer(DefaultBodyLimit::disable());
     let requests = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -69,6 +86,9 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(webhook::receive).layer(DefaultBodyLimit::max(MAX_DELIVERY_BYTES)),
         )
         .route("/graphql", get(graphql::graphiql).post(graphql::execute))
+        .route("/files/samples/{sha256}", get(files::sample))
+        .route("/files/outputs/{sha256}", get(files::output))
+        .route("/files/logs/{run}/{attempt}/{name}", get(files::log))
         .route("/runner/v1/runs/{run}/job", get(runner::job))
         .route("/runner/v1/runs/{run}/reports", post(runner::report))
         .route("/runner/v1/runs/{run}/artifact", get(runner::artifact))
@@ -86,7 +106,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             REQUEST_TIMEOUT,
         ));
     requests
-        .merge(subscriptions)
+        .merge(long)
+        .merge(dashboard::routes())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

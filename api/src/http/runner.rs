@@ -23,6 +23,7 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
 
 use super::{ApiError, AppState};
+use crate::files::Kind;
 
 /// What the runner endpoint needs to know.
 #[derive(Debug, Clone)]
@@ -172,6 +173,7 @@ pub async fn job(
         heartbeat_secs: settings.heartbeat_secs,
         reports_url: format!("{base}/reports"),
         logs_url: format!("{base}/logs"),
+        outputs_url: Some(format!("{base}/outputs")),
     };
     Ok(Json(job).into_response())
 }
@@ -245,7 +247,7 @@ pub async fn report(
 }
 
 /// Log names become file names.
-fn valid_name(name: &str) -> bool {
+pub(super) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('.')
@@ -344,13 +346,53 @@ pub async fn sample(
 ) -> Result<Response, ApiError> {
     let caller = authorize(&state, &headers, &run).await?;
     // Only samples in the run's own scope are served.
-    let location = caller
+    let test = caller
         .loaded
         .state
         .run
         .as_ref()
         .and_then(|r| r.info.tests.iter().find(|t| t.sample.sha256 == sha256))
-        .and_then(|t| t.sample.location.clone())
         .ok_or_else(|| ApiError::NotFound(format!("no sample {sha256} in this run's scope")))?;
-    send_file(FsPath::new(&location)).await
+    match test.sample.location.as_deref() {
+        // Runs queued from a catalogue file name a file on this machine.
+        Some(path) if FsPath::new(path).is_absolute() => send_file(FsPath::new(path)).await,
+        _ => {
+            let (body, _) = state
+                .files
+                .body(Kind::Sample, &sha256)
+                .await
+                .map_err(super::files::file_error)?
+                .ok_or_else(|| {
+                    ApiError::NotFound(format!("sample {sha256} is not in the platform's store"))
+                })?;
+            Ok(body.into_response())
+        }
+    }
+}
+
+/// `PUT …/outputs/{sha256}`: an output the runner produced that is not the
+/// approved one, kept so a maintainer can compare it and accept it.
+pub async fn upload_output(
+    State(state): State<Arc<AppState>>,
+    Path((run, sha256)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers, &run).await?;
+    let stored = state
+        .files
+        .put(
+            Kind::Output,
+            Some(&sha256),
+            state.runner.max_log_bytes,
+            body.into_data_stream(),
+        )
+        .await
+        .map_err(super::files::file_error)?;
+    let status = if stored.existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok(status.into_response())
 }

@@ -1,0 +1,1247 @@
+// Sample Platform dashboard. One module, no dependencies: the page is built
+// from the GraphQL API and kept live by the runChanged subscription.
+
+const TOKEN_KEY = 'sp-token';
+const STATUSES = ['QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'SUPERSEDED', 'CANCELLED'];
+const FINAL = new Set(['COMPLETED', 'FAILED', 'SUPERSEDED', 'CANCELLED']);
+const PAGE_SIZE = 50;
+// Logs can be large; the preview must not freeze the tab.
+const PREVIEW_BYTES = 64 * 1024;
+
+const RUN_FIELDS = `id repository commitSha platform status stage attempt trigger branch
+  pullRequest requestedBy priority queuedAt startedAt finishedAt vmName deadlineAt deadlineKind
+  verdict passed failed samplesDone samplesTotal supersededBy finalReason lastProblem version`;
+
+const $ = (selector, root = document) => root.querySelector(selector);
+
+/* ---------- HTML: every interpolated value is escaped unless wrapped in raw ---------- */
+
+class Html {
+  constructor(s) { this.s = s; }
+  toString() { return this.s; }
+}
+const raw = (s) => new Html(s);
+const ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const esc = (v) => String(v).replace(/[&<>"']/g, (c) => ESCAPES[c]);
+
+function part(v) {
+  if (v == null || v === false) return '';
+  if (v instanceof Html) return v.s;
+  if (Array.isArray(v)) return v.map(part).join('');
+  return esc(v);
+}
+
+/** Tagged template: h`<td>${text}</td>` escapes `text`; nested h`` results pass through. */
+function h(strings, ...values) {
+  let out = strings[0];
+  values.forEach((v, i) => { out += part(v) + strings[i + 1]; });
+  return new Html(out);
+}
+
+// Hrefs come from the API; only same-origin paths and http(s) may become links.
+function safeUrl(u) {
+  if (typeof u !== 'string') return '#';
+  if (/^https?:\/\//i.test(u) || (u.startsWith('/') && !u.startsWith('//'))) return u;
+  return '#';
+}
+
+function setHtml(el, html) { if (el) el.innerHTML = part(html); }
+
+/* ---------- formatting ---------- */
+
+const short = (sha, n = 7) => (sha ? String(sha).slice(0, n) : '');
+
+function span(ms) {
+  const s = Math.abs(Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.round(s / 60)} min`;
+  if (s < 86400) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86400)} d`;
+}
+
+function relTime(iso) {
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return String(iso ?? '');
+  const d = Date.now() - t;
+  if (Math.abs(d) < 10000) return 'just now';
+  return d > 0 ? `${span(d)} ago` : `in ${span(d)}`;
+}
+
+function duration(ms) {
+  if (ms == null || Number.isNaN(ms)) return '';
+  let s = Math.max(0, Math.round(ms / 1000));
+  const hours = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  s %= 60;
+  if (hours) return `${hours}h ${m}m`;
+  if (m) return `${m}m ${s}s`;
+  return `${s}s`;
+}
+
+function runtime(ms) { return ms < 1000 ? `${ms} ms` : duration(ms); }
+
+function bytes(n) {
+  if (n == null) return '';
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+const dash = raw('<span class="muted">—</span>');
+
+/** A time shown relative, exact on hover; refreshed by the ticker below. */
+function when(iso) {
+  if (!iso) return dash;
+  return h`<time class="rel" datetime="${iso}" title="${iso}">${relTime(iso)}</time>`;
+}
+
+/** A span that keeps growing: "waiting for 5 min" or a running duration. */
+function since(iso, { prefix = '', format = 'span' } = {}) {
+  if (!iso) return dash;
+  const text = sinceText(iso, prefix, format);
+  return h`<span class="since" data-since="${iso}" data-prefix="${prefix}" data-format="${format}" title="since ${iso}">${text}</span>`;
+}
+
+function sinceText(iso, prefix, format) {
+  const ms = Date.now() - Date.parse(iso);
+  return prefix + (format === 'duration' ? duration(ms) : span(ms));
+}
+
+setInterval(() => {
+  document.querySelectorAll('time.rel').forEach((t) => { t.textContent = relTime(t.dateTime); });
+  document.querySelectorAll('[data-since]').forEach((e) => {
+    e.textContent = sinceText(e.dataset.since, e.dataset.prefix || '', e.dataset.format);
+  });
+}, 10000);
+
+function ghUrl(repo, kind, x) {
+  return `https://github.com/${String(repo).split('/').map(encodeURIComponent).join('/')}/${kind}/${encodeURIComponent(x)}`;
+}
+const commitLink = (repo, sha) =>
+  h`<a class="sha" href="${ghUrl(repo, 'commit', sha)}" title="${sha}">${short(sha)}</a>`;
+const runLink = (id, text = short(id, 8)) =>
+  h`<a data-link="run" href="/runs/${encodeURIComponent(id)}" class="mono" title="${id}">${text}</a>`;
+const testLink = (id) => h`<a href="/tests/${encodeURIComponent(id)}">${id}</a>`;
+const hash = (sha) => (sha ? h`<code class="hash" title="${sha}">${short(sha, 12)}</code>` : dash);
+
+function prOrBranch(run) {
+  if (run.pullRequest != null) {
+    return h`<a href="${ghUrl(run.repository, 'pull', run.pullRequest)}">#${run.pullRequest}</a>`;
+  }
+  return run.branch ? h`<code>${run.branch}</code>` : dash;
+}
+
+const statusBadge = (s) => h`<span class="badge s-${String(s).toLowerCase()}">${s}</span>`;
+const passBadge = (passed) => (passed ? raw('<span class="badge pass">pass</span>') : raw('<span class="badge fail">fail</span>'));
+const isFinal = (status) => FINAL.has(status);
+
+/* ---------- messages ---------- */
+
+class ApiError extends Error {
+  constructor(messages, codes = [], status = 0) {
+    super(messages.join('; '));
+    this.codes = codes;
+    this.auth = status === 401 || codes.includes('UNAUTHENTICATED') || codes.includes('FORBIDDEN');
+  }
+}
+
+/** Show text (and nodes, e.g. a link) in the message area. */
+function say(parts, { error = false } = {}) {
+  const m = $('#message');
+  m.replaceChildren(...[].concat(parts));
+  m.className = `message ${error ? 'error' : 'ok'}`;
+  m.hidden = false;
+}
+
+function showError(err) {
+  console.error(err);
+  let text = err instanceof ApiError ? err.message : `Something went wrong: ${err?.message ?? err}`;
+  if (err?.auth) text += ' — enter a token with the needed scope in the Token field at the top.';
+  say(text, { error: true });
+}
+
+/* ---------- API ---------- */
+
+function token() { return localStorage.getItem(TOKEN_KEY) || ''; }
+
+function authHeaders(extra = {}) {
+  const t = token();
+  return t ? { ...extra, Authorization: `Bearer ${t}` } : extra;
+}
+
+async function gql(query, variables = {}) {
+  let res;
+  try {
+    res = await fetch('/graphql', {
+      method: 'POST',
+      headers: authHeaders({ 'Content-Type': 'application/json', Accept: 'application/json' }),
+      body: JSON.stringify({ query, variables }),
+    });
+  } catch (e) {
+    throw new ApiError([`cannot reach the API (${e.message})`]);
+  }
+  let body = null;
+  try { body = await res.json(); } catch { /* an HTML or empty error page */ }
+  if (body?.errors?.length) {
+    throw new ApiError(
+      body.errors.map((e) => e.message),
+      body.errors.map((e) => e.extensions?.code).filter(Boolean),
+      res.status,
+    );
+  }
+  if (!res.ok || !body?.data) {
+    throw new ApiError([body?.error || `the API answered HTTP ${res.status}`], [], res.status);
+  }
+  return body.data;
+}
+
+/** Files need the same Authorization header as the API when anonymous read is off. */
+async function fetchFile(url) {
+  let res;
+  try {
+    res = await fetch(safeUrl(url), { headers: authHeaders() });
+  } catch (e) {
+    throw new ApiError([`cannot fetch ${url} (${e.message})`]);
+  }
+  if (!res.ok) {
+    let detail = '';
+    try { detail = (await res.json()).error || ''; } catch { /* not JSON */ }
+    throw new ApiError([detail || `fetching ${url} answered HTTP ${res.status}`], [], res.status);
+  }
+  return res;
+}
+
+async function download(url, name) {
+  const blob = await (await fetchFile(url)).blob();
+  const href = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = href;
+  a.download = name || 'download';
+  document.body.append(a);
+  a.click();
+  a.remove();
+  // Revoking at once can cancel the download in some browsers.
+  setTimeout(() => URL.revokeObjectURL(href), 60000);
+}
+
+/** The first `limit` bytes as text, without reading the rest of a large file. */
+async function fetchHead(url, limit) {
+  const res = await fetchFile(url);
+  const reader = res.body?.getReader?.();
+  let data;
+  let cut = false;
+  if (!reader) {
+    const blob = await res.blob();
+    cut = blob.size > limit;
+    data = new Uint8Array(await blob.slice(0, limit).arrayBuffer());
+  } else {
+    const chunks = [];
+    let n = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      n += value.length;
+      if (n > limit) { cut = true; reader.cancel().catch(() => {}); break; }
+    }
+    data = new Uint8Array(Math.min(n, limit));
+    let at = 0;
+    for (const c of chunks) {
+      const take = Math.min(c.length, data.length - at);
+      data.set(c.subarray(0, take), at);
+      at += take;
+      if (at >= data.length) break;
+    }
+  }
+  return { text: new TextDecoder().decode(data), cut };
+}
+
+/* ---------- subscriptions (graphql-transport-ws) ---------- */
+
+const liveSubs = new Set();
+
+function updateLive() {
+  const el = $('#live');
+  if (!liveSubs.size) { el.hidden = true; return; }
+  const ok = [...liveSubs].every((s) => s.acked);
+  el.hidden = false;
+  el.className = `live ${ok ? 'on' : 'off'}`;
+  el.textContent = ok ? 'live' : 'reconnecting…';
+  el.title = ok ? 'Receiving run changes as they happen' : 'The live connection dropped; retrying';
+}
+
+/**
+ * Subscribe over /graphql/ws; reconnects with backoff. `resync` runs on every
+ * (re)connection: changes made before the subscription started, or while it
+ * was disconnected, were never pushed and must be read again.
+ * Returns a function that ends the subscription.
+ */
+function subscribe(query, variables, onNext, { resync } = {}) {
+  const sub = { acked: false };
+  let ws = null;
+  let stopped = false;
+  let failures = 0;
+  let timer = null;
+  liveSubs.add(sub);
+
+  const url = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/graphql/ws`;
+  const send = (msg) => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify(msg));
+
+  function connect() {
+    ws = new WebSocket(url, 'graphql-transport-ws');
+    ws.onopen = () => send({ type: 'connection_init', payload: token() ? { token: token() } : {} });
+    ws.onmessage = (ev) => {
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch { return; }
+      if (msg.type === 'connection_ack') {
+        failures = 0;
+        sub.acked = true;
+        updateLive();
+        send({ id: '1', type: 'subscribe', payload: { query, variables } });
+        if (resync) resync();
+      } else if (msg.type === 'next') {
+        const p = msg.payload || {};
+        if (p.errors?.length) showError(new ApiError(p.errors.map((e) => e.message), p.errors.map((e) => e.extensions?.code).filter(Boolean)));
+        if (p.data) onNext(p.data);
+      } else if (msg.type === 'error') {
+        // The server refused the operation; retrying would be refused again.
+        const errs = Array.isArray(msg.payload) ? msg.payload : [msg.payload];
+        showError(new ApiError(errs.map((e) => `live updates: ${e?.message ?? e}`), errs.map((e) => e?.extensions?.code).filter(Boolean)));
+      } else if (msg.type === 'ping') {
+        send({ type: 'pong' });
+      }
+    };
+    ws.onclose = (ev) => {
+      sub.acked = false;
+      if (stopped) return;
+      updateLive();
+      if (ev.code === 4401 || ev.code === 4403) {
+        showError(new ApiError([`live updates refused: ${ev.reason || 'not authorised'}`], ['UNAUTHENTICATED']));
+        return;
+      }
+      const delay = Math.min(30000, 1000 * 2 ** failures) * (0.75 + Math.random() / 2);
+      failures += 1;
+      timer = setTimeout(connect, delay);
+    };
+  }
+  connect();
+
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    liveSubs.delete(sub);
+    updateLive();
+    try { ws.close(1000); } catch { /* already closed */ }
+  };
+}
+
+/* ---------- page lifecycle and actions ---------- */
+
+let cleanups = [];
+let actions = {};
+let generation = 0;
+
+function onLeave(fn) { cleanups.push(fn); }
+
+/** Runs `fn` at most once per `ms`, for refetching after bursts of changes. */
+function debounced(fn, ms) {
+  let t = null;
+  onLeave(() => clearTimeout(t));
+  return () => { clearTimeout(t); t = setTimeout(fn, ms); };
+}
+
+const common = {
+  download: (el) => download(el.dataset.url || el.getAttribute('href'), el.dataset.name),
+};
+
+document.addEventListener('click', async (e) => {
+  const el = e.target.closest('[data-action]');
+  const fn = el && (actions[el.dataset.action] || common[el.dataset.action]);
+  if (!fn) return;
+  e.preventDefault();
+  if (el.tagName === 'BUTTON') el.disabled = true;
+  try {
+    await fn(el);
+  } catch (err) {
+    showError(err);
+  } finally {
+    if (el.tagName === 'BUTTON') el.disabled = false;
+  }
+});
+
+/** Ask for a reason; null when the operator cancelled the prompt. */
+function askReason(question) {
+  const answer = window.prompt(question);
+  if (answer === null) return null;
+  if (!answer.trim()) {
+    say('Nothing done: a reason is required.', { error: true });
+    return null;
+  }
+  return answer.trim();
+}
+
+function route() {
+  cleanups.splice(0).forEach((fn) => fn());
+  actions = {};
+  generation += 1;
+  const path = location.pathname.replace(/\/+$/, '') || '/';
+  const app = $('#app');
+  let m;
+  let nav = '';
+  if (path === '/') { nav = 'runs'; runsPage(app); }
+  else if ((m = path.match(/^\/runs\/([^/]+)$/))) { nav = 'runs'; runPage(app, decodeURIComponent(m[1])); }
+  else if (path === '/queue') { nav = 'queue'; queuePage(app); }
+  else if ((m = path.match(/^\/tests\/(.+)$/))) { nav = 'catalogue'; testPage(app, decodeURIComponent(m[1])); }
+  else if (path === '/catalogue') { nav = 'catalogue'; cataloguePage(app); }
+  else setHtml(app, h`<h1>Not found</h1><p>No page at <code>${path}</code>. <a href="/">Runs</a></p>`);
+  document.querySelectorAll('[data-nav]').forEach((a) => {
+    if (a.dataset.nav === nav) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  });
+}
+
+/** Whether the page that started an async load is still the one shown. */
+function stillOn(gen) { return gen === generation; }
+
+/* ---------- token control ---------- */
+
+function setupToken() {
+  const input = $('#token');
+  input.value = token();
+  const mark = () => document.body.classList.toggle('has-token', Boolean(token()));
+  mark();
+  $('#token-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const value = input.value.trim();
+    if (value) localStorage.setItem(TOKEN_KEY, value);
+    else localStorage.removeItem(TOKEN_KEY);
+    mark();
+    say(value ? 'Token saved.' : 'Token cleared.');
+    // Reload the data: what is readable (and the live connection's identity) may change.
+    route();
+  });
+  $('#clear-token').addEventListener('click', () => {
+    localStorage.removeItem(TOKEN_KEY);
+    input.value = '';
+    mark();
+    say('Token cleared.');
+    route();
+  });
+}
+
+/* ---------- runs list ---------- */
+
+const FILTER_KEYS = ['platform', 'status', 'repository', 'branch', 'pullRequest', 'commitPrefix'];
+
+function readFilter() {
+  const q = new URLSearchParams(location.search);
+  const f = {};
+  for (const k of ['platform', 'repository', 'branch', 'commitPrefix']) {
+    const v = q.get(k)?.trim();
+    if (v) f[k] = v;
+  }
+  const status = q.get('status')?.trim().toUpperCase();
+  if (STATUSES.includes(status)) f.status = status;
+  const pr = Number.parseInt(q.get('pullRequest') ?? '', 10);
+  if (Number.isInteger(pr)) f.pullRequest = pr;
+  return f;
+}
+
+function filterForm(f) {
+  const field = (name, label, attrs = '') =>
+    h`<label>${label} <input name="${name}" value="${f[name] ?? ''}" ${raw(attrs)}></label>`;
+  return h`
+    <form id="filter" class="filter" role="search">
+      ${field('platform', 'Platform')}
+      <label>Status <select name="status">
+        <option value="">any</option>
+        ${STATUSES.map((s) => h`<option ${s === f.status ? raw('selected') : ''}>${s}</option>`)}
+      </select></label>
+      ${field('repository', 'Repository', 'placeholder="owner/name"')}
+      ${field('branch', 'Branch')}
+      ${field('pullRequest', 'PR', 'type="number" min="1" class="narrow"')}
+      ${field('commitPrefix', 'Commit', 'placeholder="sha prefix" pattern="[0-9a-fA-F]{1,40}" class="narrow"')}
+      <button type="submit">Filter</button>
+      <a href="/">clear</a>
+    </form>`;
+}
+
+function runCells(run) {
+  let took = dash;
+  if (run.startedAt && run.finishedAt) took = duration(Date.parse(run.finishedAt) - Date.parse(run.startedAt));
+  else if (run.startedAt && !isFinal(run.status)) took = since(run.startedAt, { format: 'duration' });
+  let result = dash;
+  if (run.verdict) result = h`${passBadge(run.verdict === 'pass')} <span class="muted">${run.passed ?? 0}✓ ${run.failed ?? 0}✗</span>`;
+  else if (!isFinal(run.status) && run.samplesTotal) result = h`<span class="muted">${run.samplesDone}/${run.samplesTotal}</span>`;
+  return h`
+    <td>${runLink(run.id)}</td>
+    <td data-field="status">${statusBadge(run.status)}</td>
+    <td data-field="stage">${run.stage}</td>
+    <td>${run.platform}</td>
+    <td>${run.repository}</td>
+    <td>${commitLink(run.repository, run.commitSha)}</td>
+    <td>${prOrBranch(run)}</td>
+    <td>${result}</td>
+    <td>${when(run.queuedAt)}</td>
+    <td>${took}</td>`;
+}
+
+async function runsPage(app) {
+  const gen = generation;
+  const filter = readFilter();
+  setHtml(app, h`
+    <h1>Runs</h1>
+    ${filterForm(filter)}
+    <div class="scroll"><table class="runs">
+      <thead><tr><th>Run</th><th>Status</th><th>Stage</th><th>Platform</th><th>Repository</th>
+        <th>Commit</th><th>PR / branch</th><th>Result</th><th>Queued</th><th>Duration</th></tr></thead>
+      <tbody id="runs-body"></tbody>
+    </table></div>
+    <p id="runs-empty" class="muted" hidden>No runs match.</p>
+    <p><button id="older" data-action="older" hidden>Older runs</button></p>`);
+
+  $('#filter').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const q = new URLSearchParams();
+    for (const [k, v] of new FormData(e.target)) if (String(v).trim()) q.set(k, String(v).trim());
+    const search = q.toString();
+    history.pushState(null, '', search ? `/?${search}` : '/');
+    route();
+  });
+
+  const body = $('#runs-body');
+  const page = { cursor: null, hasNext: false };
+  const Q = `query($first:Int,$after:String,$filter:RunFilter){runs(first:$first,after:$after,filter:$filter){
+    pageInfo{hasNextPage endCursor} nodes{${RUN_FIELDS}}}}`;
+
+  const rowOf = (id) => body.querySelector(`tr[data-run-id="${CSS.escape(id)}"]`);
+  const fill = (tr, run) => {
+    tr.dataset.queuedAt = run.queuedAt;
+    tr.dataset.version = run.version;
+    tr.className = `st-${run.status.toLowerCase()}`;
+    setHtml(tr, runCells(run));
+  };
+  const newRow = (run) => {
+    const tr = document.createElement('tr');
+    tr.dataset.runId = run.id;
+    fill(tr, run);
+    return tr;
+  };
+  const showEmpty = () => { $('#runs-empty').hidden = body.rows.length > 0; };
+
+  function upsert(run, { live = false } = {}) {
+    const tr = rowOf(run.id);
+    // A run that left the status filter would otherwise linger with a stale status.
+    if (filter.status && run.status !== filter.status) {
+      tr?.remove();
+      showEmpty();
+      return;
+    }
+    if (tr) {
+      if (Number(tr.dataset.version) > run.version) return; // an older view arriving late
+      fill(tr, run);
+      if (live) flash(tr);
+      return;
+    }
+    // Rows are newest first; one older than every loaded row belongs to a later page.
+    const t = Date.parse(run.queuedAt);
+    const before = [...body.rows].find((r) => Date.parse(r.dataset.queuedAt) < t);
+    if (!before && page.hasNext && live) return;
+    const row = newRow(run);
+    body.insertBefore(row, before || null);
+    if (live) flash(row);
+    showEmpty();
+  }
+
+  async function loadPage(after) {
+    const data = await gql(Q, { first: PAGE_SIZE, after, filter });
+    if (!stillOn(gen)) return;
+    const conn = data.runs;
+    if (!after) { page.hasNext = conn.pageInfo.hasNextPage; page.cursor = conn.pageInfo.endCursor; }
+    for (const run of conn.nodes) upsert(run);
+    if (after) { page.hasNext = conn.pageInfo.hasNextPage; page.cursor = conn.pageInfo.endCursor; }
+    $('#older').hidden = !page.hasNext;
+    showEmpty();
+  }
+
+  actions.older = () => loadPage(page.cursor);
+
+  try {
+    await loadPage(null);
+  } catch (e) {
+    showError(e);
+    return;
+  }
+  if (!stillOn(gen)) return;
+  // Without the status filter: a run leaving that status must still arrive, to be removed.
+  const { status: _status, ...liveFilter } = filter;
+  onLeave(subscribe(
+    `subscription($filter:RunFilter){runChanged(filter:$filter){${RUN_FIELDS}}}`,
+    { filter: liveFilter },
+    (data) => upsert(data.runChanged, { live: true }),
+    { resync: () => gql(Q, { first: PAGE_SIZE, filter }).then((d) => d.runs.nodes.forEach((r) => upsert(r))).catch(showError) },
+  ));
+}
+
+function flash(el) {
+  el.classList.remove('flash');
+  void el.offsetWidth; // restart the animation
+  el.classList.add('flash');
+}
+
+window.addEventListener('popstate', route);
+
+/* ---------- run page ---------- */
+
+function runHead(run) {
+  const final = isFinal(run.status);
+  const total = run.startedAt && run.finishedAt
+    ? duration(Date.parse(run.finishedAt) - Date.parse(run.startedAt))
+    : run.startedAt && !final ? since(run.startedAt, { format: 'duration' }) : dash;
+  const pct = run.samplesTotal ? Math.round((100 * run.samplesDone) / run.samplesTotal) : 0;
+  return h`
+    <header class="run-head">
+      <h1>Run <code title="${run.id}">${short(run.id, 8)}</code> ${statusBadge(run.status)}</h1>
+      <div class="actions">
+        ${final ? '' : raw('<button class="op danger" data-action="cancel">Cancel…</button>')}
+        ${final ? raw('<button class="op" data-action="rerun" title="Queue a new run of this commit on this platform with the regression catalogue as it is now (not the snapshot this run used).">Run again</button>') : ''}
+      </div>
+    </header>
+    ${run.finalReason ? h`<p class="callout bad"><strong>${run.status === 'COMPLETED' ? 'Note' : 'Why it ended'}:</strong> ${run.finalReason}</p>` : ''}
+    ${run.lastProblem ? h`<p class="callout warn"><strong>Last problem (recovered):</strong> ${run.lastProblem}</p>` : ''}
+    ${run.supersededBy ? h`<p class="callout">Superseded by run ${runLink(run.supersededBy, run.supersededBy)}</p>` : ''}
+    ${final ? '' : h`
+      <div class="progress-box">
+        <progress max="${run.samplesTotal || 1}" value="${run.samplesDone}" aria-label="samples done">${pct}%</progress>
+        <span>stage <strong>${run.stage}</strong>, attempt ${run.attempt}</span>
+        ${run.deadlineAt ? h`<span class="muted">deadline ${run.deadlineKind ?? ''} ${when(run.deadlineAt)}</span>` : ''}
+      </div>`}
+    <dl class="facts">
+      <dt>Repository</dt><dd><a href="https://github.com/${run.repository}">${run.repository}</a></dd>
+      <dt>Commit</dt><dd>${commitLink(run.repository, run.commitSha)}</dd>
+      <dt>PR / branch</dt><dd>${prOrBranch(run)}</dd>
+      <dt>Platform</dt><dd>${run.platform}</dd>
+      <dt>Verdict</dt><dd><span id="verdict" class="verdict v-${run.verdict ?? 'none'}">${run.verdict ?? ''}</span>
+        ${run.verdict ? h` <span class="muted">${run.passed ?? 0} passed, ${run.failed ?? 0} failed</span>` : ''}</dd>
+      <dt>Samples</dt><dd><span id="progress">${run.samplesDone}/${run.samplesTotal}</span></dd>
+      <dt>Stage</dt><dd>${run.stage} <span class="muted">(attempt ${run.attempt})</span></dd>
+      <dt>Trigger</dt><dd>${run.trigger}${run.requestedBy ? h` by ${run.requestedBy}` : ''}${run.priority ? h` <span class="muted">priority ${run.priority}</span>` : ''}</dd>
+      <dt>Queued</dt><dd>${when(run.queuedAt)}</dd>
+      <dt>Started</dt><dd>${when(run.startedAt)}</dd>
+      <dt>Finished</dt><dd>${when(run.finishedAt)}</dd>
+      <dt>Duration</dt><dd>${total}</dd>
+      ${run.vmName ? h`<dt>VM</dt><dd><code>${run.vmName}</code></dd>` : ''}
+    </dl>`;
+}
+
+async function runPage(app, id) {
+  const gen = generation;
+  setHtml(app, h`
+    <article id="run" data-status="">
+      <div id="run-head"><p class="muted">Loading run…</p></div>
+      <section class="block">
+        <h2>Results</h2>
+        <div id="results"><p class="muted">Loading…</p></div>
+      </section>
+      <section id="diff" class="block diff" hidden></section>
+      <section class="block"><h2>Runner files</h2><div id="files"><p class="muted">Loading…</p></div></section>
+      <section class="block"><h2>Audit trail</h2><ol id="audit" class="audit"></ol></section>
+    </article>`);
+
+  let run;
+  try {
+    run = (await gql(`query($id:ID!){run(id:$id){${RUN_FIELDS}}}`, { id })).run;
+  } catch (e) {
+    setHtml($('#run-head'), h`<h1>Run <code>${id}</code></h1><p class="callout bad">The run could not be loaded.</p>`);
+    showError(e);
+    return;
+  }
+  if (!stillOn(gen)) return;
+  if (!run) {
+    setHtml($('#run'), h`<h1>No such run</h1><p>There is no run <code>${id}</code>. <a href="/">All runs</a></p>`);
+    return;
+  }
+
+  const page = { id, run, gen };
+  const show = () => {
+    $('#run').dataset.status = page.run.status;
+    setHtml($('#run-head'), runHead(page.run));
+    document.title = `Run ${short(id, 8)} ${page.run.status} — Sample Platform`;
+  };
+  show();
+  loadResults(page);
+  loadFiles(page);
+  loadAudit(page);
+
+  const refreshLive = debounced(() => { loadResults(page); loadAudit(page); }, 2000);
+  const refreshAudit = debounced(() => loadAudit(page), 2000);
+
+  const apply = (next) => {
+    if (next.id !== id || next.version < page.run.version) return;
+    const wasFinal = isFinal(page.run.status);
+    page.run = next;
+    show();
+    if (!wasFinal && isFinal(next.status)) { loadResults(page); loadFiles(page); loadAudit(page); }
+    else if (!isFinal(next.status)) refreshLive();
+    else refreshAudit();
+  };
+
+  const reload = async () => {
+    const fresh = (await gql(`query($id:ID!){run(id:$id){${RUN_FIELDS}}}`, { id })).run;
+    if (fresh && stillOn(gen)) apply(fresh);
+  };
+
+  actions = {
+    cancel: async () => {
+      const reason = askReason(`Cancel run ${short(id, 8)}? Why:`);
+      if (reason === null) return;
+      const done = (await gql('mutation($id:ID!,$r:String!){cancelRun(id:$id,reason:$r)}', { id, r: reason })).cancelRun;
+      say(done ? `cancelled run ${id}` : `run ${id} was already finished; nothing cancelled`);
+      await reload();
+    },
+    rerun: async () => {
+      const newId = (await gql('mutation($id:ID!){retryRun(id:$id,currentCatalogue:true)}', { id })).retryRun;
+      const a = document.createElement('a');
+      a.dataset.link = 'new-run';
+      a.href = `/runs/${encodeURIComponent(newId)}`;
+      a.textContent = newId;
+      say(['queued run ', a]);
+    },
+    diff: (el) => showDiff(page, el.dataset.testId, el.dataset.output),
+    'close-diff': () => { const d = $('#diff'); d.hidden = true; d.replaceChildren(); },
+    'accept-variant': (el) => accept(page, el, false),
+    'accept-baseline': (el) => accept(page, el, true),
+    'show-file': (el) => toggleFile(el),
+  };
+  // A change listener, not an action: the click handler would prevent the checkbox's own toggle.
+  $('#results').addEventListener('change', (e) => {
+    if (e.target.matches('[name="failures-only"]')) $('#results').classList.toggle('failures-only', e.target.checked);
+  });
+
+  if (!isFinal(run.status)) {
+    onLeave(subscribe(
+      `subscription($filter:RunFilter){runChanged(filter:$filter){${RUN_FIELDS}}}`,
+      // The filter has no id: narrow to this commit and platform, then match the id here.
+      { filter: { platform: run.platform, repository: run.repository, commitPrefix: run.commitSha } },
+      (data) => apply(data.runChanged),
+      { resync: () => reload().catch(showError) },
+    ));
+  }
+}
+
+/* ----- results ----- */
+
+function asJson(v) {
+  if (typeof v !== 'string') return v;
+  try { return JSON.parse(v); } catch { return v; }
+}
+
+function mismatchWords(m) {
+  switch (m?.kind) {
+    case 'exit_code': return `exit code ${m.actual}, expected ${m.expected}`;
+    case 'output_differs': return `output ${m.output} differs`;
+    case 'output_missing': return `output ${m.output} missing`;
+    case 'timed_out': return 'timed out';
+    case 'no_result': return 'no result reported';
+    default: return typeof m === 'string' ? m : JSON.stringify(m);
+  }
+}
+
+function outcomeRow(t) {
+  const mismatches = [].concat(asJson(t.mismatches) ?? []);
+  const problems = mismatches.map((m) => h`<li>${mismatchWords(m)}${m?.kind === 'output_differs'
+    ? h` <button class="small" data-action="diff" data-test-id="${t.testId}" data-output="${m.output}">diff</button>`
+    : ''}</li>`);
+  return h`
+    <tr data-test-id="${t.testId}" data-passed="${t.passed ? 'true' : 'false'}" class="${t.passed ? 'pass' : 'fail'}">
+      <td>${testLink(t.testId)}</td>
+      <td>${passBadge(t.passed)}</td>
+      <td class="num">${t.exitCode}</td>
+      <td class="num">${runtime(t.runtimeMs)}</td>
+      <td>${problems.length ? h`<ul class="problems">${problems}</ul>` : ''}</td>
+    </tr>`;
+}
+
+function resultsTable(outcomes) {
+  const groups = new Map();
+  for (const t of outcomes) {
+    for (const c of t.categories.length ? t.categories : ['uncategorised']) {
+      if (!groups.has(c)) groups.set(c, []);
+      groups.get(c).push(t);
+    }
+  }
+  const names = [...groups.keys()].sort((a, b) =>
+    (a === 'uncategorised') - (b === 'uncategorised') || a.localeCompare(b));
+  const passed = outcomes.filter((t) => t.passed).length;
+  const attempt = outcomes[0]?.attempt;
+  return h`
+    <p class="summary">${outcomes.length} tests: <strong class="ok">${passed} passed,</strong>
+      <strong class="${outcomes.length - passed ? 'bad' : ''}">${outcomes.length - passed} failed</strong>
+      ${attempt ? h`<span class="muted">(attempt ${attempt})</span>` : ''}
+      <label class="toggle"><input type="checkbox" name="failures-only"> failures only</label></p>
+    <div class="scroll"><table class="results">
+      <thead><tr><th>Test</th><th>Result</th><th class="num">Exit</th><th class="num">Time</th><th>Why it failed</th></tr></thead>
+      ${names.map((name) => {
+        const list = groups.get(name);
+        const ok = list.filter((t) => t.passed).length;
+        return h`<tbody>
+          <tr class="group"><th colspan="5">${name} <span class="muted">${ok} passed, ${list.length - ok} failed</span></th></tr>
+          ${list.map(outcomeRow)}
+        </tbody>`;
+      })}
+    </table></div>`;
+}
+
+async function loadResults(page) {
+  try {
+    const data = await gql(`query($id:ID!){results(runId:$id){testId attempt categories passed exitCode
+      runtimeMs timedOut mismatches outputs}}`, { id: page.id });
+    if (!stillOn(page.gen)) return;
+    const el = $('#results');
+    const failuresOnly = $('[name="failures-only"]', el)?.checked;
+    setHtml(el, data.results.length
+      ? resultsTable(data.results)
+      : h`<p class="muted">${isFinal(page.run.status) ? 'No test results.' : 'No results yet.'}</p>`);
+    if (failuresOnly) $('[name="failures-only"]', el).checked = true;
+  } catch (e) {
+    if (stillOn(page.gen)) setHtml($('#results'), h`<p class="callout bad">Results could not be loaded.</p>`);
+    showError(e);
+  }
+}
+
+/* ----- diff ----- */
+
+/** Side by side: a run of deletions next to the run of insertions that replaced it. */
+function diffRows(lines) {
+  const rows = [];
+  let dels = [];
+  let ins = [];
+  const flush = () => {
+    for (let i = 0; i < Math.max(dels.length, ins.length); i += 1) rows.push([dels[i], ins[i]]);
+    dels = [];
+    ins = [];
+  };
+  for (const line of lines) {
+    if (line.kind === 'delete') dels.push(line);
+    else if (line.kind === 'insert') ins.push(line);
+    else { flush(); rows.push([line, line]); }
+  }
+  flush();
+  return rows;
+}
+
+function diffTable(lines) {
+  const cell = (line, side) => {
+    if (!line) return raw('<td class="num"></td><td class="empty"></td>');
+    const cls = line.kind === 'equal' ? 'eq' : side === 'left' ? 'del' : 'ins';
+    const n = side === 'left' ? line.oldLine : line.newLine;
+    return h`<td class="num">${n ?? ''}</td><td class="${cls}">${line.text}</td>`;
+  };
+  return h`
+    <div class="scroll"><table class="sbs">
+      <colgroup><col class="n"><col><col class="n"><col></colgroup>
+      <thead><tr><th colspan="2">expected</th><th colspan="2">produced</th></tr></thead>
+      <tbody>${diffRows(lines).map(([l, r]) => h`<tr>${cell(l, 'left')}${cell(r, 'right')}</tr>`)}</tbody>
+    </table></div>`;
+}
+
+async function showDiff(page, testId, output) {
+  const box = $('#diff');
+  box.hidden = false;
+  setHtml(box, h`<h2>Diff: ${testId} — ${output}</h2><p class="muted">Loading…</p>`);
+  box.scrollIntoView({ block: 'start', behavior: 'smooth' });
+  let d;
+  try {
+    d = (await gql(`query($run:ID!,$test:String!,$out:String!){outputDiff(runId:$run,testId:$test,output:$out){
+      testId output expectedSha256 producedSha256 expectedUrl producedUrl binary truncated note
+      lines{kind oldLine newLine text}}}`, { run: page.id, test: testId, out: output })).outputDiff;
+  } catch (e) {
+    setHtml(box, h`<h2>Diff: ${testId} — ${output}</h2><p class="callout bad">The diff could not be loaded.</p>`);
+    throw e;
+  }
+  const dl = (url, label, name) => (url
+    ? h`<a href="${safeUrl(url)}" data-action="download" data-url="${url}" data-name="${name}">${label}</a>`
+    : h`<span class="muted">${label} not stored</span>`);
+  const base = output.split('/').pop();
+  setHtml(box, h`
+    <header class="diff-head">
+      <h2>Diff: ${testLink(d.testId)} — <code>${d.output}</code></h2>
+      <button class="small" data-action="close-diff">close</button>
+    </header>
+    <p>expected ${hash(d.expectedSha256)} · produced ${hash(d.producedSha256)}
+      · ${dl(d.expectedUrl, 'download expected', `expected-${base}`)}
+      · ${dl(d.producedUrl, 'download produced', `produced-${base}`)}</p>
+    <p class="actions">
+      <button class="op" data-action="accept-variant" data-test-id="${d.testId}" data-output="${d.output}"
+        title="Also accept this produced output on ${page.run.platform}, beside the approved one">Accept as variant…</button>
+      <button class="op" data-action="accept-baseline" data-test-id="${d.testId}" data-output="${d.output}"
+        title="Make this produced output the approved one on ${page.run.platform}">Accept as baseline…</button>
+    </p>
+    ${d.binary ? h`<p class="callout">The output is binary; compare the downloads.</p>` : ''}
+    ${d.truncated ? h`<p class="callout warn">The diff is truncated: only its beginning is shown. Download both files for the rest.</p>` : ''}
+    ${d.lines.length ? diffTable(d.lines) : h`<p class="callout">${d.note || 'There are no lines to compare.'}</p>`}`);
+}
+
+async function accept(page, el, asBaseline) {
+  const { testId, output } = el.dataset;
+  const what = asBaseline ? 'the approved baseline' : 'a variant';
+  const reason = askReason(`Accept ${output} of ${testId} from this run as ${what} on ${page.run.platform}? Why:`);
+  if (reason === null) return;
+  const changed = (await gql(`mutation($run:ID!,$test:String!,$out:String!,$base:Boolean!,$r:String!){
+    acceptOutput(runId:$run,testId:$test,output:$out,asBaseline:$base,reason:$r)}`,
+  { run: page.id, test: testId, out: output, base: asBaseline, r: reason })).acceptOutput;
+  say(changed
+    ? `accepted ${output} of ${testId} as ${what} on ${page.run.platform}`
+    : `${output} of ${testId} was already accepted on ${page.run.platform}; nothing changed`);
+}
+
+/* ----- runner files ----- */
+
+async function loadFiles(page) {
+  try {
+    const files = (await gql('query($id:ID!){runFiles(runId:$id){attempt name sizeBytes url}}', { id: page.id })).runFiles;
+    if (!stillOn(page.gen)) return;
+    setHtml($('#files'), files.length ? h`
+      <table class="files">
+        <thead><tr><th class="num">Attempt</th><th>File</th><th class="num">Size</th><th></th></tr></thead>
+        <tbody>${files.map((f) => h`
+          <tr><td class="num">${f.attempt}</td><td><code>${f.name}</code></td><td class="num">${bytes(f.sizeBytes)}</td>
+            <td><button class="small" data-action="show-file" data-url="${f.url}" data-size="${f.sizeBytes}" aria-expanded="false">show</button>
+              <a href="${safeUrl(f.url)}" data-action="download" data-url="${f.url}" data-name="attempt${f.attempt}-${f.name}">download</a></td></tr>
+          <tr class="file-view" hidden><td colspan="4"><pre></pre></td></tr>`)}
+        </tbody>
+      </table>` : h`<p class="muted">${isFinal(page.run.status) ? 'The runner uploaded no files.' : 'No files yet.'}</p>`);
+  } catch (e) {
+    if (stillOn(page.gen)) setHtml($('#files'), h`<p class="callout bad">The file list could not be loaded.</p>`);
+    showError(e);
+  }
+}
+
+async function toggleFile(button) {
+  const view = button.closest('tr').nextElementSibling;
+  const pre = $('pre', view);
+  if (!view.hidden) {
+    view.hidden = true;
+    button.textContent = 'show';
+    button.setAttribute('aria-expanded', 'false');
+    return;
+  }
+  if (!pre.dataset.loaded) {
+    const { text, cut } = await fetchHead(button.dataset.url, PREVIEW_BYTES);
+    pre.textContent = text;
+    pre.dataset.loaded = '1';
+    if (cut) {
+      const note = document.createElement('p');
+      note.className = 'muted';
+      note.textContent = `Showing the first 64 KiB of ${bytes(Number(button.dataset.size))}; download the file for the rest.`;
+      pre.after(note);
+    }
+  }
+  view.hidden = false;
+  button.textContent = 'hide';
+  button.setAttribute('aria-expanded', 'true');
+}
+
+/* ----- audit trail ----- */
+
+function reasonWords(r) {
+  if (r == null) return '';
+  if (typeof r !== 'object') return String(r);
+  if (r.message) return `${r.message}${r.stage ? ` (${r.stage}${r.class ? `, ${r.class}` : ''})` : ''}`;
+  return JSON.stringify(r);
+}
+
+/** One line from an event's data: the fields a reader looks for first. */
+function auditSummary(type, data) {
+  let d = data;
+  // Tolerate an externally tagged payload ({"Queued": {...}}).
+  if (d && typeof d === 'object' && !Array.isArray(d) && Object.keys(d).length === 1 && typeof d[type] === 'object') d = d[type];
+  if (d == null) return '';
+  if (typeof d !== 'object') return String(d);
+  const parts = [];
+  const add = (label, v) => { if (v != null && v !== '') parts.push(label ? `${label} ${v}` : String(v)); };
+  if (d.commit_sha) add('', `${d.repository ?? ''} ${short(d.commit_sha)} on ${d.platform ?? '?'}${d.trigger ? ` (${typeof d.trigger === 'string' ? d.trigger : Object.keys(d.trigger)[0] ?? ''})` : ''}`);
+  add('', reasonWords(d.reason));
+  add('', d.message);
+  add('', d.note);
+  if (d.state) add(d.context ? `${d.context}:` : 'state', d.state);
+  add('', d.description);
+  if (d.verdict) add('verdict', `${d.verdict}${d.counts ? ` (${d.counts.passed} passed, ${d.counts.failed} failed)` : ''}`);
+  if (d.result?.test_id) add('test', `${d.result.test_id} exit ${d.result.exit_code}${d.result.timed_out ? ', timed out' : ''}`);
+  if (d.total != null && d.done != null) add('samples', `${d.done}/${d.total}`);
+  if (typeof d.stage === 'string') add('stage', d.stage);
+  add('attempt', d.attempt);
+  add('next attempt', d.next_attempt);
+  add('not before', d.not_before);
+  add('vm', d.vm_name);
+  add('class', d.class);
+  add('superseded by', d.by);
+  if (d.size_bytes != null) add('size', bytes(d.size_bytes));
+  if (d.deadline?.kind) add('deadline', `${d.deadline.kind} ${d.deadline.at ?? ''}`);
+  return parts.join(' · ');
+}
+
+async function loadAudit(page) {
+  try {
+    const trail = (await gql(`query($id:ID!){auditTrail(runId:$id){position type data
+      metadata{actor correlationId causationId} recordedAt}}`, { id: page.id })).auditTrail;
+    if (!stillOn(page.gen)) return;
+    const el = $('#audit');
+    // Keep opened details open across live refreshes.
+    const open = new Set([...el.querySelectorAll('details[open]')].map((d) => d.closest('li').dataset.position));
+    setHtml(el, trail.length ? trail.map((e) => h`
+      <li data-event-type="${e.type}" data-position="${e.position}">
+        <div class="line">${when(e.recordedAt)} <strong class="ev">${e.type}</strong>
+          <span class="actor" title="correlation ${e.metadata.correlationId}">${e.metadata.actor}</span>
+          <span class="summary">${auditSummary(e.type, asJson(e.data))}</span></div>
+        <details ${open.has(String(e.position)) ? raw('open') : ''}><summary>data</summary><pre>${JSON.stringify(asJson(e.data), null, 2)}</pre></details>
+      </li>`) : h`<li class="muted">No events.</li>`);
+  } catch (e) {
+    if (stillOn(page.gen)) setHtml($('#audit'), h`<li class="callout bad">The audit trail could not be loaded.</li>`);
+    showError(e);
+  }
+}
+
+/* ---------- queue ---------- */
+
+function queueTable(entries, running) {
+  if (!entries.length) return h`<p class="muted">${running ? 'Nothing running.' : 'Nothing waiting.'}</p>`;
+  return h`
+    <div class="scroll"><table class="queue">
+      <thead><tr><th>#</th><th>Run</th><th>Stage</th><th>Attempt</th><th>${running ? 'Running' : 'Waiting'} since</th>
+        <th>Eligible at</th><th>Deadline</th>${running ? raw('<th>VM</th>') : ''}</tr></thead>
+      <tbody>${entries.map((q) => h`
+        <tr data-run-id="${q.runId}">
+          <td class="num">${q.position}</td>
+          <td>${runLink(q.runId)}${q.priority ? h` <span class="muted" title="priority">p${q.priority}</span>` : ''}</td>
+          <td>${q.stage}</td>
+          <td class="num">${q.attempt}</td>
+          <td>${when(q.waitingSince)}</td>
+          <td>${when(q.eligibleAt)}</td>
+          <td>${q.deadlineKind} ${when(q.deadlineAt)}</td>
+          ${running ? h`<td>${q.vmName ? h`<code>${q.vmName}</code>` : dash}</td>` : ''}
+        </tr>`)}
+      </tbody>
+    </table></div>`;
+}
+
+function platformSection(p) {
+  return h`
+    <section class="block platform" data-platform="${p.platform}">
+      <header class="platform-head">
+        <h2>${p.platform} ${p.paused ? raw('<span class="badge paused">paused</span>') : raw('<span class="badge pass">active</span>')}</h2>
+        ${p.paused
+    ? h`<button class="op" data-action="resume" data-platform="${p.platform}">Resume…</button>`
+    : h`<button class="op" data-action="pause" data-platform="${p.platform}">Pause…</button>`}
+      </header>
+      ${p.maintenanceNote ? h`<p class="callout ${p.paused ? 'warn' : ''}">${p.maintenanceNote}</p>` : ''}
+      <p>${p.waiting.length} waiting, ${p.running.length} running
+        ${p.oldestWaitingSince ? h` · oldest ${since(p.oldestWaitingSince, { prefix: 'waiting for ' })}` : ''}</p>
+      <h3>Running</h3>${queueTable(p.running, true)}
+      <h3>Waiting</h3>${queueTable(p.waiting, false)}
+    </section>`;
+}
+
+async function queuePage(app) {
+  const gen = generation;
+  setHtml(app, h`<h1>Queue</h1><div id="queue"><p class="muted">Loading…</p></div>`);
+  const entry = 'runId position status stage attempt priority queuedAt waitingSince eligibleAt deadlineAt deadlineKind vmName';
+  const load = async () => {
+    const data = await gql(`{queue{platform paused maintenanceNote oldestWaitingSince
+      waiting{${entry}} running{${entry}}}}`);
+    if (!stillOn(gen)) return;
+    setHtml($('#queue'), data.queue.length ? data.queue.map(platformSection) : h`<p class="muted">No platforms are configured.</p>`);
+  };
+  const setPaused = async (el, pause) => {
+    const platform = el.dataset.platform;
+    const note = askReason(pause
+      ? `Pause ${platform}: no VMs start until resumed. Maintenance note:`
+      : `Resume ${platform}. Note:`);
+    if (note === null) return;
+    const m = pause ? 'pausePlatform' : 'resumePlatform';
+    const changed = (await gql(`mutation($p:String!,$n:String!){${m}(platform:$p,note:$n)}`, { p: platform, n: note }))[m];
+    say(changed ? `${pause ? 'paused' : 'resumed'} ${platform}` : `${platform} was already ${pause ? 'paused' : 'running'}; nothing changed`);
+    await load();
+  };
+  actions = { pause: (el) => setPaused(el, true), resume: (el) => setPaused(el, false) };
+  try {
+    await load();
+  } catch (e) {
+    showError(e);
+    return;
+  }
+  const refresh = debounced(() => load().catch(showError), 1500);
+  onLeave(subscribe('subscription{runChanged{id}}', {}, refresh, { resync: refresh }));
+  // Pausing elsewhere changes no run, so the subscription would not show it.
+  const poll = setInterval(refresh, 30000);
+  onLeave(() => clearInterval(poll));
+}
+
+/* ---------- regression test ---------- */
+
+const SAMPLE_FIELDS = 'sha256 name extension sizeBytes tags addedAt addedBy downloadUrl';
+const ENTRY_FIELDS = 'runId platform repository commitSha queuedAt finishedAt passed attempt';
+
+function entryCell(e) {
+  if (!e) return dash;
+  return h`${commitLink(e.repository, e.commitSha)} <span class="muted">run</span> ${runLink(e.runId)} ${when(e.finishedAt || e.queuedAt)}`;
+}
+
+function definition(t) {
+  const s = t.sample;
+  return h`
+    <header class="run-head">
+      <h1>Test <code>${t.id}</code> ${t.active ? '' : raw('<span class="badge inactive">inactive</span>')}</h1>
+      <div class="actions">
+        <button class="op" data-action="set-active" data-active="${t.active ? 'false' : 'true'}">${t.active ? 'Deactivate…' : 'Activate…'}</button>
+      </div>
+    </header>
+    ${t.description ? h`<p>${t.description}</p>` : ''}
+    <dl class="facts">
+      <dt>Sample</dt><dd>${s.name} <span class="muted">(${s.extension}, ${bytes(s.sizeBytes)})</span>
+        <a href="${safeUrl(s.downloadUrl)}" data-action="download" data-url="${s.downloadUrl}" data-name="${s.name}">download</a></dd>
+      <dt>Sample SHA-256</dt><dd><code class="hash">${s.sha256}</code></dd>
+      <dt>Command</dt><dd><code class="cmd">${t.command}</code></dd>
+      <dt>Input</dt><dd>${t.inputKind}</dd>
+      <dt>Expected exit code</dt><dd>${t.expectedExitCode}</dd>
+      <dt>Categories</dt><dd>${t.categories.length ? t.categories.map((c) => h`<span class="tag">${c}</span> `) : dash}</dd>
+      <dt>Platforms</dt><dd>${t.platforms ? t.platforms.join(', ') : 'every platform'}</dd>
+      <dt>Active</dt><dd>${t.active ? 'yes' : 'no'}</dd>
+    </dl>
+    <h2>Outputs</h2>
+    <div class="scroll"><table>
+      <thead><tr><th>Output</th><th>Approved</th><th>Variants</th><th>Per platform</th></tr></thead>
+      <tbody>${t.outputs.map((o) => h`
+        <tr class="${o.ignore ? 'dim' : ''}">
+          <td><code>${o.name}</code>${o.ignore ? raw(' <span class="muted">(ignored)</span>') : ''}</td>
+          <td>${hash(o.approvedSha256)}</td>
+          <td>${o.variants.length ? o.variants.map((v) => h`${hash(v)} `) : dash}</td>
+          <td>${o.platforms.length ? h`<ul class="plain">${o.platforms.map((p) => h`
+            <li><strong>${p.platform}</strong>: ${p.approvedSha256 ? hash(p.approvedSha256) : raw('<span class="muted">as above</span>')}
+              ${p.variants.length ? h` + variants ${p.variants.map((v) => h`${hash(v)} `)}` : ''}</li>`)}</ul>` : dash}</td>
+        </tr>`)}
+      </tbody>
+    </table></div>`;
+}
+
+function historySection(hist) {
+  return h`
+    <h2>By platform</h2>
+    ${hist.platforms.length ? h`<div class="scroll"><table>
+      <thead><tr><th>Platform</th><th>Last passed</th><th>First failed after it</th><th>Changes</th></tr></thead>
+      <tbody>${hist.platforms.map((p) => h`
+        <tr><td>${p.platform}</td><td>${entryCell(p.lastPassed)}</td><td>${entryCell(p.firstFailed)}</td>
+          <td>${p.compareUrl ? h`<a href="${safeUrl(p.compareUrl)}">compare</a>` : dash}</td></tr>`)}
+      </tbody></table></div>` : h`<p class="muted">Never run.</p>`}
+    ${hist.flaky.length ? h`
+      <h2>Flaky commits</h2>
+      <p class="muted">Commits on which this test both passed and failed.</p>
+      <ul>${hist.flaky.map((f) => h`<li>${f.platform}: <code class="sha" title="${f.commitSha}">${short(f.commitSha)}</code>
+        — ${f.passed} passed, ${f.failed} failed</li>`)}</ul>` : ''}
+    <h2>History</h2>
+    ${hist.entries.length ? h`<div class="scroll"><table>
+      <thead><tr><th>Run</th><th>Platform</th><th>Commit</th><th>Attempt</th><th>Finished</th><th>Result</th></tr></thead>
+      <tbody>${hist.entries.map((e) => h`
+        <tr data-run-id="${e.runId}"><td>${runLink(e.runId)}</td><td>${e.platform}</td><td>${commitLink(e.repository, e.commitSha)}</td>
+          <td class="num">${e.attempt}</td><td>${when(e.finishedAt)}</td><td>${passBadge(e.passed)}</td></tr>`)}
+      </tbody></table></div>` : h`<p class="muted">No runs yet.</p>`}`;
+}
+
+async function testPage(app, id) {
+  const gen = generation;
+  setHtml(app, h`<div id="test"><p class="muted">Loading…</p></div><section id="history" class="block"></section>`);
+  document.title = `Test ${id} — Sample Platform`;
+  const loadDef = async () => {
+    const t = (await gql(`query($id:String!){regressionTest(id:$id){id command inputKind expectedExitCode
+      categories active description platforms sample{${SAMPLE_FIELDS}}
+      outputs{name approvedSha256 variants ignore platforms{platform approvedSha256 variants}}}}`, { id })).regressionTest;
+    if (!stillOn(gen)) return;
+    setHtml($('#test'), t ? definition(t) : h`<h1>No such test</h1><p>There is no regression test <code>${id}</code>. <a href="/catalogue">Catalogue</a></p>`);
+  };
+  actions = {
+    'set-active': async (el) => {
+      const active = el.dataset.active === 'true';
+      const reason = askReason(`${active ? 'Activate' : 'Deactivate'} ${id}? Why:`);
+      if (reason === null) return;
+      await gql('mutation($id:String!,$a:Boolean!,$r:String!){setTestActive(id:$id,active:$a,reason:$r)}', { id, a: active, r: reason });
+      say(`${active ? 'activated' : 'deactivated'} ${id}`);
+      await loadDef();
+    },
+  };
+  loadDef().catch((e) => {
+    setHtml($('#test'), h`<h1>Test <code>${id}</code></h1><p class="callout bad">The definition could not be loaded.</p>`);
+    showError(e);
+  });
+  try {
+    const hist = (await gql(`query($id:String!){testHistory(testId:$id){testId entries{${ENTRY_FIELDS}}
+      platforms{platform lastPassed{${ENTRY_FIELDS}} firstFailed{${ENTRY_FIELDS}} compareUrl}
+      flaky{platform commitSha passed failed}}}`, { id })).testHistory;
+    if (stillOn(gen)) setHtml($('#history'), historySection(hist));
+  } catch (e) {
+    if (stillOn(gen)) setHtml($('#history'), h`<p class="callout bad">The history could not be loaded.</p>`);
+    showError(e);
+  }
+}
+
+/* ---------- catalogue ---------- */
+
+async function cataloguePage(app) {
+  const gen = generation;
+  setHtml(app, h`
+    <header class="run-head"><h1>Catalogue</h1>
+      <div class="actions"><a href="/catalogue#export" data-action="export">export</a></div></header>
+    <section id="export" class="block" hidden></section>
+    <section class="block"><h2>Regression tests</h2><div id="tests"><p class="muted">Loading…</p></div></section>
+    <section class="block"><h2>Samples</h2><div id="samples"><p class="muted">Loading…</p></div></section>`);
+
+  actions.export = async () => {
+    const text = (await gql('{exportCatalogue}')).exportCatalogue;
+    const box = $('#export');
+    const href = URL.createObjectURL(new Blob([text], { type: 'application/toml' }));
+    onLeave(() => URL.revokeObjectURL(href));
+    setHtml(box, h`<header class="diff-head"><h2>Export</h2>
+      <span><a href="${href}" download="catalogue.toml">download catalogue.toml</a>
+      <button class="small" data-action="close-export">close</button></span></header><pre class="export">${text}</pre>`);
+    box.hidden = false;
+    box.scrollIntoView({ block: 'start' });
+  };
+  actions['close-export'] = () => { $('#export').hidden = true; };
+
+  gql(`{regressionTests(includeInactive:true){id command expectedExitCode categories active
+    sample{name sha256}}}`).then((d) => {
+    if (!stillOn(gen)) return;
+    const tests = d.regressionTests;
+    setHtml($('#tests'), tests.length ? h`<div class="scroll"><table class="tests">
+      <thead><tr><th>Test</th><th>Sample</th><th>Command</th><th>Exit</th><th>Categories</th><th>Active</th></tr></thead>
+      <tbody>${tests.map((t) => h`
+        <tr data-test-id="${t.id}" class="${t.active ? '' : 'dim'}">
+          <td>${testLink(t.id)}</td><td>${t.sample.name} ${hash(t.sample.sha256)}</td>
+          <td><code class="cmd">${t.command}</code></td><td class="num">${t.expectedExitCode}</td>
+          <td>${t.categories.map((c) => h`<span class="tag">${c}</span> `)}</td>
+          <td>${t.active ? 'yes' : 'no'}</td></tr>`)}
+      </tbody></table></div>` : h`<p class="muted">No regression tests.</p>`);
+  }).catch((e) => { setHtml($('#tests'), h`<p class="callout bad">The tests could not be loaded.</p>`); showError(e); });
+
+  gql(`{samples{${SAMPLE_FIELDS}}}`).then((d) => {
+    if (!stillOn(gen)) return;
+    setHtml($('#samples'), d.samples.length ? h`<div class="scroll"><table class="samples">
+      <thead><tr><th>Name</th><th>Type</th><th>Size</th><th>SHA-256</th><th>Tags</th><th>Added</th><th></th></tr></thead>
+      <tbody>${d.samples.map((s) => h`
+        <tr><td>${s.name}</td><td>${s.extension}</td><td class="num">${bytes(s.sizeBytes)}</td><td>${hash(s.sha256)}</td>
+          <td>${s.tags.map((t) => h`<span class="tag">${t}</span> `)}</td>
+          <td>${when(s.addedAt)} <span class="muted">by ${s.addedBy}</span></td>
+          <td><a href="${safeUrl(s.downloadUrl)}" data-action="download" data-url="${s.downloadUrl}" data-name="${s.name}">download</a></td></tr>`)}
+      </tbody></table></div>` : h`<p class="muted">No samples.</p>`);
+  }).catch((e) => { setHtml($('#samples'), h`<p class="callout bad">The samples could not be loaded.</p>`); showError(e); });
+
+  if (location.hash === '#export') actions.export().catch(showError);
+}
+
+/* ---------- start ---------- */
+
+$('#message').addEventListener('click', (e) => {
+  // Dismiss on click, but let its links work.
+  if (!e.target.closest('a')) e.currentTarget.hidden = true;
+});
+setupToken();
+route();

@@ -1,0 +1,185 @@
+//! The command line as a client of a running platform: adding samples,
+//! importing and exporting the catalogue, queueing runs. Everything goes
+//! through the HTTP API, so it works against any deployment (and SQLite keeps
+//! its single writer: the platform).
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use crate::config::ClientArgs;
+
+#[derive(Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    pub fn new(args: &ClientArgs) -> anyhow::Result<Client> {
+        Ok(Client {
+            http: reqwest::Client::builder()
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .build()?,
+            base: args.url.trim_end_matches('/').to_string(),
+            token: args.token.clone(),
+        })
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(t) => request.bearer_auth(t),
+            None => request,
+        }
+    }
+
+    /// A GraphQL operation's data; its errors become this command's error.
+    pub async fn graphql(&self, query: &str, variables: Value) -> anyhow::Result<Value> {
+        let response = self
+            .request(reqwest::Method::POST, "/graphql")
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the platform at {}", self.base))?;
+        let status = response.status();
+        let body: Value = response
+            .json()
+            .await
+            .with_context(|| format!("the platform answered HTTP {status} without JSON"))?;
+        if let Some(errors) = body["errors"].as_array().filter(|e| !e.is_empty()) {
+            let messages: Vec<&str> = errors
+                .iter()
+                .filter_map(|e| e["message"].as_str())
+                .collect();
+            bail!("{}", messages.join("; "));
+        }
+        if !status.is_success() {
+            bail!("HTTP {status}: {}", body["error"].as_str().unwrap_or(""));
+        }
+        Ok(body["data"].clone())
+    }
+
+    /// Upload a file to `path` with a progress bar; the answer's status and JSON.
+    async fn upload(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        file: &Path,
+    ) -> anyhow::Result<(u16, Value)> {
+        let handle = tokio::fs::File::open(file)
+            .await
+            .with_context(|| format!("{}", file.display()))?;
+        let size = handle.metadata().await?.len();
+        let bar = indicatif::ProgressBar::new(size);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )?
+            .progress_chars("=> "),
+        );
+        bar.set_message(
+            file.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+        let counted = bar.clone();
+        let stream = tokio_util::io::ReaderStream::new(handle).inspect(move |chunk| {
+            if let Ok(c) = chunk {
+                counted.inc(c.len() as u64);
+            }
+        });
+        let response = self
+            .request(reqwest::Method::POST, path)
+            .query(query)
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the platform at {}", self.base))?;
+        bar.finish_and_clear();
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(Value::Null);
+        Ok((status, body))
+    }
+
+    /// Add one sample; prints what happened. A sample the catalogue has
+    /// already is not an error.
+    pub async fn add_sample(&self, file: &Path, tags: &[String]) -> anyhow::Result<()> {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .with_context(|| format!("{} is not a file", file.display()))?;
+        let tags = tags.join(",");
+        let (status, body) = self
+            .upload("/api/samples", &[("name", &name), ("tags", &tags)], file)
+            .await?;
+        match status {
+            201 => println!("added {name} ({})", body["sha256"].as_str().unwrap_or("")),
+            409 => println!(
+                "{name}: already in the catalogue as {} ({})",
+                body["name"].as_str().unwrap_or("?"),
+                body["sha256"].as_str().unwrap_or("")
+            ),
+            _ => bail!(
+                "{name}: HTTP {status}: {}",
+                body["error"].as_str().unwrap_or("no reason given")
+            ),
+        }
+        Ok(())
+    }
+
+    /// Upload a catalogue file's samples and approved outputs, then import it.
+    pub async fn import_catalogue(&self, file: &Path) -> anyhow::Result<()> {
+        let catalogue = crate::catalogue::load(file).map_err(|e| anyhow::anyhow!(e))?;
+        for s in &catalogue.samples {
+            if let Some(source) = &s.source {
+                let tags = s.sample.tags.join(",");
+                let query = [("name", s.sample.name.as_str()), ("tags", &tags)];
+                let (status, body) = self.upload("/api/samples", &query, source).await?;
+                if !matches!(status, 201 | 409) {
+                    bail!(
+                        "sample {}: HTTP {status}: {}",
+                        s.sample.name,
+                        body["error"].as_str().unwrap_or("no reason given")
+                    );
+                }
+            }
+        }
+        for (sha256, source) in &catalogue.expected {
+            let (status, body) = self.upload("/api/outputs", &[], source).await?;
+            if !matches!(status, 200 | 201) {
+                bail!(
+                    "{}: HTTP {status}: {}",
+                    source.display(),
+                    body["error"].as_str().unwrap_or("no reason given")
+                );
+            }
+            if body["sha256"].as_str() != Some(sha256.as_str()) {
+                bail!(
+                    "{}: its SHA-256 is {}, the catalogue says {sha256}",
+                    source.display(),
+                    body["sha256"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        let text = std::fs::read_to_string(file)?;
+        let json = file.extension().is_some_and(|e| e == "json");
+        let data = self
+            .graphql(
+                "mutation($text: String!, $json: Boolean!) { importCatalogue(text: $text, json: $json) { samplesAdded testsDefined } }",
+                json!({ "text": text, "json": json }),
+            )
+            .await?;
+        println!(
+            "imported {}: {} tests defined or changed, {} samples added",
+            file.display(),
+            data["importCatalogue"]["testsDefined"],
+            data["importCatalogue"]["samplesAdded"]
+        );
+        Ok(())
+    }
+}

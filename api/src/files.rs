@@ -1,0 +1,295 @@
+//! Content-addressed files in an object store: samples and the outputs
+//! runners produced, each kept once under its SHA-256. A local directory by
+//! default; Google Cloud Storage with `gs://bucket/prefix`.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use futures_util::{Stream, StreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+use sha2::{Digest, Sha256};
+
+/// What a file is: it decides the folder it is kept in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Sample,
+    Output,
+}
+
+impl Kind {
+    fn folder(self) -> &'static str {
+        match self {
+            Kind::Sample => "samples",
+            Kind::Output => "outputs",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("the object store: {0}")]
+    Store(#[from] object_store::Error),
+    #[error("the upload was cut short: {0}")]
+    Body(String),
+    #[error("larger than the {limit}-byte limit")]
+    TooLarge { limit: u64 },
+    #[error("the content's SHA-256 is {actual}, not {expected}")]
+    HashMismatch { expected: String, actual: String },
+    #[error("{0:?} is not a SHA-256")]
+    NotAHash(String),
+    #[error("invalid object store {0:?}: {1}")]
+    Config(String, String),
+}
+
+/// A file stored: its hash and size, and whether it was there already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub existed: bool,
+}
+
+#[derive(Clone)]
+pub struct Files {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+}
+
+impl std::fmt::Debug for Files {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Files")
+            .field("store", &self.store.to_string())
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+/// Upload parts of this size; object stores take multipart uploads in parts.
+const PART_BYTES: usize = 8 * 1024 * 1024;
+
+impl Files {
+    /// `gs://bucket/prefix` (credentials from the environment, as
+    /// `object_store` reads them), or a local directory, created if missing.
+    pub fn open(location: &str) -> Result<Files, FileError> {
+        let config = |e: &dyn std::fmt::Display| FileError::Config(location.into(), e.to_string());
+        if location.contains("://") {
+            let url = reqwest::Url::parse(location).map_err(|e| config(&e))?;
+            let (store, prefix) =
+                object_store::parse_url_opts(&url, std::env::vars()).map_err(|e| config(&e))?;
+            return Ok(Files {
+                store: Arc::from(store),
+                prefix,
+            });
+        }
+        std::fs::create_dir_all(location).map_err(|e| config(&e))?;
+        let store = object_store::local::LocalFileSystem::new_with_prefix(location)
+            .map_err(|e| config(&e))?
+            .with_automatic_cleanup(true);
+        Ok(Files {
+            store: Arc::new(store),
+            prefix: Path::default(),
+        })
+    }
+
+    fn path(&self, kind: Kind, sha256: &str) -> Path {
+        self.prefix.clone().join(kind.folder()).join(sha256)
+    }
+
+    pub async fn exists(&self, kind: Kind, sha256: &str) -> Result<Option<u64>, FileError> {
+        match self.store.head(&self.path(kind, sha256)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Store a stream, hashing it as it arrives, refused beyond `limit`
+    /// bytes or, with `expected`, when its hash differs. Written under a
+    /// temporary name first, so no reader ever sees a file under a hash its
+    /// content does not have.
+    pub async fn put<S, E>(
+        &self,
+        kind: Kind,
+        expected: Option<&str>,
+        limit: u64,
+        mut body: S,
+    ) -> Result<Stored, FileError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        if let Some(sha) = expected
+            && !sp_domain::catalogue::is_sha256(sha)
+        {
+            return Err(FileError::NotAHash(sha.to_string()));
+        }
+        let incoming = self
+            .prefix
+            .clone()
+            .join("incoming")
+            .join(uuid::Uuid::new_v4().to_string());
+        let mut upload = WriteMultipart::new_with_chunk_size(
+            self.store.put_multipart(&incoming).await?,
+            PART_BYTES,
+        );
+        let mut hasher = Sha256::new();
+        let mut size: u64 = 0;
+        let outcome: Result<(), FileError> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| FileError::Body(e.to_string()))?;
+                size += chunk.len() as u64;
+                if size > limit {
+                    return Err(FileError::TooLarge { limit });
+                }
+                hasher.update(&chunk);
+                upload.wait_for_capacity(4).await?;
+                upload.put(chunk);
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = outcome {
+            let _ = upload.abort().await;
+            return Err(e);
+        }
+        upload.finish().await?;
+        let sha256 = hex::encode(hasher.finalize());
+        if let Some(expected) = expected
+            && !expected.eq_ignore_ascii_case(&sha256)
+        {
+            let _ = self.store.delete(&incoming).await;
+            return Err(FileError::HashMismatch {
+                expected: expected.to_string(),
+                actual: sha256,
+            });
+        }
+        let existed = self.exists(kind, &sha256).await?.is_some();
+        if existed {
+            self.store.delete(&incoming).await?;
+        } else {
+            self.store
+                .rename(&incoming, &self.path(kind, &sha256))
+                .await?;
+        }
+        Ok(Stored {
+            sha256,
+            size_bytes: size,
+            existed,
+        })
+    }
+
+    /// Store bytes held in memory.
+    pub async fn put_bytes(&self, kind: Kind, bytes: Bytes) -> Result<Stored, FileError> {
+        let limit = bytes.len() as u64;
+        let once = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(bytes)]);
+        self.put(kind, None, limit, once).await
+    }
+
+    /// At most `limit` bytes of a file, and whether it is longer; `None` when
+    /// the store does not have it.
+    pub async fn head_bytes(
+        &self,
+        kind: Kind,
+        sha256: &str,
+        limit: u64,
+    ) -> Result<Option<(Bytes, bool)>, FileError> {
+        let Some(size) = self.exists(kind, sha256).await? else {
+            return Ok(None);
+        };
+        let bytes = self
+            .store
+            .get_range(&self.path(kind, sha256), 0..size.min(limit))
+            .await?;
+        Ok(Some((bytes, size > limit)))
+    }
+
+    /// A file as a response body, with its size; `None` when it is not stored.
+    pub async fn body(&self, kind: Kind, sha256: &str) -> Result<Option<(Body, u64)>, FileError> {
+        match self.store.get(&self.path(kind, sha256)).await {
+            Ok(got) => {
+                let size = got.meta.size;
+                Ok(Some((Body::from_stream(got.into_stream()), size)))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(parts: &[&'static [u8]]) -> impl Stream<Item = Result<Bytes, String>> + Unpin {
+        futures_util::stream::iter(
+            parts
+                .iter()
+                .map(|p| Ok(Bytes::from_static(p)))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    fn sha(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    #[tokio::test]
+    async fn files_are_kept_once_under_their_hash() {
+        let dir = tempfile::tempdir().expect("dir");
+        let files = Files::open(&dir.path().display().to_string()).expect("open");
+        let first = files
+            .put(Kind::Sample, None, 100, chunks(&[b"hel", b"lo\n"]))
+            .await
+            .expect("stored");
+        assert_eq!(first.sha256, sha(b"hello\n"));
+        assert_eq!((first.size_bytes, first.existed), (6, false));
+        let again = files
+            .put(Kind::Sample, None, 100, chunks(&[b"hello\n"]))
+            .await
+            .expect("stored again");
+        assert!(again.existed);
+        let (bytes, longer) = files
+            .head_bytes(Kind::Sample, &first.sha256, 3)
+            .await
+            .expect("read")
+            .expect("there");
+        assert_eq!((&bytes[..], longer), (&b"hel"[..], true));
+        assert!(
+            files
+                .exists(Kind::Output, &first.sha256)
+                .await
+                .expect("head")
+                .is_none(),
+            "kinds are kept apart"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wrong_hash_or_a_file_too_large_is_refused_and_not_kept() {
+        let dir = tempfile::tempdir().expect("dir");
+        let files = Files::open(&dir.path().display().to_string()).expect("open");
+        let wrong = sha(b"other");
+        let e = files
+            .put(Kind::Output, Some(&wrong), 100, chunks(&[b"hello\n"]))
+            .await
+            .expect_err("mismatch");
+        assert!(matches!(e, FileError::HashMismatch { .. }), "{e}");
+        let e = files
+            .put(Kind::Output, None, 4, chunks(&[b"hel", b"lo\n"]))
+            .await
+            .expect_err("too large");
+        assert!(matches!(e, FileError::TooLarge { limit: 4 }), "{e}");
+        assert!(
+            files
+                .exists(Kind::Output, &sha(b"hello\n"))
+                .await
+                .expect("head")
+                .is_none()
+        );
+        let leftovers = std::fs::read_dir(dir.path().join("incoming"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert_eq!(leftovers, 0, "no partial upload is left behind");
+    }
+}

@@ -1,0 +1,812 @@
+//! The catalogue over GraphQL: samples, regression tests and their history,
+//! what a run produced against what was expected, and the mutations that
+//! change the catalogue (they need a token with the `catalogue` scope).
+
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use sp_commands::Handler;
+use sp_domain::catalogue::{self, CatalogueCommand, OutputDefinition, TestDefinition, is_sha256};
+use sp_domain::{InputKind, OutputProduced, RunState};
+use sp_projections::queries;
+
+use super::{coded, internal, operator_error, require, run_id as parse_run_id, services};
+use crate::auth::Scope;
+use crate::files::Kind;
+
+/// A diff shows at most this much of each side.
+const DIFF_BYTES: u64 = 256 * 1024;
+/// And at most this many lines.
+const DIFF_LINES: usize = 2_000;
+
+#[derive(Debug, SimpleObject)]
+pub struct Sample {
+    pub sha256: String,
+    pub name: String,
+    pub extension: String,
+    pub size_bytes: i64,
+    pub tags: Vec<String>,
+    /// Where runners download it, when it is not in the platform's store.
+    pub url: Option<String>,
+    pub added_at: Option<DateTime<Utc>>,
+    pub added_by: Option<String>,
+    pub download_url: String,
+}
+
+#[derive(Debug, SimpleObject)]
+pub struct PlatformBaseline {
+    pub platform: String,
+    pub approved_sha256: Option<String>,
+    pub variants: Vec<String>,
+}
+
+#[derive(Debug, SimpleObject)]
+pub struct OutputDef {
+    pub name: String,
+    pub approved_sha256: String,
+    pub variants: Vec<String>,
+    pub ignore: bool,
+    /// Baselines and variants accepted on one platform only.
+    pub platforms: Vec<PlatformBaseline>,
+}
+
+#[derive(Debug, SimpleObject)]
+pub struct RegressionTestDef {
+    pub id: String,
+    pub sample: Sample,
+    pub command: String,
+    /// `file` or `stdin`.
+    pub input_kind: String,
+    pub expected_exit_code: i32,
+    pub categories: Vec<String>,
+    pub active: bool,
+    pub description: String,
+    /// Null: every platform.
+    pub platforms: Option<Vec<String>>,
+    pub outputs: Vec<OutputDef>,
+}
+
+#[derive(Debug, Clone, SimpleObject)]
+pub struct HistoryEntry {
+    pub run_id: ID,
+    pub platform: String,
+    pub repository: String,
+    pub commit_sha: String,
+    pub queued_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub passed: bool,
+    pub attempt: i32,
+}
+
+#[derive(Debug, SimpleObject)]
+pub struct PlatformHistory {
+    pub platform: String,
+    /// The newest run where the test passed.
+    pub last_passed: Option<HistoryEntry>,
+    /// The oldest failing run after that: where it broke.
+    pub first_failed: Option<HistoryEntry>,
+    /// GitHub's comparison of the two commits.
+    pub compare_url: Option<String>,
+}
+
+#[derive(Debug, SimpleObject)]
+pub struct FlakyCommit {
+    pub platform: String,
+    pub commit_sha: String,
+    pub passed: i32,
+    pub failed: i32,
+}
+
+#[derive(Debug, SimpleObject)]
+pub struct TestHistory {
+    pub test_id: String,
+    /// Newest first.
+    pub entries: Vec<HistoryEntry>,
+    pub platforms: Vec<PlatformHistory>,
+    /// Commits where the test both passed and failed on one platform.
+    pub flaky: Vec<FlakyCommit>,
+}
+
+#[derive(Debug, SimpleObject)]
+pub struct RunFile {
+    pub attempt: i32,
+    pub name: String,
+    pub size_bytes: i64,
+    pub url: String,
+}
+
+#[derive(Debug, SimpleObject)]
+pub struct DiffLine {
+    /// `equal`, `delete` (expected only) or `insert` (produced only).
+    pub kind: String,
+    pub old_line: Option<i32>,
+    pub new_line: Option<i32>,
+    pub text: String,
+}
+
+#[derive(Debug, Default, SimpleObject)]
+pub struct OutputDiff {
+    pub test_id: String,
+    pub output: String,
+    pub expected_sha256: Option<String>,
+    pub produced_sha256: Option<String>,
+    /// Null when the platform does not have that content.
+    pub expected_url: Option<String>,
+    pub produced_url: Option<String>,
+    pub binary: bool,
+    /// Only the start of a side, or of the diff, is shown.
+    pub truncated: bool,
+    /// Why there is no diff to show, when `lines` is empty.
+    pub note: Option<String>,
+    pub lines: Vec<DiffLine>,
+}
+
+#[derive(Debug, SimpleObject)]
+pub struct ImportSummary {
+    pub samples_added: i32,
+    pub tests_defined: i32,
+}
+
+#[derive(Debug, InputObject)]
+pub struct OutputInput {
+    pub name: String,
+    pub approved_sha256: String,
+    #[graphql(default)]
+    pub variants: Vec<String>,
+    #[graphql(default)]
+    pub ignore: bool,
+}
+
+/// A regression test to create, or to replace whole (baselines accepted on
+/// single platforms are kept).
+#[derive(Debug, InputObject)]
+pub struct TestInput {
+    pub id: String,
+    /// The sample's SHA-256 or name.
+    pub sample: String,
+    pub command: String,
+    /// `file` (default) or `stdin`.
+    pub input_kind: Option<String>,
+    #[graphql(default)]
+    pub expected_exit_code: i32,
+    #[graphql(default)]
+    pub categories: Vec<String>,
+    #[graphql(default = true)]
+    pub active: bool,
+    #[graphql(default)]
+    pub description: String,
+    pub platforms: Option<Vec<String>>,
+    #[graphql(default)]
+    pub outputs: Vec<OutputInput>,
+}
+
+fn sample_view(s: &catalogue::Sample, added: Option<&(DateTime<Utc>, String)>) -> Sample {
+    Sample {
+        sha256: s.sha256.clone(),
+        name: s.name.clone(),
+        extension: s.extension.clone(),
+        size_bytes: i64::try_from(s.size_bytes).unwrap_or(i64::MAX),
+        tags: s.tags.clone(),
+        url: s.url.clone(),
+        added_at: added.map(|a| a.0),
+        added_by: added.map(|a| a.1.clone()),
+        download_url: s
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("/files/samples/{}", s.sha256)),
+    }
+}
+
+fn test_view(t: &TestDefinition, c: &catalogue::Catalogue) -> RegressionTestDef {
+    let sample = c.samples.get(&t.sample).map_or_else(
+        || Sample {
+            sha256: t.sample.clone(),
+            name: t.sample.clone(),
+            extension: String::new(),
+            size_bytes: 0,
+            tags: vec![],
+            url: None,
+            added_at: None,
+            added_by: None,
+            download_url: format!("/files/samples/{}", t.sample),
+        },
+        |s| sample_view(s, None),
+    );
+    RegressionTestDef {
+        id: t.id.clone(),
+        sample,
+        command: t.command.clone(),
+        input_kind: t.input.as_str().to_string(),
+        expected_exit_code: t.expected_exit_code,
+        categories: t.categories.clone(),
+        active: t.active,
+        description: t.description.clone(),
+        platforms: t.platforms.clone(),
+        outputs: t
+            .outputs
+            .iter()
+            .map(|o| OutputDef {
+                name: o.name.clone(),
+                approved_sha256: o.approved_sha256.clone(),
+                variants: o.variants.clone(),
+                ignore: o.ignore,
+                platforms: o
+                    .platforms
+                    .iter()
+                    .map(|(p, b)| PlatformBaseline {
+                        platform: p.clone(),
+                        approved_sha256: b.approved_sha256.clone(),
+                        variants: b.variants.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+fn entry(r: &queries::HistoryRow) -> HistoryEntry {
+    HistoryEntry {
+        run_id: ID(r.run_id.clone()),
+        platform: r.platform.clone(),
+        repository: r.repository.clone(),
+        commit_sha: r.commit_sha.clone(),
+        queued_at: r.queued_at,
+        finished_at: r.finished_at,
+        passed: r.passed,
+        attempt: r.attempt,
+    }
+}
+
+/// Per platform, where the test last passed and where it broke after that;
+/// and the commits it both passed and failed on.
+fn summarise(rows: &[queries::HistoryRow]) -> (Vec<PlatformHistory>, Vec<FlakyCommit>) {
+    use std::collections::BTreeMap;
+    let mut by_platform: BTreeMap<&str, Vec<&queries::HistoryRow>> = BTreeMap::new();
+    let mut by_commit: BTreeMap<(&str, &str), (i32, i32)> = BTreeMap::new();
+    for r in rows {
+        by_platform.entry(&r.platform).or_default().push(r);
+        let counts = by_commit.entry((&r.platform, &r.commit_sha)).or_default();
+        if r.passed {
+            counts.0 += 1;
+        } else {
+            counts.1 += 1;
+        }
+    }
+    let platforms = by_platform
+        .into_iter()
+        .map(|(platform, newest_first)| {
+            let passed_at = newest_first.iter().position(|r| r.passed);
+            let last_passed = passed_at.map(|i| newest_first[i]);
+            // Newer than the last pass (all of them without one), the oldest failure.
+            let newer = &newest_first[..passed_at.unwrap_or(newest_first.len())];
+            let first_failed = newer.iter().rev().find(|r| !r.passed).copied();
+            let compare_url = match (last_passed, first_failed) {
+                (Some(p), Some(f)) if p.commit_sha != f.commit_sha => Some(format!(
+                    "https://github.com/{}/compare/{}...{}",
+                    f.repository, p.commit_sha, f.commit_sha
+                )),
+                _ => None,
+            };
+            PlatformHistory {
+                platform: platform.to_string(),
+                last_passed: last_passed.map(entry),
+                first_failed: first_failed.map(entry),
+                compare_url,
+            }
+        })
+        .collect();
+    let flaky = by_commit
+        .into_iter()
+        .filter(|(_, (p, f))| *p > 0 && *f > 0)
+        .map(|((platform, commit), (passed, failed))| FlakyCommit {
+            platform: platform.to_string(),
+            commit_sha: commit.to_string(),
+            passed,
+            failed,
+        })
+        .collect();
+    (platforms, flaky)
+}
+
+fn diff_lines(expected: &str, produced: &str) -> (Vec<DiffLine>, bool) {
+    let diff = similar::TextDiff::from_lines(expected, produced);
+    let mut lines = Vec::new();
+    for change in diff.iter_all_changes() {
+        if lines.len() == DIFF_LINES {
+            return (lines, true);
+        }
+        let kind = match change.tag() {
+            similar::ChangeTag::Equal => "equal",
+            similar::ChangeTag::Delete => "delete",
+            similar::ChangeTag::Insert => "insert",
+        };
+        let line = |i: Option<usize>| i.map(|i| i32::try_from(i + 1).unwrap_or(i32::MAX));
+        lines.push(DiffLine {
+            kind: kind.into(),
+            old_line: line(change.old_index()),
+            new_line: line(change.new_index()),
+            text: change.value().trim_end_matches(['\n', '\r']).to_string(),
+        });
+    }
+    (lines, false)
+}
+
+/// Text, or `None` for content that is not (NUL bytes or invalid UTF-8; a
+/// cut in the middle of a character at the end is forgiven).
+fn as_text(bytes: &[u8], cut: bool) -> Option<String> {
+    if bytes.contains(&0) {
+        return None;
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Some(s.to_string()),
+        Err(e) if cut && e.error_len().is_none() => {
+            Some(String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned())
+        }
+        Err(_) => None,
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct CatalogueQuery;
+
+#[Object]
+impl CatalogueQuery {
+    /// The catalogue's samples, with who added each and when.
+    async fn samples(&self, ctx: &Context<'_>) -> Result<Vec<Sample>> {
+        require(ctx, Scope::Read)?;
+        let services = services(ctx)?;
+        let current = services
+            .catalogues
+            .current()
+            .await
+            .map_err(operator_error)?;
+        // Who added a sample is in its event's metadata, not in the state.
+        let events = services
+            .db
+            .store
+            .read_stream(catalogue::STREAM, 1)
+            .await
+            .map_err(internal)?;
+        let mut added = std::collections::BTreeMap::new();
+        for e in events.iter().filter(|e| e.event_type == "SampleAdded") {
+            if let Some(sha) = e.data["sample"]["sha256"].as_str() {
+                added.insert(sha.to_string(), (e.recorded_at, e.metadata.actor.clone()));
+            }
+        }
+        Ok(current
+            .state
+            .samples
+            .values()
+            .map(|s| sample_view(s, added.get(&s.sha256)))
+            .collect())
+    }
+
+    /// The regression tests, by id.
+    async fn regression_tests(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = false)] include_inactive: bool,
+    ) -> Result<Vec<RegressionTestDef>> {
+        require(ctx, Scope::Read)?;
+        let current = services(ctx)?
+            .catalogues
+            .current()
+            .await
+            .map_err(operator_error)?;
+        let c = &current.state;
+        Ok(c.tests
+            .values()
+            .filter(|t| include_inactive || t.active)
+            .map(|t| test_view(t, c))
+            .collect())
+    }
+
+    async fn regression_test(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+    ) -> Result<Option<RegressionTestDef>> {
+        require(ctx, Scope::Read)?;
+        let current = services(ctx)?
+            .catalogues
+            .current()
+            .await
+            .map_err(operator_error)?;
+        Ok(current
+            .state
+            .tests
+            .get(&id)
+            .map(|t| test_view(t, &current.state)))
+    }
+
+    /// A test's history across runs and platforms, newest first.
+    async fn test_history(
+        &self,
+        ctx: &Context<'_>,
+        test_id: String,
+        #[graphql(default = 100, desc = "At most 1000.")] limit: i32,
+    ) -> Result<TestHistory> {
+        require(ctx, Scope::Read)?;
+        if !(1..=1000).contains(&limit) {
+            return Err(coded("INVALID_INPUT", "limit must be 1 to 1000"));
+        }
+        let rows = queries::test_history(&services(ctx)?.db.pool, &test_id, i64::from(limit))
+            .await
+            .map_err(internal)?;
+        let (platforms, flaky) = summarise(&rows);
+        Ok(TestHistory {
+            entries: rows.iter().map(entry).collect(),
+            test_id,
+            platforms,
+            flaky,
+        })
+    }
+
+    /// Logs and stderr files a run's runners uploaded, every attempt.
+    async fn run_files(&self, ctx: &Context<'_>, run_id: ID) -> Result<Vec<RunFile>> {
+        require(ctx, Scope::Read)?;
+        let id = parse_run_id(&run_id)?;
+        let dir = services(ctx)?.logs_dir.join(id.to_string());
+        let mut files = Vec::new();
+        let Ok(mut attempts) = tokio::fs::read_dir(&dir).await else {
+            return Ok(files);
+        };
+        while let Some(a) = attempts.next_entry().await.map_err(internal)? {
+            let Some(attempt) = a.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+                continue;
+            };
+            let mut logs = tokio::fs::read_dir(a.path()).await.map_err(internal)?;
+            while let Some(f) = logs.next_entry().await.map_err(internal)? {
+                let name = f.file_name().to_string_lossy().into_owned();
+                // Uploads in progress are hidden files.
+                if name.starts_with('.') {
+                    continue;
+                }
+                let size = f.metadata().await.map(|m| m.len()).unwrap_or(0);
+                files.push(RunFile {
+                    url: format!("/files/logs/{id}/{attempt}/{name}"),
+                    attempt,
+                    name,
+                    size_bytes: i64::try_from(size).unwrap_or(i64::MAX),
+                });
+            }
+        }
+        files.sort_by(|a, b| (a.attempt, &a.name).cmp(&(b.attempt, &b.name)));
+        Ok(files)
+    }
+
+    /// The expected and produced text of one output of one test in a run,
+    /// line by line (the first 256 KiB of each, at most 2,000 lines).
+    async fn output_diff(
+        &self,
+        ctx: &Context<'_>,
+        run_id: ID,
+        test_id: String,
+        output: String,
+    ) -> Result<OutputDiff> {
+        require(ctx, Scope::Read)?;
+        let services = services(ctx)?;
+        let id = parse_run_id(&run_id)?;
+        let events = services
+            .db
+            .store
+            .read_stream(&id.stream(), 1)
+            .await
+            .map_err(internal)?;
+        let loaded = Handler::<RunState>::fold(&id.stream(), &events).map_err(internal)?;
+        let run = loaded
+            .state
+            .run
+            .ok_or_else(|| coded("NOT_FOUND", "no such run"))?;
+        let expected = run
+            .info
+            .tests
+            .iter()
+            .find(|t| t.id == test_id)
+            .ok_or_else(|| coded("NOT_FOUND", format!("the run has no test {test_id:?}")))?
+            .outputs
+            .iter()
+            .find(|o| o.name == output)
+            .ok_or_else(|| {
+                coded(
+                    "NOT_FOUND",
+                    format!("test {test_id:?} has no output {output:?}"),
+                )
+            })?
+            .approved_sha256
+            .clone();
+        let produced = run.results.get(&test_id).and_then(|r| {
+            r.outputs
+                .iter()
+                .find(|o| o.name == output)
+                .map(|o| o.produced.clone())
+        });
+        let mut diff = OutputDiff {
+            test_id: test_id.clone(),
+            output: output.clone(),
+            expected_sha256: Some(expected.clone()),
+            ..OutputDiff::default()
+        };
+        let produced = match produced {
+            None => {
+                diff.note = Some("the run has not reported this test yet".into());
+                return Ok(diff);
+            }
+            Some(OutputProduced::Missing) => {
+                diff.note = Some("the test did not write this output".into());
+                return Ok(diff);
+            }
+            Some(OutputProduced::Equal) => expected.clone(),
+            Some(OutputProduced::Sha256 { sha256 }) => sha256,
+        };
+        diff.produced_sha256 = Some(produced.clone());
+        if !is_sha256(&expected) || !is_sha256(&produced) {
+            diff.note = Some("not a content hash".into());
+            return Ok(diff);
+        }
+        let files = &services.files;
+        let read = |sha: String| async move {
+            files
+                .head_bytes(Kind::Output, &sha, DIFF_BYTES)
+                .await
+                .map_err(internal)
+        };
+        let old = read(expected.clone()).await?;
+        let new = read(produced.clone()).await?;
+        let url = |sha: &str| format!("/files/outputs/{sha}");
+        diff.expected_url = old.as_ref().map(|_| url(&expected));
+        diff.produced_url = new.as_ref().map(|_| url(&produced));
+        let (Some((old, old_cut)), Some((new, new_cut))) = (old, new) else {
+            diff.note = Some(match (diff.expected_url.is_some(), diff.produced_url.is_some()) {
+                (false, false) => "the platform has neither the expected nor the produced content".into(),
+                (false, true) => "the platform does not have the expected content (import the catalogue with approved_path, or accept an output from a run)".into(),
+                _ => "the runner did not upload the produced content".into(),
+            });
+            return Ok(diff);
+        };
+        let (Some(old), Some(new)) = (as_text(&old, old_cut), as_text(&new, new_cut)) else {
+            diff.binary = true;
+            diff.note = Some("binary content: download both to compare".into());
+            return Ok(diff);
+        };
+        let (lines, cut) = diff_lines(&old, &new);
+        diff.lines = lines;
+        diff.truncated = cut || old_cut || new_cut;
+        Ok(diff)
+    }
+
+    /// The catalogue in the catalogue file format (TOML).
+    async fn export_catalogue(&self, ctx: &Context<'_>) -> Result<String> {
+        require(ctx, Scope::Read)?;
+        let current = services(ctx)?
+            .catalogues
+            .current()
+            .await
+            .map_err(operator_error)?;
+        Ok(crate::catalogue::export(&current.state))
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct CatalogueMutation;
+
+#[Object]
+impl CatalogueMutation {
+    /// Create a regression test, or replace one whole. Returns whether the
+    /// catalogue changed.
+    async fn define_test(&self, ctx: &Context<'_>, test: TestInput) -> Result<bool> {
+        let caller = require(ctx, Scope::Catalogue)?;
+        let services = services(ctx)?;
+        let current = services
+            .catalogues
+            .current()
+            .await
+            .map_err(operator_error)?;
+        let sample = current
+            .state
+            .sample(&test.sample)
+            .map(|s| s.sha256.clone())
+            .ok_or_else(|| {
+                coded(
+                    "NOT_FOUND",
+                    format!("no sample {:?} in the catalogue", test.sample),
+                )
+            })?;
+        let input = match test.input_kind.as_deref() {
+            None | Some("file") => InputKind::File,
+            Some("stdin") => InputKind::Stdin,
+            Some(other) => {
+                return Err(coded(
+                    "INVALID_INPUT",
+                    format!("input kind {other:?}: use file or stdin"),
+                ));
+            }
+        };
+        let existing = current.state.tests.get(&test.id);
+        let outputs = test
+            .outputs
+            .into_iter()
+            .map(|o| OutputDefinition {
+                // What was accepted on single platforms stays.
+                platforms: existing
+                    .and_then(|t| t.outputs.iter().find(|e| e.name == o.name))
+                    .map(|e| e.platforms.clone())
+                    .unwrap_or_default(),
+                name: o.name,
+                approved_sha256: o.approved_sha256.to_ascii_lowercase(),
+                variants: o.variants,
+                ignore: o.ignore,
+            })
+            .collect();
+        let definition = TestDefinition {
+            id: test.id,
+            sample,
+            command: test.command,
+            input,
+            expected_exit_code: test.expected_exit_code,
+            categories: test.categories,
+            active: test.active,
+            description: test.description,
+            platforms: test.platforms,
+            outputs,
+        };
+        let outcome = services
+            .catalogues
+            .execute(&caller.actor, &CatalogueCommand::DefineTest(definition))
+            .await
+            .map_err(operator_error)?;
+        Ok(!outcome.events.is_empty())
+    }
+
+    /// Take a test out of new runs (or back in), saying why.
+    async fn set_test_active(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        active: bool,
+        reason: String,
+    ) -> Result<bool> {
+        let caller = require(ctx, Scope::Catalogue)?;
+        let outcome = services(ctx)?
+            .catalogues
+            .execute(
+                &caller.actor,
+                &CatalogueCommand::SetActive {
+                    test_id: id,
+                    active,
+                    reason,
+                },
+            )
+            .await
+            .map_err(operator_error)?;
+        Ok(!outcome.events.is_empty())
+    }
+
+    /// Accept what a run produced for one output of one test, on the run's
+    /// platform: as a variant, or as the new approved baseline. Past
+    /// verdicts stay as they were. Returns whether the catalogue changed.
+    async fn accept_output(
+        &self,
+        ctx: &Context<'_>,
+        run_id: ID,
+        test_id: String,
+        output: String,
+        as_baseline: bool,
+        reason: String,
+    ) -> Result<bool> {
+        let caller = require(ctx, Scope::Catalogue)?;
+        services(ctx)?
+            .catalogues
+            .accept_output(
+                &caller.actor,
+                parse_run_id(&run_id)?,
+                &test_id,
+                &output,
+                as_baseline,
+                &reason,
+            )
+            .await
+            .map_err(operator_error)
+    }
+
+    /// Import a catalogue file's text (TOML, or JSON with `json: true`): new
+    /// samples are added (their content must be uploaded already, or have a
+    /// URL), new or changed tests defined; tests it does not name stay.
+    async fn import_catalogue(
+        &self,
+        ctx: &Context<'_>,
+        text: String,
+        #[graphql(default = false)] json: bool,
+    ) -> Result<ImportSummary> {
+        let caller = require(ctx, Scope::Catalogue)?;
+        let services = services(ctx)?;
+        let file =
+            crate::catalogue::parse(&text, json, None).map_err(|e| coded("INVALID_INPUT", e))?;
+        let summary =
+            crate::catalogue::import(&services.catalogues, &services.files, &file, &caller.actor)
+                .await
+                .map_err(|e| match e {
+                    crate::catalogue::ImportError::Missing(m) => coded("NOT_FOUND", m),
+                    crate::catalogue::ImportError::Catalogue(e) => operator_error(e),
+                    crate::catalogue::ImportError::Files(e) => internal(e),
+                })?;
+        Ok(ImportSummary {
+            samples_added: i32::try_from(summary.samples_added).unwrap_or(i32::MAX),
+            tests_defined: i32::try_from(summary.tests_defined).unwrap_or(i32::MAX),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(platform: &str, commit: &str, passed: bool) -> queries::HistoryRow {
+        queries::HistoryRow {
+            run_id: format!("{platform}-{commit}-{passed}"),
+            platform: platform.into(),
+            repository: "o/r".into(),
+            commit_sha: commit.into(),
+            queued_at: DateTime::from_timestamp(0, 0).unwrap_or_default(),
+            finished_at: None,
+            passed,
+            attempt: 1,
+        }
+    }
+
+    #[test]
+    fn the_break_is_the_oldest_failure_after_the_last_pass() {
+        // Newest first: c4 fails, c3 fails, c2 passes, c1 fails.
+        let rows = vec![
+            row("linux", "c4", false),
+            row("linux", "c3", false),
+            row("linux", "c2", true),
+            row("linux", "c1", false),
+            row("windows", "c4", true),
+        ];
+        let (platforms, flaky) = summarise(&rows);
+        let linux = &platforms[0];
+        assert_eq!(
+            linux.last_passed.as_ref().map(|e| e.commit_sha.as_str()),
+            Some("c2")
+        );
+        assert_eq!(
+            linux.first_failed.as_ref().map(|e| e.commit_sha.as_str()),
+            Some("c3")
+        );
+        assert_eq!(
+            linux.compare_url.as_deref(),
+            Some("https://github.com/o/r/compare/c2...c3")
+        );
+        assert!(platforms[1].first_failed.is_none());
+        assert!(flaky.is_empty());
+    }
+
+    #[test]
+    fn a_commit_that_passed_and_failed_is_flaky() {
+        let rows = vec![row("linux", "c1", false), row("linux", "c1", true)];
+        let (_, flaky) = summarise(&rows);
+        assert_eq!(flaky.len(), 1);
+        assert_eq!((flaky[0].passed, flaky[0].failed), (1, 1));
+    }
+
+    #[test]
+    fn diffs_pair_lines_and_stop_at_their_limit() {
+        let (lines, cut) = diff_lines("a\nb\nc\n", "a\nB\nc\n");
+        let kinds: Vec<&str> = lines.iter().map(|l| l.kind.as_str()).collect();
+        assert_eq!(kinds, vec!["equal", "delete", "insert", "equal"]);
+        assert_eq!((lines[1].old_line, lines[2].new_line), (Some(2), Some(2)));
+        assert!(!cut);
+        let long: String = (0..3000).map(|i| format!("{i}\n")).collect();
+        let (lines, cut) = diff_lines("", &long);
+        assert_eq!(lines.len(), DIFF_LINES);
+        assert!(cut);
+    }
+
+    #[test]
+    fn binary_content_is_not_text() {
+        assert!(as_text(b"a\0b", false).is_none());
+        assert!(as_text(&[0xff, 0xfe], false).is_none());
+        // A cut through a multi-byte character at the end is forgiven.
+        assert_eq!(as_text(&"é".as_bytes()[..1], true).as_deref(), Some(""));
+    }
+}

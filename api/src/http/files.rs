@@ -1,0 +1,261 @@
+//! Files for people and the command line: sample uploads into the catalogue,
+//! approved outputs' content, and downloads of samples, outputs and runners'
+//! logs. Uploads need a token with the catalogue scope; downloads the read
+//! scope (or none, when anonymous reading is on).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use sp_commands::OperatorError;
+use sp_domain::catalogue::{CatalogueCommand, Sample, extension_of, is_sha256};
+
+use super::graphql::caller;
+use super::{ApiError, AppState};
+use crate::auth::{Caller, Scope};
+use crate::files::{FileError, Kind};
+
+/// The caller, if it may do what `scope` allows.
+pub(super) async fn require(
+    state: &AppState,
+    headers: &HeaderMap,
+    scope: Scope,
+) -> Result<Caller, ApiError> {
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let caller = caller(&state.db.pool, authorization).await?;
+    if caller.has(scope) || (scope == Scope::Read && state.anonymous_read) {
+        return Ok(caller);
+    }
+    if caller.is_anonymous() {
+        return Err(ApiError::Unauthorized(format!(
+            "this needs a token with the {scope} scope (Authorization: Bearer …)"
+        )));
+    }
+    Err(ApiError::Forbidden(format!(
+        "the token lacks the {scope} scope"
+    )))
+}
+
+pub(super) fn file_error(e: FileError) -> ApiError {
+    match e {
+        FileError::TooLarge { .. } => ApiError::TooLarge(e.to_string()),
+        FileError::HashMismatch { .. } | FileError::NotAHash(_) | FileError::Body(_) => {
+            ApiError::BadRequest(e.to_string())
+        }
+        FileError::Store(_) | FileError::Config(..) => ApiError::Unavailable(e.to_string()),
+    }
+}
+
+pub(super) fn operator_error(e: OperatorError) -> ApiError {
+    match e {
+        OperatorError::Invalid(m) => ApiError::BadRequest(m),
+        OperatorError::NotFound(m) => ApiError::NotFound(m),
+        OperatorError::Conflict(m) | OperatorError::Refused(m) => ApiError::Conflict(m),
+        OperatorError::Unavailable(m) => ApiError::Unavailable(m),
+        OperatorError::Internal(m) => ApiError::Internal(m),
+    }
+}
+
+/// `POST /api/samples?name=clip.ts&tags=a,b`: the body is the sample.
+/// 201 with the sample; 409 when its content is in the catalogue already
+/// (under the name it has there).
+pub async fn add_sample(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let caller = require(&state, &headers, Scope::Catalogue).await?;
+    let name = query
+        .get("name")
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("name the sample: ?name=FILE".into()))?;
+    let tags: Vec<String> = query
+        .get("tags")
+        .map(|t| {
+            t.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    let stored = state
+        .files
+        .put(
+            Kind::Sample,
+            None,
+            state.max_sample_bytes,
+            body.into_data_stream(),
+        )
+        .await
+        .map_err(file_error)?;
+    let sample = Sample {
+        sha256: stored.sha256.clone(),
+        extension: extension_of(&name),
+        name,
+        size_bytes: stored.size_bytes,
+        tags,
+        url: None,
+    };
+    match state
+        .catalogues
+        .execute(&caller.actor, &CatalogueCommand::AddSample(sample.clone()))
+        .await
+    {
+        Ok(_) => Ok((StatusCode::CREATED, Json(sample_json(&sample, false))).into_response()),
+        Err(OperatorError::Conflict(message)) => {
+            let catalogue = state.catalogues.current().await.map_err(operator_error)?;
+            let existing = catalogue
+                .state
+                .samples
+                .get(&stored.sha256)
+                .cloned()
+                .unwrap_or(sample);
+            let mut body = sample_json(&existing, true);
+            body["error"] = json!(message);
+            Ok((StatusCode::CONFLICT, Json(body)).into_response())
+        }
+        Err(e) => Err(operator_error(e)),
+    }
+}
+
+fn sample_json(s: &Sample, duplicate: bool) -> serde_json::Value {
+    json!({
+        "sha256": s.sha256,
+        "name": s.name,
+        "extension": s.extension,
+        "size_bytes": s.size_bytes,
+        "tags": s.tags,
+        "duplicate": duplicate,
+    })
+}
+
+/// `POST /api/outputs`: an approved output's content, kept so diffs can
+/// show it. Answers its SHA-256.
+pub async fn add_output(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    require(&state, &headers, Scope::Catalogue).await?;
+    let stored = state
+        .files
+        .put(
+            Kind::Output,
+            None,
+            state.runner.max_log_bytes,
+            body.into_data_stream(),
+        )
+        .await
+        .map_err(file_error)?;
+    let status = if stored.existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        Json(json!({ "sha256": stored.sha256, "size_bytes": stored.size_bytes })),
+    )
+        .into_response())
+}
+
+fn download(body: Body, size: u64, filename: &str) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    let cleaned: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{cleaned}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    response
+}
+
+async fn stored(state: &AppState, kind: Kind, sha256: &str) -> Result<Response, ApiError> {
+    if !is_sha256(sha256) {
+        return Err(ApiError::BadRequest(format!("{sha256:?} is not a SHA-256")));
+    }
+    let (body, size) = state
+        .files
+        .body(kind, sha256)
+        .await
+        .map_err(file_error)?
+        .ok_or_else(|| ApiError::NotFound(format!("no file {sha256} in the store")))?;
+    Ok(download(body, size, sha256))
+}
+
+/// `GET /files/samples/{sha256}`.
+pub async fn sample(
+    State(state): State<Arc<AppState>>,
+    Path(sha256): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require(&state, &headers, Scope::Read).await?;
+    stored(&state, Kind::Sample, &sha256).await
+}
+
+/// `GET /files/outputs/{sha256}`.
+pub async fn output(
+    State(state): State<Arc<AppState>>,
+    Path(sha256): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require(&state, &headers, Scope::Read).await?;
+    stored(&state, Kind::Output, &sha256).await
+}
+
+/// `GET /files/logs/{run}/{attempt}/{name}`: a runner's log or a test's stderr.
+pub async fn log(
+    State(state): State<Arc<AppState>>,
+    Path((run, attempt, name)): Path<(String, u32, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require(&state, &headers, Scope::Read).await?;
+    let run = uuid::Uuid::parse_str(&run)
+        .map_err(|_| ApiError::NotFound(format!("{run:?} is not a run id")))?;
+    if !super::runner::valid_name(&name) {
+        return Err(ApiError::NotFound(format!("no log {name:?}")));
+    }
+    let path = state
+        .runner
+        .logs_dir
+        .join(run.to_string())
+        .join(attempt.to_string())
+        .join(&name);
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|_| ApiError::NotFound(format!("no log {name:?} for attempt {attempt}")))?;
+    let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let mut response = download(
+        Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+        size,
+        &name,
+    );
+    // Logs are text: let a browser show them.
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response.headers_mut().remove(header::CONTENT_DISPOSITION);
+    Ok(response)
+}

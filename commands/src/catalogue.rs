@@ -1,0 +1,150 @@
+//! The catalogue's write side, and the regression tests new runs snapshot
+//! from it.
+//!
+//! Every intake and enqueue needs the catalogue, so it is kept folded in
+//! memory and brought up to date with one read of the events after the
+//! cached version: usually none.
+
+use std::sync::{Arc, Mutex};
+
+use sp_domain::catalogue::{self, AcceptOutput, Catalogue, CatalogueCommand, CatalogueRejection};
+use sp_domain::{OutputProduced, Platform, Policy, RegressionTest, RunId, RunState};
+use sp_eventstore::EventStore;
+
+use crate::operator::OperatorError;
+use crate::{Clock, CommandError, Envelope, Handler, Loaded, Outcome};
+
+#[derive(Debug, Clone)]
+pub struct Catalogues {
+    handler: Handler<Catalogue>,
+    runs: Handler<RunState>,
+    cached: Arc<Mutex<Arc<Loaded<Catalogue>>>>,
+}
+
+fn catalogue_error(e: CommandError<CatalogueRejection>) -> OperatorError {
+    match e {
+        CommandError::Rejected(r) => match r {
+            CatalogueRejection::DuplicateSample { .. } => OperatorError::Conflict(r.to_string()),
+            CatalogueRejection::UnknownSample(_)
+            | CatalogueRejection::UnknownTest(_)
+            | CatalogueRejection::UnknownOutput { .. } => OperatorError::NotFound(r.to_string()),
+            CatalogueRejection::Invalid(_) | CatalogueRejection::ReasonRequired => {
+                OperatorError::Invalid(r.to_string())
+            }
+        },
+        other => other.into(),
+    }
+}
+
+impl Catalogues {
+    pub fn new(store: Arc<dyn EventStore>, policy: Policy, clock: Arc<dyn Clock>) -> Self {
+        Catalogues {
+            handler: Handler::new(store.clone(), policy.clone(), clock.clone()),
+            runs: Handler::new(store, policy, clock),
+            cached: Arc::default(),
+        }
+    }
+
+    /// The catalogue as of now.
+    pub async fn current(&self) -> Result<Arc<Loaded<Catalogue>>, OperatorError> {
+        let cached = self
+            .cached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let newer = self
+            .handler
+            .store()
+            .read_stream(catalogue::STREAM, cached.version + 1)
+            .await
+            .map_err(|e| OperatorError::Unavailable(e.to_string()))?;
+        if newer.is_empty() {
+            return Ok(cached);
+        }
+        let loaded =
+            Handler::<Catalogue>::fold_onto(catalogue::STREAM, Loaded::clone(&cached), &newer)
+                .map_err(catalogue_error)?;
+        let loaded = Arc::new(loaded);
+        let mut slot = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        // Another caller may have caught up further meanwhile.
+        if slot.version < loaded.version {
+            *slot = loaded.clone();
+        }
+        Ok(loaded)
+    }
+
+    /// The active tests that run on `platform`.
+    pub async fn tests_for(
+        &self,
+        platform: &Platform,
+    ) -> Result<Vec<RegressionTest>, OperatorError> {
+        Ok(self.current().await?.state.tests_for(platform.as_str()))
+    }
+
+    /// Decide a catalogue command as `actor` and record its events.
+    pub async fn execute(
+        &self,
+        actor: &str,
+        command: &CatalogueCommand,
+    ) -> Result<Outcome<Catalogue>, OperatorError> {
+        let loaded = Loaded::clone(&*self.current().await?);
+        self.handler
+            .execute_loaded(catalogue::STREAM, loaded, command, &Envelope::new(actor))
+            .await
+            .map_err(catalogue_error)
+    }
+
+    /// Accept what `run` produced for one output of one test, on the run's
+    /// platform, as a variant or the new baseline. Returns whether the
+    /// catalogue changed (accepting the same output twice changes nothing).
+    pub async fn accept_output(
+        &self,
+        actor: &str,
+        run: RunId,
+        test_id: &str,
+        output: &str,
+        as_baseline: bool,
+        reason: &str,
+    ) -> Result<bool, OperatorError> {
+        let loaded = self.runs.load(&run.stream()).await?;
+        let Some(r) = loaded.state.run.as_ref() else {
+            return Err(OperatorError::NotFound("no such run".into()));
+        };
+        let result = r.results.get(test_id).ok_or_else(|| {
+            OperatorError::NotFound(format!("run {run} has no result for test {test_id:?}"))
+        })?;
+        let produced = result
+            .outputs
+            .iter()
+            .find(|o| o.name == output)
+            .ok_or_else(|| {
+                OperatorError::NotFound(format!(
+                    "test {test_id:?} in run {run} reported no output {output:?}"
+                ))
+            })?;
+        let sha256 = match &produced.produced {
+            OutputProduced::Sha256 { sha256 } => sha256.clone(),
+            OutputProduced::Equal => {
+                return Err(OperatorError::Refused(format!(
+                    "output {output:?} of {test_id:?} is already the approved one"
+                )));
+            }
+            OutputProduced::Missing => {
+                return Err(OperatorError::Refused(format!(
+                    "test {test_id:?} did not write {output:?} in run {run}: nothing to accept"
+                )));
+            }
+        };
+        let command = CatalogueCommand::AcceptOutput(AcceptOutput {
+            test_id: test_id.to_string(),
+            platform: r.info.platform.to_string(),
+            output: output.to_string(),
+            sha256,
+            as_baseline,
+            run_id: run,
+            accepted_by: actor.to_string(),
+            reason: reason.to_string(),
+        });
+        Ok(!self.execute(actor, &command).await?.events.is_empty())
+    }
+}
