@@ -260,6 +260,9 @@ pub async fn serve(
             "no GitHub webhook secret is configured (SP_GITHUB_WEBHOOK_SECRET): every delivery will be refused with 503"
         );
     }
+    if settings.catalogue.is_some() {
+        health.failing(CATALOGUE_FILE, "not imported yet");
+    }
     let state = Arc::new(AppState {
         db: db.clone(),
         intake,
@@ -295,10 +298,16 @@ pub async fn serve(
     // HTTP answers first, so /readyz can say why the platform is not ready
     // while the database is unreachable.
     if migrate_until_done(&db, &shutdown).await {
-        if let Some(path) = &settings.catalogue
-            && let Err(error) = seed_catalogue(&catalogues, &files, path).await
-        {
-            tracing::error!(%error, catalogue = %path.display(), "the catalogue file was not imported");
+        if let Some(path) = &settings.catalogue {
+            // Not ready until runs can snapshot the seeded catalogue; a file
+            // that does not import keeps it that way, saying why.
+            match seed_catalogue(&catalogues, &files, path).await {
+                Ok(()) => health.ok(CATALOGUE_FILE),
+                Err(error) => {
+                    tracing::error!(%error, catalogue = %path.display(), "the catalogue file was not imported");
+                    health.failing(CATALOGUE_FILE, format!("{error:#}"));
+                }
+            }
         }
         tracing::info!("database migrated; the platform is ready");
         for projector in projectors {
@@ -320,6 +329,9 @@ pub async fn serve(
     tracing::info!("stopped");
     Ok(())
 }
+
+/// Readiness names the seeding of the catalogue by this.
+const CATALOGUE_FILE: &str = "catalogue-file";
 
 /// Import the configured catalogue file into an empty catalogue. A catalogue
 /// that has samples or tests already is the platform's own; the file is not

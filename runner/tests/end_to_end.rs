@@ -41,8 +41,8 @@ async fn the_demo_catalogue_runs_to_a_verdict(backend: Backend) {
     assert_eq!(completed["verdict"], "fail", "{completed}");
     assert_eq!(completed["counts"]["passed"], 2, "{completed}");
     assert_eq!(completed["counts"]["failed"], 1, "{completed}");
-    assert_eq!(completed["counts"]["by_category"]["crashes"]["failed"], 1);
-    assert_eq!(completed["counts"]["by_category"]["variants"]["passed"], 1);
+    assert_eq!(completed["counts"]["by_category"]["crashes"]["passed"], 1);
+    assert_eq!(completed["counts"]["by_category"]["variants"]["failed"], 1);
     let results: Vec<&Value> = trail
         .iter()
         .filter(|(t, _)| t == "SampleResult")
