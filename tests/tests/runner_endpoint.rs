@@ -89,10 +89,15 @@ async fn reports_are_authenticated_deduplicated_and_refused_after_the_end(backen
             .unwrap_or("")
             .ends_with("/reports")
     );
-    let sample_url = job["tests"][0]["sample_url"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    // Tests come in catalogue order (by id); take the hello sample's.
+    let hello = job["tests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["test"]["id"] == "upper-hello")
+        .cloned()
+        .unwrap_or_default();
+    let sample_url = hello["sample_url"].as_str().unwrap_or_default().to_string();
     let sample = p
         .http
         .get(&sample_url)
