@@ -1,0 +1,294 @@
+//! The dashboard in headless Chromium (Debian's `chromium` and
+//! `chromium-driver`, which `.ci/run` installs), driven over WebDriver: a run
+//! appears live in the list, is followed to its results, its failing output's
+//! diff is opened and accepted, and the run again passes. A failed step saves
+//! a screenshot under `target/browser-failures/`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use sp_api::Settings;
+use sp_tests::github::{self, sha};
+use sp_tests::{Backend, TestPlatform, demo_dir};
+
+const RUNNER: &str = env!("CARGO_BIN_EXE_sample-runner");
+/// Long enough for a run on a busy 2-core machine.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// chromedriver on a free port, stopped on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver: install Debian's chromium and chromium-driver (.ci/run does)");
+        Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    async fn browser(&self) -> Client {
+        let mut options = serde_json::json!({
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-extensions", "--no-first-run",
+                "--window-size=1280,1024"
+            ]
+        });
+        if std::path::Path::new("/usr/bin/chromium").exists() {
+            options["binary"] = "/usr/bin/chromium".into();
+        }
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("goog:chromeOptions".into(), options);
+        // Prompts are answered by the test; never dismissed behind its back.
+        capabilities.insert("unhandledPromptBehavior".into(), "ignore".into());
+        let mut last = String::new();
+        for _ in 0..50 {
+            // Plain HTTP to chromedriver on loopback: no TLS to set up.
+            match ClientBuilder::new(HttpConnector::new())
+                .capabilities(capabilities.clone())
+                .connect(&self.url)
+                .await
+            {
+                Ok(client) => return client,
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("chromedriver did not start a browser: {last}");
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The page's state for a failure message, and a screenshot on disk.
+async fn evidence(browser: &Client, name: &str) -> String {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("browser-failures");
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join(format!("{name}.png"));
+    let saved = match browser.screenshot().await {
+        Ok(png) => std::fs::write(&path, png).map(|()| path.display().to_string()),
+        Err(e) => Ok(format!("no screenshot: {e}")),
+    }
+    .unwrap_or_else(|e| format!("no screenshot: {e}"));
+    let url = browser
+        .current_url()
+        .await
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    let message = browser
+        .find(Locator::Css("#message"))
+        .await
+        .ok()
+        .map(|m| async move { m.text().await.unwrap_or_default() });
+    let message = match message {
+        Some(m) => m.await,
+        None => String::new(),
+    };
+    format!("at {url}; message: {message:?}; screenshot: {saved}")
+}
+
+/// One step of the walk; on failure, the evidence.
+struct Walk<'a> {
+    browser: &'a Client,
+    name: &'static str,
+}
+
+impl Walk<'_> {
+    async fn element(&self, css: &str) -> fantoccini::elements::Element {
+        match self
+            .browser
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(e) => e,
+            Err(e) => panic!(
+                "{css} never appeared ({e}) {}",
+                evidence(self.browser, self.name).await
+            ),
+        }
+    }
+
+    async fn click(&self, css: &str) {
+        let element = self.element(css).await;
+        if let Err(e) = element.click().await {
+            panic!(
+                "cannot click {css}: {e} {}",
+                evidence(self.browser, self.name).await
+            );
+        }
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.element(css).await.text().await.unwrap_or_default()
+    }
+
+    /// Wait for `css`'s text to be `expected`, in any case: the page's
+    /// style may capitalise it and WebDriver reports the rendered text.
+    async fn text_becomes(&self, css: &str, expected: &str) {
+        let start = std::time::Instant::now();
+        loop {
+            if self.text(css).await.trim().eq_ignore_ascii_case(expected) {
+                return;
+            }
+            if start.elapsed() > PATIENCE {
+                panic!(
+                    "{css} never read {expected:?} {}",
+                    evidence(self.browser, self.name).await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Answer the prompt the last click opened.
+    async fn answer_prompt(&self, text: &str) {
+        let start = std::time::Instant::now();
+        while self.browser.get_alert_text().await.is_err() {
+            if start.elapsed() > PATIENCE {
+                panic!(
+                    "no prompt opened {}",
+                    evidence(self.browser, self.name).await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.browser
+            .send_alert_text(text)
+            .await
+            .expect("type into the prompt");
+        self.browser
+            .accept_alert()
+            .await
+            .expect("accept the prompt");
+    }
+}
+
+fn with_runner(mut s: Settings) -> Settings {
+    s.managers = true;
+    s.platforms = vec!["linux".into()];
+    s.catalogue = Some(demo_dir().join("catalogue.toml"));
+    s.artifact_source = format!("file://{}", demo_dir().join("upcase.sh").display());
+    s.local_vm_command = format!("exec {RUNNER}");
+    s.per_test_timeout_secs = 20;
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maintainer_follows_a_run_opens_its_diff_accepts_it_and_sees_the_rerun_pass() {
+    let p = TestPlatform::start_with(Backend::Sqlite, with_runner).await;
+    let token = p.token("alice", &["operate", "catalogue"]).await;
+    let driver = Driver::start();
+    let browser = driver.browser().await;
+    let walk = Walk {
+        browser: &browser,
+        name: "maintainer",
+    };
+
+    // The runs list is open before the run exists: it arrives live.
+    browser.goto(&format!("{}/", p.base)).await.expect("open /");
+    walk.element("#app table, #app .empty, #app p").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, body) = p
+        .deliver(
+            "push",
+            "browser-1",
+            &github::push("master", &sha('1'), &sha('7'), "dev"),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let run = body["runs"][0].as_str().unwrap_or_default().to_string();
+    walk.element(&format!("tr[data-run-id=\"{run}\"]")).await;
+
+    // Followed to its results.
+    walk.click(&format!("tr[data-run-id=\"{run}\"] a[data-link=\"run\"]"))
+        .await;
+    walk.element("#run[data-status=\"COMPLETED\"]").await;
+    walk.text_becomes("#verdict", "fail").await;
+    walk.element("#results tr[data-test-id=\"upper-fox\"][data-passed=\"false\"]")
+        .await;
+    walk.element("#results tr[data-test-id=\"upper-hello\"][data-passed=\"true\"]")
+        .await;
+
+    // The diff: the old baseline's line against today's.
+    walk.click("button[data-action=\"diff\"][data-test-id=\"upper-fox\"]")
+        .await;
+    let deleted = walk.text("#diff td.del").await;
+    let inserted = walk.text("#diff td.ins").await;
+    assert!(
+        deleted.contains("F0X") && inserted.contains("FOX"),
+        "expected F0X → FOX, got {deleted:?} → {inserted:?} {}",
+        evidence(&browser, "diff").await
+    );
+
+    // With a token, accept today's output as a variant and run again.
+    let field = walk.element("#token").await;
+    field.send_keys(&token).await.expect("type the token");
+    walk.click("#save-token").await;
+    walk.click("button[data-action=\"diff\"][data-test-id=\"upper-fox\"]")
+        .await;
+    walk.click("#diff button[data-action=\"accept-variant\"]")
+        .await;
+    walk.answer_prompt("the F0X typo is fixed").await;
+    let start = std::time::Instant::now();
+    while !walk
+        .text("#message")
+        .await
+        .to_lowercase()
+        .contains("accept")
+    {
+        if start.elapsed() > PATIENCE {
+            panic!(
+                "no confirmation of the acceptance {}",
+                evidence(&browser, "accept").await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    walk.click("button[data-action=\"rerun\"]").await;
+    walk.click("a[data-link=\"new-run\"]").await;
+    walk.element("#run[data-status=\"COMPLETED\"]").await;
+    walk.text_becomes("#verdict", "pass").await;
+    walk.element("#results tr[data-test-id=\"upper-fox\"][data-passed=\"true\"]")
+        .await;
+
+    // The acceptance is in the catalogue's record, naming who and why.
+    let events =
+        p.db.database
+            .store
+            .read_stream("catalogue", 1)
+            .await
+            .expect("catalogue stream");
+    let accepted = events
+        .iter()
+        .find(|e| e.event_type == "OutputAccepted")
+        .expect("an OutputAccepted event");
+    assert_eq!(accepted.data["reason"], "the F0X typo is fixed");
+    assert_eq!(accepted.data["run_id"], run.as_str());
+    assert_eq!(accepted.metadata.actor, "user:alice");
+    let _ = browser.close().await;
+}
