@@ -339,6 +339,79 @@ pub async fn import(
     Ok(summary)
 }
 
+/// A sample given through the API: new, or content the catalogue has
+/// already (under the name it has there).
+#[derive(Debug, Clone)]
+pub enum AddedSample {
+    New(Sample),
+    Duplicate { existing: Sample, message: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AddSampleError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Files(#[from] FileError),
+    #[error(transparent)]
+    Catalogue(#[from] OperatorError),
+}
+
+/// Store a sample's content, at most `limit` bytes, then record it in the
+/// catalogue. A duplicate is detected by its hash and answered with the
+/// sample the catalogue already has; the content is stored once.
+pub async fn add_sample<S, E>(
+    catalogues: &Catalogues,
+    files: &Files,
+    actor: &str,
+    name: &str,
+    tags: Vec<String>,
+    limit: u64,
+    content: S,
+) -> Result<AddedSample, AddSampleError>
+where
+    S: futures_util::Stream<Item = Result<axum::body::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let name = name.trim();
+    if name.is_empty() || name.contains('/') || name.contains('\\') {
+        return Err(AddSampleError::Invalid(format!(
+            "a sample needs a file name without directories, not {name:?}"
+        )));
+    }
+    let stored = files.put(Kind::Sample, None, limit, content).await?;
+    let sample = Sample {
+        sha256: stored.sha256.clone(),
+        extension: extension_of(name),
+        name: name.to_string(),
+        size_bytes: stored.size_bytes,
+        tags: tags
+            .into_iter()
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect(),
+        url: None,
+    };
+    match catalogues
+        .execute(actor, &CatalogueCommand::AddSample(sample.clone()))
+        .await
+    {
+        Ok(_) => Ok(AddedSample::New(sample)),
+        Err(OperatorError::Conflict(message)) => {
+            let existing = catalogues
+                .current()
+                .await?
+                .state
+                .samples
+                .get(&stored.sha256)
+                .cloned()
+                .unwrap_or(sample);
+            Ok(AddedSample::Duplicate { existing, message })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn store_file(
     files: &Files,
     kind: Kind,

@@ -254,6 +254,7 @@ pub async fn serve(
         changes: changes.clone(),
         platforms: settings.platforms.clone(),
         anonymous_read: settings.anonymous_read,
+        max_sample_bytes: settings.max_sample_bytes,
     }));
     if settings.github_webhook_secret.is_none() {
         tracing::warn!(

@@ -2,7 +2,9 @@
 //! what a run produced against what was expected, and the mutations that
 //! change the catalogue (they need a token with the `catalogue` scope).
 
-use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use async_graphql::{
+    Context, ErrorExtensions, ID, InputObject, Object, Result, SimpleObject, Upload,
+};
 use chrono::{DateTime, Utc};
 use sp_commands::Handler;
 use sp_domain::catalogue::{self, CatalogueCommand, OutputDefinition, TestDefinition, is_sha256};
@@ -11,7 +13,7 @@ use sp_projections::queries;
 
 use super::{coded, internal, operator_error, require, run_id as parse_run_id, services};
 use crate::auth::Scope;
-use crate::files::Kind;
+use crate::files::{FileError, Kind};
 
 /// A diff shows at most this much of each side.
 const DIFF_BYTES: u64 = 256 * 1024;
@@ -591,6 +593,54 @@ pub struct CatalogueMutation;
 
 #[Object]
 impl CatalogueMutation {
+    /// Add a sample: the file's content (a GraphQL multipart upload, up to
+    /// the /graphql body limit; larger files go to `POST /api/samples`,
+    /// streamed, which `sample-platform samples add` uses). Content the
+    /// catalogue has already is refused with CONFLICT naming the sample.
+    async fn add_sample(
+        &self,
+        ctx: &Context<'_>,
+        file: Upload,
+        #[graphql(default)] tags: Vec<String>,
+    ) -> Result<Sample> {
+        let caller = require(ctx, Scope::Catalogue)?;
+        let services = services(ctx)?;
+        let upload = file
+            .value(ctx)
+            .map_err(|e| coded("INVALID_INPUT", format!("the upload: {e}")))?;
+        let content =
+            futures_util::stream::iter([Ok::<_, std::convert::Infallible>(upload.content)]);
+        let added = crate::catalogue::add_sample(
+            &services.catalogues,
+            &services.files,
+            &caller.actor,
+            &upload.filename,
+            tags,
+            services.max_sample_bytes,
+            content,
+        )
+        .await
+        .map_err(|e| match e {
+            crate::catalogue::AddSampleError::Invalid(m) => coded("INVALID_INPUT", m),
+            crate::catalogue::AddSampleError::Files(e @ FileError::TooLarge { .. }) => {
+                coded("INVALID_INPUT", e.to_string())
+            }
+            crate::catalogue::AddSampleError::Files(e) => internal(e),
+            crate::catalogue::AddSampleError::Catalogue(e) => operator_error(e),
+        })?;
+        match added {
+            crate::catalogue::AddedSample::New(sample) => {
+                Ok(sample_view(&sample, Some(&(Utc::now(), caller.actor))))
+            }
+            crate::catalogue::AddedSample::Duplicate { existing, message } => {
+                Err(coded("CONFLICT", message).extend_with(|_, e| {
+                    e.set("sha256", existing.sha256.clone());
+                    e.set("name", existing.name.clone());
+                }))
+            }
+        }
+    }
+
     /// Create a regression test, or replace one whole. Returns whether the
     /// catalogue changed.
     async fn define_test(&self, ctx: &Context<'_>, test: TestInput) -> Result<bool> {

@@ -42,6 +42,7 @@ pub struct Services {
     pub changes: broadcast::Sender<Change>,
     pub platforms: Vec<String>,
     pub anonymous_read: bool,
+    pub max_sample_bytes: u64,
 }
 
 /// Deep or costly queries are refused before they run.

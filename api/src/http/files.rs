@@ -13,11 +13,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use sp_commands::OperatorError;
-use sp_domain::catalogue::{CatalogueCommand, Sample, extension_of, is_sha256};
+use sp_domain::catalogue::{Sample, is_sha256};
 
 use super::graphql::caller;
 use super::{ApiError, AppState};
 use crate::auth::{Caller, Scope};
+use crate::catalogue::{self, AddSampleError, AddedSample};
 use crate::files::{FileError, Kind};
 
 /// The caller, if it may do what `scope` allows.
@@ -86,43 +87,34 @@ pub async fn add_sample(
                 .collect()
         })
         .unwrap_or_default();
-    let stored = state
-        .files
-        .put(
-            Kind::Sample,
-            None,
-            state.max_sample_bytes,
-            body.into_data_stream(),
-        )
-        .await
-        .map_err(file_error)?;
-    let sample = Sample {
-        sha256: stored.sha256.clone(),
-        extension: extension_of(&name),
-        name,
-        size_bytes: stored.size_bytes,
+    let added = catalogue::add_sample(
+        &state.catalogues,
+        &state.files,
+        &caller.actor,
+        &name,
         tags,
-        url: None,
-    };
-    match state
-        .catalogues
-        .execute(&caller.actor, &CatalogueCommand::AddSample(sample.clone()))
-        .await
-    {
-        Ok(_) => Ok((StatusCode::CREATED, Json(sample_json(&sample, false))).into_response()),
-        Err(OperatorError::Conflict(message)) => {
-            let catalogue = state.catalogues.current().await.map_err(operator_error)?;
-            let existing = catalogue
-                .state
-                .samples
-                .get(&stored.sha256)
-                .cloned()
-                .unwrap_or(sample);
+        state.max_sample_bytes,
+        body.into_data_stream(),
+    )
+    .await
+    .map_err(add_sample_error)?;
+    Ok(match added {
+        AddedSample::New(sample) => {
+            (StatusCode::CREATED, Json(sample_json(&sample, false))).into_response()
+        }
+        AddedSample::Duplicate { existing, message } => {
             let mut body = sample_json(&existing, true);
             body["error"] = json!(message);
-            Ok((StatusCode::CONFLICT, Json(body)).into_response())
+            (StatusCode::CONFLICT, Json(body)).into_response()
         }
-        Err(e) => Err(operator_error(e)),
+    })
+}
+
+fn add_sample_error(e: AddSampleError) -> ApiError {
+    match e {
+        AddSampleError::Invalid(m) => ApiError::BadRequest(m),
+        AddSampleError::Files(e) => file_error(e),
+        AddSampleError::Catalogue(e) => operator_error(e),
     }
 }
 

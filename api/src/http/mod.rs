@@ -30,6 +30,10 @@ pub use webhook::MAX_DELIVERY_BYTES;
 
 use crate::graphql::ApiSchema;
 
+/// A GraphQL request, uploads included: async-graphql holds an upload in
+/// memory, so big samples go to the streamed `POST /api/samples` instead.
+pub const MAX_GRAPHQL_BYTES: usize = 32 * 1024 * 1024;
+
 /// What every handler may use.
 #[derive(Clone)]
 pub struct AppState {
@@ -85,7 +89,12 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/webhooks/github",
             post(webhook::receive).layer(DefaultBodyLimit::max(MAX_DELIVERY_BYTES)),
         )
-        .route("/graphql", get(graphql::graphiql).post(graphql::execute))
+        .route(
+            "/graphql",
+            get(graphql::graphiql)
+                .post(graphql::execute)
+                .layer(DefaultBodyLimit::max(MAX_GRAPHQL_BYTES)),
+        )
         .route("/files/samples/{sha256}", get(files::sample))
         .route("/files/outputs/{sha256}", get(files::output))
         .route("/files/logs/{run}/{attempt}/{name}", get(files::log))
