@@ -1035,7 +1035,8 @@ function platformSection(p) {
     : h`<button class="op" data-action="pause" data-platform="${p.platform}">Pause…</button>`}
       </header>
       ${p.maintenanceNote ? h`<p class="callout ${p.paused ? 'warn' : ''}">${p.maintenanceNote}</p>` : ''}
-      <p>${p.waiting.length} waiting, ${p.running.length} running
+      <p><span class="counts">${p.waiting.length} waiting, ${p.running.length} running</span>
+        · <span class="capacity" title="VMs this platform may have at once">capacity ${p.capacity}</span>
         ${p.oldestWaitingSince ? h` · oldest ${since(p.oldestWaitingSince, { prefix: 'waiting for ' })}` : ''}</p>
       <h3>Running</h3>${queueTable(p.running, true)}
       <h3>Waiting</h3>${queueTable(p.waiting, false)}
@@ -1047,7 +1048,7 @@ async function queuePage(app) {
   setHtml(app, h`<h1>Queue</h1><div id="queue"><p class="muted">Loading…</p></div>`);
   const entry = 'runId position status stage attempt priority queuedAt waitingSince eligibleAt deadlineAt deadlineKind vmName';
   const load = async () => {
-    const data = await gql(`{queue{platform paused maintenanceNote oldestWaitingSince
+    const data = await gql(`{queue{platform paused maintenanceNote oldestWaitingSince capacity
       waiting{${entry}} running{${entry}}}}`);
     if (!stillOn(gen)) return;
     setHtml($('#queue'), data.queue.length ? data.queue.map(platformSection) : h`<p class="muted">No platforms are configured.</p>`);

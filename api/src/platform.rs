@@ -255,6 +255,8 @@ pub async fn serve(
         platforms: settings.platforms.clone(),
         anonymous_read: settings.anonymous_read,
         max_sample_bytes: settings.max_sample_bytes,
+        capacity: managers_config.capacity.clone(),
+        default_capacity: managers_config.default_capacity,
     }));
     if settings.github_webhook_secret.is_none() {
         tracing::warn!(

@@ -263,6 +263,20 @@ async fn capacity_and_maintenance_hold_runs_back(backend: Backend) {
             .any(|(t, _)| t == "VmRequested"),
         "a platform at capacity starts no second VM"
     );
+    // The queue page's view: the platform's capacity, what runs, what waits.
+    let q = eventually("the queue shows one running and one waiting", || async {
+        let q = p
+            .query(
+                "{ queue(platform: \"linux\") { capacity running { runId } waiting { runId } oldestWaitingSince } }",
+                json!({}),
+            )
+            .await;
+        (q["queue"][0]["waiting"][0]["runId"] == second.as_str()).then_some(q)
+    })
+    .await;
+    assert_eq!(q["queue"][0]["capacity"], 1);
+    assert_eq!(q["queue"][0]["running"], json!([{ "runId": first }]));
+    assert!(q["queue"][0]["oldestWaitingSince"].is_string(), "{q}");
 
     let token = p.token("ops", &["operate"]).await;
     p.graphql(

@@ -43,6 +43,9 @@ pub struct Services {
     pub platforms: Vec<String>,
     pub anonymous_read: bool,
     pub max_sample_bytes: u64,
+    /// How many VMs each platform may have at once.
+    pub capacity: std::collections::BTreeMap<String, usize>,
+    pub default_capacity: usize,
 }
 
 /// Deep or costly queries are refused before they run.

@@ -111,6 +111,14 @@ impl RunQuery {
                     waiting: waiting.into_iter().map(QueueEntry::from).collect(),
                     running: running.into_iter().map(QueueEntry::from).collect(),
                     oldest_waiting_since,
+                    capacity: i32::try_from(
+                        services
+                            .capacity
+                            .get(&name)
+                            .copied()
+                            .unwrap_or(services.default_capacity),
+                    )
+                    .unwrap_or(i32::MAX),
                     platform: name,
                 }
             })

@@ -219,6 +219,8 @@ pub struct PlatformQueue {
     pub maintenance_note: Option<String>,
     pub waiting: Vec<QueueEntry>,
     pub running: Vec<QueueEntry>,
+    /// How many VMs the platform may have at once.
+    pub capacity: i32,
     /// When the longest-waiting run started waiting.
     pub oldest_waiting_since: Option<DateTime<Utc>>,
 }
