@@ -133,18 +133,39 @@ impl Walk<'_> {
         }
     }
 
+    /// Live pages re-render: an element found a moment ago may be replaced
+    /// before the click lands (a stale reference), so find it again and
+    /// retry until the click lands or patience runs out.
     async fn click(&self, css: &str) {
-        let element = self.element(css).await;
-        if let Err(e) = element.click().await {
-            panic!(
-                "cannot click {css}: {e} {}",
-                evidence(self.browser, self.name).await
-            );
+        let start = std::time::Instant::now();
+        loop {
+            let error = match self.element(css).await.click().await {
+                Ok(()) => return,
+                Err(e) => e,
+            };
+            if start.elapsed() > PATIENCE {
+                panic!(
+                    "cannot click {css}: {error} {}",
+                    evidence(self.browser, self.name).await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
+    /// The element's rendered text, found again if it went stale.
     async fn text(&self, css: &str) -> String {
-        self.element(css).await.text().await.unwrap_or_default()
+        let start = std::time::Instant::now();
+        loop {
+            match self.element(css).await.text().await {
+                Ok(text) => return text,
+                Err(e) if start.elapsed() > PATIENCE => panic!(
+                    "cannot read {css}: {e} {}",
+                    evidence(self.browser, self.name).await
+                ),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
     }
 
     /// Wait for `css`'s text to be `expected`, in any case: the page's
