@@ -59,7 +59,13 @@ fn valid_name(name: &str) -> bool {
 }
 
 impl LocalProvider {
-    pub fn new(config: LocalConfig) -> Self {
+    pub fn new(mut config: LocalConfig) -> Self {
+        // The VM's command runs in its own work directory, where a relative
+        // state directory would point elsewhere: its pid would never be
+        // found, and every retry of the create would start it again.
+        if let Ok(absolute) = std::path::absolute(&config.state_dir) {
+            config.state_dir = absolute;
+        }
         LocalProvider {
             config,
             creating: Mutex::new(()),
@@ -315,6 +321,27 @@ mod tests {
             .delete("sp-linux-a-a1")
             .await
             .expect("deleting twice is fine");
+    }
+
+    #[tokio::test]
+    async fn a_relative_state_directory_still_finds_its_vm() {
+        // The default state directory is `vms`, relative to where the
+        // platform runs; the tests run in the package's directory.
+        let dir = tempfile::tempdir_in(".").expect("dir");
+        let relative = PathBuf::from(dir.path().file_name().expect("a name"));
+        assert!(relative.is_relative());
+        let p = provider(&relative, &["sleep", "30"]);
+        let created = p.create(&request("sp-linux-r-a1")).await.expect("create");
+        assert_eq!(created.state, VmState::Running);
+        let vm = dir.path().join("sp-linux-r-a1");
+        let pid = LocalProvider::pid(&vm).await.expect("the pid is found");
+        p.create(&request("sp-linux-r-a1")).await.expect("again");
+        assert_eq!(
+            LocalProvider::pid(&vm).await,
+            Some(pid),
+            "a retried create starts nothing new"
+        );
+        p.delete("sp-linux-r-a1").await.expect("delete");
     }
 
     #[tokio::test]
