@@ -646,4 +646,33 @@ async fn the_demo_walkthrough_goes_from_a_failing_output_to_a_pass() {
     assert_eq!(second["passed"], 3, "{second}");
     // The first run keeps its verdict.
     assert_eq!(run_once(&base, &run, "COMPLETED").await["verdict"], "fail");
+
+    // Each run had one VM and one runner: no create retried into a second
+    // runner whose reports the finished run then refused.
+    for id in [&run, &rerun] {
+        let mut types: Vec<String> = Vec::new();
+        for _ in 0..100 {
+            let trail = graphql(
+                "query($run: ID!) { auditTrail(runId: $run) { type } }",
+                serde_json::json!({ "run": id }),
+            )
+            .await;
+            types = trail["auditTrail"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e["type"].as_str().map(String::from))
+                .collect();
+            if types.iter().any(|t| t == "VmDeleted") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            types.iter().filter(|t| *t == "VmCreated").count(),
+            1,
+            "{types:?}"
+        );
+        assert!(!types.iter().any(|t| t == "ReportRefused"), "{types:?}");
+    }
 }
