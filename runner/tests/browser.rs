@@ -313,3 +313,98 @@ async fn a_maintainer_follows_a_run_opens_its_diff_accepts_it_and_sees_the_rerun
     assert_eq!(accepted.metadata.actor, "user:alice");
     let _ = browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_pauses_a_platform_and_cancels_a_run_from_the_pages() {
+    // No process managers: the runs stay queued for the operator to act on.
+    let p = TestPlatform::start(Backend::Sqlite).await;
+    let token = p.token("olga", &["operate"]).await;
+    let (status, body) = p
+        .deliver(
+            "push",
+            "browser-ops",
+            &github::push("master", &sha('1'), &sha('8'), "dev"),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let run = body["runs"][0].as_str().unwrap_or_default().to_string();
+    let driver = Driver::start();
+    let browser = driver.browser().await;
+    let walk = Walk {
+        browser: &browser,
+        name: "operator",
+    };
+
+    // Without a token the page is for reading: its operator buttons are hidden.
+    browser
+        .goto(&format!("{}/queue", p.base))
+        .await
+        .expect("open /queue");
+    let pause = walk
+        .element("section[data-platform=\"linux\"] button[data-action=\"pause\"]")
+        .await;
+    assert!(
+        !pause.is_displayed().await.unwrap_or(true),
+        "no token, no pause button {}",
+        evidence(&browser, "operator").await
+    );
+
+    // With one, pause linux for maintenance.
+    let field = walk.element("#token").await;
+    field.send_keys(&token).await.expect("type the token");
+    walk.click("#save-token").await;
+    walk.click("section[data-platform=\"linux\"] button[data-action=\"pause\"]")
+        .await;
+    walk.answer_prompt("image upgrade").await;
+    walk.element("section[data-platform=\"linux\"] button[data-action=\"resume\"]")
+        .await;
+    let queue = p
+        .query(
+            "{ queue(platform: \"linux\") { paused maintenanceNote } }",
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(
+        queue["queue"][0],
+        serde_json::json!({ "paused": true, "maintenanceNote": "image upgrade" })
+    );
+
+    // Cancel a waiting run from its page; the page says why it ended.
+    browser
+        .goto(&format!("{}/runs/{run}", p.base))
+        .await
+        .expect("open the run");
+    walk.element("#run[data-status=\"QUEUED\"]").await;
+    walk.click("button[data-action=\"cancel\"]").await;
+    walk.answer_prompt("wrong commit").await;
+    walk.element("#run[data-status=\"CANCELLED\"]").await;
+    let page = walk.text("#run").await;
+    assert!(
+        page.contains("wrong commit"),
+        "the reason is on the page: {page} {}",
+        evidence(&browser, "operator").await
+    );
+    let events = p.run_events(&run).await;
+    let (_, cancelled) = events
+        .iter()
+        .find(|(t, _)| t == "Cancelled")
+        .expect("a Cancelled event");
+    assert!(
+        cancelled.to_string().contains("wrong commit"),
+        "{cancelled}"
+    );
+    let trail = p
+        .query(
+            "query($id: ID!) { auditTrail(runId: $id) { type metadata { actor } } }",
+            serde_json::json!({ "id": run }),
+        )
+        .await;
+    let actor = trail["auditTrail"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["type"] == "Cancelled")
+        .map(|e| e["metadata"]["actor"].clone());
+    assert_eq!(actor, Some(serde_json::json!("user:olga")));
+    let _ = browser.close().await;
+}
