@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
-use sp_api::Settings;
-use sp_tests::github::{self, sha};
-use sp_tests::{Backend, TestPlatform, demo_dir};
+use sp_tests::{Backend, TestPlatform, demo_runner};
 
 const RUNNER: &str = env!("CARGO_BIN_EXE_sample-runner");
 /// Long enough for a run on a busy 2-core machine.
@@ -209,19 +207,9 @@ impl Walk<'_> {
     }
 }
 
-fn with_runner(mut s: Settings) -> Settings {
-    s.managers = true;
-    s.platforms = vec!["linux".into()];
-    s.catalogue = Some(demo_dir().join("catalogue.toml"));
-    s.artifact_source = format!("file://{}", demo_dir().join("upcase.sh").display());
-    s.local_vm_command = format!("exec {RUNNER}");
-    s.per_test_timeout_secs = 20;
-    s
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_maintainer_follows_a_run_opens_its_diff_accepts_it_and_sees_the_rerun_pass() {
-    let p = TestPlatform::start_with(Backend::Sqlite, with_runner).await;
+    let p = TestPlatform::start_with(Backend::Sqlite, demo_runner(RUNNER)).await;
     let token = p.token("alice", &["operate", "catalogue"]).await;
     let driver = Driver::start();
     let browser = driver.browser().await;
@@ -234,15 +222,7 @@ async fn a_maintainer_follows_a_run_opens_its_diff_accepts_it_and_sees_the_rerun
     browser.goto(&format!("{}/", p.base)).await.expect("open /");
     walk.element("#app table, #app .empty, #app p").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (status, body) = p
-        .deliver(
-            "push",
-            "browser-1",
-            &github::push("master", &sha('1'), &sha('7'), "dev"),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let run = body["runs"][0].as_str().unwrap_or_default().to_string();
+    let run = p.push("browser-1", '7').await;
     walk.element(&format!("tr[data-run-id=\"{run}\"]")).await;
 
     // Followed to its results.
@@ -319,15 +299,7 @@ async fn an_operator_pauses_a_platform_and_cancels_a_run_from_the_pages() {
     // No process managers: the runs stay queued for the operator to act on.
     let p = TestPlatform::start(Backend::Sqlite).await;
     let token = p.token("olga", &["operate"]).await;
-    let (status, body) = p
-        .deliver(
-            "push",
-            "browser-ops",
-            &github::push("master", &sha('1'), &sha('8'), "dev"),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let run = body["runs"][0].as_str().unwrap_or_default().to_string();
+    let run = p.push("browser-ops", '8').await;
     let driver = Driver::start();
     let browser = driver.browser().await;
     let walk = Walk {

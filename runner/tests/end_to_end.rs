@@ -5,33 +5,14 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use sp_api::Settings;
-use sp_tests::github::{self, sha};
-use sp_tests::{Backend, TestPlatform, demo_dir, eventually};
+use sp_tests::github::sha;
+use sp_tests::{Backend, TestPlatform, demo_dir, demo_runner, eventually};
 
 const RUNNER: &str = env!("CARGO_BIN_EXE_sample-runner");
 
-fn with_runner(mut s: Settings) -> Settings {
-    s.managers = true;
-    s.platforms = vec!["linux".into()];
-    s.catalogue = Some(demo_dir().join("catalogue.toml"));
-    s.artifact_source = format!("file://{}", demo_dir().join("upcase.sh").display());
-    s.local_vm_command = format!("exec {RUNNER}");
-    s.per_test_timeout_secs = 20;
-    s
-}
-
 async fn the_demo_catalogue_runs_to_a_verdict(backend: Backend) {
-    let p = TestPlatform::start_with(backend, with_runner).await;
-    let (status, body) = p
-        .deliver(
-            "push",
-            "e2e-1",
-            &github::push("master", &sha('1'), &sha('2'), "dev"),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let run = body["runs"][0].as_str().unwrap_or_default().to_string();
+    let p = TestPlatform::start_with(backend, demo_runner(RUNNER)).await;
+    let run = p.push("e2e-1", '2').await;
     let trail = p.until(&run, "Completed").await;
     let completed = &trail
         .iter()
@@ -139,7 +120,7 @@ async fn a_killed_runner_is_retried_through_the_heartbeat_deadline(backend: Back
     let catalogue = slow_catalogue(data.path());
     let program = data.path().join("slow.sh");
     let p = TestPlatform::start_with(backend, move |s| {
-        let mut s = with_runner(s);
+        let mut s = demo_runner(RUNNER)(s);
         s.catalogue = Some(catalogue);
         s.artifact_source = format!("file://{}", program.display());
         s.policy.deadlines.heartbeat = chrono::Duration::seconds(3);
@@ -152,15 +133,7 @@ async fn a_killed_runner_is_retried_through_the_heartbeat_deadline(backend: Back
         s
     })
     .await;
-    let (status, body) = p
-        .deliver(
-            "push",
-            "e2e-2",
-            &github::push("master", &sha('1'), &sha('3'), "dev"),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let run = body["runs"][0].as_str().unwrap_or_default().to_string();
+    let run = p.push("e2e-2", '3').await;
     let trail = p.until(&run, "Completed").await;
     let types: Vec<&str> = trail.iter().map(|(t, _)| t.as_str()).collect();
     let timed_out = &trail
@@ -226,7 +199,7 @@ async fn with_github_artifacts_and_statuses(backend: Backend) {
     );
     let api = github.url.clone();
     let p = TestPlatform::start_with(backend, move |s| {
-        let mut s = with_runner(s);
+        let mut s = demo_runner(RUNNER)(s);
         s.artifact_source = "github-actions".into();
         s.artifact_names = [("linux".to_string(), "upcase-linux".to_string())].into();
         s.artifact_executables = [("linux".to_string(), "upcase.sh".to_string())].into();
@@ -235,15 +208,7 @@ async fn with_github_artifacts_and_statuses(backend: Backend) {
         s
     })
     .await;
-    let (status, body) = p
-        .deliver(
-            "push",
-            "e2e-gh",
-            &github::push("master", &sha('1'), &sha('4'), "dev"),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let run = body["runs"][0].as_str().unwrap_or_default().to_string();
+    let run = p.push("e2e-gh", '4').await;
     let trail = p.until(&run, "Completed").await;
     let completed = &trail
         .iter()

@@ -25,6 +25,21 @@ pub fn demo_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo")
 }
 
+/// Settings that run the demo catalogue for real: process managers on, one
+/// linux platform, the demo program as every commit's build, and local VMs
+/// running `runner` (the `sample-runner` binary of the calling test).
+pub fn demo_runner(runner: &'static str) -> impl FnOnce(Settings) -> Settings {
+    move |mut s| {
+        s.managers = true;
+        s.platforms = vec!["linux".into()];
+        s.catalogue = Some(demo_dir().join("catalogue.toml"));
+        s.artifact_source = format!("file://{}", demo_dir().join("upcase.sh").display());
+        s.local_vm_command = format!("exec {runner}");
+        s.per_test_timeout_secs = 20;
+        s
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -204,6 +219,30 @@ impl TestPlatform {
         sp_eventstore::testing::read_everything(&*self.db.store())
             .await
             .len()
+    }
+
+    /// A signed push of commit `sha(after)` to master; the first run it queued.
+    pub async fn push(&self, delivery: &str, after: char) -> String {
+        let (status, body) = self
+            .deliver(
+                "push",
+                delivery,
+                &github::push("master", &github::sha('1'), &github::sha(after), "dev"),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        body["runs"][0]
+            .as_str()
+            .unwrap_or_else(|| panic!("the push queued no run: {body}"))
+            .to_string()
+    }
+
+    /// The credential the platform gives a run attempt's runner.
+    pub async fn runner_credential(&self, run: &str, attempt: u32) -> String {
+        sp_managers::RunnerKeys::load_or_create(&self.db.database)
+            .await
+            .expect("the runner keys")
+            .credential(run, attempt)
     }
 
     /// A token with `scopes`, as `sample-platform tokens create` makes one.

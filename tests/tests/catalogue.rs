@@ -4,8 +4,6 @@
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use sp_managers::RunnerKeys;
-use sp_tests::github::{self, sha};
 use sp_tests::{Backend, TestPlatform, eventually};
 
 const ADD_SAMPLE: &str = "mutation($file: Upload!, $tags: [String!]!) {
@@ -381,34 +379,12 @@ async fn a_catalogue_file_is_imported_and_exported(backend: Backend) {
     assert_eq!(summary["importCatalogue"]["testsDefined"], 1);
 }
 
-/// A run of the catalogue's one test, on linux, started; the runner's
-/// credential for its first attempt.
+/// A run of the catalogue's one test on linux, its VM created; the
+/// credential of its first attempt's runner.
 async fn started_run(p: &TestPlatform, delivery: &str, commit: char) -> (String, String) {
-    let (status, body) = p
-        .deliver(
-            "push",
-            delivery,
-            &github::push("master", &sha('1'), &sha(commit), "dev"),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let run = body["runs"][0].as_str().unwrap_or_default().to_string();
-    eventually("the run's VM is created", || async {
-        let events =
-            p.db.store()
-                .read_stream(&format!("run-{run}"), 1)
-                .await
-                .ok()?;
-        events
-            .iter()
-            .any(|e| e.event_type == "VmCreated")
-            .then_some(())
-    })
-    .await;
-    let keys = RunnerKeys::load_or_create(&p.db.database)
-        .await
-        .expect("keys");
-    let credential = keys.credential(&run, 1);
+    let run = p.push(delivery, commit).await;
+    p.until(&run, "VmCreated").await;
+    let credential = p.runner_credential(&run, 1).await;
     (run, credential)
 }
 

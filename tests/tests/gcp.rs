@@ -206,7 +206,6 @@ async fn an_operation_that_never_finishes_is_bounded_by_the_caller() {
 
 mod platform {
     use serde_json::Value;
-    use sp_tests::github::{self, sha};
     use sp_tests::{Backend, TestPlatform, eventually};
 
     use super::*;
@@ -228,22 +227,10 @@ mod platform {
         .await
     }
 
-    async fn queued(p: &TestPlatform, delivery: &str) -> String {
-        let (status, body) = p
-            .deliver(
-                "push",
-                delivery,
-                &github::push("master", &sha('1'), &sha('9'), "dev"),
-            )
-            .await;
-        assert_eq!(status, 202, "{body}");
-        body["runs"][0].as_str().unwrap_or_default().to_string()
-    }
-
     async fn never_done_operations_time_out_each_attempt(backend: Backend) {
         let fake = FakeCompute::start(Mode::NeverDone).await;
         let p = start(backend, &fake).await;
-        let run = queued(&p, "gcp-1").await;
+        let run = p.push("gcp-1", '9').await;
         let events = eventually("the run fails after its attempts", || async {
             let e = p.run_events(&run).await;
             e.iter().any(|(t, _)| t == "Failed").then_some(e)
@@ -287,7 +274,7 @@ mod platform {
     async fn capacity_errors_retry_and_quota_waits_longer(backend: Backend) {
         let fake = FakeCompute::start(Mode::OperationError("ZONE_RESOURCE_POOL_EXHAUSTED")).await;
         let p = start(backend, &fake).await;
-        let run = queued(&p, "gcp-2").await;
+        let run = p.push("gcp-2", '9').await;
         let events = eventually("a capacity error is recorded and retried", || async {
             let e = p.run_events(&run).await;
             e.iter().any(|(t, _)| t == "RetryScheduled").then_some(e)

@@ -40,18 +40,6 @@ async fn listed(p: &TestPlatform) -> Vec<sp_managers::VmInfo> {
         .expect("list local VMs")
 }
 
-async fn push(p: &TestPlatform, delivery: &str, after: char) -> String {
-    let (status, body) = p
-        .deliver(
-            "push",
-            delivery,
-            &github::push("master", &sha('1'), &sha(after), "dev"),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    body["runs"][0].as_str().unwrap_or_default().to_string()
-}
-
 async fn queued_runs_get_a_vm(backend: Backend) {
     let p = TestPlatform::start_with(backend, |s| {
         let mut s = fast(s);
@@ -59,7 +47,7 @@ async fn queued_runs_get_a_vm(backend: Backend) {
         s
     })
     .await;
-    let run = push(&p, "m-1", '2').await;
+    let run = p.push("m-1", '2').await;
     let trail = p.until(&run, "VmCreated").await;
     let types: Vec<&str> = trail.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(
@@ -104,7 +92,7 @@ async fn queued_runs_get_a_vm(backend: Backend) {
 
 async fn deadlines_fire_compensate_retry_and_fail(backend: Backend) {
     let p = TestPlatform::start_with(backend, fast).await;
-    let run = push(&p, "m-2", '3').await;
+    let run = p.push("m-2", '3').await;
     let trail = eventually("the run fails after its attempts", || async {
         let e = p.run_events(&run).await;
         e.iter().any(|(t, _)| t == "Failed").then_some(e)
@@ -251,9 +239,9 @@ async fn capacity_and_maintenance_hold_runs_back(backend: Backend) {
         s
     })
     .await;
-    let first = push(&p, "c-1", '4').await;
+    let first = p.push("c-1", '4').await;
     p.until(&first, "VmCreated").await;
-    let second = push(&p, "c-2", '5').await;
+    let second = p.push("c-2", '5').await;
     p.until(&second, "ArtifactFetched").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
@@ -316,7 +304,7 @@ async fn a_vanished_vm_is_recorded_and_retried(backend: Backend) {
         s
     })
     .await;
-    let run = push(&p, "v-1", '6').await;
+    let run = p.push("v-1", '6').await;
     let trail = p.until(&run, "VmCreated").await;
     let vm = trail
         .iter()

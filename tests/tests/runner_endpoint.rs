@@ -2,36 +2,12 @@
 //! the job, reports (recorded, resent, refused), logs, on both backends.
 
 use serde_json::{Value, json};
-use sp_managers::RunnerKeys;
-use sp_tests::github::{self, sha};
-use sp_tests::{Backend, TestPlatform, demo_dir, eventually};
+use sp_tests::{Backend, TestPlatform, demo_dir};
 
 async fn started_run(p: &TestPlatform) -> (String, String) {
-    let (status, body) = p
-        .deliver(
-            "push",
-            "r-1",
-            &github::push("master", &sha('1'), &sha('2'), "dev"),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let run = body["runs"][0].as_str().unwrap_or_default().to_string();
-    eventually("the run's VM is requested", || async {
-        let events =
-            p.db.store()
-                .read_stream(&format!("run-{run}"), 1)
-                .await
-                .ok()?;
-        events
-            .iter()
-            .any(|e| e.event_type == "VmCreated")
-            .then_some(())
-    })
-    .await;
-    let keys = RunnerKeys::load_or_create(&p.db.database)
-        .await
-        .expect("keys");
-    let token = keys.credential(&run, 1);
+    let run = p.push("r-1", '2').await;
+    p.until(&run, "VmCreated").await;
+    let token = p.runner_credential(&run, 1).await;
     (run, token)
 }
 
@@ -112,10 +88,7 @@ async fn reports_are_authenticated_deduplicated_and_refused_after_the_end(backen
     let before = event_types(&p, &run).await.len();
     let progress = json!({ "client_id": uuid::Uuid::new_v4(), "kind": "progress", "stage": "testing", "done": 0, "total": 3 });
     assert_eq!(report(&p, &run, "spr_wrong", progress.clone()).await.0, 401);
-    let other = RunnerKeys::load_or_create(&p.db.database)
-        .await
-        .expect("keys")
-        .credential("someone-else", 1);
+    let other = p.runner_credential("someone-else", 1).await;
     assert_eq!(report(&p, &run, &other, progress.clone()).await.0, 401);
     assert_eq!(event_types(&p, &run).await.len(), before);
 
