@@ -237,6 +237,16 @@ impl TestPlatform {
             .to_string()
     }
 
+    /// A pushed commit's run with its VM created (the managers must be on),
+    /// and the credential of its first attempt's runner: what a runner on
+    /// that VM would start with.
+    pub async fn started_run(&self, delivery: &str, after: char) -> (String, String) {
+        let run = self.push(delivery, after).await;
+        self.until(&run, "VmCreated").await;
+        let credential = self.runner_credential(&run, 1).await;
+        (run, credential)
+    }
+
     /// The credential the platform gives a run attempt's runner.
     pub async fn runner_credential(&self, run: &str, attempt: u32) -> String {
         sp_managers::RunnerKeys::load_or_create(&self.db.database)

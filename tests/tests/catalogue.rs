@@ -379,15 +379,6 @@ async fn a_catalogue_file_is_imported_and_exported(backend: Backend) {
     assert_eq!(summary["importCatalogue"]["testsDefined"], 1);
 }
 
-/// A run of the catalogue's one test on linux, its VM created; the
-/// credential of its first attempt's runner.
-async fn started_run(p: &TestPlatform, delivery: &str, commit: char) -> (String, String) {
-    let run = p.push(delivery, commit).await;
-    p.until(&run, "VmCreated").await;
-    let credential = p.runner_credential(&run, 1).await;
-    (run, credential)
-}
-
 async fn report(p: &TestPlatform, run: &str, credential: &str, body: Value) {
     let mut body = body;
     body["client_id"] = json!(uuid::Uuid::new_v4());
@@ -440,7 +431,7 @@ async fn a_produced_output_is_accepted_without_rewriting_the_verdict(backend: Ba
     );
 
     // The run produces a new upper.txt and the approved log.txt.
-    let (run, credential) = started_run(&p, "accept-1", '2').await;
+    let (run, credential) = p.started_run("accept-1", '2').await;
     let produced = sha256(b"HELLO, WORLD\n");
     report(
         &p,
@@ -541,7 +532,7 @@ async fn a_produced_output_is_accepted_without_rewriting_the_verdict(backend: Ba
     let v = verdict().await;
     assert_eq!(v["run"]["verdict"], "fail");
     assert_eq!(v["results"], json!([{ "passed": false }]));
-    let (next, next_credential) = started_run(&p, "accept-2", '3').await;
+    let (next, next_credential) = p.started_run("accept-2", '3').await;
     let outputs = job_outputs(&p, &next, &next_credential).await;
     let upper = outputs
         .as_array()

@@ -4,13 +4,6 @@
 use serde_json::{Value, json};
 use sp_tests::{Backend, TestPlatform, demo_dir};
 
-async fn started_run(p: &TestPlatform) -> (String, String) {
-    let run = p.push("r-1", '2').await;
-    p.until(&run, "VmCreated").await;
-    let token = p.runner_credential(&run, 1).await;
-    (run, token)
-}
-
 async fn report(p: &TestPlatform, run: &str, token: &str, body: Value) -> (u16, Value) {
     let r = p
         .http
@@ -44,7 +37,7 @@ async fn reports_are_authenticated_deduplicated_and_refused_after_the_end(backen
         s
     })
     .await;
-    let (run, token) = started_run(&p).await;
+    let (run, token) = p.started_run("r-1", '2').await;
 
     // The job: what the runner needs, with the attempt's own URLs.
     let job: Value = p
