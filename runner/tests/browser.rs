@@ -380,3 +380,44 @@ async fn an_operator_pauses_a_platform_and_cancels_a_run_from_the_pages() {
     assert_eq!(actor, Some(serde_json::json!("user:olga")));
     let _ = browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_run_page_follows_the_run_live_to_its_verdict() {
+    let p = TestPlatform::start_with(Backend::Sqlite, demo_runner(RUNNER)).await;
+    let operator = p.token("olga", &["operate"]).await;
+    // Held in the queue while the page is opened.
+    let paused = p
+        .graphql(
+            "mutation { pausePlatform(platform: \"linux\", note: \"hold\") }",
+            serde_json::json!({}),
+            Some(&operator),
+        )
+        .await;
+    assert_eq!(paused["data"]["pausePlatform"], true, "{paused}");
+    let run = p.push("browser-live", '9').await;
+    let driver = Driver::start();
+    let browser = driver.browser().await;
+    let walk = Walk {
+        browser: &browser,
+        name: "live",
+    };
+    browser
+        .goto(&format!("{}/runs/{run}", p.base))
+        .await
+        .expect("open the run");
+    walk.element("#run[data-status=\"QUEUED\"]").await;
+
+    // Released behind the page's back: the page is never reloaded, and
+    // still ends on the verdict and the results.
+    p.graphql(
+        "mutation { resumePlatform(platform: \"linux\", note: \"go\") }",
+        serde_json::json!({}),
+        Some(&operator),
+    )
+    .await;
+    walk.element("#run[data-status=\"COMPLETED\"]").await;
+    walk.text_becomes("#verdict", "fail").await;
+    walk.element("#results tr[data-test-id=\"upper-fox\"][data-passed=\"false\"]")
+        .await;
+    let _ = browser.close().await;
+}
