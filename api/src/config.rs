@@ -307,8 +307,6 @@ pub struct Settings {
     pub gcp: GcpSettings,
     /// A regression test running longer is killed and fails.
     pub per_test_timeout_secs: u64,
-    /// Where runners' logs are kept.
-    pub logs_dir: std::path::PathBuf,
     pub max_log_bytes: u64,
     /// Per platform, the program under test inside a zip artifact.
     pub artifact_executables: std::collections::BTreeMap<String, String>,
@@ -395,7 +393,6 @@ impl Default for Settings {
             reconcile_every_secs: 60,
             gcp: GcpSettings::default(),
             per_test_timeout_secs: 300,
-            logs_dir: "logs".into(),
             max_log_bytes: 50 * 1024 * 1024,
             artifact_executables: std::collections::BTreeMap::new(),
             catalogue: None,

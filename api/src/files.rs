@@ -1,6 +1,7 @@
-//! Content-addressed files in an object store: samples and the outputs
-//! runners produced, each kept once under its SHA-256. A local directory by
-//! default; Google Cloud Storage with `gs://bucket/prefix`.
+//! Files in an object store: samples and the outputs runners produced, each
+//! kept once under its SHA-256, and the logs runners upload, by run,
+//! attempt and name. A local directory by default; Google Cloud Storage
+//! with `gs://bucket/prefix`.
 
 use std::sync::Arc;
 
@@ -40,6 +41,21 @@ pub enum FileError {
     NotAHash(String),
     #[error("invalid object store {0:?}: {1}")]
     Config(String, String),
+}
+
+/// One log of one attempt of a run, as its runner named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogName {
+    pub run: uuid::Uuid,
+    pub attempt: u32,
+    pub name: String,
+}
+
+/// An upload received into a temporary object.
+struct Received {
+    incoming: Path,
+    sha256: String,
+    size_bytes: u64,
 }
 
 /// A file stored: its hash and size, and whether it was there already.
@@ -113,7 +129,7 @@ impl Files {
         kind: Kind,
         expected: Option<&str>,
         limit: u64,
-        mut body: S,
+        body: S,
     ) -> Result<Stored, FileError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -124,6 +140,98 @@ impl Files {
         {
             return Err(FileError::NotAHash(sha.to_string()));
         }
+        let received = self.receive(limit, body).await?;
+        if let Some(expected) = expected
+            && !expected.eq_ignore_ascii_case(&received.sha256)
+        {
+            let _ = self.store.delete(&received.incoming).await;
+            return Err(FileError::HashMismatch {
+                expected: expected.to_string(),
+                actual: received.sha256,
+            });
+        }
+        let existed = self.exists(kind, &received.sha256).await?.is_some();
+        if existed {
+            self.store.delete(&received.incoming).await?;
+        } else {
+            self.store
+                .rename(&received.incoming, &self.path(kind, &received.sha256))
+                .await?;
+        }
+        Ok(Stored {
+            sha256: received.sha256,
+            size_bytes: received.size_bytes,
+            existed,
+        })
+    }
+
+    /// Keep a runner's log (or a test's stderr) of one attempt under its
+    /// name, replacing an earlier upload of the same name. Refused beyond
+    /// `limit` bytes; a reader sees the old file or the whole new one.
+    pub async fn put_log<S, E>(&self, log: &LogName, limit: u64, body: S) -> Result<u64, FileError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let received = self.receive(limit, body).await?;
+        self.store
+            .rename(&received.incoming, &self.log_path(log))
+            .await?;
+        Ok(received.size_bytes)
+    }
+
+    /// A log as a response body, with its size; `None` when it is not stored.
+    pub async fn log_body(&self, log: &LogName) -> Result<Option<(Body, u64)>, FileError> {
+        self.get(&self.log_path(log)).await
+    }
+
+    /// Every log the runners of `run` uploaded, all attempts, with sizes,
+    /// by attempt then name.
+    pub async fn logs(&self, run: uuid::Uuid) -> Result<Vec<(LogName, u64)>, FileError> {
+        let prefix = self.prefix.clone().join("logs").join(run.to_string());
+        let mut listed = self.store.list(Some(&prefix));
+        let mut logs = Vec::new();
+        while let Some(meta) = listed.next().await {
+            let meta = meta?;
+            let parts: Vec<_> = meta
+                .location
+                .prefix_match(&prefix)
+                .into_iter()
+                .flatten()
+                .collect();
+            if let [attempt, name] = parts.as_slice()
+                && let Ok(attempt) = attempt.as_ref().parse::<u32>()
+            {
+                logs.push((
+                    LogName {
+                        run,
+                        attempt,
+                        name: name.as_ref().to_string(),
+                    },
+                    meta.size,
+                ));
+            }
+        }
+        logs.sort_by(|(a, _), (b, _)| (a.attempt, &a.name).cmp(&(b.attempt, &b.name)));
+        Ok(logs)
+    }
+
+    fn log_path(&self, log: &LogName) -> Path {
+        self.prefix
+            .clone()
+            .join("logs")
+            .join(log.run.to_string())
+            .join(log.attempt.to_string())
+            .join(log.name.as_str())
+    }
+
+    /// Stream `body` into a fresh temporary object, hashing it, at most
+    /// `limit` bytes; the caller moves it where it belongs.
+    async fn receive<S, E>(&self, limit: u64, mut body: S) -> Result<Received, FileError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
         let incoming = self
             .prefix
             .clone()
@@ -154,28 +262,10 @@ impl Files {
             return Err(e);
         }
         upload.finish().await?;
-        let sha256 = hex::encode(hasher.finalize());
-        if let Some(expected) = expected
-            && !expected.eq_ignore_ascii_case(&sha256)
-        {
-            let _ = self.store.delete(&incoming).await;
-            return Err(FileError::HashMismatch {
-                expected: expected.to_string(),
-                actual: sha256,
-            });
-        }
-        let existed = self.exists(kind, &sha256).await?.is_some();
-        if existed {
-            self.store.delete(&incoming).await?;
-        } else {
-            self.store
-                .rename(&incoming, &self.path(kind, &sha256))
-                .await?;
-        }
-        Ok(Stored {
-            sha256,
+        Ok(Received {
+            incoming,
+            sha256: hex::encode(hasher.finalize()),
             size_bytes: size,
-            existed,
         })
     }
 
@@ -206,7 +296,11 @@ impl Files {
 
     /// A file as a response body, with its size; `None` when it is not stored.
     pub async fn body(&self, kind: Kind, sha256: &str) -> Result<Option<(Body, u64)>, FileError> {
-        match self.store.get(&self.path(kind, sha256)).await {
+        self.get(&self.path(kind, sha256)).await
+    }
+
+    async fn get(&self, path: &Path) -> Result<Option<(Body, u64)>, FileError> {
+        match self.store.get(path).await {
             Ok(got) => {
                 let size = got.meta.size;
                 Ok(Some((Body::from_stream(got.into_stream()), size)))
@@ -232,6 +326,76 @@ mod tests {
 
     fn sha(bytes: &[u8]) -> String {
         hex::encode(Sha256::digest(bytes))
+    }
+
+    #[tokio::test]
+    async fn logs_are_kept_by_run_attempt_and_name() {
+        let dir = tempfile::tempdir().expect("dir");
+        let files = Files::open(&dir.path().display().to_string()).expect("open");
+        let run = uuid::Uuid::new_v4();
+        let log = |attempt: u32, name: &str| LogName {
+            run,
+            attempt,
+            name: name.into(),
+        };
+        files
+            .put_log(&log(2, "runner.log"), 100, chunks(&[b"second\n"]))
+            .await
+            .expect("stored");
+        files
+            .put_log(&log(1, "runner.log"), 100, chunks(&[b"old\n"]))
+            .await
+            .expect("stored");
+        // A resent log replaces the earlier one; a too large one is refused
+        // and leaves what was there.
+        let size = files
+            .put_log(&log(1, "runner.log"), 100, chunks(&[b"first ", b"try\n"]))
+            .await
+            .expect("replaced");
+        assert_eq!(size, 10);
+        assert!(matches!(
+            files
+                .put_log(&log(1, "a.stderr"), 4, chunks(&[b"12345"]))
+                .await,
+            Err(FileError::TooLarge { limit: 4 })
+        ));
+        files
+            .put_log(
+                &LogName {
+                    run: uuid::Uuid::new_v4(),
+                    attempt: 1,
+                    name: "other-run.log".into(),
+                },
+                100,
+                chunks(&[b"x"]),
+            )
+            .await
+            .expect("another run's");
+        let listed: Vec<(u32, String, u64)> = files
+            .logs(run)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|(l, size)| (l.attempt, l.name, size))
+            .collect();
+        assert_eq!(
+            listed,
+            vec![(1, "runner.log".into(), 10), (2, "runner.log".into(), 7)]
+        );
+        let (body, size) = files
+            .log_body(&log(1, "runner.log"))
+            .await
+            .expect("read")
+            .expect("there");
+        let bytes = axum::body::to_bytes(body, 100).await.expect("body");
+        assert_eq!((&bytes[..], size), (&b"first try\n"[..], 10));
+        assert!(
+            files
+                .log_body(&log(3, "runner.log"))
+                .await
+                .expect("read")
+                .is_none()
+        );
     }
 
     #[tokio::test]

@@ -250,7 +250,6 @@ pub async fn serve(
         operator,
         catalogues: catalogues.clone(),
         files: files.clone(),
-        logs_dir: settings.logs_dir.clone(),
         changes: changes.clone(),
         platforms: settings.platforms.clone(),
         anonymous_read: settings.anonymous_read,
@@ -276,7 +275,6 @@ pub async fn serve(
         runs: sp_commands::Handler::new(db.store.clone(), settings.policy.clone(), clock_for_api),
         runner: http::RunnerSettings {
             public_url: managers_config.public_url.clone(),
-            logs_dir: settings.logs_dir.clone(),
             max_log_bytes: settings.max_log_bytes,
             per_test_timeout_secs: settings.per_test_timeout_secs,
             heartbeat_secs: (settings.policy.deadlines.heartbeat.num_seconds() / 3).max(1) as u64,

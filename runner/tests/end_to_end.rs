@@ -37,12 +37,13 @@ async fn the_demo_catalogue_runs_to_a_verdict(backend: Backend) {
     assert_eq!(broken["result"]["exit_code"], 2);
 
     p.until(&run, "VmDeleted").await;
-    let logs = p.settings.logs_dir.join(&run).join("1");
-    let runner_log =
-        std::fs::read_to_string(logs.join("runner.log")).expect("the runner's log was uploaded");
+    let (status, runner_log) = p.get_text(&format!("/files/logs/{run}/1/runner.log")).await;
+    assert_eq!(status, 200, "the runner's log was uploaded");
     assert!(runner_log.contains("upper-broken: exit 2"), "{runner_log}");
-    let stderr =
-        std::fs::read_to_string(logs.join("upper-broken.stderr")).expect("stderr uploaded");
+    let (status, stderr) = p
+        .get_text(&format!("/files/logs/{run}/1/upper-broken.stderr"))
+        .await;
+    assert_eq!(status, 200, "stderr uploaded");
     assert!(stderr.contains("refusing"), "{stderr}");
 
     // The dashboard model has the verdict.

@@ -84,7 +84,6 @@ impl TestPlatform {
             log: "warn".into(),
             local_vm_dir: dir.path().join("vms"),
             artifact_dir: dir.path().join("artifacts"),
-            logs_dir: dir.path().join("logs"),
             object_store: dir.path().join("objects").display().to_string(),
             reconcile_every_secs: 1,
             managers: false,
@@ -172,6 +171,18 @@ impl TestPlatform {
         let response = request.send().await.expect("graphql request");
         assert_eq!(response.status(), 200, "GraphQL over HTTP answers 200");
         response.json().await.expect("graphql JSON")
+    }
+
+    /// `GET` a path of the platform: the status and the body as text.
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("GET");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
     }
 
     /// A GraphQL query that must succeed: its `data`.

@@ -117,9 +117,8 @@ async fn reports_are_authenticated_deduplicated_and_refused_after_the_end(backen
         .await
         .expect("log");
     assert_eq!(log.status(), 201);
-    let stored = std::fs::read_to_string(p.settings.logs_dir.join(&run).join("1/runner.log"))
-        .expect("stored");
-    assert_eq!(stored, "started\n");
+    let stored = p.get_text(&format!("/files/logs/{run}/1/runner.log")).await;
+    assert_eq!(stored, (200, "started\n".to_string()));
     let big = p
         .http
         .put(format!("{}/runner/v1/runs/{run}/logs/big.log", p.base))
@@ -129,7 +128,22 @@ async fn reports_are_authenticated_deduplicated_and_refused_after_the_end(backen
         .await
         .expect("log");
     assert_eq!(big.status(), 413);
-    assert!(!p.settings.logs_dir.join(&run).join("1/big.log").exists());
+    assert_eq!(
+        p.get_text(&format!("/files/logs/{run}/1/big.log")).await.0,
+        404
+    );
+    let files = p
+        .query(
+            "query($id: ID!) { runFiles(runId: $id) { attempt name sizeBytes url } }",
+            json!({ "id": run }),
+        )
+        .await;
+    assert_eq!(
+        files["runFiles"],
+        json!([{ "attempt": 1, "name": "runner.log", "sizeBytes": 8,
+                 "url": format!("/files/logs/{run}/1/runner.log") }]),
+        "the refused upload left nothing behind"
+    );
 
     // Finish: the run completes (no results: every test fails as not run).
     let finish = json!({ "client_id": uuid::Uuid::new_v4(), "kind": "finish" });

@@ -447,32 +447,16 @@ impl CatalogueQuery {
     async fn run_files(&self, ctx: &Context<'_>, run_id: ID) -> Result<Vec<RunFile>> {
         require(ctx, Scope::Read)?;
         let id = parse_run_id(&run_id)?;
-        let dir = services(ctx)?.logs_dir.join(id.to_string());
-        let mut files = Vec::new();
-        let Ok(mut attempts) = tokio::fs::read_dir(&dir).await else {
-            return Ok(files);
-        };
-        while let Some(a) = attempts.next_entry().await.map_err(internal)? {
-            let Some(attempt) = a.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
-                continue;
-            };
-            let mut logs = tokio::fs::read_dir(a.path()).await.map_err(internal)?;
-            while let Some(f) = logs.next_entry().await.map_err(internal)? {
-                let name = f.file_name().to_string_lossy().into_owned();
-                // Uploads in progress are hidden files.
-                if name.starts_with('.') {
-                    continue;
-                }
-                let size = f.metadata().await.map(|m| m.len()).unwrap_or(0);
-                files.push(RunFile {
-                    url: format!("/files/logs/{id}/{attempt}/{name}"),
-                    attempt,
-                    name,
-                    size_bytes: i64::try_from(size).unwrap_or(i64::MAX),
-                });
-            }
-        }
-        files.sort_by(|a, b| (a.attempt, &a.name).cmp(&(b.attempt, &b.name)));
+        let logs = services(ctx)?.files.logs(id.0).await.map_err(internal)?;
+        let files = logs
+            .into_iter()
+            .map(|(log, size)| RunFile {
+                url: format!("/files/logs/{id}/{}/{}", log.attempt, log.name),
+                attempt: i32::try_from(log.attempt).unwrap_or(i32::MAX),
+                name: log.name,
+                size_bytes: i64::try_from(size).unwrap_or(i64::MAX),
+            })
+            .collect();
         Ok(files)
     }
 

@@ -37,8 +37,6 @@ pub struct Services {
     pub operator: Operator,
     pub catalogues: Catalogues,
     pub files: crate::files::Files,
-    /// Where runners' logs are kept, for `runFiles`.
-    pub logs_dir: std::path::PathBuf,
     pub changes: broadcast::Sender<Change>,
     pub platforms: Vec<String>,
     pub anonymous_read: bool,

@@ -19,7 +19,7 @@ use super::graphql::caller;
 use super::{ApiError, AppState};
 use crate::auth::{Caller, Scope};
 use crate::catalogue::{self, AddSampleError, AddedSample};
-use crate::files::{FileError, Kind};
+use crate::files::{FileError, Kind, LogName};
 
 /// The caller, if it may do what `scope` allows.
 pub(super) async fn require(
@@ -228,21 +228,16 @@ pub async fn log(
     if !super::runner::valid_name(&name) {
         return Err(ApiError::NotFound(format!("no log {name:?}")));
     }
-    let path = state
-        .runner
-        .logs_dir
-        .join(run.to_string())
-        .join(attempt.to_string())
-        .join(&name);
-    let file = tokio::fs::File::open(&path)
+    let log = LogName { run, attempt, name };
+    let (body, size) = state
+        .files
+        .log_body(&log)
         .await
-        .map_err(|_| ApiError::NotFound(format!("no log {name:?} for attempt {attempt}")))?;
-    let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
-    let mut response = download(
-        Body::from_stream(tokio_util::io::ReaderStream::new(file)),
-        size,
-        &name,
-    );
+        .map_err(file_error)?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("no log {:?} for attempt {attempt}", log.name))
+        })?;
+    let mut response = download(body, size, &log.name);
     // Logs are text: let a browser show them.
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -6,7 +6,7 @@
 //! the run ended, is refused with 409 and recorded as `ReportRefused`; it is
 //! never applied. Every accepted report is also the heartbeat.
 
-use std::path::{Path as FsPath, PathBuf};
+use std::path::Path as FsPath;
 use std::sync::Arc;
 
 use axum::Json;
@@ -14,24 +14,21 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use sp_commands::{CommandError, Envelope, Loaded};
 use sp_domain::protocol::{Job, JobArtifact, JobTest, Report, ReportAck, ReportBody};
 use sp_domain::{ErrorClass, Lifecycle, Rejection, RunCommand, RunId, RunState};
 use sp_managers::RunnerKeys;
-use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
 
 use super::{ApiError, AppState};
 use crate::files::Kind;
+use crate::files::LogName;
 
 /// What the runner endpoint needs to know.
 #[derive(Debug, Clone)]
 pub struct RunnerSettings {
     /// The platform's URL as runners reach it.
     pub public_url: String,
-    /// Where runners' logs are kept: `<dir>/<run>/<attempt>/<name>`.
-    pub logs_dir: PathBuf,
     pub max_log_bytes: u64,
     pub per_test_timeout_secs: u64,
     pub heartbeat_secs: u64,
@@ -270,43 +267,17 @@ pub async fn upload_log(
             "a log name is 1 to 64 letters, digits, dots, dashes or underscores".into(),
         ));
     }
-    let dir = state
-        .runner
-        .logs_dir
-        .join(caller.run.to_string())
-        .join(caller.attempt.to_string());
-    tokio::fs::create_dir_all(&dir)
+    let log = LogName {
+        run: caller.run.0,
+        attempt: caller.attempt,
+        name,
+    };
+    let size = state
+        .files
+        .put_log(&log, state.runner.max_log_bytes, body.into_data_stream())
         .await
-        .map_err(|e| ApiError::Internal(format!("log directory {}: {e}", dir.display())))?;
-    let path = dir.join(&name);
-    let partial = dir.join(format!(".{name}.partial"));
-    let mut file = tokio::fs::File::create(&partial)
-        .await
-        .map_err(|e| ApiError::Internal(format!("log file: {e}")))?;
-    let mut stream = body.into_data_stream();
-    let mut size: u64 = 0;
-    while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::BadRequest(format!("the upload broke off: {e}")))?;
-        size += chunk.len() as u64;
-        if size > state.runner.max_log_bytes {
-            drop(file);
-            let _ = tokio::fs::remove_file(&partial).await;
-            return Err(ApiError::TooLarge(format!(
-                "a log may be at most {} bytes",
-                state.runner.max_log_bytes
-            )));
-        }
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| ApiError::Internal(format!("writing the log: {e}")))?;
-    }
-    file.flush()
-        .await
-        .map_err(|e| ApiError::Internal(format!("writing the log: {e}")))?;
-    tokio::fs::rename(&partial, &path)
-        .await
-        .map_err(|e| ApiError::Internal(format!("storing the log: {e}")))?;
+        .map_err(super::files::file_error)?;
+    let name = log.name;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({ "stored": name, "bytes": size })),
