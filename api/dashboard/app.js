@@ -468,7 +468,7 @@ function filterForm(f) {
 
 function runCells(run) {
   let took = dash;
-  if (run.startedAt && run.finishedAt) took = duration(Date.parse(run.finishedAt) - Date.parse(run.startedAt));
+  if (run.startedAt && run.finishedAt) took = runtime(Date.parse(run.finishedAt) - Date.parse(run.startedAt));
   else if (run.startedAt && !isFinal(run.status)) took = since(run.startedAt, { format: 'duration' });
   let result = dash;
   if (run.verdict) result = h`${passBadge(run.verdict === 'pass')} <span class="muted">${run.passed ?? 0}✓ ${run.failed ?? 0}✗</span>`;
@@ -596,7 +596,7 @@ window.addEventListener('popstate', route);
 function runHead(run) {
   const final = isFinal(run.status);
   const total = run.startedAt && run.finishedAt
-    ? duration(Date.parse(run.finishedAt) - Date.parse(run.startedAt))
+    ? runtime(Date.parse(run.finishedAt) - Date.parse(run.startedAt))
     : run.startedAt && !final ? since(run.startedAt, { format: 'duration' }) : dash;
   const pct = run.samplesTotal ? Math.round((100 * run.samplesDone) / run.samplesTotal) : 0;
   return h`

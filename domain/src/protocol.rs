@@ -76,6 +76,18 @@ pub enum ReportBody {
     Failure { message: String, retryable: bool },
 }
 
+impl ReportBody {
+    /// What the report is, in words, for the record of a refused one.
+    pub fn describe(&self) -> String {
+        match self {
+            ReportBody::Progress { .. } => "a progress report".into(),
+            ReportBody::Result { result } => format!("the result of {}", result.test_id),
+            ReportBody::Finish => "the finish report".into(),
+            ReportBody::Failure { .. } => "a failure report".into(),
+        }
+    }
+}
+
 /// The platform's answer to a report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportAck {

@@ -158,7 +158,19 @@ async fn reports_are_authenticated_deduplicated_and_refused_after_the_end(backen
         "{ack}"
     );
     let types = event_types(&p, &run).await;
-    assert!(types.contains(&"ReportRefused".to_string()), "{types:?}");
+    let refused = p
+        .run_events(&run)
+        .await
+        .into_iter()
+        .find(|(t, _)| t == "ReportRefused")
+        .map(|(_, data)| data["reason"].clone());
+    assert_eq!(
+        refused,
+        Some(json!(
+            "a progress report refused: the run is already completed"
+        )),
+        "the record says what was refused and why"
+    );
     assert_eq!(
         types.iter().filter(|t| *t == "Progress").count(),
         1,

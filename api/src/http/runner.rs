@@ -92,11 +92,12 @@ fn stale(caller: &Caller) -> Option<String> {
     }
 }
 
-/// Record a refused report and answer 409.
-async fn refuse(state: &AppState, caller: &Caller, reason: String) -> Response {
+/// Record a refused request, saying what was refused and why, and answer
+/// 409 with the reason.
+async fn refuse(state: &AppState, caller: &Caller, what: &str, reason: String) -> Response {
     let command = RunCommand::RecordRefusedReport {
         attempt: caller.attempt,
-        reason: reason.clone(),
+        reason: format!("{what} refused: {reason}"),
     };
     let envelope = Envelope::new(actor(caller)).correlated(caller.run.0);
     if let Err(error) = state
@@ -124,7 +125,7 @@ pub async fn job(
 ) -> Result<Response, ApiError> {
     let caller = authorize(&state, &headers, &run).await?;
     if let Some(reason) = stale(&caller) {
-        return Ok(refuse(&state, &caller, reason).await);
+        return Ok(refuse(&state, &caller, "the job", reason).await);
     }
     let Some(r) = caller.loaded.state.run.as_ref() else {
         return Err(ApiError::NotFound("no such run".into()));
@@ -186,8 +187,9 @@ pub async fn report(
     let report: Report = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         ApiError::BadRequest(format!("invalid report: {}: {}", e.path(), e.inner()))
     })?;
+    let what = report.body.describe();
     if let Some(reason) = stale(&caller) {
-        return Ok(refuse(&state, &caller, reason).await);
+        return Ok(refuse(&state, &caller, &what, reason).await);
     }
     let attempt = caller.attempt;
     let command = match report.body {
@@ -234,7 +236,7 @@ pub async fn report(
         Ok(_) => Ok((StatusCode::ACCEPTED, Json(ack("recorded"))).into_response()),
         Err(CommandError::Rejected(
             r @ (Rejection::StaleAttempt { .. } | Rejection::RunFinal { .. }),
-        )) => Ok(refuse(&state, &caller, r.to_string()).await),
+        )) => Ok(refuse(&state, &caller, &what, r.to_string()).await),
         Err(CommandError::Rejected(r)) => Err(ApiError::Conflict(r.to_string())),
         Err(e @ (CommandError::Contended { .. } | CommandError::Store(_))) => {
             Err(ApiError::Unavailable(format!("{e}; send the report again")))
