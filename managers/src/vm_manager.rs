@@ -5,7 +5,9 @@
 //! repeated after a crash or a timeout returns the VM the first one made. It
 //! is bounded by the VM-create deadline; past it the timer's `TimedOut` takes
 //! over. A delete is retried, with growing pauses, until the provider
-//! confirms; each failure is recorded as `VmDeleteFailed`.
+//! confirms; each failure is recorded as `VmDeleteFailed`. A VM asked to go
+//! while its create is still under way has the create abandoned, then is
+//! deleted: a cancelled run does not wait out a slow cloud.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -32,6 +34,8 @@ const MAX_DELETE_RETRY: Duration = Duration::from_secs(300);
 struct Work {
     /// VMs with a create or delete under way.
     busy: HashSet<String>,
+    /// Creates under way, to abandon when their VM is no longer wanted.
+    creating: HashMap<String, CancellationToken>,
     /// VMs whose deletion failed: not before, and the pause after the next failure.
     delete_after: HashMap<String, (Instant, Duration)>,
 }
@@ -74,13 +78,19 @@ async fn dispatch(m: &Managers, work: &Shared, stop: &CancellationToken) {
         if !lock(work).busy.insert(vm.vm_name.clone()) {
             continue;
         }
-        let (m, work, stop) = (m.clone(), work.clone(), stop.clone());
+        let abandon = stop.child_token();
+        lock(work)
+            .creating
+            .insert(vm.vm_name.clone(), abandon.clone());
+        let (m, work) = (m.clone(), work.clone());
         tokio::spawn(async move {
             tokio::select! {
                 () = create(&m, &vm) => {}
-                () = stop.cancelled() => {}
+                () = abandon.cancelled() => {}
             }
-            lock(&work).busy.remove(&vm.vm_name);
+            let mut w = lock(&work);
+            w.creating.remove(&vm.vm_name);
+            w.busy.remove(&vm.vm_name);
         });
     }
     for vm in deleting {
@@ -90,6 +100,14 @@ async fn dispatch(m: &Managers, work: &Shared, stop: &CancellationToken) {
                 .get(&vm.vm_name)
                 .is_some_and(|(after, _)| *after > now)
             {
+                continue;
+            }
+            if let Some(create) = w.creating.get(&vm.vm_name) {
+                // Deleted once the create has let go of it.
+                if !create.is_cancelled() {
+                    tracing::info!(vm = %vm.vm_name, "the VM is no longer wanted: its create is abandoned");
+                    create.cancel();
+                }
                 continue;
             }
             if !w.busy.insert(vm.vm_name.clone()) {

@@ -211,6 +211,14 @@ mod platform {
     use super::*;
 
     async fn start(backend: Backend, fake: &FakeCompute) -> TestPlatform {
+        start_with_create_deadline(backend, fake, 2).await
+    }
+
+    async fn start_with_create_deadline(
+        backend: Backend,
+        fake: &FakeCompute,
+        vm_create_secs: i64,
+    ) -> TestPlatform {
         let endpoint = fake.url.clone();
         TestPlatform::start_with(backend, move |mut s| {
             s.managers = true;
@@ -219,7 +227,7 @@ mod platform {
             s.gcp.project = "ccx-ci".into();
             s.gcp.endpoint = Some(endpoint);
             s.gcp.request_timeout_secs = 5;
-            s.policy.deadlines.vm_create = chrono::Duration::seconds(2);
+            s.policy.deadlines.vm_create = chrono::Duration::seconds(vm_create_secs);
             s.policy.retry.max_attempts = 2;
             s.policy.retry.base_delay = chrono::Duration::seconds(1);
             s
@@ -317,8 +325,51 @@ mod platform {
         );
     }
 
+    async fn a_cancelled_run_does_not_wait_out_its_vm_create(backend: Backend) {
+        let fake = FakeCompute::start(Mode::NeverDone).await;
+        // The cloud would be waited on for a minute.
+        let p = start_with_create_deadline(backend, &fake, 60).await;
+        let run = p.push("gcp-cancel", '9').await;
+        eventually("the insert reaches the cloud", || async {
+            (!fake.inserts().is_empty()).then_some(())
+        })
+        .await;
+        let operator = p.token("ops", &["operate"]).await;
+        let cancelled = p
+            .graphql(
+                "mutation($id: ID!) { cancelRun(id: $id, reason: \"wrong commit\") }",
+                serde_json::json!({ "id": run }),
+                Some(&operator),
+            )
+            .await;
+        assert_eq!(cancelled["data"]["cancelRun"], true, "{cancelled}");
+        // Within eventually's ten seconds, not the create's sixty.
+        eventually(
+            "the VM is deleted while its create was under way",
+            || async {
+                let e = p.run_events(&run).await;
+                e.iter().any(|(t, _)| t == "VmDeleted").then_some(())
+            },
+        )
+        .await;
+        let types: Vec<String> = p
+            .run_events(&run)
+            .await
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        assert!(
+            !types
+                .iter()
+                .any(|t| t == "VmCreated" || t == "VmCreateFailed"),
+            "the abandoned create records nothing: {types:?}"
+        );
+        assert_eq!(fake.inserts().len(), 1, "one insert, never repeated");
+    }
+
     sp_tests::on_both_backends!(
         never_done_operations_time_out_each_attempt,
         capacity_errors_retry_and_quota_waits_longer,
+        a_cancelled_run_does_not_wait_out_its_vm_create,
     );
 }
