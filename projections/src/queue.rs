@@ -83,9 +83,6 @@ impl Projection for QueueProjection {
         &["queue_entries", "platform_states"]
     }
 
-    fn reset(&self) {
-        self.states.clear();
-    }
 
     async fn apply(
         &self,

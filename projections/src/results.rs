@@ -39,9 +39,6 @@ impl Projection for ResultsProjection {
         &["sample_results"]
     }
 
-    fn reset(&self) {
-        self.states.clear();
-    }
 
     async fn apply(
         &self,

@@ -1,8 +1,10 @@
 //! The domain state of a run as of an event, for projections that show runs.
 //!
 //! Folding with the domain's own `evolve` keeps the read models in step with
-//! `decide`. A cache makes it one `evolve` per event; after a restart, a
-//! rebuild or a retried batch, the stream's prefix is read once again.
+//! `decide`. A cache makes it one `evolve` per event, without copying the
+//! state; a run's first event needs no read at all. After a restart, a moved
+//! checkpoint or a retried batch the cached version no longer fits, and the
+//! stream's prefix is read once again: the cache can be stale, never wrong.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,7 +20,7 @@ const CAPACITY: usize = 20_000;
 
 #[derive(Debug, Clone)]
 pub struct Folded {
-    pub state: RunState,
+    pub state: Arc<RunState>,
     /// Position of the run's Queued event.
     pub seq: i64,
     pub event: RunEvent,
@@ -27,7 +29,7 @@ pub struct Folded {
 #[derive(Debug)]
 pub struct RunStates {
     store: Arc<dyn EventStore>,
-    cache: Mutex<HashMap<String, (RunState, i64)>>,
+    cache: Mutex<HashMap<String, (Arc<RunState>, i64)>>,
 }
 
 pub fn decode(event: &RecordedEvent) -> Result<RunEvent, ProjectionError> {
@@ -47,10 +49,6 @@ impl RunStates {
         }
     }
 
-    pub fn clear(&self) {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
-    }
-
     /// The run's state just after `event`; `None` for events of other streams.
     pub async fn after(&self, event: &RecordedEvent) -> Result<Option<Folded>, ProjectionError> {
         if RunId::from_stream(&event.stream_id).is_none() {
@@ -63,11 +61,16 @@ impl RunStates {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&event.stream_id);
         let (state, seq) = match cached {
+            // The previous `Folded` is gone by now: the state is not copied.
             Some((state, seq)) if state.version + 1 == event.stream_version => {
-                (state.evolve(&decoded), seq)
+                (Arc::unwrap_or_clone(state).evolve(&decoded), seq)
+            }
+            _ if event.stream_version == 1 => {
+                (RunState::default().evolve(&decoded), event.position)
             }
             _ => self.fold_prefix(event).await?,
         };
+        let state = Arc::new(state);
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CAPACITY {
             cache.clear();

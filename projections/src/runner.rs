@@ -40,9 +40,6 @@ pub trait Projection: Send + Sync + std::fmt::Debug {
         tx: &mut Tx<'_>,
         event: &RecordedEvent,
     ) -> Result<Option<String>, ProjectionError>;
-
-    /// Forget in-memory state (after a rebuild or a moved checkpoint).
-    fn reset(&self) {}
 }
 
 /// How a projection is doing, for `/readyz` and the logs.
@@ -104,6 +101,14 @@ impl Projector {
         self.status.subscribe()
     }
 
+    /// The log after `from`, in batches, lingering briefly after a wake-up
+    /// so one read takes what several commits wrote.
+    fn follower(&self, from: LogPosition) -> LogFollower {
+        LogFollower::new(self.db.store.clone(), from)
+            .batch_size(self.batch_size)
+            .linger(LINGER)
+    }
+
     fn report_failure(&self, position: i64, error: &dyn std::fmt::Display) {
         tracing::error!(projection = self.name(), position, %error, "projection cannot apply an event; retrying");
         self.status
@@ -126,9 +131,7 @@ impl Projector {
             }
         };
         self.status.send_modify(|s| s.checkpoint = checkpoint);
-        let mut follower = LogFollower::new(self.db.store.clone(), checkpoint)
-            .batch_size(self.batch_size)
-            .linger(LINGER);
+        let mut follower = self.follower(checkpoint);
         loop {
             let batch = tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -142,8 +145,7 @@ impl Projector {
                         () = shutdown.cancelled() => return,
                         () = tokio::time::sleep(Duration::from_secs(1)) => {}
                     }
-                    follower = LogFollower::new(self.db.store.clone(), checkpoint)
-                        .batch_size(self.batch_size);
+                    // A failed read leaves the follower where it was.
                     continue;
                 }
             };
@@ -169,7 +171,6 @@ impl Projector {
                             projection = self.name(),
                             "checkpoint moved by someone else; reloading"
                         );
-                        self.projection.reset();
                         checkpoint = match load_checkpoint(&self.db, self.name()).await {
                             Ok(c) => c,
                             Err(e) => {
@@ -177,8 +178,7 @@ impl Projector {
                                 checkpoint
                             }
                         };
-                        follower = LogFollower::new(self.db.store.clone(), checkpoint)
-                            .batch_size(self.batch_size);
+                        follower = self.follower(checkpoint);
                         break;
                     }
                     Err(BatchError::Failed(position, e)) => {
@@ -298,7 +298,6 @@ pub async fn rebuild(
     db: &Database,
     mut progress: impl FnMut(u64, i64),
 ) -> Result<u64, ProjectionError> {
-    projection.reset();
     let head = db.store.head_position().await?;
     let mut tx = Tx::begin(&db.pool).await?;
     lock_checkpoint(&mut tx, projection.name()).await?;
@@ -328,6 +327,5 @@ pub async fn rebuild(
     }
     write_checkpoint(&mut tx, projection.name(), cursor).await?;
     tx.commit().await?;
-    projection.reset();
     Ok(applied)
 }

@@ -54,9 +54,6 @@ impl Projection for RunsProjection {
         &["runs"]
     }
 
-    fn reset(&self) {
-        self.states.clear();
-    }
 
     async fn apply(
         &self,

@@ -78,9 +78,6 @@ impl Projection for StatusesProjection {
         &["github_statuses"]
     }
 
-    fn reset(&self) {
-        self.states.clear();
-    }
 
     async fn apply(
         &self,

@@ -38,9 +38,6 @@ impl Projection for VmsProjection {
         &["vms"]
     }
 
-    fn reset(&self) {
-        self.states.clear();
-    }
 
     async fn apply(
         &self,
