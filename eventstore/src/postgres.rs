@@ -251,20 +251,23 @@ impl PgStore {
             let rows = match outcome {
                 Ok(rows) => rows,
                 Err(error) => {
+                    let Some(constraint) = unique_violation(&error) else {
+                        // Not a race: the original error, without more
+                        // queries to a database that may be gone.
+                        return Err(error.into());
+                    };
+                    // A resend of events already appended is a success.
                     if let Some(done) = self.all_existing(parts).await? {
                         return Ok(done);
                     }
-                    match unique_violation(&error).as_deref() {
-                        // A concurrent writer took a version first.
-                        Some("events_stream_version_key") => {
-                            if parts.iter().any(|(_, e, _)| e.required().is_none()) {
-                                continue;
-                            }
-                            return Err(self.conflict(parts).await?);
+                    // A concurrent writer took a version first.
+                    if constraint == "events_stream_version_key" {
+                        if parts.iter().any(|(_, e, _)| e.required().is_none()) {
+                            continue;
                         }
-                        Some(_) => return Err(self.reused_id(parts).await),
-                        None => return Err(error.into()),
+                        return Err(self.conflict(parts).await?);
                     }
+                    return Err(self.reused_id(parts).await);
                 }
             };
             // One row per stream: its version before, and what was inserted.
