@@ -81,6 +81,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/runner/v1/runs/{run}/outputs/{sha256}",
             axum::routing::put(runner::upload_output),
         )
+        .route(
+            "/runner/v1/runs/{run}/logs/{name}",
+            axum::routing::put(runner::upload_log),
+        )
         .layer(DefaultBodyLimit::disable());
     let requests = Router::new()
         .route("/healthz", get(health::healthz))
@@ -104,11 +108,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/runner/v1/runs/{run}/samples/{sha256}",
             get(runner::sample),
-        )
-        .route(
-            "/runner/v1/runs/{run}/logs/{name}",
-            // The handler enforces its own, larger, limit while streaming.
-            axum::routing::put(runner::upload_log).layer(DefaultBodyLimit::disable()),
         )
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -187,10 +187,10 @@ pub async fn report(
     let report: Report = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         ApiError::BadRequest(format!("invalid report: {}: {}", e.path(), e.inner()))
     })?;
+    // No early refusal for a stale caller: a report resent after it was
+    // applied (its answer lost) must be acknowledged as a duplicate, even
+    // if it was the finish that ended the run. The domain refuses the rest.
     let what = report.body.describe();
-    if let Some(reason) = stale(&caller) {
-        return Ok(refuse(&state, &caller, &what, reason).await);
-    }
     let attempt = caller.attempt;
     let command = match report.body {
         ReportBody::Progress {
@@ -236,7 +236,10 @@ pub async fn report(
         Ok(_) => Ok((StatusCode::ACCEPTED, Json(ack("recorded"))).into_response()),
         Err(CommandError::Rejected(
             r @ (Rejection::StaleAttempt { .. } | Rejection::RunFinal { .. }),
-        )) => Ok(refuse(&state, &caller, &what, r.to_string()).await),
+        )) => {
+            let reason = stale(&caller).unwrap_or_else(|| r.to_string());
+            Ok(refuse(&state, &caller, &what, reason).await)
+        }
         Err(CommandError::Rejected(r)) => Err(ApiError::Conflict(r.to_string())),
         Err(e @ (CommandError::Contended { .. } | CommandError::Store(_))) => {
             Err(ApiError::Unavailable(format!("{e}; send the report again")))
