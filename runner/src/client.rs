@@ -3,6 +3,7 @@
 //! download files into a cache verified by sha256.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -35,8 +36,11 @@ pub struct Client {
     base: String,
     token: String,
     spool: PathBuf,
+    /// One flush at a time: the heartbeat and the tests both report, and two
+    /// flushes listing the same spool would race for its files.
+    flushing: Arc<tokio::sync::Mutex<()>>,
     /// How long one report may keep being retried before the runner gives up.
-    pub patience: Duration,
+    patience: Duration,
 }
 
 impl Client {
@@ -49,6 +53,7 @@ impl Client {
             base: base.trim_end_matches('/').to_string(),
             token: token.to_string(),
             spool,
+            flushing: Arc::default(),
             patience: Duration::from_secs(600),
         })
     }
@@ -126,6 +131,7 @@ impl Client {
     /// Send every spooled report in order; each is retried with backoff
     /// until it is delivered, refused, or patience runs out.
     pub async fn flush(&self) -> Result<(), SendError> {
+        let _one_at_a_time = self.flushing.lock().await;
         for path in self.spooled().await {
             let body = tokio::fs::read(&path)
                 .await
