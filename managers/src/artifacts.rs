@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::external::{CallError, call};
 use crate::wake::Wake;
-use crate::{Managers, TICK, log_outcome};
+use crate::{Managers, TICK};
 
 const NAME: &str = "artifacts";
 
@@ -110,8 +110,15 @@ async fn fetch_for(m: &Managers, client: &reqwest::Client, run_id: &str, work: &
     let Ok(run) = Uuid::parse_str(run_id).map(RunId) else {
         return;
     };
-    let Ok(Some(row)) = queries::get_run(&m.db.pool, run_id).await else {
-        return;
+    let row = match queries::get_run(&m.db.pool, run_id).await {
+        Ok(Some(row)) => row,
+        // Not in the runs model yet: the next pass finds it.
+        Ok(None) => return,
+        Err(error) => {
+            m.health
+                .failing(NAME, format!("cannot read run {run_id}: {error}"));
+            return;
+        }
     };
     let fetched = match &m.config.artifacts {
         ArtifactSource::None => Ok(Fetched {
@@ -178,7 +185,7 @@ async fn fetch_for(m: &Managers, client: &reqwest::Client, run_id: &str, work: &
         }
     };
     let outcome = m.command(NAME, run, &command).await;
-    log_outcome(NAME, run, "fetch the artifact", outcome);
+    m.log_outcome(NAME, run, "fetch the artifact", outcome);
 }
 
 /// A stored artifact.

@@ -110,6 +110,35 @@ pub struct Lead {
 const TICK: Duration = Duration::from_secs(1);
 
 impl Managers {
+    /// Log what a manager's command did. A rejection is an expected race;
+    /// any other failure is also a problem in `/readyz` until the manager's
+    /// next good pass. Returns whether the command failed that way.
+    pub(crate) fn log_outcome(
+        &self,
+        manager: &str,
+        run: RunId,
+        what: &str,
+        outcome: Result<Vec<sp_domain::RunEvent>, CommandError<Rejection>>,
+    ) -> bool {
+        match outcome {
+            Ok(events) if !events.is_empty() => {
+                let names: Vec<&str> = events.iter().map(sp_domain::RunEvent::type_name).collect();
+                tracing::info!(manager, run = %run, what, events = ?names, "recorded");
+                false
+            }
+            Ok(_) => false,
+            Err(CommandError::Rejected(reason)) => {
+                tracing::debug!(manager, run = %run, what, %reason, "nothing to do");
+                false
+            }
+            Err(error) => {
+                self.health
+                    .failing(manager, format!("cannot {what} for run {run}: {error}"));
+                true
+            }
+        }
+    }
+
     pub fn new(
         db: Database,
         provider: Arc<dyn VmProvider>,
@@ -215,24 +244,3 @@ impl Managers {
     }
 }
 
-/// Log a failed command of a manager; rejections are expected races.
-pub(crate) fn log_outcome(
-    manager: &str,
-    run: RunId,
-    what: &str,
-    outcome: Result<Vec<sp_domain::RunEvent>, CommandError<Rejection>>,
-) {
-    match outcome {
-        Ok(events) if !events.is_empty() => {
-            let names: Vec<&str> = events.iter().map(sp_domain::RunEvent::type_name).collect();
-            tracing::info!(manager, run = %run, what, events = ?names, "recorded");
-        }
-        Ok(_) => {}
-        Err(CommandError::Rejected(reason)) => {
-            tracing::debug!(manager, run = %run, what, %reason, "nothing to do");
-        }
-        Err(error) => {
-            tracing::warn!(manager, run = %run, what, %error, "command failed; will retry")
-        }
-    }
-}

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::external::{CallPolicy, call};
 use crate::provider::{MANAGED_LABEL, RUN_LABEL, VmInfo, VmState};
-use crate::{Managers, log_outcome};
+use crate::Managers;
 
 const NAME: &str = "reconciler";
 
@@ -76,7 +76,10 @@ pub async fn reconcile(m: &Managers, missing_once: &mut HashSet<String>) {
             Some(_) => match states.next() {
                 Some(Ok(state)) => Some(state),
                 Some(Err(error)) => {
-                    tracing::warn!(%error, vm = %vm.name, "cannot fold the run of a VM");
+                    m.health.failing(
+                        NAME,
+                        format!("cannot read the run of VM {}: {error}", vm.name),
+                    );
                     continue;
                 }
                 None => None,
@@ -121,7 +124,7 @@ pub async fn reconcile(m: &Managers, missing_once: &mut HashSet<String>) {
                 &RunCommand::ReportVmVanished { attempt, vm_name },
             )
             .await;
-        log_outcome(NAME, run, "report a vanished VM", outcome);
+        m.log_outcome(NAME, run, "report a vanished VM", outcome);
     }
     *missing_once = still_missing;
 }
@@ -150,7 +153,7 @@ async fn check_vm(m: &Managers, vm: &VmInfo, run_id: Option<RunId>, state: Optio
                 reason: reason.into(),
             };
             let outcome = m.command(NAME, run_id, &command).await;
-            log_outcome(NAME, run_id, "request an unwanted VM's deletion", outcome);
+            m.log_outcome(NAME, run_id, "request an unwanted VM's deletion", outcome);
         }
         VmStatus::Created if vm.state == VmState::Terminated => {
             let running = matches!(
@@ -166,7 +169,7 @@ async fn check_vm(m: &Managers, vm: &VmInfo, run_id: Option<RunId>, state: Optio
                     vm_name: vm.name.clone(),
                 };
                 let outcome = m.command(NAME, run_id, &command).await;
-                log_outcome(NAME, run_id, "report a stopped VM", outcome);
+                m.log_outcome(NAME, run_id, "report a stopped VM", outcome);
             }
         }
         VmStatus::Deleted => {

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::wake::Wake;
-use crate::{Managers, TICK, log_outcome};
+use crate::{Managers, TICK};
 
 const NAME: &str = "scheduler";
 
@@ -97,7 +97,7 @@ pub async fn schedule(
                 free -= 1;
                 in_flight.insert(entry.run_id.clone(), name.to_string());
             }
-            log_outcome(NAME, run, "request a VM", outcome);
+            m.log_outcome(NAME, run, "request a VM", outcome);
         }
     }
     next_eligible

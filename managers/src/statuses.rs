@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::github::Github;
 use crate::wake::Wake;
-use crate::{Managers, TICK, log_outcome};
+use crate::{Managers, TICK};
 
 const NAME: &str = "statuses";
 
@@ -33,6 +33,12 @@ struct Work {
     retry: HashMap<String, (Instant, Duration)>,
     /// (run, state) failures already recorded by this process.
     recorded: HashSet<(String, String)>,
+}
+
+impl Work {
+    fn rate_limited(&self) -> bool {
+        self.paused_until.is_some_and(|until| until > Instant::now())
+    }
 }
 
 pub async fn run(m: Managers, github: Github, stop: CancellationToken) {
@@ -53,7 +59,7 @@ pub fn context(template: &str, platform: &str) -> String {
 
 async fn report(m: &Managers, github: &Github, work: &mut Work) {
     let now = Instant::now();
-    if work.paused_until.is_some_and(|until| until > now) {
+    if work.rate_limited() {
         return;
     }
     let rows = match queries::statuses_to_report(&m.db.pool).await {
@@ -68,6 +74,11 @@ async fn report(m: &Managers, github: &Github, work: &mut Work) {
         }
     };
     for row in rows {
+        // GitHub asked for a pause (on this row or an earlier one): no more
+        // requests, whatever was recorded for this row.
+        if work.rate_limited() {
+            return;
+        }
         if work
             .retry
             .get(&row.run_id)
@@ -126,13 +137,7 @@ async fn report(m: &Managers, github: &Github, work: &mut Work) {
                 }
             }
         };
-        let rate_limited = work
-            .paused_until
-            .is_some_and(|until| until > Instant::now());
         let outcome = m.command(NAME, run, &command).await;
-        log_outcome(NAME, run, "report the commit status", outcome);
-        if rate_limited {
-            return;
-        }
+        m.log_outcome(NAME, run, "report the commit status", outcome);
     }
 }

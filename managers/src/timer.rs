@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::wake::Wake;
-use crate::{Managers, TICK, log_outcome};
+use crate::{Managers, TICK};
 
 const NAME: &str = "timer";
 
@@ -30,17 +30,25 @@ pub async fn fire_due(m: &Managers) -> Option<chrono::DateTime<chrono::Utc>> {
     match queries::due_deadlines(pool, m.clock.now()).await {
         Ok(due) => {
             m.health.ok(NAME);
+            let mut failed = false;
             for (run_id, _) in due {
                 let Ok(run) = Uuid::parse_str(&run_id).map(RunId) else {
                     continue;
                 };
                 let outcome = m.command(NAME, run, &RunCommand::FireDeadline).await;
-                log_outcome(NAME, run, "fire deadline", outcome);
+                failed |= m.log_outcome(NAME, run, "fire deadline", outcome);
+            }
+            // What failed is still due: try again on the next change or
+            // tick, not at once in a loop.
+            if failed {
+                return None;
             }
         }
-        Err(error) => m
-            .health
-            .failing(NAME, format!("cannot read due deadlines: {error}")),
+        Err(error) => {
+            m.health
+                .failing(NAME, format!("cannot read due deadlines: {error}"));
+            return None;
+        }
     }
     queries::next_due(pool).await.ok().flatten()
 }

@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::external::call;
 use crate::provider::{CreateVm, labels};
 use crate::wake::Wake;
-use crate::{Managers, TICK, log_outcome};
+use crate::{Managers, TICK};
 
 const NAME: &str = "vm-manager";
 
@@ -207,7 +207,7 @@ async fn create(m: &Managers, vm: &VmRow) {
         }
     };
     let outcome = m.command(NAME, run, &command).await;
-    log_outcome(NAME, run, &what, outcome);
+    m.log_outcome(NAME, run, &what, outcome);
 }
 
 /// Delete and record; false when it must be tried again later.
@@ -233,6 +233,6 @@ async fn delete(m: &Managers, vm: &VmRow) -> bool {
     let deleted = matches!(command, RunCommand::RecordVmDeleted { .. });
     let outcome = m.command(NAME, run, &command).await;
     let recorded = outcome.is_ok();
-    log_outcome(NAME, run, &what, outcome);
+    m.log_outcome(NAME, run, &what, outcome);
     deleted && recorded
 }
