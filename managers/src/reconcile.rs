@@ -14,9 +14,9 @@ use sp_projections::queries;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::Managers;
 use crate::external::{CallPolicy, call};
 use crate::provider::{MANAGED_LABEL, RUN_LABEL, VmInfo, VmState};
-use crate::Managers;
 
 const NAME: &str = "reconciler";
 

@@ -37,7 +37,8 @@ struct Work {
 
 impl Work {
     fn rate_limited(&self) -> bool {
-        self.paused_until.is_some_and(|until| until > Instant::now())
+        self.paused_until
+            .is_some_and(|until| until > Instant::now())
     }
 }
 

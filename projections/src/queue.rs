@@ -83,7 +83,6 @@ impl Projection for QueueProjection {
         &["queue_entries", "platform_states"]
     }
 
-
     async fn apply(
         &self,
         tx: &mut Tx<'_>,

@@ -39,7 +39,6 @@ impl Projection for ResultsProjection {
         &["sample_results"]
     }
 
-
     async fn apply(
         &self,
         tx: &mut Tx<'_>,

@@ -54,7 +54,6 @@ impl Projection for RunsProjection {
         &["runs"]
     }
 
-
     async fn apply(
         &self,
         tx: &mut Tx<'_>,

@@ -78,7 +78,6 @@ impl Projection for StatusesProjection {
         &["github_statuses"]
     }
 
-
     async fn apply(
         &self,
         tx: &mut Tx<'_>,

@@ -38,7 +38,6 @@ impl Projection for VmsProjection {
         &["vms"]
     }
 
-
     async fn apply(
         &self,
         tx: &mut Tx<'_>,

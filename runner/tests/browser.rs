@@ -330,6 +330,7 @@ async fn an_operator_pauses_a_platform_and_cancels_a_run_from_the_pages() {
     walk.answer_prompt("image upgrade").await;
     walk.element("section[data-platform=\"linux\"] button[data-action=\"resume\"]")
         .await;
+    p.caught_up().await;
     let queue = p
         .query(
             "{ queue(platform: \"linux\") { paused maintenanceNote } }",
@@ -365,6 +366,7 @@ async fn an_operator_pauses_a_platform_and_cancels_a_run_from_the_pages() {
         cancelled.to_string().contains("wrong commit"),
         "{cancelled}"
     );
+    p.caught_up().await;
     let trail = p
         .query(
             "query($id: ID!) { auditTrail(runId: $id) { type metadata { actor } } }",
@@ -409,12 +411,14 @@ async fn an_open_run_page_follows_the_run_live_to_its_verdict() {
 
     // Released behind the page's back: the page is never reloaded, and
     // still ends on the verdict and the results.
-    p.graphql(
-        "mutation { resumePlatform(platform: \"linux\", note: \"go\") }",
-        serde_json::json!({}),
-        Some(&operator),
-    )
-    .await;
+    let resumed = p
+        .graphql(
+            "mutation { resumePlatform(platform: \"linux\", note: \"go\") }",
+            serde_json::json!({}),
+            Some(&operator),
+        )
+        .await;
+    assert_eq!(resumed["data"]["resumePlatform"], true, "{resumed}");
     walk.element("#run[data-status=\"COMPLETED\"]").await;
     walk.text_becomes("#verdict", "fail").await;
     walk.element("#results tr[data-test-id=\"upper-fox\"][data-passed=\"false\"]")

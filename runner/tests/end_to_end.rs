@@ -157,23 +157,17 @@ async fn a_killed_runner_is_retried_through_the_heartbeat_deadline(backend: Back
         .filter(|(t, d)| t == "Progress" && d["attempt"] == 2 && d["stage"] == "testing")
         .count();
     assert!(heartbeats >= 2, "{types:?}");
-    let deleted = p.until(&run, "VmDeleted").await;
-    let _ = deleted;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while p
-        .run_events(&run)
-        .await
-        .iter()
-        .filter(|(t, _)| t == "VmDeleted")
-        .count()
-        < 2
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "both VMs are deleted"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    p.until(&run, "VmDeleted").await;
+    eventually("both VMs are deleted", || async {
+        let deleted = p
+            .run_events(&run)
+            .await
+            .iter()
+            .filter(|(t, _)| t == "VmDeleted")
+            .count();
+        (deleted >= 2).then_some(())
+    })
+    .await;
 }
 
 /// The full job against GitHub: the artifact from the commit's Actions build
@@ -294,6 +288,15 @@ async fn with_github_artifacts_and_statuses(backend: Backend) {
             .iter()
             .any(|(t, d)| t == "StatusReportFailed" && d["class"] == "retryable")
     );
+    // Settled: GitHub stored each state once, and was asked four times:
+    // pending once, failure after a 502 and a rate limit.
+    let stored: Vec<String> = github
+        .statuses()
+        .iter()
+        .map(|(_, _, b)| b["state"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(stored, vec!["pending", "failure"], "nothing sent twice");
+    assert_eq!(github.status_attempts(), 1 + 2 + 1, "{stored:?}");
 }
 
 sp_tests::on_both_backends!(

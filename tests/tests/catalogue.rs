@@ -528,7 +528,9 @@ async fn a_produced_output_is_accepted_without_rewriting_the_verdict(backend: Ba
     assert_eq!(data["reason"], "the new wording is right");
     assert_eq!(data["as_baseline"], false);
 
-    // The old run keeps its verdict; a new run expects the variant.
+    // The old run keeps its verdict; a new run expects the variant. The read
+    // models first apply the acceptance, so a rewritten verdict would show.
+    p.caught_up().await;
     let v = verdict().await;
     assert_eq!(v["run"]["verdict"], "fail");
     assert_eq!(v["results"], json!([{ "passed": false }]));

@@ -239,11 +239,7 @@ mod platform {
         let fake = FakeCompute::start(Mode::NeverDone).await;
         let p = start(backend, &fake).await;
         let run = p.push("gcp-1", '9').await;
-        let events = eventually("the run fails after its attempts", || async {
-            let e = p.run_events(&run).await;
-            e.iter().any(|(t, _)| t == "Failed").then_some(e)
-        })
-        .await;
+        let events = p.until(&run, "Failed").await;
         let timed_out: Vec<&Value> = events
             .iter()
             .filter(|(t, _)| t == "TimedOut")
@@ -283,11 +279,7 @@ mod platform {
         let fake = FakeCompute::start(Mode::OperationError("ZONE_RESOURCE_POOL_EXHAUSTED")).await;
         let p = start(backend, &fake).await;
         let run = p.push("gcp-2", '9').await;
-        let events = eventually("a capacity error is recorded and retried", || async {
-            let e = p.run_events(&run).await;
-            e.iter().any(|(t, _)| t == "RetryScheduled").then_some(e)
-        })
-        .await;
+        let events = p.until(&run, "RetryScheduled").await;
         let failed = &events
             .iter()
             .find(|(t, _)| t == "VmCreateFailed")

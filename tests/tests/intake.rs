@@ -592,13 +592,23 @@ async fn bad_queries_are_refused_with_a_code(backend: Backend) {
         not_an_id["errors"][0]["extensions"]["code"],
         "INVALID_INPUT"
     );
+    // A valid query (every field exists) nested 12 fields deep: __schema,
+    // types, fields, type, seven ofType and name; the limit is 10.
     let nested = format!(
-        "{{ {}__typename{} }}",
-        "queue { waiting { ".repeat(6),
-        " } }".repeat(6)
+        "{{ __schema {{ types {{ fields {{ type {{ {}name{} }} }} }} }} }}",
+        "ofType { ".repeat(7),
+        " }".repeat(7)
     );
     let too_deep = p.graphql(&nested, json!({}), None).await;
     assert!(too_deep.get("errors").is_some(), "{too_deep}");
+    let message = too_deep["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(
+        message.contains("nested too deep"),
+        "refused for its depth, not another reason: {too_deep}"
+    );
 }
 
 sp_tests::on_both_backends!(

@@ -93,11 +93,7 @@ async fn queued_runs_get_a_vm(backend: Backend) {
 async fn deadlines_fire_compensate_retry_and_fail(backend: Backend) {
     let p = TestPlatform::start_with(backend, fast).await;
     let run = p.push("m-2", '3').await;
-    let trail = eventually("the run fails after its attempts", || async {
-        let e = p.run_events(&run).await;
-        e.iter().any(|(t, _)| t == "Failed").then_some(e)
-    })
-    .await;
+    let trail = p.until(&run, "Failed").await;
     let types: Vec<&str> = trail.iter().map(|(t, _)| t.as_str()).collect();
     let count = |kind: &str| types.iter().filter(|t| **t == kind).count();
     assert_eq!(count("VmRequested"), 2, "one VM per attempt: {types:?}");
@@ -151,29 +147,38 @@ async fn a_superseded_run_loses_its_vm(backend: Backend) {
         s
     })
     .await;
-    let (_, body) = p
+    let (status, body) = p
         .deliver(
             "pull_request",
             "pr-vm-1",
             &github::pull_request("opened", 3, &sha('a'), "2026-11-30T10:00:00Z", "dev"),
         )
         .await;
-    let old = body["runs"][0].as_str().unwrap_or_default().to_string();
+    assert_eq!(status, 202, "{body}");
+    let old = body["runs"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("the pull request queued no run: {body}"))
+        .to_string();
     let trail = p.until(&old, "VmCreated").await;
     let old_vm = trail
         .iter()
         .find(|(t, _)| t == "VmCreated")
-        .map(|(_, d)| d["vm_name"].as_str().unwrap_or_default().to_string())
-        .unwrap_or_default();
+        .and_then(|(_, d)| d["vm_name"].as_str())
+        .expect("VmCreated names its VM")
+        .to_string();
 
-    let (_, body) = p
+    let (status, body) = p
         .deliver(
             "pull_request",
             "pr-vm-2",
             &github::pull_request("synchronize", 3, &sha('b'), "2026-11-30T10:05:00Z", "dev"),
         )
         .await;
-    let new = body["runs"][0].as_str().unwrap_or_default().to_string();
+    assert_eq!(status, 202, "{body}");
+    let new = body["runs"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("the update queued no run: {body}"))
+        .to_string();
     let trail = p.until(&old, "VmDeleted").await;
     let types: Vec<&str> = trail.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(
@@ -231,6 +236,26 @@ async fn orphans_are_deleted_and_noticed(backend: Backend) {
     .await;
 }
 
+/// Wait until the queue model shows `run` waiting for a VM.
+async fn awaiting_vm(p: &TestPlatform, run: &str) {
+    eventually("the queue shows the run waiting for a VM", || async {
+        let q = p
+            .query(
+                "{ queue(platform: \"linux\") { waiting { runId stage } } }",
+                json!({}),
+            )
+            .await;
+        q["queue"][0]["waiting"]
+            .as_array()
+            .is_some_and(|w| {
+                w.iter()
+                    .any(|e| e["runId"] == run && e["stage"] == "awaiting_vm")
+            })
+            .then_some(())
+    })
+    .await;
+}
+
 async fn capacity_and_maintenance_hold_runs_back(backend: Backend) {
     let p = TestPlatform::start_with(backend, |s| {
         let mut s = fast(s);
@@ -243,6 +268,10 @@ async fn capacity_and_maintenance_hold_runs_back(backend: Backend) {
     p.until(&first, "VmCreated").await;
     let second = p.push("c-2", '5').await;
     p.until(&second, "ArtifactFetched").await;
+    // The scheduler reads the queue model: once that shows the second run
+    // waiting for a VM and every model has caught up, it has had its chance.
+    awaiting_vm(&p, &second).await;
+    p.caught_up().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         !p.run_events(&second)
@@ -267,19 +296,36 @@ async fn capacity_and_maintenance_hold_runs_back(backend: Backend) {
     assert!(q["queue"][0]["oldestWaitingSince"].is_string(), "{q}");
 
     let token = p.token("ops", &["operate"]).await;
-    p.graphql(
-        "mutation { pausePlatform(platform: \"linux\", note: \"maintenance\") }",
-        json!({}),
-        Some(&token),
-    )
+    let paused = p
+        .graphql(
+            "mutation { pausePlatform(platform: \"linux\", note: \"maintenance\") }",
+            json!({}),
+            Some(&token),
+        )
+        .await;
+    assert!(paused.get("errors").is_none(), "{paused}");
+    assert_eq!(paused["data"]["pausePlatform"], true, "{paused}");
+    // The scheduler reads the pause from the read model: free the slot only
+    // once that shows it.
+    eventually("the queue shows linux paused", || async {
+        let q = p
+            .query("{ queue(platform: \"linux\") { paused } }", json!({}))
+            .await;
+        (q["queue"][0]["paused"] == true).then_some(())
+    })
     .await;
-    p.graphql(
-        "mutation($id: ID!) { cancelRun(id: $id, reason: \"make room\") }",
-        json!({ "id": first }),
-        Some(&token),
-    )
-    .await;
+    let cancelled = p
+        .graphql(
+            "mutation($id: ID!) { cancelRun(id: $id, reason: \"make room\") }",
+            json!({ "id": first }),
+            Some(&token),
+        )
+        .await;
+    assert!(cancelled.get("errors").is_none(), "{cancelled}");
+    assert_eq!(cancelled["data"]["cancelRun"], true, "{cancelled}");
     p.until(&first, "VmDeleted").await;
+    awaiting_vm(&p, &second).await;
+    p.caught_up().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         !p.run_events(&second)
@@ -288,12 +334,15 @@ async fn capacity_and_maintenance_hold_runs_back(backend: Backend) {
             .any(|(t, _)| t == "VmRequested"),
         "a paused platform starts no VM"
     );
-    p.graphql(
-        "mutation { resumePlatform(platform: \"linux\", note: \"done\") }",
-        json!({}),
-        Some(&token),
-    )
-    .await;
+    let resumed = p
+        .graphql(
+            "mutation { resumePlatform(platform: \"linux\", note: \"done\") }",
+            json!({}),
+            Some(&token),
+        )
+        .await;
+    assert!(resumed.get("errors").is_none(), "{resumed}");
+    assert_eq!(resumed["data"]["resumePlatform"], true, "{resumed}");
     p.until(&second, "VmCreated").await;
 }
 

@@ -32,12 +32,13 @@ async fn subscribers_see_runs_change(backend: Backend) {
         .send(send(json!({
             "id": "1",
             "type": "subscribe",
-            "payload": { "query": "subscription { runChanged(filter: { platform: \"linux\" }) { id status platform commitSha } }" }
+            "payload": { "query": "subscription { runChanged(filter: { platform: \"windows\" }) { id status platform commitSha } }" }
         })))
         .await
         .expect("subscribe");
     // The subscription is live once the server has polled it; until a change
-    // arrives, keep pushing new commits (each one queues a linux run).
+    // arrives, keep pushing new commits (each one queues a linux run, then a
+    // windows one: without the filter, the linux run would arrive first).
     let mut pushed = Vec::new();
     let message = loop {
         let after = format!("{:040x}", pushed.len() + 7);
@@ -59,8 +60,8 @@ async fn subscribers_see_runs_change(backend: Backend) {
     assert_eq!(payload["type"], "next", "{payload}");
     let run = &payload["payload"]["data"]["runChanged"];
     assert_eq!(
-        run["platform"], "linux",
-        "the filter keeps windows out: {payload}"
+        run["platform"], "windows",
+        "the filter keeps linux out: {payload}"
     );
     assert_eq!(run["status"], "QUEUED");
     assert!(
@@ -95,18 +96,22 @@ async fn rebuilt_models_equal_the_live_ones(backend: Backend) {
     let p = TestPlatform::start(backend).await;
     // A mixed workload: pushes, a pull request updated and closed, operators'
     // cancel and retry, a paused platform.
-    p.deliver(
-        "push",
-        "w-1",
-        &github::push("master", &sha('1'), &sha('2'), "a"),
-    )
-    .await;
-    p.deliver(
-        "push",
-        "w-2",
-        &github::push("master", &sha('2'), &sha('3'), "a"),
-    )
-    .await;
+    let (status, body) = p
+        .deliver(
+            "push",
+            "w-1",
+            &github::push("master", &sha('1'), &sha('2'), "a"),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = p
+        .deliver(
+            "push",
+            "w-2",
+            &github::push("master", &sha('2'), &sha('3'), "a"),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
     for (i, (c, at)) in [('4', "10:00"), ('5', "10:05"), ('6', "10:07")]
         .iter()
         .enumerate()
@@ -114,27 +119,35 @@ async fn rebuilt_models_equal_the_live_ones(backend: Backend) {
         let action = if i == 0 { "opened" } else { "synchronize" };
         let payload =
             github::pull_request(action, 7, &sha(*c), &format!("2026-11-30T{at}:00Z"), "b");
-        p.deliver("pull_request", &format!("w-pr-{i}"), &payload)
+        let (status, body) = p
+            .deliver("pull_request", &format!("w-pr-{i}"), &payload)
             .await;
+        assert_eq!(status, 202, "{body}");
     }
-    p.deliver(
-        "pull_request",
-        "w-late",
-        &github::pull_request("synchronize", 7, &sha('8'), "2026-11-30T10:01:00Z", "b"),
-    )
-    .await;
-    p.deliver(
-        "pull_request",
-        "w-pr2",
-        &github::pull_request("opened", 8, &sha('9'), "2026-11-30T11:00:00Z", "c"),
-    )
-    .await;
-    p.deliver(
-        "pull_request",
-        "w-close",
-        &github::pull_request("closed", 8, &sha('9'), "2026-11-30T11:10:00Z", "c"),
-    )
-    .await;
+    let (status, body) = p
+        .deliver(
+            "pull_request",
+            "w-late",
+            &github::pull_request("synchronize", 7, &sha('8'), "2026-11-30T10:01:00Z", "b"),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = p
+        .deliver(
+            "pull_request",
+            "w-pr2",
+            &github::pull_request("opened", 8, &sha('9'), "2026-11-30T11:00:00Z", "c"),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = p
+        .deliver(
+            "pull_request",
+            "w-close",
+            &github::pull_request("closed", 8, &sha('9'), "2026-11-30T11:10:00Z", "c"),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
     let token = p.token("ops", &["operate"]).await;
     let runs = p
         .graphql(
@@ -143,28 +156,41 @@ async fn rebuilt_models_equal_the_live_ones(backend: Backend) {
             Some(&token),
         )
         .await;
+    assert!(runs.get("errors").is_none(), "{runs}");
     let manual = runs["data"]["enqueueRun"][0]
         .as_str()
-        .unwrap_or_default()
+        .unwrap_or_else(|| panic!("enqueueRun returned no run: {runs}"))
         .to_string();
-    p.graphql(
-        "mutation($id: ID!) { cancelRun(id: $id, reason: \"not needed\") }",
-        json!({ "id": manual }),
-        Some(&token),
-    )
-    .await;
-    p.graphql(
-        "mutation($id: ID!) { retryRun(id: $id) }",
-        json!({ "id": manual }),
-        Some(&token),
-    )
-    .await;
-    p.graphql(
-        "mutation { pausePlatform(platform: \"linux\", note: \"maintenance\") }",
-        json!({}),
-        Some(&token),
-    )
-    .await;
+    let cancelled = p
+        .graphql(
+            "mutation($id: ID!) { cancelRun(id: $id, reason: \"not needed\") }",
+            json!({ "id": manual }),
+            Some(&token),
+        )
+        .await;
+    assert!(cancelled.get("errors").is_none(), "{cancelled}");
+    assert_eq!(cancelled["data"]["cancelRun"], true, "{cancelled}");
+    let retried = p
+        .graphql(
+            "mutation($id: ID!) { retryRun(id: $id) }",
+            json!({ "id": manual }),
+            Some(&token),
+        )
+        .await;
+    assert!(retried.get("errors").is_none(), "{retried}");
+    let retry = retried["data"]["retryRun"]
+        .as_str()
+        .unwrap_or_else(|| panic!("retryRun returned no run: {retried}"));
+    assert_ne!(retry, manual, "a retry is a new run");
+    let paused = p
+        .graphql(
+            "mutation { pausePlatform(platform: \"linux\", note: \"maintenance\") }",
+            json!({}),
+            Some(&token),
+        )
+        .await;
+    assert!(paused.get("errors").is_none(), "{paused}");
+    assert_eq!(paused["data"]["pausePlatform"], true, "{paused}");
     p.caught_up().await;
     let live = snapshot(&p).await;
     assert!(
@@ -183,12 +209,14 @@ async fn rebuilt_models_equal_the_live_ones(backend: Backend) {
     assert_eq!(rebuilt, live, "a rebuilt read model equals the live one");
 
     // The live projectors carry on from the rebuilt checkpoint.
-    p.deliver(
-        "push",
-        "w-after",
-        &github::push("master", &sha('3'), &sha('c'), "a"),
-    )
-    .await;
+    let (status, body) = p
+        .deliver(
+            "push",
+            "w-after",
+            &github::push("master", &sha('3'), &sha('c'), "a"),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
     p.caught_up().await;
     let after = snapshot(&p).await;
     assert_eq!(
@@ -226,17 +254,24 @@ async fn an_event_a_model_cannot_apply_stops_it_visibly(backend: Backend) {
         "{failing}"
     );
 
-    // Later events wait behind it: nothing is skipped.
-    let (status, body) = p
-        .deliver(
-            "push",
-            "after-corrupt",
-            &github::push("master", &sha('1'), &sha('2'), "a"),
-        )
-        .await;
-    assert_eq!(status, 202, "the write side is not affected: {body}");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let id = body["runs"][0].as_str().unwrap_or_default();
+    // Later events wait behind it: nothing is skipped. (The write side is
+    // not affected: `push` asserts the delivery was accepted.)
+    let id = p.push("after-corrupt", '2').await;
+    // The audit model can apply the bad event: once it has applied the push
+    // behind it, the runs model has had the same chance to.
+    eventually("the audit model applies the push", || async {
+        let trail = p
+            .query(
+                "query($id: ID!) { auditTrail(runId: $id) { type } }",
+                json!({ "id": id }),
+            )
+            .await;
+        trail["auditTrail"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|e| e["type"] == "Queued"))
+            .then_some(())
+    })
+    .await;
     let shown = p
         .query(
             "query($id: ID!) { run(id: $id) { id } }",

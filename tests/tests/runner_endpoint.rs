@@ -18,12 +18,10 @@ async fn report(p: &TestPlatform, run: &str, token: &str, body: Value) -> (u16, 
 }
 
 async fn event_types(p: &TestPlatform, run: &str) -> Vec<String> {
-    p.db.store()
-        .read_stream(&format!("run-{run}"), 1)
+    p.run_events(run)
         .await
-        .expect("read")
         .into_iter()
-        .map(|e| e.event_type)
+        .map(|(t, _)| t)
         .collect()
 }
 
