@@ -145,7 +145,17 @@ async fn reports_are_authenticated_deduplicated_and_refused_after_the_end(backen
 
     // Finish: the run completes (no results: every test fails as not run).
     let finish = json!({ "client_id": uuid::Uuid::new_v4(), "kind": "finish" });
-    assert_eq!(report(&p, &run, &token, finish).await.0, 202);
+    assert_eq!(report(&p, &run, &token, finish.clone()).await.0, 202);
+    // The finish resent (its answer lost) is the same report: acknowledged,
+    // not refused, though it ended the run.
+    let (status, ack) = report(&p, &run, &token, finish).await;
+    assert_eq!((status, ack["status"].as_str()), (200, Some("duplicate")));
+    assert!(
+        !event_types(&p, &run)
+            .await
+            .contains(&"ReportRefused".to_string()),
+        "a resent finish is not a refused report"
+    );
     // After the end, a report is refused with 409 and recorded, not applied.
     let late = json!({ "client_id": uuid::Uuid::new_v4(), "kind": "progress", "stage": "testing", "done": 3, "total": 3 });
     let (status, ack) = report(&p, &run, &token, late).await;
