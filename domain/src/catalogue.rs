@@ -286,6 +286,15 @@ fn check_sample(s: &Sample) -> Result<(), CatalogueRejection> {
             s.name
         )));
     }
+    // Runners download it from there: never a path on the platform's host.
+    if let Some(url) = &s.url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        return Err(CatalogueRejection::Invalid(format!(
+            "sample {:?}: its url must be http:// or https://, not {url:?}",
+            s.name
+        )));
+    }
     Ok(())
 }
 
@@ -596,6 +605,23 @@ mod tests {
                 sha256: sha('a'),
                 name: "clip.ts".into()
             })
+        );
+    }
+
+    #[test]
+    fn a_sample_url_is_a_web_address_never_a_host_path() {
+        let mut local = sample();
+        local.sha256 = sha('f');
+        local.url = Some("/etc/passwd".into());
+        assert!(matches!(
+            Catalogue::default().decide(&CatalogueCommand::AddSample(local.clone()), &ctx()),
+            Err(CatalogueRejection::Invalid(m)) if m.contains("http")
+        ));
+        local.url = Some("https://samples.example/clip.ts".into());
+        assert!(
+            Catalogue::default()
+                .decide(&CatalogueCommand::AddSample(local), &ctx())
+                .is_ok()
         );
     }
 

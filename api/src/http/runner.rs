@@ -322,28 +322,26 @@ pub async fn sample(
 ) -> Result<Response, ApiError> {
     let caller = authorize(&state, &headers, &run).await?;
     // Only samples in the run's own scope are served.
-    let test = caller
+    let in_scope = caller
         .loaded
         .state
         .run
         .as_ref()
-        .and_then(|r| r.info.tests.iter().find(|t| t.sample.sha256 == sha256))
-        .ok_or_else(|| ApiError::NotFound(format!("no sample {sha256} in this run's scope")))?;
-    match test.sample.location.as_deref() {
-        // Runs queued from a catalogue file name a file on this machine.
-        Some(path) if FsPath::new(path).is_absolute() => send_file(FsPath::new(path)).await,
-        _ => {
-            let (body, _) = state
-                .files
-                .body(Kind::Sample, &sha256)
-                .await
-                .map_err(super::files::file_error)?
-                .ok_or_else(|| {
-                    ApiError::NotFound(format!("sample {sha256} is not in the platform's store"))
-                })?;
-            Ok(body.into_response())
-        }
+        .is_some_and(|r| r.info.tests.iter().any(|t| t.sample.sha256 == sha256));
+    if !in_scope {
+        return Err(ApiError::NotFound(format!(
+            "no sample {sha256} in this run's scope"
+        )));
     }
+    let (body, _) = state
+        .files
+        .body(Kind::Sample, &sha256)
+        .await
+        .map_err(super::files::file_error)?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("sample {sha256} is not in the platform's store"))
+        })?;
+    Ok(body.into_response())
 }
 
 /// `PUT …/outputs/{sha256}`: an output the runner produced that is not the
