@@ -32,7 +32,7 @@
 //!
 //! Importing adds the samples the platform does not have and defines the
 //! tests that are new or changed; tests the file does not name stay as they
-//! are.
+//! are, and so do outputs' per-platform acceptances the file does not name.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

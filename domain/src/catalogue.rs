@@ -299,6 +299,28 @@ fn check_sample(s: &Sample) -> Result<(), CatalogueRejection> {
 }
 
 impl Catalogue {
+    /// `test` as it replaces the definition it has: baselines and variants
+    /// accepted on single platforms stay unless the new definition names
+    /// that platform for that output, so redefining a test (or importing an
+    /// older file) never silently drops an audited acceptance.
+    fn keeping_acceptances(&self, test: &TestDefinition) -> TestDefinition {
+        let mut test = test.clone();
+        let Some(existing) = self.tests.get(&test.id) else {
+            return test;
+        };
+        for output in &mut test.outputs {
+            if let Some(before) = existing.outputs.iter().find(|o| o.name == output.name) {
+                for (platform, baseline) in &before.platforms {
+                    output
+                        .platforms
+                        .entry(platform.clone())
+                        .or_insert_with(|| baseline.clone());
+                }
+            }
+        }
+        test
+    }
+
     fn check_test(&self, t: &TestDefinition) -> Result<(), CatalogueRejection> {
         if !valid_test_id(&t.id) {
             return Err(CatalogueRejection::Invalid(format!(
@@ -456,13 +478,11 @@ impl Aggregate for Catalogue {
             }
             CatalogueCommand::DefineTest(test) => {
                 self.check_test(test)?;
-                if self.tests.get(&test.id) == Some(test) {
+                let test = self.keeping_acceptances(test);
+                if self.tests.get(&test.id) == Some(&test) {
                     return Ok(vec![]);
                 }
-                Ok(vec![CatalogueEvent::TestDefined {
-                    at: ctx.now,
-                    test: test.clone(),
-                }])
+                Ok(vec![CatalogueEvent::TestDefined { at: ctx.now, test }])
             }
             CatalogueCommand::SetActive {
                 test_id,
@@ -651,6 +671,30 @@ mod tests {
             c.decide(&accept("linux", sha('d'), false), &ctx()),
             Ok(vec![])
         );
+    }
+
+    #[test]
+    fn redefining_a_test_or_importing_it_again_keeps_what_was_accepted() {
+        let c = run(with_test(), accept("linux", sha('d'), false)).expect("accepted");
+        // The definition as first written, from the API or an old file.
+        assert_eq!(
+            c.decide(&CatalogueCommand::DefineTest(test_def()), &ctx()),
+            Ok(vec![]),
+            "nothing changes"
+        );
+        let mut changed = test_def();
+        changed.command = "{exe} --new {sample} -o {outdir}/out.srt".into();
+        let c = run(
+            c,
+            CatalogueCommand::Import {
+                samples: vec![],
+                tests: vec![changed],
+            },
+        )
+        .expect("imported");
+        let linux = c.tests_for("linux");
+        assert!(linux[0].command.contains("--new"));
+        assert_eq!(linux[0].outputs[0].variants, vec![sha('d')]);
     }
 
     #[test]

@@ -655,16 +655,13 @@ impl CatalogueMutation {
                 ));
             }
         };
-        let existing = current.state.tests.get(&test.id);
         let outputs = test
             .outputs
             .into_iter()
             .map(|o| OutputDefinition {
-                // What was accepted on single platforms stays.
-                platforms: existing
-                    .and_then(|t| t.outputs.iter().find(|e| e.name == o.name))
-                    .map(|e| e.platforms.clone())
-                    .unwrap_or_default(),
+                // What was accepted on single platforms is kept by the
+                // catalogue itself.
+                platforms: Default::default(),
                 name: o.name,
                 approved_sha256: o.approved_sha256.to_ascii_lowercase(),
                 variants: o.variants,
