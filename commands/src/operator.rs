@@ -10,7 +10,7 @@ use sp_eventstore::EventStore;
 use uuid::Uuid;
 
 use crate::catalogue::Catalogues;
-use crate::{Clock, CommandError, Envelope, Handler};
+use crate::{Clock, CommandError, Envelope, Handler, Loaded, UnitOfWork};
 
 /// Why an operator's command did not happen, by what the caller can do about it.
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +110,11 @@ impl Operator {
                 .map(|p| self.platform(p))
                 .collect::<Result<_, _>>()?
         };
+        // One catalogue for all the platforms, and all the runs in one
+        // append: the request queues every run or none.
+        let catalogue = self.catalogues.current().await?;
         let envelope = Envelope::new(actor);
+        let mut work = UnitOfWork::default();
         let mut queued = Vec::new();
         for platform in platforms {
             let run_id = RunId(Uuid::now_v7());
@@ -118,7 +122,7 @@ impl Operator {
                 run_id,
                 repository: repository.to_string(),
                 commit_sha: commit_sha.to_string(),
-                tests: self.catalogues.tests_for(&platform).await?,
+                tests: catalogue.state.tests_for(platform.as_str()),
                 platform,
                 trigger: Trigger::Manual {
                     requested_by: actor.to_string(),
@@ -127,12 +131,17 @@ impl Operator {
                 priority: 0,
                 delivery_id: None,
             });
-            self.runs
-                .execute(&run_id.stream(), &command, &envelope)
-                .await
+            // A fresh id: its stream is empty, nothing to read.
+            let prepared = self
+                .runs
+                .prepare_loaded(&run_id.stream(), Loaded::default(), &command, &envelope)
                 .map_err(run_error)?;
+            work.add(prepared);
             queued.push(run_id);
         }
+        work.commit(self.runs.store().as_ref())
+            .await
+            .map_err(|e| OperatorError::Unavailable(e.to_string()))?;
         Ok(queued)
     }
 
@@ -192,8 +201,14 @@ impl Operator {
             },
             delivery_id: None,
         });
+        // A fresh id: its stream is empty, nothing to read.
         self.runs
-            .execute(&run_id.stream(), &command, &Envelope::new(actor))
+            .execute_loaded(
+                &run_id.stream(),
+                Loaded::default(),
+                &command,
+                &Envelope::new(actor),
+            )
             .await
             .map_err(run_error)?;
         Ok(run_id)
