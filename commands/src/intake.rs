@@ -92,10 +92,6 @@ impl Intake {
         }
     }
 
-    pub fn config(&self) -> &IntakeConfig {
-        &self.config
-    }
-
     /// Handle one delivery: everything it causes is recorded, in one
     /// transaction, before this returns.
     pub async fn handle(

@@ -161,10 +161,6 @@ impl<A: Aggregate> Handler<A> {
         &self.store
     }
 
-    pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
-    }
-
     /// Fold a stream.
     pub async fn load(&self, stream: &str) -> Result<Loaded<A>, CommandError<A::Rejection>> {
         let recorded = self.store.read_stream(stream, 1).await?;

@@ -159,10 +159,6 @@ impl LocalProvider {
 
 #[async_trait]
 impl VmProvider for LocalProvider {
-    fn name(&self) -> &'static str {
-        "local"
-    }
-
     async fn create(&self, request: &CreateVm) -> Result<VmInfo, CallError> {
         if !valid_name(&request.name) {
             return Err(CallError::permanent(format!(

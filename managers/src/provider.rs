@@ -64,8 +64,6 @@ pub fn labels(run_id: &str, attempt: u32, platform: &str) -> BTreeMap<String, St
 
 #[async_trait]
 pub trait VmProvider: Send + Sync + std::fmt::Debug {
-    fn name(&self) -> &'static str;
-
     /// Create the VM, or return it if it exists already (same name or key).
     async fn create(&self, request: &CreateVm) -> Result<VmInfo, CallError>;
 

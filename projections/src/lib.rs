@@ -28,11 +28,10 @@ use std::sync::Arc;
 pub use audit::AuditProjection;
 pub use queue::QueueProjection;
 pub use results::ResultsProjection;
-pub use run_states::decode as decode_run_event;
 pub use run_view::{RunRow, RunStatus};
 pub use runner::{Change, Projection, ProjectionError, ProjectionStatus, Projector, rebuild};
 pub use runs::RunsProjection;
-pub use statuses::{StatusesProjection, desired as desired_status};
+pub use statuses::StatusesProjection;
 pub use tx::Tx;
 pub use vms::VmsProjection;
 

@@ -199,19 +199,6 @@ pub async fn vms_with_status(pool: &Pool, status: &str) -> Result<Vec<VmRow>, sq
     Ok(on_pool!(pool, p => sqlx::query_as::<_, VmRow>(&sql).bind(status).fetch_all(p).await?))
 }
 
-/// One VM by name.
-pub async fn vm(pool: &Pool, vm_name: &str) -> Result<Option<VmRow>, sqlx::Error> {
-    let sql = format!("SELECT {VM_COLUMNS} FROM vms WHERE vm_name = $1");
-    Ok(on_pool!(pool, p => sqlx::query_as::<_, VmRow>(&sql).bind(vm_name).fetch_optional(p).await?))
-}
-
-/// The VMs of a run, oldest first.
-pub async fn vms_of_run(pool: &Pool, run_id: &str) -> Result<Vec<VmRow>, sqlx::Error> {
-    let sql =
-        format!("SELECT {VM_COLUMNS} FROM vms WHERE run_id = $1 ORDER BY attempt, requested_at");
-    Ok(on_pool!(pool, p => sqlx::query_as::<_, VmRow>(&sql).bind(run_id).fetch_all(p).await?))
-}
-
 /// VMs that may exist: asked for and not yet confirmed deleted.
 pub async fn live_vms(pool: &Pool) -> Result<Vec<VmRow>, sqlx::Error> {
     let sql = format!(

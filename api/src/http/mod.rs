@@ -26,7 +26,7 @@ use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 pub use runner::RunnerSettings;
-pub use webhook::MAX_DELIVERY_BYTES;
+use webhook::MAX_DELIVERY_BYTES;
 
 use crate::graphql::ApiSchema;
 

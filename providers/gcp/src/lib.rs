@@ -291,10 +291,6 @@ fn info(instance: Instance) -> VmInfo {
 
 #[async_trait]
 impl VmProvider for GcpProvider {
-    fn name(&self) -> &'static str {
-        "gcp"
-    }
-
     async fn create(&self, request: &CreateVm) -> Result<VmInfo, CallError> {
         let inserted = self
             .instances
