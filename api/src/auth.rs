@@ -69,6 +69,31 @@ impl Caller {
     pub fn has(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope) || (scope == Scope::Read && !self.scopes.is_empty())
     }
+
+    /// Whether the caller may do what `scope` allows (reading needs no
+    /// token while anonymous reading is on), and if not, why, in words.
+    pub fn authorize(&self, scope: Scope, anonymous_read: bool) -> Result<(), Denied> {
+        if self.has(scope) || (scope == Scope::Read && anonymous_read) {
+            Ok(())
+        } else if self.is_anonymous() {
+            Err(Denied::Unauthenticated(format!(
+                "this needs a token with the {scope} scope (Authorization: Bearer …)"
+            )))
+        } else {
+            Err(Denied::Forbidden(format!(
+                "the token lacks the {scope} scope"
+            )))
+        }
+    }
+}
+
+/// Why a caller may not do something.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denied {
+    /// No token: one with the scope would do.
+    Unauthenticated(String),
+    /// A token without the scope.
+    Forbidden(String),
 }
 
 fn hash(secret: &str) -> String {

@@ -606,10 +606,11 @@ impl CatalogueMutation {
         .await
         .map_err(|e| match e {
             crate::catalogue::AddSampleError::Invalid(m) => coded("INVALID_INPUT", m),
-            crate::catalogue::AddSampleError::Files(e @ FileError::TooLarge { .. }) => {
-                coded("INVALID_INPUT", e.to_string())
-            }
-            crate::catalogue::AddSampleError::Files(e) => internal(e),
+            // As the HTTP upload answers: the store's trouble is not the caller's.
+            crate::catalogue::AddSampleError::Files(
+                e @ (FileError::Store(_) | FileError::Config(..)),
+            ) => coded("UNAVAILABLE", e.to_string()),
+            crate::catalogue::AddSampleError::Files(e) => coded("INVALID_INPUT", e.to_string()),
             crate::catalogue::AddSampleError::Catalogue(e) => operator_error(e),
         })?;
         match added {

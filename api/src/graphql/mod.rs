@@ -16,7 +16,7 @@ use sp_eventstore::Database;
 use sp_projections::Change;
 use tokio::sync::broadcast;
 
-use crate::auth::{Caller, Scope};
+use crate::auth::{Caller, Denied, Scope};
 
 pub use subscription::SubscriptionRoot;
 
@@ -90,19 +90,11 @@ pub(crate) fn require(ctx: &Context<'_>, scope: Scope) -> async_graphql::Result<
         .data::<Caller>()
         .cloned()
         .unwrap_or_else(|_| Caller::anonymous());
-    if caller.has(scope) || (scope == Scope::Read && services.anonymous_read) {
-        return Ok(caller);
+    match caller.authorize(scope, services.anonymous_read) {
+        Ok(()) => Ok(caller),
+        Err(Denied::Unauthenticated(m)) => Err(coded("UNAUTHENTICATED", m)),
+        Err(Denied::Forbidden(m)) => Err(coded("FORBIDDEN", m)),
     }
-    if caller.is_anonymous() {
-        return Err(coded(
-            "UNAUTHENTICATED",
-            format!("this needs a token with the {scope} scope (Authorization: Bearer …)"),
-        ));
-    }
-    Err(coded(
-        "FORBIDDEN",
-        format!("the token lacks the {scope} scope"),
-    ))
 }
 
 pub(crate) fn internal(e: impl std::fmt::Display) -> Error {

@@ -17,7 +17,7 @@ use sp_domain::catalogue::{Sample, is_sha256};
 
 use super::graphql::caller;
 use super::{ApiError, AppState};
-use crate::auth::{Caller, Scope};
+use crate::auth::{Caller, Denied, Scope};
 use crate::catalogue::{self, AddSampleError, AddedSample};
 use crate::files::{FileError, Kind, LogName};
 
@@ -29,17 +29,11 @@ pub(super) async fn require(
 ) -> Result<Caller, ApiError> {
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
     let caller = caller(&state.db.pool, authorization).await?;
-    if caller.has(scope) || (scope == Scope::Read && state.anonymous_read) {
-        return Ok(caller);
+    match caller.authorize(scope, state.anonymous_read) {
+        Ok(()) => Ok(caller),
+        Err(Denied::Unauthenticated(m)) => Err(ApiError::Unauthorized(m)),
+        Err(Denied::Forbidden(m)) => Err(ApiError::Forbidden(m)),
     }
-    if caller.is_anonymous() {
-        return Err(ApiError::Unauthorized(format!(
-            "this needs a token with the {scope} scope (Authorization: Bearer …)"
-        )));
-    }
-    Err(ApiError::Forbidden(format!(
-        "the token lacks the {scope} scope"
-    )))
 }
 
 pub(super) fn file_error(e: FileError) -> ApiError {
