@@ -66,20 +66,15 @@ pub async fn add_sample(
     body: Body,
 ) -> Result<Response, ApiError> {
     let caller = require(&state, &headers, Scope::Catalogue).await?;
+    // Refused before a byte of the body is stored; `add_sample` checks the
+    // name itself and tidies the tags.
     let name = query
         .get("name")
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty())
+        .filter(|n| !n.trim().is_empty())
         .ok_or_else(|| ApiError::BadRequest("name the sample: ?name=FILE".into()))?;
     let tags: Vec<String> = query
         .get("tags")
-        .map(|t| {
-            t.split(',')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(String::from)
-                .collect()
-        })
+        .map(|t| t.split(',').map(String::from).collect())
         .unwrap_or_default();
     let added = catalogue::add_sample(
         &state.catalogues,
