@@ -5,7 +5,10 @@
 //! memory and brought up to date with one read of the events after the
 //! cached version: usually none.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
 
 use sp_domain::catalogue::{self, AcceptOutput, Catalogue, CatalogueCommand, CatalogueRejection};
 use sp_domain::{OutputProduced, Platform, Policy, RegressionTest, RunId, RunState};
@@ -18,7 +21,17 @@ use crate::{Clock, CommandError, Envelope, Handler, Loaded, Outcome};
 pub struct Catalogues {
     handler: Handler<Catalogue>,
     runs: Handler<RunState>,
-    cached: Arc<Mutex<Arc<Loaded<Catalogue>>>>,
+    cached: Arc<Mutex<Arc<Cached>>>,
+}
+
+/// Who added each sample, and when, by SHA-256: from the metadata of the
+/// `SampleAdded` events, which the catalogue's state does not keep.
+pub type SampleOrigins = BTreeMap<String, (DateTime<Utc>, String)>;
+
+#[derive(Debug, Default)]
+struct Cached {
+    loaded: Arc<Loaded<Catalogue>>,
+    origins: Arc<SampleOrigins>,
 }
 
 fn catalogue_error(e: CommandError<CatalogueRejection>) -> OperatorError {
@@ -47,6 +60,19 @@ impl Catalogues {
 
     /// The catalogue as of now.
     pub async fn current(&self) -> Result<Arc<Loaded<Catalogue>>, OperatorError> {
+        Ok(self.refresh().await?.loaded.clone())
+    }
+
+    /// The catalogue as of now, with who added each sample and when.
+    pub async fn current_with_origins(
+        &self,
+    ) -> Result<(Arc<Loaded<Catalogue>>, Arc<SampleOrigins>), OperatorError> {
+        let cached = self.refresh().await?;
+        Ok((cached.loaded.clone(), cached.origins.clone()))
+    }
+
+    /// The cache brought up to date with one read of what is new.
+    async fn refresh(&self) -> Result<Arc<Cached>, OperatorError> {
         let cached = self
             .cached
             .lock()
@@ -55,22 +81,34 @@ impl Catalogues {
         let newer = self
             .handler
             .store()
-            .read_stream(catalogue::STREAM, cached.version + 1)
+            .read_stream(catalogue::STREAM, cached.loaded.version + 1)
             .await
             .map_err(|e| OperatorError::Unavailable(e.to_string()))?;
         if newer.is_empty() {
             return Ok(cached);
         }
-        let loaded =
-            Handler::<Catalogue>::fold_onto(catalogue::STREAM, Loaded::clone(&cached), &newer)
-                .map_err(catalogue_error)?;
-        let loaded = Arc::new(loaded);
+        let loaded = Handler::<Catalogue>::fold_onto(
+            catalogue::STREAM,
+            Loaded::clone(&cached.loaded),
+            &newer,
+        )
+        .map_err(catalogue_error)?;
+        let mut origins = SampleOrigins::clone(&cached.origins);
+        for e in newer.iter().filter(|e| e.event_type == "SampleAdded") {
+            if let Some(sha) = e.data["sample"]["sha256"].as_str() {
+                origins.insert(sha.to_string(), (e.recorded_at, e.metadata.actor.clone()));
+            }
+        }
+        let fresh = Arc::new(Cached {
+            loaded: Arc::new(loaded),
+            origins: Arc::new(origins),
+        });
         let mut slot = self.cached.lock().unwrap_or_else(|p| p.into_inner());
         // Another caller may have caught up further meanwhile.
-        if slot.version < loaded.version {
-            *slot = loaded.clone();
+        if slot.loaded.version < fresh.loaded.version {
+            *slot = fresh.clone();
         }
-        Ok(loaded)
+        Ok(fresh)
     }
 
     /// The active tests that run on `platform`.

@@ -170,6 +170,14 @@ async fn samples_and_tests_are_added_only_with_the_catalogue_scope(backend: Back
         Some(2),
         "duplicates and refused uploads added nothing: {samples}"
     );
+    assert!(
+        samples["samples"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|s| s["addedBy"] == "user:maintainer"),
+        "each sample says who added it: {samples}"
+    );
 
     // Tests: refused without the scope, for an unknown sample and a bad input kind.
     let expected = sha256(b"HELLO WORLD\n");

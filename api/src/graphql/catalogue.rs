@@ -356,24 +356,11 @@ impl CatalogueQuery {
     async fn samples(&self, ctx: &Context<'_>) -> Result<Vec<Sample>> {
         require(ctx, Scope::Read)?;
         let services = services(ctx)?;
-        let current = services
+        let (current, added) = services
             .catalogues
-            .current()
+            .current_with_origins()
             .await
             .map_err(operator_error)?;
-        // Who added a sample is in its event's metadata, not in the state.
-        let events = services
-            .db
-            .store
-            .read_stream(catalogue::STREAM, 1)
-            .await
-            .map_err(internal)?;
-        let mut added = std::collections::BTreeMap::new();
-        for e in events.iter().filter(|e| e.event_type == "SampleAdded") {
-            if let Some(sha) = e.data["sample"]["sha256"].as_str() {
-                added.insert(sha.to_string(), (e.recorded_at, e.metadata.actor.clone()));
-            }
-        }
         Ok(current
             .state
             .samples

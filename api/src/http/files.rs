@@ -80,7 +80,7 @@ pub async fn add_sample(
         &state.catalogues,
         &state.files,
         &caller.actor,
-        &name,
+        name,
         tags,
         state.max_sample_bytes,
         body.into_data_stream(),
