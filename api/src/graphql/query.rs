@@ -2,8 +2,8 @@
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, Object, Result};
+use sp_commands::Handler;
 use sp_domain::RunState;
-use sp_domain::codec::EventSchema;
 use sp_projections::{RunRow, queries};
 
 use super::types::{
@@ -156,22 +156,14 @@ impl RunQuery {
             .read_stream(&id.stream(), 1)
             .await
             .map_err(internal)?;
-        let mut state = RunState::default();
-        let mut seq = None;
-        let mut last = None;
         // Within one stream, positions increase with versions.
-        for e in events.iter().take_while(|e| e.position <= position) {
-            let event =
-                sp_domain::RunEvent::decode(&e.event_type, e.schema_version, e.data.clone())
-                    .map_err(internal)?;
-            state = state.evolve(&event);
-            seq.get_or_insert(e.position);
-            last = Some(e.position);
-        }
-        let (Some(seq), Some(last)) = (seq, last) else {
+        let upto = events.iter().take_while(|e| e.position <= position).count();
+        let (Some(first), Some(last)) = (events.first(), events[..upto].last()) else {
             return Ok(None);
         };
-        Ok(RunRow::from_state(&state, seq, last).map(Run::from))
+        let loaded =
+            Handler::<RunState>::fold(&id.stream(), &events[..upto]).map_err(internal)?;
+        Ok(RunRow::from_state(&loaded.state, first.position, last.position).map(Run::from))
     }
 
     /// GitHub users whose pushes and pull requests queue nothing.
