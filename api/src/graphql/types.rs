@@ -7,8 +7,11 @@ use sp_projections::queries::{
 };
 use sp_projections::{RunRow, RunStatus as Status};
 
+// The read model's statuses as GraphQL spells them: `remote` derives the
+// conversions both ways, so the two lists cannot drift apart.
+/// Where a run is in its life.
 #[derive(Debug, Enum, Copy, Clone, Eq, PartialEq)]
-#[graphql(name = "RunStatus")]
+#[graphql(name = "RunStatus", remote = "sp_projections::RunStatus")]
 pub enum RunStatus {
     Queued,
     Running,
@@ -19,26 +22,8 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    fn from_domain(s: Status) -> Self {
-        match s {
-            Status::Queued => RunStatus::Queued,
-            Status::Running => RunStatus::Running,
-            Status::Completed => RunStatus::Completed,
-            Status::Failed => RunStatus::Failed,
-            Status::Superseded => RunStatus::Superseded,
-            Status::Cancelled => RunStatus::Cancelled,
-        }
-    }
-
     fn as_row_value(self) -> &'static str {
-        match self {
-            RunStatus::Queued => Status::Queued.as_str(),
-            RunStatus::Running => Status::Running.as_str(),
-            RunStatus::Completed => Status::Completed.as_str(),
-            RunStatus::Failed => Status::Failed.as_str(),
-            RunStatus::Superseded => Status::Superseded.as_str(),
-            RunStatus::Cancelled => Status::Cancelled.as_str(),
-        }
+        Status::from(self).as_str()
     }
 }
 
@@ -88,7 +73,7 @@ impl From<RunRow> for Run {
     fn from(r: RunRow) -> Self {
         Run {
             id: ID(r.run_id),
-            status: RunStatus::from_domain(Status::parse(&r.status).unwrap_or(Status::Failed)),
+            status: Status::parse(&r.status).unwrap_or(Status::Failed).into(),
             repository: r.repository,
             commit_sha: r.commit_sha,
             platform: r.platform,
@@ -197,7 +182,7 @@ impl From<QueueRow> for QueueEntry {
         QueueEntry {
             run_id: ID(q.run_id),
             position: q.position,
-            status: RunStatus::from_domain(Status::parse(&q.status).unwrap_or(Status::Queued)),
+            status: Status::parse(&q.status).unwrap_or(Status::Queued).into(),
             stage: q.stage,
             attempt: q.attempt,
             priority: q.priority,
