@@ -103,6 +103,26 @@ struct Now {
     total: u32,
 }
 
+impl Now {
+    fn progress(&self) -> ReportBody {
+        ReportBody::Progress {
+            stage: self.stage,
+            message: self.message.clone(),
+            done: self.done,
+            total: self.total,
+        }
+    }
+}
+
+/// Move to a new stage or test; returns the progress report to send.
+fn advance(now: &Mutex<Now>, stage: RunnerStage, message: String, done: u32) -> ReportBody {
+    let mut now = now.lock().unwrap_or_else(|p| p.into_inner());
+    now.stage = stage;
+    now.message = message;
+    now.done = done;
+    now.progress()
+}
+
 /// Do the job. `Err` is a local failure, already reported to the platform
 /// where that was possible.
 pub async fn run(mut config: Config) -> anyhow::Result<Outcome> {
@@ -128,12 +148,11 @@ pub async fn run(mut config: Config) -> anyhow::Result<Outcome> {
         job.platform,
         job.tests.len()
     ));
-    let total = u32::try_from(job.tests.len()).unwrap_or(u32::MAX);
     let now = Arc::new(Mutex::new(Now {
         stage: RunnerStage::Preparing,
-        message: "downloading the artifact and the samples".into(),
+        message: String::new(),
         done: 0,
-        total,
+        total: u32::try_from(job.tests.len()).unwrap_or(u32::MAX),
     }));
     let heartbeat = tokio::spawn(heartbeat(client.clone(), now.clone(), job.heartbeat_secs));
     let outcome = work(&config, &client, &job, &log, &now).await;
@@ -182,13 +201,12 @@ async fn work(
     log: &Log,
     now: &Arc<Mutex<Now>>,
 ) -> anyhow::Result<Outcome> {
-    let total = now.lock().unwrap_or_else(|p| p.into_inner()).total;
-    let preparing = ReportBody::Progress {
-        stage: RunnerStage::Preparing,
-        message: "downloading the artifact and the samples".into(),
-        done: 0,
-        total,
-    };
+    let preparing = advance(
+        now,
+        RunnerStage::Preparing,
+        "downloading the artifact and the samples".into(),
+        0,
+    );
     if let Some(reason) = send(client, preparing).await? {
         return Ok(Outcome::Refused(reason));
     }
@@ -210,28 +228,24 @@ async fn work(
     log.line(format!("downloaded {} samples", samples.len()));
 
     let timeout = Duration::from_secs(job.per_test_timeout_secs.max(1));
+    tokio::fs::create_dir_all(config.work_dir.join("stderr")).await?;
     for (i, (t, sample)) in job.tests.iter().zip(&samples).enumerate() {
         let done = u32::try_from(i).unwrap_or(u32::MAX);
-        *now.lock().unwrap_or_else(|p| p.into_inner()) = Now {
-            stage: RunnerStage::Testing,
-            message: format!("running {}", t.test.id),
+        let testing = advance(
+            now,
+            RunnerStage::Testing,
+            format!("running {}", t.test.id),
             done,
-            total,
-        };
-        if i == 0 {
-            let testing = ReportBody::Progress {
-                stage: RunnerStage::Testing,
-                message: format!("running {}", t.test.id),
-                done,
-                total,
-            };
-            if let Some(reason) = send(client, testing).await? {
-                return Ok(Outcome::Refused(reason));
-            }
+        );
+        // The stage change is reported at once; later tests ride on the
+        // results and the heartbeat.
+        if i == 0
+            && let Some(reason) = send(client, testing).await?
+        {
+            return Ok(Outcome::Refused(reason));
         }
         let outdir = config.work_dir.join("outputs").join(format!("{i:04}"));
         let stderr = config.work_dir.join("stderr").join(log_name(&t.test.id));
-        tokio::fs::create_dir_all(config.work_dir.join("stderr")).await?;
         let result = exec::run_test(&t.test, &exe, sample, &outdir, &stderr, timeout).await;
         upload_outputs(client, &result, &outdir, log).await;
         log.line(format!(
@@ -318,13 +332,7 @@ async fn heartbeat(client: Client, now: Arc<Mutex<Now>>, every_secs: u64) {
     let every = Duration::from_secs(every_secs.max(1));
     loop {
         tokio::time::sleep(every).await;
-        let n = now.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let body = ReportBody::Progress {
-            stage: n.stage,
-            message: n.message,
-            done: n.done,
-            total: n.total,
-        };
+        let body = now.lock().unwrap_or_else(|p| p.into_inner()).progress();
         if let Err(e) = client.report(body).await {
             tracing::warn!(error = %e, "heartbeat not delivered");
         }

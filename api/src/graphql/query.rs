@@ -161,8 +161,7 @@ impl RunQuery {
         let (Some(first), Some(last)) = (events.first(), events[..upto].last()) else {
             return Ok(None);
         };
-        let loaded =
-            Handler::<RunState>::fold(&id.stream(), &events[..upto]).map_err(internal)?;
+        let loaded = Handler::<RunState>::fold(&id.stream(), &events[..upto]).map_err(internal)?;
         Ok(RunRow::from_state(&loaded.state, first.position, last.position).map(Run::from))
     }
 
