@@ -9,7 +9,6 @@
 
 use std::time::Duration;
 
-use bytes_body::collect;
 use http::StatusCode;
 use octocrab::Octocrab;
 use octocrab::service::middleware::retry::RetryConfig;
@@ -46,23 +45,19 @@ pub struct Github {
     config: GithubConfig,
 }
 
-mod bytes_body {
-    use http_body_util::BodyExt;
+/// A response as octocrab hands it over.
+type Response = http::Response<http_body_util::combinators::BoxBody<bytes::Bytes, octocrab::Error>>;
 
-    /// The whole body of a response, as text.
-    pub async fn collect(
-        response: http::Response<
-            http_body_util::combinators::BoxBody<bytes::Bytes, octocrab::Error>,
-        >,
-    ) -> Result<String, String> {
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
-    }
+/// The whole body of a response, as text.
+async fn collect(response: Response) -> Result<String, String> {
+    use http_body_util::BodyExt;
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// The wait GitHub asks for, from `Retry-After` (seconds) or
@@ -109,12 +104,7 @@ impl Github {
     }
 
     /// Classify a response that is not a success.
-    async fn failure(
-        what: &str,
-        response: http::Response<
-            http_body_util::combinators::BoxBody<bytes::Bytes, octocrab::Error>,
-        >,
-    ) -> GithubError {
+    async fn failure(what: &str, response: Response) -> GithubError {
         let status = response.status();
         let wait = rate_limit_wait(response.headers());
         let body = collect(response).await.unwrap_or_default();
@@ -137,12 +127,13 @@ impl Github {
         CallError::permanent(message).into()
     }
 
-    async fn get_json<T: DeserializeOwned>(
+    /// One request, bounded by the timeout; a response that is not a
+    /// success is classified.
+    async fn send(
         &self,
         what: &str,
-        path: &str,
-    ) -> Result<T, GithubError> {
-        let call = self.client._get(path);
+        call: impl std::future::Future<Output = Result<Response, octocrab::Error>>,
+    ) -> Result<Response, GithubError> {
         let response = tokio::time::timeout(self.config.timeout, call)
             .await
             .map_err(|_| {
@@ -155,6 +146,15 @@ impl Github {
         if !response.status().is_success() {
             return Err(Self::failure(what, response).await);
         }
+        Ok(response)
+    }
+
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        path: &str,
+    ) -> Result<T, GithubError> {
+        let response = self.send(what, self.client._get(path)).await?;
         let body = collect(response)
             .await
             .map_err(|e| CallError::retryable(format!("{what}: {e}")))?;
@@ -185,19 +185,7 @@ impl Github {
         let call = self
             .client
             ._post(format!("/repos/{repository}/statuses/{sha}"), Some(&body));
-        let response = tokio::time::timeout(self.config.timeout, call)
-            .await
-            .map_err(|_| {
-                CallError::retryable(format!(
-                    "{what}: no answer within {:?}",
-                    self.config.timeout
-                ))
-            })?
-            .map_err(|e| CallError::retryable(format!("{what}: {e}")))?;
-        if response.status().is_success() {
-            return Ok(());
-        }
-        Err(Self::failure(&what, response).await)
+        self.send(&what, call).await.map(|_| ())
     }
 
     /// The workflow runs of a commit, newest first.
