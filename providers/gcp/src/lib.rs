@@ -73,35 +73,19 @@ impl GcpProvider {
     /// A provider using Application Default Credentials, or anonymous ones
     /// against a test endpoint.
     pub async fn new(config: GcpConfig) -> Result<Self, String> {
-        let (instances, operations) = match &config.endpoint {
-            Some(endpoint) => {
-                let anonymous =
-                    || google_cloud_auth::credentials::anonymous::Builder::new().build();
-                let instances = Instances::builder()
-                    .with_endpoint(endpoint)
-                    .with_credentials(anonymous())
-                    .with_retry_policy(NeverRetry)
-                    .build()
-                    .await;
-                let operations = ZoneOperations::builder()
-                    .with_endpoint(endpoint)
-                    .with_credentials(anonymous())
-                    .with_retry_policy(NeverRetry)
-                    .build()
-                    .await;
-                (instances, operations)
-            }
-            None => (
-                Instances::builder()
-                    .with_retry_policy(NeverRetry)
-                    .build()
-                    .await,
-                ZoneOperations::builder()
-                    .with_retry_policy(NeverRetry)
-                    .build()
-                    .await,
-            ),
-        };
+        // Retries are ours (one outside-call mechanism), never the client's.
+        let mut instances = Instances::builder().with_retry_policy(NeverRetry);
+        let mut operations = ZoneOperations::builder().with_retry_policy(NeverRetry);
+        if let Some(endpoint) = &config.endpoint {
+            let anonymous = || google_cloud_auth::credentials::anonymous::Builder::new().build();
+            instances = instances
+                .with_endpoint(endpoint)
+                .with_credentials(anonymous());
+            operations = operations
+                .with_endpoint(endpoint)
+                .with_credentials(anonymous());
+        }
+        let (instances, operations) = (instances.build().await, operations.build().await);
         Ok(GcpProvider {
             instances: instances.map_err(|e| format!("Compute Engine client: {e}"))?,
             operations: operations.map_err(|e| format!("Compute Engine client: {e}"))?,
