@@ -19,6 +19,7 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::backoff::Backoff;
 use crate::external::{CallError, call};
 use crate::wake::Wake;
 use crate::{Managers, TICK};
@@ -56,31 +57,43 @@ pub struct ArtifactStore {
 const FIRST_CHECK_RETRY: Duration = Duration::from_secs(15);
 const MAX_CHECK_RETRY: Duration = Duration::from_secs(120);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Work {
     busy: HashSet<String>,
-    /// Not before, the next pause, and the last reason recorded.
-    retry: HashMap<String, (Instant, Duration, String)>,
+    /// Runs whose artifact was not there, waiting to look again.
+    retry: Backoff,
+    /// The last reason recorded per run: the same one again is not news.
+    last_reason: HashMap<String, String>,
 }
 
 pub async fn run(m: Managers, stop: CancellationToken) {
     let mut wake = Wake::new(&m.changes, &[QueueProjection::NAME], TICK);
-    let work: Arc<Mutex<Work>> = Arc::default();
+    let work = Arc::new(Mutex::new(Work {
+        busy: HashSet::new(),
+        retry: Backoff::new(FIRST_CHECK_RETRY, MAX_CHECK_RETRY),
+        last_reason: HashMap::new(),
+    }));
     let client = reqwest::Client::new();
     loop {
         match queries::queue(&m.db.pool, None).await {
             Ok(entries) => {
                 m.health.ok(NAME);
                 let now = Instant::now();
-                for entry in entries
+                let waiting: Vec<_> = entries
                     .into_iter()
                     .filter(|e| e.stage == "awaiting_artifact")
+                    .collect();
                 {
+                    // Runs that got their artifact, or ended, are forgotten.
+                    let mut w = work.lock().unwrap_or_else(|p| p.into_inner());
+                    w.retry.keep_only(waiting.iter().map(|e| e.run_id.as_str()));
+                    w.last_reason
+                        .retain(|run, _| waiting.iter().any(|e| &e.run_id == run));
+                }
+                for entry in waiting {
                     {
                         let mut w = work.lock().unwrap_or_else(|p| p.into_inner());
-                        if w.retry
-                            .get(&entry.run_id)
-                            .is_some_and(|(after, _, _)| *after > now)
+                        if w.retry.waiting(&entry.run_id, now)
                             || !w.busy.insert(entry.run_id.clone())
                         {
                             continue;
@@ -159,20 +172,11 @@ async fn fetch_for(m: &Managers, client: &reqwest::Client, run_id: &str, work: &
         },
         Err(e) => {
             let mut w = work.lock().unwrap_or_else(|p| p.into_inner());
-            let (_, pause, last) = w.retry.remove(run_id).unwrap_or((
-                Instant::now(),
-                FIRST_CHECK_RETRY,
-                String::new(),
-            ));
-            let unchanged = last == e.message;
-            w.retry.insert(
-                run_id.to_string(),
-                (
-                    Instant::now() + pause,
-                    (pause * 2).min(MAX_CHECK_RETRY),
-                    e.message.clone(),
-                ),
-            );
+            w.retry.failed(run_id);
+            let unchanged = w
+                .last_reason
+                .insert(run_id.to_string(), e.message.clone())
+                .is_some_and(|last| last == e.message);
             drop(w);
             // The same reason again is not news; the deadline bounds the wait.
             if unchanged && e.class != ErrorClass::Permanent {

@@ -69,7 +69,7 @@ impl CallPolicy {
 
     /// The wait after the `try_number`th failed try (from 1): half of the
     /// exponential delay plus a random part of the other half.
-    fn delay(&self, try_number: u32) -> Duration {
+    pub(crate) fn delay(&self, try_number: u32) -> Duration {
         let exp = self
             .backoff
             .saturating_mul(1u32 << try_number.saturating_sub(1).min(16))

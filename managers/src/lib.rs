@@ -19,6 +19,7 @@
 //! leads at a time ([`lease`]).
 
 pub mod artifacts;
+mod backoff;
 pub mod credentials;
 pub mod external;
 pub mod github;

@@ -8,7 +8,7 @@
 //! retryable failures back off per run; each failure is recorded once as
 //! `StatusReportFailed`, and a permanent one ends the attempts for that state.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use sp_domain::{ErrorClass, RunCommand, RunId};
@@ -16,6 +16,7 @@ use sp_projections::{StatusesProjection, queries};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::backoff::Backoff;
 use crate::github::Github;
 use crate::wake::Wake;
 use crate::{Managers, TICK};
@@ -25,17 +26,25 @@ const NAME: &str = "statuses";
 const FIRST_RETRY: Duration = Duration::from_secs(2);
 const MAX_RETRY: Duration = Duration::from_secs(300);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Work {
     /// Until when GitHub asked for no more requests.
     paused_until: Option<Instant>,
-    /// Per run: not before, and the pause after the next failure.
-    retry: HashMap<String, (Instant, Duration)>,
+    /// Runs whose status could not be sent, waiting to be tried again.
+    retry: Backoff,
     /// (run, state) failures already recorded by this process.
     recorded: HashSet<(String, String)>,
 }
 
 impl Work {
+    fn new() -> Self {
+        Work {
+            paused_until: None,
+            retry: Backoff::new(FIRST_RETRY, MAX_RETRY),
+            recorded: HashSet::new(),
+        }
+    }
+
     fn rate_limited(&self) -> bool {
         self.paused_until
             .is_some_and(|until| until > Instant::now())
@@ -44,7 +53,7 @@ impl Work {
 
 pub async fn run(m: Managers, github: Github, stop: CancellationToken) {
     let mut wake = Wake::new(&m.changes, &[StatusesProjection::NAME], TICK);
-    let mut work = Work::default();
+    let mut work = Work::new();
     loop {
         report(&m, &github, &mut work).await;
         if !wake.wait(None, &stop).await {
@@ -74,17 +83,17 @@ async fn report(m: &Managers, github: &Github, work: &mut Work) {
             return;
         }
     };
+    // What is no longer to be reported is forgotten.
+    work.retry.keep_only(rows.iter().map(|r| r.run_id.as_str()));
+    work.recorded
+        .retain(|(run, _)| rows.iter().any(|r| &r.run_id == run));
     for row in rows {
         // GitHub asked for a pause (on this row or an earlier one): no more
         // requests, whatever was recorded for this row.
         if work.rate_limited() {
             return;
         }
-        if work
-            .retry
-            .get(&row.run_id)
-            .is_some_and(|(after, _)| *after > now)
-        {
+        if work.retry.waiting(&row.run_id, now) {
             continue;
         }
         let Ok(run) = Uuid::parse_str(&row.run_id).map(RunId) else {
@@ -108,7 +117,7 @@ async fn report(m: &Managers, github: &Github, work: &mut Work) {
             .await;
         let command = match outcome {
             Ok(()) => {
-                work.retry.remove(&row.run_id);
+                work.retry.succeeded(&row.run_id);
                 RunCommand::RecordStatusReported {
                     context,
                     state: row.desired_state.clone(),
@@ -120,11 +129,7 @@ async fn report(m: &Managers, github: &Github, work: &mut Work) {
                     work.paused_until = Some(Instant::now() + wait);
                     tracing::warn!(?wait, "GitHub rate limit: status reports paused");
                 }
-                let pause = work.retry.get(&row.run_id).map_or(FIRST_RETRY, |(_, p)| *p);
-                work.retry.insert(
-                    row.run_id.clone(),
-                    (Instant::now() + pause, (pause * 2).min(MAX_RETRY)),
-                );
+                work.retry.failed(&row.run_id);
                 let key = (row.run_id.clone(), row.desired_state.clone());
                 let permanent = failure.error.class == ErrorClass::Permanent;
                 if !permanent && !work.recorded.insert(key) {

@@ -19,6 +19,7 @@ use sp_projections::queries::{self, VmRow};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::backoff::Backoff;
 use crate::external::call;
 use crate::provider::{CreateVm, labels};
 use crate::wake::Wake;
@@ -30,14 +31,24 @@ const NAME: &str = "vm-manager";
 const FIRST_DELETE_RETRY: Duration = Duration::from_secs(5);
 const MAX_DELETE_RETRY: Duration = Duration::from_secs(300);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Work {
     /// VMs with a create or delete under way.
     busy: HashSet<String>,
     /// Creates under way, to abandon when their VM is no longer wanted.
     creating: HashMap<String, CancellationToken>,
-    /// VMs whose deletion failed: not before, and the pause after the next failure.
-    delete_after: HashMap<String, (Instant, Duration)>,
+    /// VMs whose deletion failed, waiting to be tried again.
+    delete_retry: Backoff,
+}
+
+impl Work {
+    fn new() -> Self {
+        Work {
+            busy: HashSet::new(),
+            creating: HashMap::new(),
+            delete_retry: Backoff::new(FIRST_DELETE_RETRY, MAX_DELETE_RETRY),
+        }
+    }
 }
 
 type Shared = Arc<Mutex<Work>>;
@@ -48,7 +59,7 @@ fn lock(work: &Shared) -> std::sync::MutexGuard<'_, Work> {
 
 pub async fn run(m: Managers, stop: CancellationToken) {
     let mut wake = Wake::new(&m.changes, &[VmsProjection::NAME], TICK);
-    let work: Shared = Arc::default();
+    let work: Shared = Arc::new(Mutex::new(Work::new()));
     loop {
         dispatch(&m, &work, &stop).await;
         if !wake.wait(None, &stop).await {
@@ -93,13 +104,13 @@ async fn dispatch(m: &Managers, work: &Shared, stop: &CancellationToken) {
             w.busy.remove(&vm.vm_name);
         });
     }
+    lock(work)
+        .delete_retry
+        .keep_only(deleting.iter().map(|vm| vm.vm_name.as_str()));
     for vm in deleting {
         {
             let mut w = lock(work);
-            if w.delete_after
-                .get(&vm.vm_name)
-                .is_some_and(|(after, _)| *after > now)
-            {
+            if w.delete_retry.waiting(&vm.vm_name, now) {
                 continue;
             }
             if let Some(create) = w.creating.get(&vm.vm_name) {
@@ -123,16 +134,9 @@ async fn dispatch(m: &Managers, work: &Shared, stop: &CancellationToken) {
             let mut w = lock(&work);
             w.busy.remove(&vm.vm_name);
             if deleted {
-                w.delete_after.remove(&vm.vm_name);
+                w.delete_retry.succeeded(&vm.vm_name);
             } else {
-                let pause = w
-                    .delete_after
-                    .get(&vm.vm_name)
-                    .map_or(FIRST_DELETE_RETRY, |(_, p)| *p);
-                w.delete_after.insert(
-                    vm.vm_name.clone(),
-                    (Instant::now() + pause, (pause * 2).min(MAX_DELETE_RETRY)),
-                );
+                w.delete_retry.failed(&vm.vm_name);
             }
         });
     }
