@@ -720,9 +720,8 @@ async function runPage(app, id) {
 
   if (!isFinal(run.status)) {
     onLeave(subscribe(
-      `subscription($filter:RunFilter){runChanged(filter:$filter){${RUN_FIELDS}}}`,
-      // The filter has no id: narrow to this commit and platform, then match the id here.
-      { filter: { platform: run.platform, repository: run.repository, commitPrefix: run.commitSha } },
+      `subscription($id:ID!){runChanged(runId:$id){${RUN_FIELDS}}}`,
+      { id },
       (data) => apply(data.runChanged),
       { resync: () => reload().catch(showError) },
     ));

@@ -68,6 +68,49 @@ async fn subscribers_see_runs_change(backend: Backend) {
         pushed.iter().any(|c| run["commitSha"] == c.as_str()),
         "{payload}"
     );
+
+    // One run only: other runs' changes do not arrive on it.
+    let target = p.push("d-sub-target", 'e').await;
+    socket
+        .send(send(json!({
+            "id": "2",
+            "type": "subscribe",
+            "payload": {
+                "query": "subscription($id: ID!) { runChanged(runId: $id) { id status } }",
+                "variables": { "id": target }
+            }
+        })))
+        .await
+        .expect("subscribe");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    p.push("d-sub-other", 'f').await;
+    let operator = p.token("ops", &["operate"]).await;
+    let cancelled = p
+        .graphql(
+            "mutation($id: ID!) { cancelRun(id: $id, reason: \"watch it\") }",
+            json!({ "id": target }),
+            Some(&operator),
+        )
+        .await;
+    assert_eq!(cancelled["data"]["cancelRun"], true, "{cancelled}");
+    // It may first show the run as queued (the model applying the push late);
+    // whatever arrives on it is that run, until the cancellation.
+    loop {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .expect("the cancellation arrives")
+            .expect("message")
+            .expect("frame");
+        let payload: Value = serde_json::from_str(&message.to_string()).expect("json");
+        if payload["id"] != "2" {
+            continue;
+        }
+        let seen = &payload["payload"]["data"]["runChanged"];
+        assert_eq!(seen["id"], target.as_str(), "only that run: {payload}");
+        if seen["status"] == "CANCELLED" {
+            break;
+        }
+    }
 }
 
 /// Every read model, read through the same queries the API uses.
