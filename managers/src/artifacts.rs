@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use sp_domain::{ErrorClass, RunCommand, RunId};
-use sp_projections::{QueueProjection, queries};
+use sp_projections::{QueueProjection, RunRow, queries};
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -75,43 +75,38 @@ pub async fn run(m: Managers, stop: CancellationToken) {
     }));
     let client = reqwest::Client::new();
     loop {
-        match queries::queue(&m.db.pool, None).await {
-            Ok(entries) => {
+        match queries::runs_awaiting_artifact(&m.db.pool).await {
+            Ok(waiting) => {
                 m.health.ok(NAME);
                 let now = Instant::now();
-                let waiting: Vec<_> = entries
-                    .into_iter()
-                    .filter(|e| e.stage == "awaiting_artifact")
-                    .collect();
                 {
                     // Runs that got their artifact, or ended, are forgotten.
                     let mut w = work.lock().unwrap_or_else(|p| p.into_inner());
-                    w.retry.keep_only(waiting.iter().map(|e| e.run_id.as_str()));
+                    w.retry.keep_only(waiting.iter().map(|r| r.run_id.as_str()));
                     w.last_reason
-                        .retain(|run, _| waiting.iter().any(|e| &e.run_id == run));
+                        .retain(|run, _| waiting.iter().any(|r| &r.run_id == run));
                 }
-                for entry in waiting {
+                for row in waiting {
                     {
                         let mut w = work.lock().unwrap_or_else(|p| p.into_inner());
-                        if w.retry.waiting(&entry.run_id, now)
-                            || !w.busy.insert(entry.run_id.clone())
-                        {
+                        if w.retry.waiting(&row.run_id, now) || !w.busy.insert(row.run_id.clone()) {
                             continue;
                         }
                     }
                     let (m, work, client) = (m.clone(), work.clone(), client.clone());
                     tokio::spawn(async move {
-                        fetch_for(&m, &client, &entry.run_id, &work).await;
+                        fetch_for(&m, &client, &row, &work).await;
                         work.lock()
                             .unwrap_or_else(|p| p.into_inner())
                             .busy
-                            .remove(&entry.run_id);
+                            .remove(&row.run_id);
                     });
                 }
             }
-            Err(error) => m
-                .health
-                .failing(NAME, format!("cannot read the queue: {error}")),
+            Err(error) => m.health.failing(
+                NAME,
+                format!("cannot read the runs awaiting artifacts: {error}"),
+            ),
         }
         if !wake.wait(None, &stop).await {
             return;
@@ -119,19 +114,10 @@ pub async fn run(m: Managers, stop: CancellationToken) {
     }
 }
 
-async fn fetch_for(m: &Managers, client: &reqwest::Client, run_id: &str, work: &Arc<Mutex<Work>>) {
+async fn fetch_for(m: &Managers, client: &reqwest::Client, row: &RunRow, work: &Arc<Mutex<Work>>) {
+    let run_id = row.run_id.as_str();
     let Ok(run) = Uuid::parse_str(run_id).map(RunId) else {
         return;
-    };
-    let row = match queries::get_run(&m.db.pool, run_id).await {
-        Ok(Some(row)) => row,
-        // Not in the runs model yet: the next pass finds it.
-        Ok(None) => return,
-        Err(error) => {
-            m.health
-                .failing(NAME, format!("cannot read run {run_id}: {error}"));
-            return;
-        }
     };
     let fetched = match &m.config.artifacts {
         ArtifactSource::None => Ok(Fetched {

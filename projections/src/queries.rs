@@ -93,6 +93,16 @@ pub async fn list_runs(
     Ok((rows, more))
 }
 
+/// Runs the queue shows waiting for their build, in queue order.
+pub async fn runs_awaiting_artifact(pool: &Pool) -> Result<Vec<RunRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM runs
+         WHERE run_id IN (SELECT run_id FROM queue_entries WHERE stage = 'awaiting_artifact')
+         ORDER BY seq"
+    );
+    Ok(on_pool!(pool, p => sqlx::query_as::<_, RunRow>(&sql).fetch_all(p).await?))
+}
+
 pub async fn get_run(pool: &Pool, run_id: &str) -> Result<Option<RunRow>, sqlx::Error> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id = $1");
     Ok(on_pool!(pool, p => {
