@@ -58,11 +58,11 @@ pub async fn list_runs(
         add("pull_request = ?", Param::Int(v));
     }
     if let Some(v) = &filter.commit_prefix {
-        // A prefix of lower-case hex: escaping LIKE is not needed.
-        add(
-            "commit_sha LIKE ?",
-            Param::Text(format!("{}%", v.to_ascii_lowercase())),
-        );
+        // A range rather than LIKE, so the commit index serves it on both
+        // backends: SHAs are lower-case hex, and 'g' sorts after every digit.
+        let prefix = v.to_ascii_lowercase();
+        add("commit_sha >= ?", Param::Text(prefix.clone()));
+        add("commit_sha < ?", Param::Text(format!("{prefix}g")));
     }
     if let Some(v) = after {
         add("seq < ?", Param::Int(v));

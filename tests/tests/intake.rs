@@ -386,6 +386,28 @@ async fn pull_request_updates_supersede_and_late_deliveries_do_not(backend: Back
         .await;
     assert_eq!(next["runs"]["edges"][0]["node"]["id"], first.as_str());
     assert_eq!(next["runs"]["pageInfo"]["hasNextPage"], false);
+
+    // And by a prefix of the commit, in any case: that head's runs only.
+    let by_commit = p
+        .query(
+            "query($c: String!) { runs(first: 10, filter: { commitPrefix: $c }) { edges { node { id commitSha } } } }",
+            json!({ "c": sha('b')[..7].to_ascii_uppercase() }),
+        )
+        .await;
+    let nodes: Vec<&Value> = by_commit["runs"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| &e["node"])
+        .collect();
+    assert!(
+        nodes.iter().any(|n| n["id"] == second.as_str()),
+        "{by_commit}"
+    );
+    assert!(
+        nodes.iter().all(|n| n["commitSha"] == sha('b').as_str()),
+        "{by_commit}"
+    );
 }
 
 async fn operators_need_tokens_and_are_recorded(backend: Backend) {
