@@ -11,7 +11,9 @@ use crate::run::Context;
 
 pub const STREAM: &str = "blocked-users";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumCount,
+)]
 #[serde(tag = "type")]
 pub enum BlocklistEvent {
     UserBlocked {
@@ -27,10 +29,7 @@ pub enum BlocklistEvent {
 
 impl EventSchema for BlocklistEvent {
     fn type_name(&self) -> &'static str {
-        match self {
-            BlocklistEvent::UserBlocked { .. } => "UserBlocked",
-            BlocklistEvent::UserUnblocked { .. } => "UserUnblocked",
-        }
+        self.into()
     }
 }
 

@@ -122,7 +122,9 @@ impl TestDefinition {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumCount,
+)]
 #[serde(tag = "type")]
 pub enum CatalogueEvent {
     SampleAdded {
@@ -158,12 +160,7 @@ pub enum CatalogueEvent {
 
 impl EventSchema for CatalogueEvent {
     fn type_name(&self) -> &'static str {
-        match self {
-            CatalogueEvent::SampleAdded { .. } => "SampleAdded",
-            CatalogueEvent::TestDefined { .. } => "TestDefined",
-            CatalogueEvent::TestActivationChanged { .. } => "TestActivationChanged",
-            CatalogueEvent::OutputAccepted { .. } => "OutputAccepted",
-        }
+        self.into()
     }
 }
 

@@ -43,9 +43,16 @@ pub enum DecodeError {
     },
 }
 
-/// A family of events stored through this codec. The enum must be
-/// `#[serde(tag = "type")]` with one variant per stored type name.
-pub trait EventSchema: Serialize + DeserializeOwned {
+/// A family of events stored through this codec.
+///
+/// The enum must be `#[serde(tag = "type")]` and derive `strum::IntoStaticStr`
+/// and `strum::EnumCount`, with no renames: serde's tag, the stored type name
+/// and [`EventSchema::type_name`] are then all the variant's name, so what is
+/// written under one name can never be read back expecting another. `encode`
+/// refuses to disagree with serde all the same (see the every-variant test in
+/// `tests/tests/event_codec.rs`).
+pub trait EventSchema: Serialize + DeserializeOwned + strum::EnumCount {
+    /// The stored type name: the variant's name, as `strum::IntoStaticStr` gives it.
     fn type_name(&self) -> &'static str;
 
     /// The upcasters of this family, oldest first per type.
@@ -70,7 +77,12 @@ pub trait EventSchema: Serialize + DeserializeOwned {
             Ok(other) => Map::from_iter([("value".to_string(), other)]),
             Err(e) => Map::from_iter([("encode_error".to_string(), Value::String(e.to_string()))]),
         };
-        data.remove("type");
+        let tag = data.remove("type");
+        debug_assert_eq!(
+            tag.as_ref().and_then(Value::as_str),
+            Some(event_type),
+            "serde's tag and the stored type name must be the variant's name"
+        );
         EncodedEvent {
             event_type,
             schema_version: Self::schema_version(event_type),
@@ -111,7 +123,7 @@ pub trait EventSchema: Serialize + DeserializeOwned {
 
 impl EventSchema for RunEvent {
     fn type_name(&self) -> &'static str {
-        RunEvent::type_name(self)
+        self.into()
     }
 
     fn upcasters() -> &'static [Upcaster] {

@@ -41,7 +41,9 @@ pub enum DeliveryOutcome {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumCount,
+)]
 #[serde(tag = "type")]
 pub enum DeliveryEvent {
     DeliveryHandled {
@@ -59,7 +61,7 @@ pub enum DeliveryEvent {
 
 impl EventSchema for DeliveryEvent {
     fn type_name(&self) -> &'static str {
-        "DeliveryHandled"
+        self.into()
     }
 }
 
@@ -112,7 +114,9 @@ impl Aggregate for DeliveryState {
 }
 
 /// A GitHub Actions workflow run finished for a commit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumCount,
+)]
 #[serde(tag = "type")]
 pub enum BuildEvent {
     BuildFinished {
@@ -130,7 +134,7 @@ pub enum BuildEvent {
 
 impl EventSchema for BuildEvent {
     fn type_name(&self) -> &'static str {
-        "BuildFinished"
+        self.into()
     }
 }
 

@@ -11,7 +11,9 @@ use crate::run::Context;
 
 pub const STREAM: &str = "notices";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumCount,
+)]
 #[serde(tag = "type")]
 pub enum NoticeEvent {
     NoticeRecorded {
@@ -25,7 +27,7 @@ pub enum NoticeEvent {
 
 impl EventSchema for NoticeEvent {
     fn type_name(&self) -> &'static str {
-        "NoticeRecorded"
+        self.into()
     }
 }
 

@@ -13,7 +13,9 @@ pub fn stream(platform: &Platform) -> String {
     format!("platform-{platform}")
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumCount,
+)]
 #[serde(tag = "type")]
 pub enum PlatformEvent {
     PlatformPaused(MaintenanceChange),
@@ -29,10 +31,7 @@ pub struct MaintenanceChange {
 
 impl EventSchema for PlatformEvent {
     fn type_name(&self) -> &'static str {
-        match self {
-            PlatformEvent::PlatformPaused(_) => "PlatformPaused",
-            PlatformEvent::PlatformResumed(_) => "PlatformResumed",
-        }
+        self.into()
     }
 }
 

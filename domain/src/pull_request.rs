@@ -28,11 +28,13 @@ pub struct PlannedRun {
     pub run_id: RunId,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumCount,
+)]
 #[serde(tag = "type")]
 pub enum PullRequestEvent {
     HeadObserved(HeadObserved),
-    Closed(Closed),
+    PullRequestClosed(Closed),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,10 +59,7 @@ pub struct Closed {
 
 impl EventSchema for PullRequestEvent {
     fn type_name(&self) -> &'static str {
-        match self {
-            PullRequestEvent::HeadObserved(_) => "HeadObserved",
-            PullRequestEvent::Closed(_) => "PullRequestClosed",
-        }
+        self.into()
     }
 }
 
@@ -145,7 +144,7 @@ impl Aggregate for PullRequestState {
                 self.heads.push(h.clone());
                 self.closed = None;
             }
-            PullRequestEvent::Closed(c) => self.closed = Some(c.updated_at),
+            PullRequestEvent::PullRequestClosed(c) => self.closed = Some(c.updated_at),
         }
         self
     }
@@ -218,7 +217,7 @@ impl Aggregate for PullRequestState {
                         known_sha: self.current().map(|h| h.sha.clone()).unwrap_or_default(),
                     });
                 }
-                Ok(vec![PullRequestEvent::Closed(Closed {
+                Ok(vec![PullRequestEvent::PullRequestClosed(Closed {
                     at: ctx.now,
                     updated_at: *updated_at,
                 })])

@@ -2,6 +2,7 @@
 //! started in process on `127.0.0.1:0` over a fresh database, signed GitHub
 //! deliveries in GitHub's payload shapes, and a GraphQL client.
 
+pub mod events;
 pub mod fake_compute;
 pub mod fake_github;
 pub mod github;

@@ -9,7 +9,9 @@ use super::types::{Deadline, ErrorClass, FailureReason, RunnerStage, Stage, Trig
 use crate::ids::{Platform, RunId};
 use crate::verdict::{Counts, RegressionTest, TestResult, Verdict};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumCount,
+)]
 #[serde(tag = "type")]
 pub enum RunEvent {
     Queued(Queued),
@@ -242,30 +244,9 @@ pub struct StatusReported {
 }
 
 impl RunEvent {
-    /// The event's type name as stored.
+    /// The event's type name as stored: the variant's name.
     pub fn type_name(&self) -> &'static str {
-        match self {
-            RunEvent::Queued(_) => "Queued",
-            RunEvent::Superseded(_) => "Superseded",
-            RunEvent::Cancelled(_) => "Cancelled",
-            RunEvent::ArtifactFetched(_) => "ArtifactFetched",
-            RunEvent::ArtifactUnavailable(_) => "ArtifactUnavailable",
-            RunEvent::VmRequested(_) => "VmRequested",
-            RunEvent::VmCreated(_) => "VmCreated",
-            RunEvent::VmCreateFailed(_) => "VmCreateFailed",
-            RunEvent::Progress(_) => "Progress",
-            RunEvent::SampleResult(_) => "SampleResult",
-            RunEvent::TimedOut(_) => "TimedOut",
-            RunEvent::RetryScheduled(_) => "RetryScheduled",
-            RunEvent::VmDeleteRequested(_) => "VmDeleteRequested",
-            RunEvent::VmDeleted(_) => "VmDeleted",
-            RunEvent::VmDeleteFailed(_) => "VmDeleteFailed",
-            RunEvent::Failed(_) => "Failed",
-            RunEvent::Completed(_) => "Completed",
-            RunEvent::StatusReported(_) => "StatusReported",
-            RunEvent::ReportRefused(_) => "ReportRefused",
-            RunEvent::StatusReportFailed(_) => "StatusReportFailed",
-        }
+        self.into()
     }
 
     /// When it was decided.
