@@ -50,14 +50,42 @@ pub struct Receipt {
 pub struct IntakeError {
     pub step: &'static str,
     pub message: String,
+    pub kind: IntakeFailure,
+}
+
+/// Whether a delivery that could not be recorded is worth sending again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntakeFailure {
     /// The store did not answer or lost a race repeatedly: worth a retry.
-    pub transient: bool,
+    Transient,
+    /// The delivery itself cannot be recorded (the domain or the store
+    /// refuses what it says): sending it again gives the same answer.
+    Refused,
+    /// Our fault (an unreadable stream, a broken rule).
+    Internal,
+}
+
+impl IntakeFailure {
+    fn of_store(e: &StoreError) -> Self {
+        if e.is_transient() {
+            IntakeFailure::Transient
+        } else if matches!(e, StoreError::Invalid(_)) {
+            IntakeFailure::Refused
+        } else {
+            IntakeFailure::Internal
+        }
+    }
 }
 
 fn failed<R: std::error::Error>(step: &'static str) -> impl Fn(CommandError<R>) -> IntakeError {
     move |e| IntakeError {
         step,
-        transient: matches!(e, CommandError::Contended { .. } | CommandError::Store(_)),
+        kind: match &e {
+            CommandError::Rejected(_) => IntakeFailure::Refused,
+            CommandError::Contended { .. } => IntakeFailure::Transient,
+            CommandError::Store(store) => IntakeFailure::of_store(store),
+            CommandError::Corrupt { .. } => IntakeFailure::Internal,
+        },
         message: e.to_string(),
     }
 }
@@ -109,7 +137,7 @@ impl Intake {
         Err(IntakeError {
             step: "record the delivery",
             message: format!("the streams it touches kept changing ({ATTEMPTS} attempts)"),
-            transient: true,
+            kind: IntakeFailure::Transient,
         })
     }
 
@@ -223,7 +251,7 @@ impl Intake {
             Err(StoreError::Conflict { .. }) => Err(Attempt::Retry),
             Err(e) => Err(Attempt::Failed(IntakeError {
                 step: "record the delivery",
-                transient: matches!(e, StoreError::Database(_)),
+                kind: IntakeFailure::of_store(&e),
                 message: e.to_string(),
             })),
         }
@@ -233,7 +261,7 @@ impl Intake {
         self.runs.store().read_streams(streams).await.map_err(|e| {
             Attempt::Failed(IntakeError {
                 step: "read the streams the delivery touches",
-                transient: true,
+                kind: IntakeFailure::of_store(&e),
                 message: e.to_string(),
             })
         })
@@ -273,7 +301,11 @@ impl Intake {
     ) -> Result<(), Attempt> {
         let catalogue = self.catalogues.current().await.map_err(|e| IntakeError {
             step: "read the catalogue",
-            transient: !matches!(e, OperatorError::Internal(_)),
+            kind: if matches!(e, OperatorError::Internal(_)) {
+                IntakeFailure::Internal
+            } else {
+                IntakeFailure::Transient
+            },
             message: e.to_string(),
         })?;
         for run in new.runs {
@@ -335,7 +367,7 @@ impl Intake {
             return Err(Attempt::Failed(IntakeError {
                 step: "record the pull request head",
                 message: "no head after observing one".into(),
-                transient: false,
+                kind: IntakeFailure::Internal,
             }));
         };
         let older: Vec<(RunId, RunId)> = head

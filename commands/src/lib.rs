@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 pub use catalogue::Catalogues;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use intake::{DeliveryInfo, Intake, IntakeError, Receipt};
+pub use intake::{DeliveryInfo, Intake, IntakeError, IntakeFailure, Receipt};
 pub use operator::{Operator, OperatorError};
 
 /// How often a command is decided again after losing a race for its stream.

@@ -93,6 +93,40 @@ impl fmt::Display for Platform {
     }
 }
 
+/// Why `name` is not a GitHub repository's `owner/name`, if it is not one.
+///
+/// GitHub's rules: the owner is 1 to 39 ASCII letters, digits or dashes, not
+/// starting with a dash; the name is 1 to 100 ASCII letters, digits, `-`, `_`
+/// or `.`, and neither `.` nor `..`. Repository names become stream ids and
+/// status contexts, so anything else is refused where it enters.
+pub fn repository_problem(name: &str) -> Option<String> {
+    let Some((owner, repo)) = name.split_once('/') else {
+        return Some(format!("{name:?} is not of the form owner/name"));
+    };
+    let owner_ok = (1..=39).contains(&owner.len())
+        && !owner.starts_with('-')
+        && owner
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !owner_ok {
+        return Some(format!(
+            "{name:?}: the owner must be 1 to 39 ASCII letters, digits or dashes"
+        ));
+    }
+    let repo_ok = (1..=100).contains(&repo.len())
+        && repo != "."
+        && repo != ".."
+        && repo
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !repo_ok {
+        return Some(format!(
+            "{name:?}: the name must be 1 to 100 ASCII letters, digits, '-', '_' or '.'"
+        ));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +143,31 @@ mod tests {
         assert_eq!(RunId::from_stream(&id.stream()), Some(id));
         assert_eq!(RunId::from_stream("platform-linux"), None);
         assert_eq!(RunId::from_stream("run-not-a-uuid"), None);
+    }
+
+    #[test]
+    fn repository_names_follow_githubs_rules() {
+        for good in ["CCExtractor/ccextractor", "a/b", "o-1/r_2.x", "x/.github"] {
+            assert_eq!(repository_problem(good), None, "{good}");
+        }
+        let long = format!("o/{}", "r".repeat(101));
+        for bad in [
+            "x",
+            "",
+            "/r",
+            "o/",
+            "o/r/s",
+            "-o/r",
+            "ö/r",
+            "o/ä",
+            "o/.",
+            "o/..",
+            "o r/x",
+            "o/\0",
+            long.as_str(),
+        ] {
+            assert!(repository_problem(bad).is_some(), "{bad:?} accepted");
+        }
     }
 
     #[test]

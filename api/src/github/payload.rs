@@ -2,8 +2,8 @@
 //! the platform uses. A missing or mistyped field is an error that names it.
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
 use sp_domain::intake::{
     GithubEvent, PullRequestAction, PullRequestDelivery, Push, WorkflowRunDelivery,
 };
@@ -15,23 +15,57 @@ pub struct PayloadError {
     pub message: String,
 }
 
+/// A string the platform keeps: no NUL character (PostgreSQL cannot store
+/// one, and no field GitHub sends that we use can hold one).
+fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.contains('\0') {
+        return Err(D::Error::custom("contains a NUL character"));
+    }
+    Ok(s)
+}
+
+fn optional_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d)?
+        .map(|s| {
+            if s.contains('\0') {
+                Err(D::Error::custom("contains a NUL character"))
+            } else {
+                Ok(s)
+            }
+        })
+        .transpose()
+}
+
+fn repository_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    match sp_domain::ids::repository_problem(&s) {
+        Some(problem) => Err(D::Error::custom(problem)),
+        None => Ok(s),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct Repository {
+    #[serde(deserialize_with = "repository_name")]
     full_name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_text")]
     default_branch: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 struct User {
+    #[serde(deserialize_with = "text")]
     login: String,
 }
 
 #[derive(Debug, Deserialize)]
 struct PushPayload {
-    #[serde(rename = "ref")]
+    #[serde(rename = "ref", deserialize_with = "text")]
     git_ref: String,
+    #[serde(deserialize_with = "text")]
     before: String,
+    #[serde(deserialize_with = "text")]
     after: String,
     #[serde(default)]
     deleted: bool,
@@ -41,6 +75,7 @@ struct PushPayload {
 
 #[derive(Debug, Deserialize)]
 struct PullRequestPayload {
+    #[serde(deserialize_with = "text")]
     action: String,
     number: u64,
     pull_request: PullRequest,
@@ -56,13 +91,15 @@ struct PullRequest {
 
 #[derive(Debug, Deserialize)]
 struct Head {
+    #[serde(deserialize_with = "text")]
     sha: String,
-    #[serde(rename = "ref")]
+    #[serde(rename = "ref", deserialize_with = "text")]
     git_ref: String,
 }
 
 #[derive(Debug, Deserialize)]
 struct WorkflowRunPayload {
+    #[serde(deserialize_with = "text")]
     action: String,
     workflow_run: WorkflowRun,
     repository: Repository,
@@ -71,16 +108,20 @@ struct WorkflowRunPayload {
 #[derive(Debug, Deserialize)]
 struct WorkflowRun {
     id: u64,
+    #[serde(default, deserialize_with = "optional_text")]
     name: Option<String>,
+    #[serde(deserialize_with = "text")]
     head_sha: String,
+    #[serde(default, deserialize_with = "optional_text")]
     head_branch: Option<String>,
+    #[serde(default, deserialize_with = "optional_text")]
     conclusion: Option<String>,
 }
 
 /// Identifying fields of any payload, for the delivery record.
 #[derive(Debug, Default, Deserialize)]
 pub struct Envelope {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_text")]
     pub action: Option<String>,
     #[serde(default)]
     repository: Option<Repository>,
@@ -100,7 +141,7 @@ impl Envelope {
 
 fn parse<T: DeserializeOwned>(event: &str, body: &[u8]) -> Result<T, PayloadError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         PayloadError {
@@ -111,7 +152,13 @@ fn parse<T: DeserializeOwned>(event: &str, body: &[u8]) -> Result<T, PayloadErro
                 format!("{path}: {inner}")
             },
         }
-    })
+    })?;
+    // One JSON value and nothing after it, as GitHub sends.
+    de.end().map_err(|e| PayloadError {
+        event: event.to_string(),
+        message: format!("the body holds more than one JSON value: {e}"),
+    })?;
+    Ok(value)
 }
 
 fn commit_sha(event: &str, field: &str, sha: &str) -> Result<String, PayloadError> {

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
-use sp_commands::{DeliveryInfo, IntakeError};
+use sp_commands::{DeliveryInfo, IntakeError, IntakeFailure};
 use sp_domain::delivery::DeliveryOutcome;
 
 use super::{ApiError, AppState};
@@ -99,12 +99,15 @@ pub async fn receive(
 }
 
 fn intake_error(e: IntakeError) -> ApiError {
-    if e.transient {
-        ApiError::Unavailable(format!(
-            "could not record the delivery ({}); redeliver it",
-            e.step
-        ))
-    } else {
-        ApiError::Internal(e.to_string())
+    match e.kind {
+        IntakeFailure::Transient => {
+            tracing::warn!(error = %e, "a delivery could not be recorded; GitHub is asked to redeliver");
+            ApiError::Unavailable(format!(
+                "could not record the delivery ({}); redeliver it",
+                e.step
+            ))
+        }
+        IntakeFailure::Refused => ApiError::BadRequest(format!("the delivery is refused: {e}")),
+        IntakeFailure::Internal => ApiError::Internal(e.to_string()),
     }
 }

@@ -29,11 +29,8 @@ pub fn decide(state: &RunState, command: &RunCommand, ctx: &Context) -> Decision
 }
 
 fn queue(q: &QueueRun, ctx: &Context) -> Decision {
-    if q.repository.trim().is_empty() || !q.repository.contains('/') {
-        return Err(Rejection::Invalid(format!(
-            "repository {:?} is not of the form owner/name",
-            q.repository
-        )));
+    if let Some(problem) = crate::ids::repository_problem(&q.repository) {
+        return Err(Rejection::Invalid(format!("repository {problem}")));
     }
     let sha_ok = matches!(q.commit_sha.len(), 40 | 64)
         && q.commit_sha
