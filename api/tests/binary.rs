@@ -442,6 +442,63 @@ async fn migrate_applies_migrations_and_exits() {
     );
 }
 
+/// Start `processes` copies of `sample-platform migrate` on one database at
+/// once; every one must succeed and the database end fully migrated.
+fn migrate_at_once(url: &str, processes: usize) {
+    let children: Vec<Child> = (0..processes)
+        .map(|_| {
+            Command::new(BINARY)
+                .arg("migrate")
+                .env_clear()
+                .env("SP_DATABASE_URL", url)
+                .env("SP_LOG", "warn")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start migrate")
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().expect("migrate ends");
+        assert!(
+            output.status.success(),
+            "a migration racing others failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[tokio::test]
+async fn sqlite_processes_migrating_at_once_take_turns() {
+    // Each round is a fresh file: the race is on the first migrations.
+    for round in 0..6 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!(
+            "sqlite://{}",
+            dir.path().join(format!("race-{round}.db")).display()
+        );
+        migrate_at_once(&url, 4);
+        let db = sp_eventstore::Database::open(&url, &sp_eventstore::DbOptions::default())
+            .await
+            .expect("open");
+        assert!(db.pending_migrations().await.expect("check").is_empty());
+        db.close().await;
+    }
+}
+
+#[tokio::test]
+async fn postgres_processes_migrating_at_once_take_turns() {
+    let db = TestDb::postgres_unmigrated().await;
+    migrate_at_once(&db.url, 4);
+    assert!(
+        db.database
+            .pending_migrations()
+            .await
+            .expect("check")
+            .is_empty()
+    );
+}
+
 #[test]
 fn help_documents_every_setting_and_its_variable() {
     let output = Command::new(BINARY)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use sp_domain::blocklist::{self, Blocklist, BlocklistCommand};
 use sp_domain::platform::{self, PlatformCommand, PlatformState};
 use sp_domain::{Platform, Policy, QueueRun, Rejection, RunCommand, RunId, RunState, Trigger};
-use sp_eventstore::EventStore;
+use sp_eventstore::{EventStore, StoreError};
 use uuid::Uuid;
 
 use crate::catalogue::Catalogues;
@@ -33,13 +33,23 @@ pub enum OperatorError {
     Internal(String),
 }
 
+impl OperatorError {
+    /// A store failure: worth a retry, an input the store cannot take, or ours.
+    pub fn of_store(e: StoreError) -> Self {
+        match e {
+            e if e.is_transient() => OperatorError::Unavailable(e.to_string()),
+            StoreError::Invalid(m) => OperatorError::Invalid(m),
+            e => OperatorError::Internal(e.to_string()),
+        }
+    }
+}
+
 impl<R: std::error::Error + 'static> From<CommandError<R>> for OperatorError {
     fn from(e: CommandError<R>) -> Self {
         match e {
             CommandError::Rejected(r) => OperatorError::Refused(r.to_string()),
-            CommandError::Contended { .. } | CommandError::Store(_) => {
-                OperatorError::Unavailable(e.to_string())
-            }
+            CommandError::Contended { .. } => OperatorError::Unavailable(e.to_string()),
+            CommandError::Store(store) => OperatorError::of_store(store),
             CommandError::Corrupt { .. } => OperatorError::Internal(e.to_string()),
         }
     }
@@ -141,7 +151,7 @@ impl Operator {
         }
         work.commit(self.runs.store().as_ref())
             .await
-            .map_err(|e| OperatorError::Unavailable(e.to_string()))?;
+            .map_err(OperatorError::of_store)?;
         Ok(queued)
     }
 

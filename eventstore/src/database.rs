@@ -123,10 +123,17 @@ impl Database {
         }
     }
 
-    /// Apply every migration not applied yet.
+    /// Apply every migration not applied yet. Processes migrating one
+    /// database at once take turns: PostgreSQL through sqlx's advisory lock,
+    /// SQLite through a lock file beside the database (sqlx takes none there,
+    /// so two processes both applied the first migration).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.pool {
-            Pool::Sqlite { writer, .. } => SQLITE_MIGRATIONS.run(writer).await?,
+            Pool::Sqlite { writer, .. } => {
+                let file = writer.connect_options().get_filename().to_path_buf();
+                let _turn = MigrationLock::take(&file).await?;
+                SQLITE_MIGRATIONS.run(writer).await?
+            }
             Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         Ok(())
@@ -180,6 +187,57 @@ impl Database {
                 writer.close().await;
             }
             Pool::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// An exclusive lock on `<database>-migrate.lock`, held while migrating and
+/// released when dropped (or when the process dies: the OS drops the lock).
+#[derive(Debug)]
+struct MigrationLock {
+    _held: Option<std::fs::File>,
+}
+
+impl MigrationLock {
+    /// How long a process waits for another one's migrations.
+    const PATIENCE: Duration = Duration::from_secs(120);
+
+    async fn take(database: &std::path::Path) -> Result<MigrationLock, StoreError> {
+        if database.as_os_str().is_empty() || database.to_string_lossy().contains(":memory:") {
+            return Ok(MigrationLock { _held: None });
+        }
+        let mut name = database.as_os_str().to_owned();
+        name.push("-migrate.lock");
+        let path = std::path::PathBuf::from(name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| {
+                StoreError::Invalid(format!("cannot open the lock file {}: {e}", path.display()))
+            })?;
+        let started = tokio::time::Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(MigrationLock { _held: Some(file) }),
+                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < Self::PATIENCE => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(StoreError::Invalid(format!(
+                        "another process has held {} for over {} s while migrating the database",
+                        path.display(),
+                        Self::PATIENCE.as_secs()
+                    )));
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(StoreError::Invalid(format!(
+                        "cannot lock {}: {e}",
+                        path.display()
+                    )));
+                }
+            }
         }
     }
 }

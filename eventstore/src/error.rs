@@ -31,6 +31,47 @@ impl StoreError {
     pub fn is_conflict(&self) -> bool {
         matches!(self, StoreError::Conflict { .. })
     }
+
+    /// Whether the same request could succeed later: a lost race, a database
+    /// that did not answer, a lock or resource shortage. An input the
+    /// database refuses (a value it cannot store, a broken constraint) fails
+    /// the same way every time, so it is not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Conflict { .. } => true,
+            StoreError::Database(e) => database_error_is_transient(e),
+            StoreError::EventIdReused { .. }
+            | StoreError::Invalid(_)
+            | StoreError::Corrupt { .. }
+            | StoreError::Migration(_) => false,
+        }
+    }
+}
+
+fn database_error_is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // SQLite result codes: SQLITE_BUSY and SQLITE_LOCKED, with
+                // their extended codes in the high bits.
+                return code.parse::<i64>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+            }
+            // PostgreSQL SQLSTATE classes: connection exception, transaction
+            // rollback (serialization, deadlock), insufficient resources,
+            // operator intervention, system error.
+            ["08", "40", "53", "57", "58"]
+                .iter()
+                .any(|class| code.starts_with(class))
+        }
+        _ => false,
+    }
 }
 
 /// Whether a database error is a unique-constraint violation, and on which constraint.

@@ -82,6 +82,45 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     fn wakeups(&self) -> watch::Receiver<u64>;
 }
 
+/// The path (`field.list[2].name`) of the first string in `value`, key or
+/// value, that holds a NUL character.
+///
+/// PostgreSQL cannot store NUL in text or JSONB, and retrying never helps, so
+/// both backends refuse such an append alike, and the edges check their input
+/// with this to answer a 400 that names the field.
+pub fn nul_path(value: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    fn walk(value: &Value, path: &mut String) -> bool {
+        match value {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let found = walk(item, path);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            Value::Object(map) => map.iter().any(|(key, item)| {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(&key.replace('\0', "\\0"));
+                let found = key.contains('\0') || walk(item, path);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            _ => false,
+        }
+    }
+    let mut path = String::new();
+    walk(value, &mut path).then(|| if path.is_empty() { ".".into() } else { path })
+}
+
 /// Checks every backend applies before touching the database.
 fn validate_append(stream: &str, events: &[NewEvent]) -> Result<(), StoreError> {
     if stream.is_empty() || stream.len() > MAX_STREAM_ID_LEN {
@@ -101,6 +140,25 @@ fn validate_append(stream: &str, events: &[NewEvent]) -> Result<(), StoreError> 
             "event id {} appears twice in one batch",
             dup.event_id
         )));
+    }
+    if stream.contains('\0') {
+        return Err(StoreError::Invalid(
+            "a stream id cannot hold a NUL character".into(),
+        ));
+    }
+    for e in events {
+        if e.event_type.contains('\0') || e.metadata.actor.contains('\0') {
+            return Err(StoreError::Invalid(format!(
+                "{}: the type or actor holds a NUL character",
+                e.event_type.replace('\0', "\\0")
+            )));
+        }
+        if let Some(path) = nul_path(&e.data) {
+            return Err(StoreError::Invalid(format!(
+                "{} data {path}: a NUL character cannot be stored",
+                e.event_type
+            )));
+        }
     }
     Ok(())
 }

@@ -678,3 +678,44 @@ pub async fn slow_transaction_is_not_skipped(db: &TestDb) {
     );
     assert_eq!(seen.iter().filter(|e| e.event_id == slow_id).count(), 1);
 }
+
+/// A NUL character anywhere in an event's strings is refused alike by every
+/// backend (PostgreSQL cannot store one), as an input error that retrying
+/// cannot fix, and nothing of the batch lands.
+pub async fn nul_characters_are_refused_alike(store: Arc<dyn EventStore>) {
+    let fine = event("Fine", 1);
+    let mut in_value = event("Nul", 2);
+    in_value.data = json!({ "report": { "lines": ["ok", "bad\u{0}byte"] } });
+    let mut in_key = event("Nul", 3);
+    in_key.data = json!({ "k\u{0}": 1 });
+    let mut in_actor = event("Nul", 4);
+    in_actor.metadata.actor = "user:a\u{0}b".into();
+    for (bad, path) in [
+        (in_value, Some("report.lines[1]")),
+        (in_key, None),
+        (in_actor, None),
+    ] {
+        let err = store
+            .append("nul-test", ExpectedVersion::Any, &[fine.clone(), bad])
+            .await
+            .expect_err("a NUL is refused");
+        assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+        assert!(!err.is_transient(), "retrying cannot store a NUL: {err}");
+        if let Some(path) = path {
+            assert!(err.to_string().contains(path), "names the field: {err}");
+        }
+    }
+    assert!(
+        store
+            .read_stream("nul-test", 1)
+            .await
+            .expect("read")
+            .is_empty(),
+        "nothing of a refused batch lands"
+    );
+    assert_eq!(
+        crate::nul_path(&json!({ "a": [{ "b": "x\u{0}" }] })).as_deref(),
+        Some("a[0].b")
+    );
+    assert_eq!(crate::nul_path(&json!({ "a": ["fine"] })), None);
+}

@@ -22,6 +22,11 @@ async fn reads_streams_and_the_log() {
     testing::reads_streams_and_the_log(TestDb::postgres().await.store()).await;
 }
 
+#[tokio::test]
+async fn nul_characters_are_refused_alike() {
+    testing::nul_characters_are_refused_alike(TestDb::postgres().await.store()).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writers_and_a_follower() {
     let db = TestDb::postgres().await;

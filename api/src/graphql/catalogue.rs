@@ -353,6 +353,7 @@ pub struct CatalogueQuery;
 #[Object]
 impl CatalogueQuery {
     /// The catalogue's samples, with who added each and when.
+    #[graphql(complexity = "100 + child_complexity")]
     async fn samples(&self, ctx: &Context<'_>) -> Result<Vec<Sample>> {
         require(ctx, Scope::Read)?;
         let services = services(ctx)?;
@@ -370,6 +371,7 @@ impl CatalogueQuery {
     }
 
     /// The regression tests, by id.
+    #[graphql(complexity = "100 + child_complexity")]
     async fn regression_tests(
         &self,
         ctx: &Context<'_>,
@@ -408,6 +410,7 @@ impl CatalogueQuery {
     }
 
     /// A test's history across runs and platforms, newest first.
+    #[graphql(complexity = "100 + child_complexity")]
     async fn test_history(
         &self,
         ctx: &Context<'_>,
@@ -431,6 +434,7 @@ impl CatalogueQuery {
     }
 
     /// Logs and stderr files a run's runners uploaded, every attempt.
+    #[graphql(complexity = "50 + child_complexity")]
     async fn run_files(&self, ctx: &Context<'_>, run_id: ID) -> Result<Vec<RunFile>> {
         require(ctx, Scope::Read)?;
         let id = parse_run_id(&run_id)?;
@@ -449,6 +453,7 @@ impl CatalogueQuery {
 
     /// The expected and produced text of one output of one test in a run,
     /// line by line (the first 256 KiB of each, at most 2,000 lines).
+    #[graphql(complexity = "500 + child_complexity")]
     async fn output_diff(
         &self,
         ctx: &Context<'_>,
@@ -548,6 +553,7 @@ impl CatalogueQuery {
     }
 
     /// The catalogue in the catalogue file format (TOML).
+    #[graphql(complexity = 200)]
     async fn export_catalogue(&self, ctx: &Context<'_>) -> Result<String> {
         require(ctx, Scope::Read)?;
         let current = services(ctx)?

@@ -20,7 +20,11 @@ pub struct RunQuery;
 
 #[Object]
 impl RunQuery {
-    /// Runs, newest first, as a Relay connection.
+    /// Runs, newest first, as a Relay connection. Costs its page size times
+    /// what each run asks for.
+    #[graphql(
+        complexity = "1 + first.unwrap_or(DEFAULT_PAGE).clamp(0, MAX_PAGE) as usize * child_complexity"
+    )]
     async fn runs(
         &self,
         ctx: &Context<'_>,
@@ -73,6 +77,7 @@ impl RunQuery {
 
     /// Each platform's waiting and running runs and maintenance state
     /// (one platform, or all configured ones).
+    #[graphql(complexity = "200 + child_complexity")]
     async fn queue(
         &self,
         ctx: &Context<'_>,
@@ -126,6 +131,7 @@ impl RunQuery {
     }
 
     /// Each regression test's outcome in the run's current attempt.
+    #[graphql(complexity = "50 + child_complexity")]
     async fn results(&self, ctx: &Context<'_>, run_id: ID) -> Result<Vec<TestOutcome>> {
         require(ctx, Scope::Read)?;
         super::run_id(&run_id)?;
@@ -136,6 +142,7 @@ impl RunQuery {
     }
 
     /// Every event of a run in order, with who, why and when.
+    #[graphql(complexity = "50 + child_complexity")]
     async fn audit_trail(&self, ctx: &Context<'_>, run_id: ID) -> Result<Vec<AuditEntry>> {
         require(ctx, Scope::Read)?;
         super::run_id(&run_id)?;
@@ -147,6 +154,7 @@ impl RunQuery {
 
     /// The run as it was just after the event at global `position`: folded
     /// from its events up to there. Null when the run did not exist yet.
+    #[graphql(complexity = "50 + child_complexity")]
     async fn run_as_of(&self, ctx: &Context<'_>, run_id: ID, position: i64) -> Result<Option<Run>> {
         require(ctx, Scope::Read)?;
         let id = super::run_id(&run_id)?;

@@ -64,11 +64,11 @@ impl IntoResponse for ApiError {
 
 impl From<sp_eventstore::StoreError> for ApiError {
     fn from(e: sp_eventstore::StoreError) -> Self {
-        match e {
-            sp_eventstore::StoreError::Database(sqlx::Error::PoolTimedOut) => {
-                ApiError::Unavailable("the database is not answering; try again".into())
-            }
-            other => ApiError::Internal(other.to_string()),
+        if e.is_transient() {
+            tracing::warn!(error = %e, "the database could not serve a request");
+            ApiError::Unavailable("the database is not answering; try again".into())
+        } else {
+            ApiError::Internal(e.to_string())
         }
     }
 }

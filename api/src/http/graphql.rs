@@ -44,11 +44,31 @@ pub async fn execute(
 ) -> Result<GraphQLResponse, ApiError> {
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
     let caller = caller(&state.db.pool, authorization).await?;
-    Ok(state
-        .schema
-        .execute(request.into_inner().data(caller))
-        .await
-        .into())
+    let mut request = request.into_inner();
+    if let Some(problem) = nul_in(&request) {
+        let mut error = async_graphql::ServerError::new(problem, None);
+        let mut extensions = async_graphql::ErrorExtensionValues::default();
+        extensions.set("code", "INVALID_INPUT");
+        error.extensions = Some(extensions);
+        return Ok(async_graphql::Response::from_errors(vec![error]).into());
+    }
+    // The schema is something to read: without anonymous reading, a caller
+    // without a token may not read it either.
+    if !state.anonymous_read && caller.is_anonymous() {
+        request = request.disable_introspection();
+    }
+    Ok(state.schema.execute(request.data(caller)).await.into())
+}
+
+/// A NUL character in the query or a variable, named: no store can keep one,
+/// so it is refused before any resolver sees it.
+fn nul_in(request: &async_graphql::Request) -> Option<String> {
+    if request.query.contains('\0') {
+        return Some("the query contains a NUL character".into());
+    }
+    let variables = serde_json::to_value(&request.variables).ok()?;
+    sp_eventstore::nul_path(&variables)
+        .map(|path| format!("variable {path} contains a NUL character"))
 }
 
 /// Subscriptions; a token, if any, comes in the connection_init payload as

@@ -1,6 +1,7 @@
 //! The HTTP surface. `router` builds the whole app without a socket, so tests
 //! can drive it in process; `serve` runs it on a listener until shutdown.
 
+mod body;
 mod dashboard;
 mod error;
 mod files;

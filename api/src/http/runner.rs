@@ -60,11 +60,10 @@ async fn authorize(state: &AppState, headers: &HeaderMap, run: &str) -> Result<C
                 "a runner credential is required (Authorization: Bearer …)".into(),
             )
         })?;
-    let loaded = state
-        .runs
-        .load(&run.stream())
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let loaded = state.runs.load(&run.stream()).await.map_err(|e| match e {
+        CommandError::Store(e) => ApiError::from(e),
+        other => ApiError::Internal(other.to_string()),
+    })?;
     let hash = RunnerKeys::hash(token.trim());
     let attempt = loaded
         .state
@@ -183,10 +182,7 @@ pub async fn report(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let caller = authorize(&state, &headers, &run).await?;
-    let mut de = serde_json::Deserializer::from_slice(&body);
-    let report: Report = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        ApiError::BadRequest(format!("invalid report: {}: {}", e.path(), e.inner()))
-    })?;
+    let report: Report = super::body::json(&body, "report")?;
     // No early refusal for a stale caller: a report resent after it was
     // applied (its answer lost) must be acknowledged as a duplicate, even
     // if it was the finish that ended the run. The domain refuses the rest.
@@ -241,7 +237,11 @@ pub async fn report(
             Ok(refuse(&state, &caller, &what, reason).await)
         }
         Err(CommandError::Rejected(r)) => Err(ApiError::Conflict(r.to_string())),
-        Err(e @ (CommandError::Contended { .. } | CommandError::Store(_))) => {
+        Err(e @ CommandError::Contended { .. }) => {
+            Err(ApiError::Unavailable(format!("{e}; send the report again")))
+        }
+        Err(CommandError::Store(e)) if e.is_transient() => {
+            tracing::warn!(error = %e, run = %caller.run, "a report could not be recorded; the runner is asked to resend it");
             Err(ApiError::Unavailable(format!("{e}; send the report again")))
         }
         Err(e) => Err(ApiError::Internal(e.to_string())),
