@@ -20,6 +20,11 @@ use tokio_util::sync::CancellationToken;
 
 pub const SECRET: &str = "test-webhook-secret";
 
+/// The `X-Hub-Signature-256` GitHub would send with `body`.
+pub fn signed(body: &str) -> String {
+    signature::sign(SECRET.as_bytes(), body.as_bytes())
+}
+
 /// The demo: a program under test, three samples, a catalogue of three
 /// regression tests (one passes, one passes on a variant, one fails).
 pub fn demo_dir() -> std::path::PathBuf {
@@ -133,8 +138,8 @@ impl TestPlatform {
     /// Deliver a webhook signed with the platform's secret.
     pub async fn deliver(&self, event: &str, delivery: &str, payload: &Value) -> (u16, Value) {
         let body = payload.to_string();
-        let signed = signature::sign(SECRET.as_bytes(), body.as_bytes());
-        self.deliver_raw(event, delivery, body.into_bytes(), Some(&signed))
+        let signature = signed(&body);
+        self.deliver_raw(event, delivery, body.into_bytes(), Some(&signature))
             .await
     }
 

@@ -44,20 +44,28 @@ pub async fn execute(
 ) -> Result<GraphQLResponse, ApiError> {
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
     let caller = caller(&state.db.pool, authorization).await?;
-    let mut request = request.into_inner();
-    if let Some(problem) = nul_in(&request) {
-        let mut error = async_graphql::ServerError::new(problem, None);
-        let mut extensions = async_graphql::ErrorExtensionValues::default();
-        extensions.set("code", "INVALID_INPUT");
-        error.extensions = Some(extensions);
-        return Ok(async_graphql::Response::from_errors(vec![error]).into());
-    }
-    // The schema is something to read: without anonymous reading, a caller
-    // without a token may not read it either.
+    let request = request.into_inner();
+    // Without anonymous reading there is nothing an anonymous caller may
+    // ask, the schema included: one clear refusal instead of a null schema.
     if !state.anonymous_read && caller.is_anonymous() {
-        request = request.disable_introspection();
+        return Ok(refusal(
+            "UNAUTHENTICATED",
+            "reading needs a token (Authorization: Bearer …)".into(),
+        ));
+    }
+    if let Some(problem) = nul_in(&request) {
+        return Ok(refusal("INVALID_INPUT", problem));
     }
     Ok(state.schema.execute(request.data(caller)).await.into())
+}
+
+/// A request refused before it runs, as GraphQL answers: an error with a code.
+fn refusal(code: &'static str, message: String) -> GraphQLResponse {
+    let mut error = async_graphql::ServerError::new(message, None);
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", code);
+    error.extensions = Some(extensions);
+    async_graphql::Response::from_errors(vec![error]).into()
 }
 
 /// A NUL character in the query or a variable, named: no store can keep one,
