@@ -85,6 +85,17 @@ async fn the_demo_catalogue_runs_to_a_verdict(backend: Backend) {
     assert_eq!(fox["mismatches"][0]["output"], "upper.txt", "{fox}");
     let passed = outcomes.iter().filter(|o| o["passed"] == true).count();
     assert_eq!(passed, 2, "{outcomes:?}");
+
+    // With the managers on and the run over, every model rebuilt from the log
+    // equals the live one: runs, queue, audit, VMs, statuses and results.
+    p.caught_up().await;
+    let live = p.read_models().await;
+    p.rebuild_read_models().await;
+    assert_eq!(
+        p.read_models().await,
+        live,
+        "a rebuild gives the live models"
+    );
 }
 
 fn sha256(bytes: &[u8]) -> String {

@@ -29,6 +29,9 @@ pub enum Mode {
     Hang,
     /// The insert's operation stays RUNNING for ever.
     NeverDone,
+    /// The insert is accepted, then waiting for its operation never answers
+    /// (a connection that stalls mid-call).
+    WaitHangs,
 }
 
 #[derive(Debug)]
@@ -230,7 +233,12 @@ async fn operation(
     State(inner): Shared,
     Path((_, _, op)): Path<(String, String, String)>,
 ) -> Response {
-    let never_done = inner.lock().unwrap_or_else(|p| p.into_inner()).mode == Mode::NeverDone;
+    let mode = inner.lock().unwrap_or_else(|p| p.into_inner()).mode.clone();
+    if mode == Mode::WaitHangs {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        return StatusCode::GATEWAY_TIMEOUT.into_response();
+    }
+    let never_done = mode == Mode::NeverDone;
     if never_done {
         // `wait` returns early by design; the operation is still running.
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use sp_domain::ErrorClass;
 use sp_gcp::{GcpConfig, GcpProvider};
-use sp_managers::external::{CallPolicy, call};
 use sp_managers::provider::{self, CreateVm, VmProvider, VmState};
 use sp_tests::fake_compute::{FakeCompute, Mode};
 
@@ -167,19 +166,30 @@ async fn each_error_class_is_classified() {
     }
 }
 
-#[tokio::test]
-async fn a_hanging_api_times_out_as_retryable() {
-    let fake = FakeCompute::start(Mode::Hang).await;
+/// The provider's own request timeout ends a call that hangs: the caller's
+/// bound here is far longer, so only the provider can have answered.
+async fn hang_is_ended_by_the_providers_timeout(mode: Mode) {
+    let fake = FakeCompute::start(mode.clone()).await;
     let mut c = config(&fake);
     c.request_timeout = Duration::from_millis(300);
     let gcp = GcpProvider::new(c).await.expect("client");
-    let policy = CallPolicy::new(Duration::from_secs(2), 1);
     let vm = request("sp-linux-ccc-a1");
-    let e = call("create VM", &policy, || gcp.create(&vm))
+    let e = tokio::time::timeout(Duration::from_secs(20), gcp.create(&vm))
         .await
+        .unwrap_or_else(|_| panic!("{mode:?}: the provider ignored its request timeout"))
         .expect_err("a hang fails");
     assert_eq!(e.class, ErrorClass::Retryable, "{e}");
     assert_eq!(fake.inserts().len(), 1);
+}
+
+#[tokio::test]
+async fn a_hanging_api_times_out_as_retryable() {
+    hang_is_ended_by_the_providers_timeout(Mode::Hang).await;
+}
+
+#[tokio::test]
+async fn a_wait_for_the_operation_that_hangs_times_out_as_retryable() {
+    hang_is_ended_by_the_providers_timeout(Mode::WaitHangs).await;
 }
 
 #[tokio::test]
