@@ -87,6 +87,15 @@ impl Caller {
     }
 }
 
+impl From<Denied> for sp_commands::Error {
+    fn from(d: Denied) -> Self {
+        match d {
+            Denied::Unauthenticated(m) => sp_commands::Error::unauthenticated(m),
+            Denied::Forbidden(m) => sp_commands::Error::forbidden(m),
+        }
+    }
+}
+
 /// Why a caller may not do something.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Denied {

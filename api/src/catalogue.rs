@@ -38,7 +38,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sp_commands::{Catalogues, OperatorError};
+use sp_commands::{Catalogues, Error, ErrorKind};
 use sp_domain::InputKind;
 use sp_domain::catalogue::{
     Catalogue, CatalogueCommand, CatalogueEvent, OutputDefinition, PlatformBaseline, Sample,
@@ -287,7 +287,17 @@ pub enum ImportError {
     #[error("{0}")]
     Files(#[from] FileError),
     #[error(transparent)]
-    Catalogue(#[from] OperatorError),
+    Catalogue(#[from] Error),
+}
+
+impl From<ImportError> for Error {
+    fn from(e: ImportError) -> Self {
+        match e {
+            ImportError::Missing(m) => Error::not_found(m),
+            ImportError::Catalogue(e) => e,
+            ImportError::Files(e) => Error::internal(e.to_string()),
+        }
+    }
 }
 
 /// Store the file's samples and expected outputs, then record what is new.
@@ -354,7 +364,17 @@ pub enum AddSampleError {
     #[error(transparent)]
     Files(#[from] FileError),
     #[error(transparent)]
-    Catalogue(#[from] OperatorError),
+    Catalogue(#[from] Error),
+}
+
+impl From<AddSampleError> for Error {
+    fn from(e: AddSampleError) -> Self {
+        match e {
+            AddSampleError::Invalid(m) => Error::invalid(m),
+            AddSampleError::Files(e) => e.into(),
+            AddSampleError::Catalogue(e) => e,
+        }
+    }
 }
 
 /// Store a sample's content, at most `limit` bytes, then record it in the
@@ -397,7 +417,10 @@ where
         .await
     {
         Ok(_) => Ok(AddedSample::New(sample)),
-        Err(OperatorError::Conflict(message)) => {
+        Err(Error {
+            kind: ErrorKind::Conflict,
+            message,
+        }) => {
             let existing = catalogues
                 .current()
                 .await?

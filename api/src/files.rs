@@ -43,12 +43,40 @@ pub enum FileError {
     Config(String, String),
 }
 
+impl From<FileError> for sp_commands::Error {
+    fn from(e: FileError) -> Self {
+        match e {
+            FileError::TooLarge { .. } => sp_commands::Error::too_large(e.to_string()),
+            FileError::HashMismatch { .. } | FileError::NotAHash(_) | FileError::Body(_) => {
+                sp_commands::Error::invalid(e.to_string())
+            }
+            // The store's trouble is not the caller's: worth trying again.
+            FileError::Store(_) | FileError::Config(..) => {
+                sp_commands::Error::unavailable(e.to_string())
+            }
+        }
+    }
+}
+
 /// One log of one attempt of a run, as its runner named it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogName {
     pub run: uuid::Uuid,
     pub attempt: u32,
     pub name: String,
+}
+
+impl LogName {
+    /// Whether a runner's name for a log can be one: log names become object
+    /// names, so no path separators, no leading dot, a bounded length.
+    pub fn valid(name: &str) -> bool {
+        !name.is_empty()
+            && name.len() <= 64
+            && !name.starts_with('.')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    }
 }
 
 /// An upload received into a temporary object.

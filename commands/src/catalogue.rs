@@ -14,8 +14,7 @@ use sp_domain::catalogue::{self, AcceptOutput, Catalogue, CatalogueCommand, Cata
 use sp_domain::{OutputProduced, Platform, Policy, RegressionTest, RunId, RunState};
 use sp_eventstore::EventStore;
 
-use crate::operator::OperatorError;
-use crate::{Clock, CommandError, Envelope, Handler, Loaded, Outcome};
+use crate::{Clock, CommandError, Envelope, Error, Handler, Loaded, Outcome};
 
 #[derive(Debug, Clone)]
 pub struct Catalogues {
@@ -34,15 +33,15 @@ struct Cached {
     origins: Arc<SampleOrigins>,
 }
 
-fn catalogue_error(e: CommandError<CatalogueRejection>) -> OperatorError {
+fn catalogue_error(e: CommandError<CatalogueRejection>) -> Error {
     match e {
         CommandError::Rejected(r) => match r {
-            CatalogueRejection::DuplicateSample { .. } => OperatorError::Conflict(r.to_string()),
+            CatalogueRejection::DuplicateSample { .. } => Error::conflict(r.to_string()),
             CatalogueRejection::UnknownSample(_)
             | CatalogueRejection::UnknownTest(_)
-            | CatalogueRejection::UnknownOutput { .. } => OperatorError::NotFound(r.to_string()),
+            | CatalogueRejection::UnknownOutput { .. } => Error::not_found(r.to_string()),
             CatalogueRejection::Invalid(_) | CatalogueRejection::ReasonRequired => {
-                OperatorError::Invalid(r.to_string())
+                Error::invalid(r.to_string())
             }
         },
         other => other.into(),
@@ -59,20 +58,20 @@ impl Catalogues {
     }
 
     /// The catalogue as of now.
-    pub async fn current(&self) -> Result<Arc<Loaded<Catalogue>>, OperatorError> {
+    pub async fn current(&self) -> Result<Arc<Loaded<Catalogue>>, Error> {
         Ok(self.refresh().await?.loaded.clone())
     }
 
     /// The catalogue as of now, with who added each sample and when.
     pub async fn current_with_origins(
         &self,
-    ) -> Result<(Arc<Loaded<Catalogue>>, Arc<SampleOrigins>), OperatorError> {
+    ) -> Result<(Arc<Loaded<Catalogue>>, Arc<SampleOrigins>), Error> {
         let cached = self.refresh().await?;
         Ok((cached.loaded.clone(), cached.origins.clone()))
     }
 
     /// The cache brought up to date with one read of what is new.
-    async fn refresh(&self) -> Result<Arc<Cached>, OperatorError> {
+    async fn refresh(&self) -> Result<Arc<Cached>, Error> {
         let cached = self
             .cached
             .lock()
@@ -83,7 +82,7 @@ impl Catalogues {
             .store()
             .read_stream(catalogue::STREAM, cached.loaded.version + 1)
             .await
-            .map_err(|e| OperatorError::Unavailable(e.to_string()))?;
+            .map_err(|e| Error::unavailable(e.to_string()))?;
         if newer.is_empty() {
             return Ok(cached);
         }
@@ -112,10 +111,7 @@ impl Catalogues {
     }
 
     /// The active tests that run on `platform`.
-    pub async fn tests_for(
-        &self,
-        platform: &Platform,
-    ) -> Result<Vec<RegressionTest>, OperatorError> {
+    pub async fn tests_for(&self, platform: &Platform) -> Result<Vec<RegressionTest>, Error> {
         Ok(self.current().await?.state.tests_for(platform.as_str()))
     }
 
@@ -124,7 +120,7 @@ impl Catalogues {
         &self,
         actor: &str,
         command: &CatalogueCommand,
-    ) -> Result<Outcome<Catalogue>, OperatorError> {
+    ) -> Result<Outcome<Catalogue>, Error> {
         let loaded = Loaded::clone(&*self.current().await?);
         self.handler
             .execute_loaded(catalogue::STREAM, loaded, command, &Envelope::new(actor))
@@ -143,32 +139,32 @@ impl Catalogues {
         output: &str,
         as_baseline: bool,
         reason: &str,
-    ) -> Result<bool, OperatorError> {
+    ) -> Result<bool, Error> {
         let loaded = self.runs.load(&run.stream()).await?;
         let Some(r) = loaded.state.run.as_ref() else {
-            return Err(OperatorError::NotFound("no such run".into()));
+            return Err(Error::not_found("no such run"));
         };
         let result = r.results.get(test_id).ok_or_else(|| {
-            OperatorError::NotFound(format!("run {run} has no result for test {test_id:?}"))
+            Error::not_found(format!("run {run} has no result for test {test_id:?}"))
         })?;
         let produced = result
             .outputs
             .iter()
             .find(|o| o.name == output)
             .ok_or_else(|| {
-                OperatorError::NotFound(format!(
+                Error::not_found(format!(
                     "test {test_id:?} in run {run} reported no output {output:?}"
                 ))
             })?;
         let sha256 = match &produced.produced {
             OutputProduced::Sha256 { sha256 } => sha256.clone(),
             OutputProduced::Equal => {
-                return Err(OperatorError::Refused(format!(
+                return Err(Error::refused(format!(
                     "output {output:?} of {test_id:?} is already the approved one"
                 )));
             }
             OutputProduced::Missing => {
-                return Err(OperatorError::Refused(format!(
+                return Err(Error::refused(format!(
                     "test {test_id:?} did not write {output:?} in run {run}: nothing to accept"
                 )));
             }

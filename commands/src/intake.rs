@@ -22,7 +22,6 @@ use sp_eventstore::{EventStore, RecordedEvent, StoreError};
 use uuid::Uuid;
 
 use crate::catalogue::Catalogues;
-use crate::operator::OperatorError;
 use crate::{Clock, CommandError, Envelope, Handler, Loaded, Prepared, UnitOfWork};
 
 /// The part of a delivery's headers and payload that identifies it.
@@ -63,6 +62,21 @@ pub enum IntakeFailure {
     Refused,
     /// Our fault (an unreadable stream, a broken rule).
     Internal,
+}
+
+impl From<IntakeError> for crate::Error {
+    fn from(e: IntakeError) -> Self {
+        match e.kind {
+            IntakeFailure::Transient => crate::Error::unavailable(format!(
+                "could not record the delivery ({}: {}); redeliver it",
+                e.step, e.message
+            )),
+            IntakeFailure::Refused => {
+                crate::Error::invalid(format!("the delivery is refused: {e}"))
+            }
+            IntakeFailure::Internal => crate::Error::internal(e.to_string()),
+        }
+    }
 }
 
 impl IntakeFailure {
@@ -301,7 +315,7 @@ impl Intake {
     ) -> Result<(), Attempt> {
         let catalogue = self.catalogues.current().await.map_err(|e| IntakeError {
             step: "read the catalogue",
-            kind: if matches!(e, OperatorError::Internal(_)) {
+            kind: if e.kind == crate::ErrorKind::Internal {
                 IntakeFailure::Internal
             } else {
                 IntakeFailure::Transient

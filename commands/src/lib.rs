@@ -9,10 +9,27 @@
 //! Three kinds of failure stay apart, because callers act on each differently:
 //! a domain [`CommandError::Rejected`] is answered (never retried), a
 //! [`CommandError::Contended`] race that outlasted the retries is retried
-//! later, and [`CommandError::Store`] failures are reported.
+//! later, and [`CommandError::Store`] failures are reported (as is
+//! [`CommandError::Corrupt`], a stream holding an event that no longer decodes).
+//!
+//! An [`Envelope`] says who asks, in answer to what (correlation and causation
+//! ids) and, with an idempotency key, how to recognise the same request again:
+//! event ids derive from the key, so a repeat records nothing. Decisions on
+//! several streams are [`Prepared`] and committed together by a [`UnitOfWork`]
+//! in one atomic append.
+//!
+//! Public items: [`Handler`] (with [`Loaded`] and [`Outcome`]); [`intake`]
+//! ([`Intake`]: a GitHub delivery across its streams in one transaction, with
+//! [`DeliveryInfo`], [`Receipt`], [`IntakeError`] and [`IntakeFailure`]);
+//! [`operator`] ([`Operator`]: enqueue, cancel, retry, pause, block);
+//! [`catalogue`] ([`Catalogues`]: the catalogue's write side, kept folded in
+//! memory); [`Error`] and [`ErrorKind`], one taxonomy of failures for every use
+//! case by what the caller can do about it, which each edge maps once; and
+//! [`Clock`], with [`SystemClock`] and [`ManualClock`].
 
 pub mod catalogue;
 mod clock;
+mod error;
 pub mod intake;
 pub mod operator;
 
@@ -28,8 +45,9 @@ use uuid::Uuid;
 
 pub use catalogue::Catalogues;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{Error, ErrorKind};
 pub use intake::{DeliveryInfo, Intake, IntakeError, IntakeFailure, Receipt};
-pub use operator::{Operator, OperatorError};
+pub use operator::Operator;
 
 /// How often a command is decided again after losing a race for its stream.
 const CONFLICT_RETRIES: usize = 8;

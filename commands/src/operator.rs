@@ -6,61 +6,16 @@ use std::sync::Arc;
 use sp_domain::blocklist::{self, Blocklist, BlocklistCommand};
 use sp_domain::platform::{self, PlatformCommand, PlatformState};
 use sp_domain::{Platform, Policy, QueueRun, Rejection, RunCommand, RunId, RunState, Trigger};
-use sp_eventstore::{EventStore, StoreError};
+use sp_eventstore::EventStore;
 use uuid::Uuid;
 
 use crate::catalogue::Catalogues;
-use crate::{Clock, CommandError, Envelope, Handler, Loaded, UnitOfWork};
+use crate::{Clock, CommandError, Envelope, Error, Handler, Loaded, UnitOfWork};
 
-/// Why an operator's command did not happen, by what the caller can do about it.
-#[derive(Debug, thiserror::Error)]
-pub enum OperatorError {
-    /// The input is wrong: fix it.
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    NotFound(String),
-    /// It exists already (a sample with the same content).
-    #[error("{0}")]
-    Conflict(String),
-    /// The domain refuses in the current state (e.g. the run is final).
-    #[error("{0}")]
-    Refused(String),
-    /// The database did not answer or kept changing: try again.
-    #[error("{0}")]
-    Unavailable(String),
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl OperatorError {
-    /// A store failure: worth a retry, an input the store cannot take, or ours.
-    pub fn of_store(e: StoreError) -> Self {
-        match e {
-            e if e.is_transient() => OperatorError::Unavailable(e.to_string()),
-            StoreError::Invalid(m) => OperatorError::Invalid(m),
-            e => OperatorError::Internal(e.to_string()),
-        }
-    }
-}
-
-impl<R: std::error::Error + 'static> From<CommandError<R>> for OperatorError {
-    fn from(e: CommandError<R>) -> Self {
-        match e {
-            CommandError::Rejected(r) => OperatorError::Refused(r.to_string()),
-            CommandError::Contended { .. } => OperatorError::Unavailable(e.to_string()),
-            CommandError::Store(store) => OperatorError::of_store(store),
-            CommandError::Corrupt { .. } => OperatorError::Internal(e.to_string()),
-        }
-    }
-}
-
-fn run_error(e: CommandError<Rejection>) -> OperatorError {
+fn run_error(e: CommandError<Rejection>) -> Error {
     match e {
-        CommandError::Rejected(Rejection::RunNotFound) => {
-            OperatorError::NotFound("no such run".into())
-        }
-        CommandError::Rejected(Rejection::Invalid(msg)) => OperatorError::Invalid(msg),
+        CommandError::Rejected(Rejection::RunNotFound) => Error::not_found("no such run"),
+        CommandError::Rejected(Rejection::Invalid(msg)) => Error::invalid(msg),
         other => other.into(),
     }
 }
@@ -91,11 +46,11 @@ impl Operator {
         }
     }
 
-    fn platform(&self, name: &str) -> Result<Platform, OperatorError> {
-        let platform = Platform::new(name).map_err(|e| OperatorError::Invalid(e.to_string()))?;
+    fn platform(&self, name: &str) -> Result<Platform, Error> {
+        let platform = Platform::new(name).map_err(|e| Error::invalid(e.to_string()))?;
         if !self.known_platforms.contains(&platform) {
             let known: Vec<&str> = self.known_platforms.iter().map(Platform::as_str).collect();
-            return Err(OperatorError::Invalid(format!(
+            return Err(Error::invalid(format!(
                 "unknown platform {name:?}; configured: {}",
                 known.join(", ")
             )));
@@ -111,7 +66,7 @@ impl Operator {
         commit_sha: &str,
         platforms: &[String],
         note: Option<String>,
-    ) -> Result<Vec<RunId>, OperatorError> {
+    ) -> Result<Vec<RunId>, Error> {
         let platforms = if platforms.is_empty() {
             self.known_platforms.to_vec()
         } else {
@@ -151,13 +106,13 @@ impl Operator {
         }
         work.commit(self.runs.store().as_ref())
             .await
-            .map_err(OperatorError::of_store)?;
+            .map_err(Error::of_store)?;
         Ok(queued)
     }
 
-    pub async fn cancel(&self, actor: &str, run: RunId, reason: &str) -> Result<(), OperatorError> {
+    pub async fn cancel(&self, actor: &str, run: RunId, reason: &str) -> Result<(), Error> {
         if reason.trim().is_empty() {
-            return Err(OperatorError::Invalid("a reason is required".into()));
+            return Err(Error::invalid("a reason is required"));
         }
         let command = RunCommand::Cancel {
             reason: reason.to_string(),
@@ -179,14 +134,14 @@ impl Operator {
         actor: &str,
         run: RunId,
         current_catalogue: bool,
-    ) -> Result<RunId, OperatorError> {
+    ) -> Result<RunId, Error> {
         let loaded = self.runs.load(&run.stream()).await.map_err(run_error)?;
         let Some(original) = loaded.state.run.as_ref() else {
-            return Err(OperatorError::NotFound("no such run".into()));
+            return Err(Error::not_found("no such run"));
         };
         if !loaded.state.is_final() {
-            return Err(OperatorError::Refused(
-                "the run has not finished; cancel it first to run it again".into(),
+            return Err(Error::refused(
+                "the run has not finished; cancel it first to run it again",
             ));
         }
         let run_id = RunId(Uuid::now_v7());
@@ -231,7 +186,7 @@ impl Operator {
         platform: &str,
         paused: bool,
         note: &str,
-    ) -> Result<bool, OperatorError> {
+    ) -> Result<bool, Error> {
         let platform = self.platform(platform)?;
         let stream = platform::stream(&platform);
         let command = if paused {
@@ -250,7 +205,7 @@ impl Operator {
             .execute(&stream, &command, &Envelope::new(actor))
             .await
             .map_err(|e| match e {
-                CommandError::Rejected(r) => OperatorError::Invalid(r.to_string()),
+                CommandError::Rejected(r) => Error::invalid(r.to_string()),
                 other => other.into(),
             })?;
         Ok(!done.events.is_empty())
@@ -262,7 +217,7 @@ impl Operator {
         actor: &str,
         login: &str,
         reason: Option<&str>,
-    ) -> Result<bool, OperatorError> {
+    ) -> Result<bool, Error> {
         let command = match reason {
             Some(reason) => BlocklistCommand::Block {
                 login: login.to_string(),
@@ -277,14 +232,14 @@ impl Operator {
             .execute(blocklist::STREAM, &command, &Envelope::new(actor))
             .await
             .map_err(|e| match e {
-                CommandError::Rejected(r) => OperatorError::Invalid(r.to_string()),
+                CommandError::Rejected(r) => Error::invalid(r.to_string()),
                 other => other.into(),
             })?;
         Ok(!done.events.is_empty())
     }
 
     /// The blocked users and why.
-    pub async fn blocked_users(&self) -> Result<Vec<(String, String)>, OperatorError> {
+    pub async fn blocked_users(&self) -> Result<Vec<(String, String)>, Error> {
         let list = self.blocklist.load(blocklist::STREAM).await?;
         Ok(list.state.blocked.into_iter().collect())
     }

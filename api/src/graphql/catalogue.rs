@@ -11,9 +11,10 @@ use sp_domain::catalogue::{self, CatalogueCommand, OutputDefinition, TestDefinit
 use sp_domain::{InputKind, OutputProduced, RunState};
 use sp_projections::queries;
 
-use super::{coded, internal, operator_error, require, run_id as parse_run_id, services};
+use super::{coded, graphql_error, internal, require, run_id as parse_run_id, services};
 use crate::auth::Scope;
-use crate::files::{FileError, Kind};
+use crate::files::Kind;
+use sp_commands::ErrorKind;
 
 /// A diff shows at most this much of each side.
 const DIFF_BYTES: u64 = 256 * 1024;
@@ -361,7 +362,7 @@ impl CatalogueQuery {
             .catalogues
             .current_with_origins()
             .await
-            .map_err(operator_error)?;
+            .map_err(graphql_error)?;
         Ok(current
             .state
             .samples
@@ -382,7 +383,7 @@ impl CatalogueQuery {
             .catalogues
             .current()
             .await
-            .map_err(operator_error)?;
+            .map_err(graphql_error)?;
         let c = &current.state;
         Ok(c.tests
             .values()
@@ -401,7 +402,7 @@ impl CatalogueQuery {
             .catalogues
             .current()
             .await
-            .map_err(operator_error)?;
+            .map_err(graphql_error)?;
         Ok(current
             .state
             .tests
@@ -419,7 +420,7 @@ impl CatalogueQuery {
     ) -> Result<TestHistory> {
         require(ctx, Scope::Read)?;
         if !(1..=1000).contains(&limit) {
-            return Err(coded("INVALID_INPUT", "limit must be 1 to 1000"));
+            return Err(coded(ErrorKind::InvalidInput, "limit must be 1 to 1000"));
         }
         let rows = queries::test_history(&services(ctx)?.db.pool, &test_id, i64::from(limit))
             .await
@@ -474,19 +475,24 @@ impl CatalogueQuery {
         let run = loaded
             .state
             .run
-            .ok_or_else(|| coded("NOT_FOUND", "no such run"))?;
+            .ok_or_else(|| coded(ErrorKind::NotFound, "no such run"))?;
         let expected = run
             .info
             .tests
             .iter()
             .find(|t| t.id == test_id)
-            .ok_or_else(|| coded("NOT_FOUND", format!("the run has no test {test_id:?}")))?
+            .ok_or_else(|| {
+                coded(
+                    ErrorKind::NotFound,
+                    format!("the run has no test {test_id:?}"),
+                )
+            })?
             .outputs
             .iter()
             .find(|o| o.name == output)
             .ok_or_else(|| {
                 coded(
-                    "NOT_FOUND",
+                    ErrorKind::NotFound,
                     format!("test {test_id:?} has no output {output:?}"),
                 )
             })?
@@ -560,7 +566,7 @@ impl CatalogueQuery {
             .catalogues
             .current()
             .await
-            .map_err(operator_error)?;
+            .map_err(graphql_error)?;
         Ok(crate::catalogue::export(&current.state))
     }
 }
@@ -584,7 +590,7 @@ impl CatalogueMutation {
         let services = services(ctx)?;
         let upload = file
             .value(ctx)
-            .map_err(|e| coded("INVALID_INPUT", format!("the upload: {e}")))?;
+            .map_err(|e| coded(ErrorKind::InvalidInput, format!("the upload: {e}")))?;
         let content =
             futures_util::stream::iter([Ok::<_, std::convert::Infallible>(upload.content)]);
         let added = crate::catalogue::add_sample(
@@ -597,21 +603,13 @@ impl CatalogueMutation {
             content,
         )
         .await
-        .map_err(|e| match e {
-            crate::catalogue::AddSampleError::Invalid(m) => coded("INVALID_INPUT", m),
-            // As the HTTP upload answers: the store's trouble is not the caller's.
-            crate::catalogue::AddSampleError::Files(
-                e @ (FileError::Store(_) | FileError::Config(..)),
-            ) => coded("UNAVAILABLE", e.to_string()),
-            crate::catalogue::AddSampleError::Files(e) => coded("INVALID_INPUT", e.to_string()),
-            crate::catalogue::AddSampleError::Catalogue(e) => operator_error(e),
-        })?;
+        .map_err(graphql_error)?;
         match added {
             crate::catalogue::AddedSample::New(sample) => {
                 Ok(sample_view(&sample, Some(&(Utc::now(), caller.actor))))
             }
             crate::catalogue::AddedSample::Duplicate { existing, message } => {
-                Err(coded("CONFLICT", message).extend_with(|_, e| {
+                Err(coded(ErrorKind::Conflict, message).extend_with(|_, e| {
                     e.set("sha256", existing.sha256.clone());
                     e.set("name", existing.name.clone());
                 }))
@@ -624,18 +622,14 @@ impl CatalogueMutation {
     async fn define_test(&self, ctx: &Context<'_>, test: TestInput) -> Result<bool> {
         let caller = require(ctx, Scope::Catalogue)?;
         let services = services(ctx)?;
-        let current = services
-            .catalogues
-            .current()
-            .await
-            .map_err(operator_error)?;
+        let current = services.catalogues.current().await.map_err(graphql_error)?;
         let sample = current
             .state
             .sample(&test.sample)
             .map(|s| s.sha256.clone())
             .ok_or_else(|| {
                 coded(
-                    "NOT_FOUND",
+                    ErrorKind::NotFound,
                     format!("no sample {:?} in the catalogue", test.sample),
                 )
             })?;
@@ -644,7 +638,7 @@ impl CatalogueMutation {
             Some("stdin") => InputKind::Stdin,
             Some(other) => {
                 return Err(coded(
-                    "INVALID_INPUT",
+                    ErrorKind::InvalidInput,
                     format!("input kind {other:?}: use file or stdin"),
                 ));
             }
@@ -678,7 +672,7 @@ impl CatalogueMutation {
             .catalogues
             .execute(&caller.actor, &CatalogueCommand::DefineTest(definition))
             .await
-            .map_err(operator_error)?;
+            .map_err(graphql_error)?;
         Ok(!outcome.events.is_empty())
     }
 
@@ -702,7 +696,7 @@ impl CatalogueMutation {
                 },
             )
             .await
-            .map_err(operator_error)?;
+            .map_err(graphql_error)?;
         Ok(!outcome.events.is_empty())
     }
 
@@ -730,7 +724,7 @@ impl CatalogueMutation {
                 &reason,
             )
             .await
-            .map_err(operator_error)
+            .map_err(graphql_error)
     }
 
     /// Import a catalogue file's text (TOML, or JSON with `json: true`): new
@@ -744,16 +738,12 @@ impl CatalogueMutation {
     ) -> Result<ImportSummary> {
         let caller = require(ctx, Scope::Catalogue)?;
         let services = services(ctx)?;
-        let file =
-            crate::catalogue::parse(&text, json, None).map_err(|e| coded("INVALID_INPUT", e))?;
+        let file = crate::catalogue::parse(&text, json, None)
+            .map_err(|e| coded(ErrorKind::InvalidInput, e))?;
         let summary =
             crate::catalogue::import(&services.catalogues, &services.files, &file, &caller.actor)
                 .await
-                .map_err(|e| match e {
-                    crate::catalogue::ImportError::Missing(m) => coded("NOT_FOUND", m),
-                    crate::catalogue::ImportError::Catalogue(e) => operator_error(e),
-                    crate::catalogue::ImportError::Files(e) => internal(e),
-                })?;
+                .map_err(graphql_error)?;
         Ok(ImportSummary {
             samples_added: i32::try_from(summary.samples_added).unwrap_or(i32::MAX),
             tests_defined: i32::try_from(summary.tests_defined).unwrap_or(i32::MAX),

@@ -11,12 +11,12 @@ mod types;
 use std::sync::Arc;
 
 use async_graphql::{Context, Error, ErrorExtensions, MergedObject, Schema};
-use sp_commands::{Catalogues, Operator, OperatorError};
+use sp_commands::{Catalogues, ErrorKind, Operator};
 use sp_eventstore::Database;
 use sp_projections::Change;
 use tokio::sync::broadcast;
 
-use crate::auth::{Caller, Denied, Scope};
+use crate::auth::{Caller, Scope};
 
 pub use subscription::SubscriptionRoot;
 
@@ -73,14 +73,36 @@ pub fn sdl() -> String {
     .sdl()
 }
 
-/// An error with a machine-readable code beside its message.
-pub(crate) fn coded(code: &'static str, message: impl Into<String>) -> Error {
-    Error::new(message).extend_with(|_, e| e.set("code", code))
+/// The GraphQL code of each kind of error, beside its message.
+fn code(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::InvalidInput => "INVALID_INPUT",
+        ErrorKind::Unauthenticated => "UNAUTHENTICATED",
+        ErrorKind::Forbidden => "FORBIDDEN",
+        ErrorKind::NotFound => "NOT_FOUND",
+        ErrorKind::Conflict => "CONFLICT",
+        ErrorKind::TooLarge => "TOO_LARGE",
+        ErrorKind::Refused => "REFUSED",
+        ErrorKind::Unavailable => "UNAVAILABLE",
+        ErrorKind::Internal => "INTERNAL",
+    }
+}
+
+/// The one place where a use case's failure becomes a GraphQL error.
+pub(crate) fn graphql_error(e: impl Into<sp_commands::Error>) -> Error {
+    let e = e.into();
+    let code = code(e.kind);
+    Error::new(crate::http::public_message(&e)).extend_with(|_, x| x.set("code", code))
+}
+
+/// An error of `kind` with this message.
+pub(crate) fn coded(kind: ErrorKind, message: impl Into<String>) -> Error {
+    graphql_error(sp_commands::Error::new(kind, message))
 }
 
 pub(crate) fn services<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Arc<Services>> {
     ctx.data::<Arc<Services>>()
-        .map_err(|_| coded("INTERNAL", "the API is not wired to its services"))
+        .map_err(|_| coded(ErrorKind::Internal, "the API is not wired to its services"))
 }
 
 /// The caller, checked for `scope`. A request without a token is anonymous.
@@ -90,33 +112,19 @@ pub(crate) fn require(ctx: &Context<'_>, scope: Scope) -> async_graphql::Result<
         .data::<Caller>()
         .cloned()
         .unwrap_or_else(|_| Caller::anonymous());
-    match caller.authorize(scope, services.anonymous_read) {
-        Ok(()) => Ok(caller),
-        Err(Denied::Unauthenticated(m)) => Err(coded("UNAUTHENTICATED", m)),
-        Err(Denied::Forbidden(m)) => Err(coded("FORBIDDEN", m)),
-    }
+    caller
+        .authorize(scope, services.anonymous_read)
+        .map_err(graphql_error)?;
+    Ok(caller)
 }
 
 pub(crate) fn internal(e: impl std::fmt::Display) -> Error {
-    let id = uuid::Uuid::new_v4();
-    tracing::error!(error_id = %id, error = %e, "GraphQL resolver failed");
-    coded("INTERNAL", format!("internal error; reference {id}"))
-}
-
-pub(crate) fn operator_error(e: OperatorError) -> Error {
-    match e {
-        OperatorError::Invalid(m) => coded("INVALID_INPUT", m),
-        OperatorError::NotFound(m) => coded("NOT_FOUND", m),
-        OperatorError::Conflict(m) => coded("CONFLICT", m),
-        OperatorError::Refused(m) => coded("REFUSED", m),
-        OperatorError::Unavailable(m) => coded("UNAVAILABLE", m),
-        OperatorError::Internal(m) => internal(m),
-    }
+    coded(ErrorKind::Internal, e.to_string())
 }
 
 /// A run id from the API: a UUID.
 pub(crate) fn run_id(id: &str) -> async_graphql::Result<sp_domain::RunId> {
     uuid::Uuid::parse_str(id)
         .map(sp_domain::RunId)
-        .map_err(|_| coded("INVALID_INPUT", format!("{id:?} is not a run id")))
+        .map_err(|_| coded(ErrorKind::InvalidInput, format!("{id:?} is not a run id")))
 }

@@ -3,7 +3,7 @@
 
 use async_graphql::{Context, ID, Object, Result};
 
-use super::{operator_error, require, run_id, services};
+use super::{graphql_error, require, run_id, services};
 use crate::auth::Scope;
 
 #[derive(Debug, Default)]
@@ -32,7 +32,7 @@ impl OperatorMutation {
                 note,
             )
             .await
-            .map_err(operator_error)?;
+            .map_err(graphql_error)?;
         Ok(runs.into_iter().map(|r| ID(r.to_string())).collect())
     }
 
@@ -43,7 +43,7 @@ impl OperatorMutation {
             .operator
             .cancel(&caller.actor, run_id(&id)?, &reason)
             .await
-            .map_err(operator_error)?;
+            .map_err(graphql_error)?;
         Ok(true)
     }
 
@@ -64,7 +64,7 @@ impl OperatorMutation {
             .operator
             .retry(&caller.actor, run_id(&id)?, current_catalogue)
             .await
-            .map_err(operator_error)?;
+            .map_err(graphql_error)?;
         Ok(ID(new.to_string()))
     }
 
@@ -81,7 +81,7 @@ impl OperatorMutation {
             .operator
             .set_paused(&caller.actor, &platform, true, &note)
             .await
-            .map_err(operator_error)
+            .map_err(graphql_error)
     }
 
     async fn resume_platform(
@@ -95,7 +95,7 @@ impl OperatorMutation {
             .operator
             .set_paused(&caller.actor, &platform, false, &note)
             .await
-            .map_err(operator_error)
+            .map_err(graphql_error)
     }
 
     /// Queue nothing for this GitHub user's pushes and pull requests.
@@ -105,7 +105,7 @@ impl OperatorMutation {
             .operator
             .set_blocked(&caller.actor, &login, Some(&reason))
             .await
-            .map_err(operator_error)
+            .map_err(graphql_error)
     }
 
     async fn unblock_user(&self, ctx: &Context<'_>, login: String) -> Result<bool> {
@@ -114,6 +114,6 @@ impl OperatorMutation {
             .operator
             .set_blocked(&caller.actor, &login, None)
             .await
-            .map_err(operator_error)
+            .map_err(graphql_error)
     }
 }

@@ -9,8 +9,9 @@ use sp_projections::{RunRow, queries};
 use super::types::{
     AuditEntry, BlockedUser, PlatformQueue, QueueEntry, Run, RunFilter, TestOutcome,
 };
-use super::{coded, internal, operator_error, require, run_id, services};
+use super::{coded, graphql_error, internal, require, run_id, services};
 use crate::auth::Scope;
+use sp_commands::ErrorKind;
 
 const DEFAULT_PAGE: i32 = 20;
 const MAX_PAGE: i32 = 100;
@@ -37,14 +38,14 @@ impl RunQuery {
         let first = first.unwrap_or(DEFAULT_PAGE);
         if !(0..=MAX_PAGE).contains(&first) {
             return Err(coded(
-                "INVALID_INPUT",
+                ErrorKind::InvalidInput,
                 format!("first must be 0 to {MAX_PAGE}"),
             ));
         }
         let after = match after {
             Some(cursor) => Some(cursor.parse::<i64>().map_err(|_| {
                 coded(
-                    "INVALID_INPUT",
+                    ErrorKind::InvalidInput,
                     format!("{cursor:?} is not a cursor of runs"),
                 )
             })?),
@@ -53,7 +54,7 @@ impl RunQuery {
         let filter = filter
             .unwrap_or_default()
             .to_query()
-            .map_err(|m| coded("INVALID_INPUT", m))?;
+            .map_err(|m| coded(ErrorKind::InvalidInput, m))?;
         let (rows, more) = queries::list_runs(&services.db.pool, &filter, first as usize, after)
             .await
             .map_err(internal)?;
@@ -180,7 +181,7 @@ impl RunQuery {
             .operator
             .blocked_users()
             .await
-            .map_err(operator_error)?;
+            .map_err(graphql_error)?;
         Ok(users
             .into_iter()
             .map(|(login, reason)| BlockedUser { login, reason })

@@ -9,7 +9,7 @@ use super::ApiError;
 
 /// Parse `body` as one `T`; `what` names it in the error ("report").
 pub fn json<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
-    let invalid = |message: String| ApiError::BadRequest(format!("invalid {what}: {message}"));
+    let invalid = |message: String| ApiError::invalid(format!("invalid {what}: {message}"));
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: Value =
         serde::Deserialize::deserialize(&mut de).map_err(|e| invalid(e.to_string()))?;
@@ -41,7 +41,7 @@ mod tests {
 
     fn refusal(body: &str) -> String {
         match json::<Body>(body.as_bytes(), "report") {
-            Err(ApiError::BadRequest(m)) => m,
+            Err(ApiError(e)) if e.kind == sp_commands::ErrorKind::InvalidInput => e.message,
             other => panic!("{body}: {other:?}"),
         }
     }

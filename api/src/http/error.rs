@@ -1,74 +1,92 @@
-//! The one place where failures become HTTP answers. Internal details are
-//! logged with an id; the caller gets the id and a reason it can act on.
+//! The one place where a failure becomes an HTTP answer: each kind of the
+//! write side's [`Error`] maps to one status. Internal details are logged
+//! once with a reference id; the caller gets the id and a reason it can act on.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use sp_commands::{Error, ErrorKind};
 
+/// A failed request: the use case's error, answered over HTTP.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// The request is wrong: the message says how.
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    Unauthorized(String),
-    /// Authenticated, but the token lacks the scope.
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    NotFound(String),
-    /// The request is valid but conflicts with the current state.
-    #[error("{0}")]
-    Conflict(String),
-    /// The body is larger than allowed.
-    #[error("{0}")]
-    TooLarge(String),
-    /// A dependency (the database) is not available; try again later.
-    #[error("{0}")]
-    Unavailable(String),
-    /// Our fault. The message is logged, never sent.
-    #[error("internal error: {0}")]
-    Internal(String),
-}
+#[error("{0}")]
+pub struct ApiError(pub Error);
 
 impl ApiError {
-    fn status(&self) -> StatusCode {
-        match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    pub fn invalid(message: impl Into<String>) -> Self {
+        ApiError(Error::invalid(message))
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        ApiError(Error::unauthenticated(message))
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ApiError(Error::forbidden(message))
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError(Error::not_found(message))
+    }
+
+    pub fn too_large(message: impl Into<String>) -> Self {
+        ApiError(Error::too_large(message))
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        ApiError(Error::conflict(message))
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        ApiError(Error::unavailable(message))
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        ApiError(Error::internal(message))
+    }
+}
+
+/// The HTTP status of each kind.
+pub fn status(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict | ErrorKind::Refused => StatusCode::CONFLICT,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// What a caller may read of an error: the message, or for an internal one
+/// a reference to the log line that holds the cause.
+pub fn public_message(e: &Error) -> String {
+    match e.kind {
+        ErrorKind::Internal => {
+            let id = uuid::Uuid::new_v4();
+            tracing::error!(error_id = %id, detail = %e.message, "internal error");
+            format!("internal error; reference {id}")
         }
+        ErrorKind::Unavailable => {
+            tracing::warn!(detail = %e.message, "a dependency is unavailable");
+            e.message.clone()
+        }
+        _ => e.message.clone(),
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        let message = match &self {
-            ApiError::Internal(detail) => {
-                let id = uuid::Uuid::new_v4();
-                tracing::error!(error_id = %id, %detail, "internal error");
-                format!("internal error; reference {id}")
-            }
-            other => other.to_string(),
-        };
-        (status, Json(json!({ "error": message }))).into_response()
+        let status = status(self.0.kind);
+        (status, Json(json!({ "error": public_message(&self.0) }))).into_response()
     }
 }
 
-impl From<sp_eventstore::StoreError> for ApiError {
-    fn from(e: sp_eventstore::StoreError) -> Self {
-        if e.is_transient() {
-            tracing::warn!(error = %e, "the database could not serve a request");
-            ApiError::Unavailable("the database is not answering; try again".into())
-        } else {
-            ApiError::Internal(e.to_string())
-        }
+impl<E: Into<Error>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        ApiError(e.into())
     }
 }

@@ -12,14 +12,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use sp_commands::OperatorError;
 use sp_domain::catalogue::{Sample, is_sha256};
 
 use super::graphql::caller;
 use super::{ApiError, AppState};
-use crate::auth::{Caller, Denied, Scope};
-use crate::catalogue::{self, AddSampleError, AddedSample};
-use crate::files::{FileError, Kind, LogName};
+use crate::auth::{Caller, Scope};
+use crate::catalogue::{self, AddedSample};
+use crate::files::{Kind, LogName};
 
 /// The caller, if it may do what `scope` allows.
 pub(super) async fn require(
@@ -29,31 +28,8 @@ pub(super) async fn require(
 ) -> Result<Caller, ApiError> {
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
     let caller = caller(&state.db.pool, authorization).await?;
-    match caller.authorize(scope, state.anonymous_read) {
-        Ok(()) => Ok(caller),
-        Err(Denied::Unauthenticated(m)) => Err(ApiError::Unauthorized(m)),
-        Err(Denied::Forbidden(m)) => Err(ApiError::Forbidden(m)),
-    }
-}
-
-pub(super) fn file_error(e: FileError) -> ApiError {
-    match e {
-        FileError::TooLarge { .. } => ApiError::TooLarge(e.to_string()),
-        FileError::HashMismatch { .. } | FileError::NotAHash(_) | FileError::Body(_) => {
-            ApiError::BadRequest(e.to_string())
-        }
-        FileError::Store(_) | FileError::Config(..) => ApiError::Unavailable(e.to_string()),
-    }
-}
-
-pub(super) fn operator_error(e: OperatorError) -> ApiError {
-    match e {
-        OperatorError::Invalid(m) => ApiError::BadRequest(m),
-        OperatorError::NotFound(m) => ApiError::NotFound(m),
-        OperatorError::Conflict(m) | OperatorError::Refused(m) => ApiError::Conflict(m),
-        OperatorError::Unavailable(m) => ApiError::Unavailable(m),
-        OperatorError::Internal(m) => ApiError::Internal(m),
-    }
+    caller.authorize(scope, state.anonymous_read)?;
+    Ok(caller)
 }
 
 /// `POST /api/samples?name=clip.ts&tags=a,b`: the body is the sample.
@@ -71,7 +47,7 @@ pub async fn add_sample(
     let name = query
         .get("name")
         .filter(|n| !n.trim().is_empty())
-        .ok_or_else(|| ApiError::BadRequest("name the sample: ?name=FILE".into()))?;
+        .ok_or_else(|| ApiError::invalid("name the sample: ?name=FILE"))?;
     let tags: Vec<String> = query
         .get("tags")
         .map(|t| t.split(',').map(String::from).collect())
@@ -86,7 +62,7 @@ pub async fn add_sample(
         body.into_data_stream(),
     )
     .await
-    .map_err(add_sample_error)?;
+    .map_err(ApiError::from)?;
     Ok(match added {
         AddedSample::New(sample) => {
             (StatusCode::CREATED, Json(sample_json(&sample, false))).into_response()
@@ -97,14 +73,6 @@ pub async fn add_sample(
             (StatusCode::CONFLICT, Json(body)).into_response()
         }
     })
-}
-
-fn add_sample_error(e: AddSampleError) -> ApiError {
-    match e {
-        AddSampleError::Invalid(m) => ApiError::BadRequest(m),
-        AddSampleError::Files(e) => file_error(e),
-        AddSampleError::Catalogue(e) => operator_error(e),
-    }
 }
 
 fn sample_json(s: &Sample, duplicate: bool) -> serde_json::Value {
@@ -135,7 +103,7 @@ pub async fn add_output(
             body.into_data_stream(),
         )
         .await
-        .map_err(file_error)?;
+        .map_err(ApiError::from)?;
     let status = if stored.existed {
         StatusCode::OK
     } else {
@@ -174,14 +142,14 @@ fn download(body: Body, size: u64, filename: &str) -> Response {
 
 async fn stored(state: &AppState, kind: Kind, sha256: &str) -> Result<Response, ApiError> {
     if !is_sha256(sha256) {
-        return Err(ApiError::BadRequest(format!("{sha256:?} is not a SHA-256")));
+        return Err(ApiError::invalid(format!("{sha256:?} is not a SHA-256")));
     }
     let (body, size) = state
         .files
         .body(kind, sha256)
         .await
-        .map_err(file_error)?
-        .ok_or_else(|| ApiError::NotFound(format!("no file {sha256} in the store")))?;
+        .map_err(ApiError::from)?
+        .ok_or_else(|| ApiError::not_found(format!("no file {sha256} in the store")))?;
     Ok(download(body, size, sha256))
 }
 
@@ -213,18 +181,18 @@ pub async fn log(
 ) -> Result<Response, ApiError> {
     require(&state, &headers, Scope::Read).await?;
     let run = uuid::Uuid::parse_str(&run)
-        .map_err(|_| ApiError::NotFound(format!("{run:?} is not a run id")))?;
-    if !super::runner::valid_name(&name) {
-        return Err(ApiError::NotFound(format!("no log {name:?}")));
+        .map_err(|_| ApiError::not_found(format!("{run:?} is not a run id")))?;
+    if !LogName::valid(&name) {
+        return Err(ApiError::not_found(format!("no log {name:?}")));
     }
     let log = LogName { run, attempt, name };
     let (body, size) = state
         .files
         .log_body(&log)
         .await
-        .map_err(file_error)?
+        .map_err(ApiError::from)?
         .ok_or_else(|| {
-            ApiError::NotFound(format!("no log {:?} for attempt {attempt}", log.name))
+            ApiError::not_found(format!("no log {:?} for attempt {attempt}", log.name))
         })?;
     let mut response = download(body, size, &log.name);
     // Logs are text: let a browser show them.

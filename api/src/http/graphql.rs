@@ -30,11 +30,11 @@ pub(super) async fn caller(pool: &Pool, authorization: Option<&str>) -> Result<C
     };
     let secret = value
         .strip_prefix("Bearer ")
-        .ok_or_else(|| ApiError::Unauthorized("Authorization must be `Bearer <token>`".into()))?;
+        .ok_or_else(|| ApiError::unauthenticated("Authorization must be `Bearer <token>`"))?;
     auth::resolve(pool, secret.trim())
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .ok_or_else(|| ApiError::Unauthorized("unknown or revoked token".into()))
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .ok_or_else(|| ApiError::unauthenticated("unknown or revoked token"))
 }
 
 pub async fn execute(

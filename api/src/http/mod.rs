@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-pub use error::ApiError;
+pub use error::{ApiError, public_message};
 pub use runner::RunnerSettings;
 use webhook::MAX_DELIVERY_BYTES;
 

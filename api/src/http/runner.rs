@@ -46,7 +46,7 @@ struct Caller {
 fn parse_run(run: &str) -> Result<RunId, ApiError> {
     uuid::Uuid::parse_str(run)
         .map(RunId)
-        .map_err(|_| ApiError::NotFound(format!("{run:?} is not a run id")))
+        .map_err(|_| ApiError::not_found(format!("{run:?} is not a run id")))
 }
 
 async fn authorize(state: &AppState, headers: &HeaderMap, run: &str) -> Result<Caller, ApiError> {
@@ -56,13 +56,11 @@ async fn authorize(state: &AppState, headers: &HeaderMap, run: &str) -> Result<C
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| {
-            ApiError::Unauthorized(
-                "a runner credential is required (Authorization: Bearer …)".into(),
-            )
+            ApiError::unauthenticated("a runner credential is required (Authorization: Bearer …)")
         })?;
     let loaded = state.runs.load(&run.stream()).await.map_err(|e| match e {
         CommandError::Store(e) => ApiError::from(e),
-        other => ApiError::Internal(other.to_string()),
+        other => ApiError::internal(other.to_string()),
     })?;
     let hash = RunnerKeys::hash(token.trim());
     let attempt = loaded
@@ -70,7 +68,7 @@ async fn authorize(state: &AppState, headers: &HeaderMap, run: &str) -> Result<C
         .run
         .as_ref()
         .and_then(|r| r.attempt_with_credential(&hash))
-        .ok_or_else(|| ApiError::Unauthorized("this credential is not one of this run's".into()))?;
+        .ok_or_else(|| ApiError::unauthenticated("this credential is not one of this run's"))?;
     Ok(Caller {
         run,
         attempt,
@@ -127,7 +125,7 @@ pub async fn job(
         return Ok(refuse(&state, &caller, "the job", reason).await);
     }
     let Some(r) = caller.loaded.state.run.as_ref() else {
-        return Err(ApiError::NotFound("no such run".into()));
+        return Err(ApiError::not_found("no such run"));
     };
     let settings = &state.runner;
     let base = format!(
@@ -236,26 +234,16 @@ pub async fn report(
             let reason = stale(&caller).unwrap_or_else(|| r.to_string());
             Ok(refuse(&state, &caller, &what, reason).await)
         }
-        Err(CommandError::Rejected(r)) => Err(ApiError::Conflict(r.to_string())),
+        Err(CommandError::Rejected(r)) => Err(ApiError::conflict(r.to_string())),
         Err(e @ CommandError::Contended { .. }) => {
-            Err(ApiError::Unavailable(format!("{e}; send the report again")))
+            Err(ApiError::unavailable(format!("{e}; send the report again")))
         }
         Err(CommandError::Store(e)) if e.is_transient() => {
             tracing::warn!(error = %e, run = %caller.run, "a report could not be recorded; the runner is asked to resend it");
-            Err(ApiError::Unavailable(format!("{e}; send the report again")))
+            Err(ApiError::unavailable(format!("{e}; send the report again")))
         }
-        Err(e) => Err(ApiError::Internal(e.to_string())),
+        Err(e) => Err(ApiError::internal(e.to_string())),
     }
-}
-
-/// Log names become file names.
-pub(super) fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 pub async fn upload_log(
@@ -267,9 +255,9 @@ pub async fn upload_log(
     // Logs of any attempt of the run are kept: a failed attempt's log is
     // what explains it.
     let caller = authorize(&state, &headers, &run).await?;
-    if !valid_name(&name) {
-        return Err(ApiError::BadRequest(
-            "a log name is 1 to 64 letters, digits, dots, dashes or underscores".into(),
+    if !LogName::valid(&name) {
+        return Err(ApiError::invalid(
+            "a log name is 1 to 64 letters, digits, dots, dashes or underscores",
         ));
     }
     let log = LogName {
@@ -281,7 +269,7 @@ pub async fn upload_log(
         .files
         .put_log(&log, state.runner.max_log_bytes, body.into_data_stream())
         .await
-        .map_err(super::files::file_error)?;
+        .map_err(ApiError::from)?;
     let name = log.name;
     Ok((
         StatusCode::CREATED,
@@ -293,7 +281,7 @@ pub async fn upload_log(
 async fn send_file(path: &FsPath) -> Result<Response, ApiError> {
     let file = tokio::fs::File::open(path)
         .await
-        .map_err(|_| ApiError::NotFound("the file is not in the platform's store".into()))?;
+        .map_err(|_| ApiError::not_found("the file is not in the platform's store"))?;
     Ok(Body::from_stream(ReaderStream::new(file)).into_response())
 }
 
@@ -311,7 +299,7 @@ pub async fn artifact(
         .and_then(|r| r.artifact.as_ref())
         .map(|a| a.location.clone())
         .filter(|l| l != "none")
-        .ok_or_else(|| ApiError::NotFound("this run has no artifact".into()))?;
+        .ok_or_else(|| ApiError::not_found("this run has no artifact"))?;
     send_file(FsPath::new(&location)).await
 }
 
@@ -329,7 +317,7 @@ pub async fn sample(
         .as_ref()
         .is_some_and(|r| r.info.tests.iter().any(|t| t.sample.sha256 == sha256));
     if !in_scope {
-        return Err(ApiError::NotFound(format!(
+        return Err(ApiError::not_found(format!(
             "no sample {sha256} in this run's scope"
         )));
     }
@@ -337,9 +325,9 @@ pub async fn sample(
         .files
         .body(Kind::Sample, &sha256)
         .await
-        .map_err(super::files::file_error)?
+        .map_err(ApiError::from)?
         .ok_or_else(|| {
-            ApiError::NotFound(format!("sample {sha256} is not in the platform's store"))
+            ApiError::not_found(format!("sample {sha256} is not in the platform's store"))
         })?;
     Ok(body.into_response())
 }
@@ -362,7 +350,7 @@ pub async fn upload_output(
             body.into_data_stream(),
         )
         .await
-        .map_err(super::files::file_error)?;
+        .map_err(ApiError::from)?;
     let status = if stored.existed {
         StatusCode::OK
     } else {

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
-use sp_commands::{DeliveryInfo, IntakeError, IntakeFailure};
+use sp_commands::DeliveryInfo;
 use sp_domain::delivery::DeliveryOutcome;
 
 use super::{ApiError, AppState};
@@ -32,8 +32,8 @@ pub async fn receive(
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Some(secret) = state.webhook_secret.as_deref() else {
-        return Err(ApiError::Unavailable(
-            "webhook deliveries are refused: no secret is configured (set SP_GITHUB_WEBHOOK_SECRET)".into(),
+        return Err(ApiError::unavailable(
+            "webhook deliveries are refused: no secret is configured (set SP_GITHUB_WEBHOOK_SECRET)",
         ));
     };
     signature::verify(
@@ -41,21 +41,20 @@ pub async fn receive(
         header(&headers, "x-hub-signature-256"),
         &body,
     )
-    .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+    .map_err(|e| ApiError::unauthenticated(e.to_string()))?;
 
     let id = header(&headers, "x-github-delivery")
-        .ok_or_else(|| ApiError::BadRequest("missing X-GitHub-Delivery header".into()))?;
+        .ok_or_else(|| ApiError::invalid("missing X-GitHub-Delivery header"))?;
     if !valid_delivery_id(id) {
-        return Err(ApiError::BadRequest(
-            "X-GitHub-Delivery must be 1 to 100 letters, digits or dashes".into(),
+        return Err(ApiError::invalid(
+            "X-GitHub-Delivery must be 1 to 100 letters, digits or dashes",
         ));
     }
     let event = header(&headers, "x-github-event")
-        .ok_or_else(|| ApiError::BadRequest("missing X-GitHub-Event header".into()))?;
-    let envelope =
-        payload::envelope(event, &body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        .ok_or_else(|| ApiError::invalid("missing X-GitHub-Event header"))?;
+    let envelope = payload::envelope(event, &body).map_err(|e| ApiError::invalid(e.to_string()))?;
     let parsed =
-        payload::parse_event(event, &body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        payload::parse_event(event, &body).map_err(|e| ApiError::invalid(e.to_string()))?;
     let info = DeliveryInfo {
         id: id.to_string(),
         event: event.to_string(),
@@ -67,7 +66,7 @@ pub async fn receive(
         .intake
         .handle(&info, &parsed)
         .await
-        .map_err(intake_error)?;
+        .map_err(ApiError::from)?;
     if receipt.duplicate {
         return Ok((
             StatusCode::OK,
@@ -96,18 +95,4 @@ pub async fn receive(
         }
     };
     Ok((status, Json(body)))
-}
-
-fn intake_error(e: IntakeError) -> ApiError {
-    match e.kind {
-        IntakeFailure::Transient => {
-            tracing::warn!(error = %e, "a delivery could not be recorded; GitHub is asked to redeliver");
-            ApiError::Unavailable(format!(
-                "could not record the delivery ({}); redeliver it",
-                e.step
-            ))
-        }
-        IntakeFailure::Refused => ApiError::BadRequest(format!("the delivery is refused: {e}")),
-        IntakeFailure::Internal => ApiError::Internal(e.to_string()),
-    }
 }
