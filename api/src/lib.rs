@@ -1,9 +1,26 @@
-//! The `sample-platform` binary's library: configuration, the HTTP API (GitHub
-//! webhooks, GraphQL, health), operators' tokens, and the wiring that starts
-//! every part of the platform.
+//! The `sample-platform` binary's library: everything that faces the outside
+//! (GitHub, operators, runners, browsers, the command line) and the wiring
+//! that starts every part of the platform.
 //!
-//! `main.rs` parses the command line and calls [`run`]; tests call
-//! [`platform::serve`] on `127.0.0.1:0` and talk to it over HTTP.
+//! `main.rs` parses the command line ([`Cli`], [`Command`]) and calls [`run`];
+//! tests call [`platform::serve`] on `127.0.0.1:0` with their [`Settings`] and
+//! talk to it over HTTP.
+//!
+//! - [`platform`]: [`run`] dispatches every subcommand; `serve` opens the
+//!   database, serves HTTP, migrates, then starts the projectors and, when
+//!   this instance leads, the process managers.
+//! - [`http`]: the axum router: GitHub webhooks, the runner's endpoint,
+//!   GraphQL over HTTP and WebSocket, files, `/healthz` and `/readyz`, the
+//!   dashboard. Bad input is a 4xx with a reason and records nothing.
+//! - [`github`]: webhook signatures (`X-Hub-Signature-256`) and payloads.
+//! - [`graphql`]: queries over the read models, operators' mutations, the
+//!   run-change subscription and the catalogue; kept in `api/schema.graphql`.
+//! - [`auth`]: operators' API tokens and their scopes (a table, not events).
+//! - [`config`]: settings from defaults, a TOML file, `SP_*` variables, flags.
+//! - [`files`]: the object store for samples, outputs and runners' logs.
+//! - [`catalogue`]: the catalogue file (TOML or JSON) and its format.
+//! - [`client`]: the command line as a client of a running platform.
+//! - [`demo`]: `sample-platform demo`, the whole job on one machine.
 
 pub mod auth;
 pub mod catalogue;

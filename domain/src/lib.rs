@@ -15,6 +15,15 @@
 //! The state machine makes the old platform's failures unrepresentable: a run that is
 //! not final is [`Lifecycle::Active`], which cannot be built without a [`Deadline`];
 //! a final run has exactly one [`Final`] and accepts only cleanup and reporting.
+//!
+//! Modules: [`run`] (stream `run-<uuid>`: [`RunEvent`], its state, commands and
+//! [`decide`]); the other aggregates, each implementing [`Aggregate`] over its own
+//! streams: [`catalogue`], [`delivery`] (deliveries and builds), [`pull_request`],
+//! [`blocklist`], [`platform`] and [`notices`]; [`aggregate`] (the trait);
+//! [`intake`] (a GitHub delivery to a plan); [`policy`] (deadlines and retries);
+//! [`verdict`] (judging results); [`protocol`] (the runner's JSON); [`ids`]
+//! ([`RunId`], [`Platform`]); and [`codec`] ([`EventSchema`], [`Upcaster`]). The
+//! crate root re-exports the types most callers need from them.
 
 pub mod aggregate;
 pub mod blocklist;

@@ -9,8 +9,20 @@
 //! 3. read a stream with [`EventStore::read_stream`], or follow the whole log
 //!    with a [`LogFollower`], which wakes on new commits and polls as a fallback.
 //!
-//! Both backends pass the same conformance suite (`testing` feature,
-//! `tests/sqlite.rs`, `tests/postgres.rs`).
+//! [`EventStore::read_all`] never skips an event. On PostgreSQL ([`PgStore`]),
+//! positions are taken at insert time and transactions commit in any order, so
+//! each row keeps its transaction id (`xid8`) and readers see only transactions
+//! below `pg_snapshot_xmin(pg_current_snapshot())`; other replicas are woken by a
+//! coalesced `NOTIFY`. [`SqliteStore`] writes through one connection.
+//!
+//! Also public: [`DbOptions`], [`Pool`] and [`redact`]; the records ([`NewEvent`],
+//! [`RecordedEvent`], [`Metadata`], [`StreamAppend`], [`Appended`], [`LogBatch`],
+//! [`LogPosition`]); [`StoreError::is_transient`], which tells callers whether to
+//! answer "try again" or "refused"; [`nul_path`], with which the edges name a NUL
+//! character no backend stores; and [`MAX_STREAM_ID_LEN`].
+//!
+//! Both backends pass the same conformance suite (`testing` feature, module
+//! `testing`, run by `tests/sqlite.rs` and `tests/postgres.rs`).
 
 mod database;
 mod error;

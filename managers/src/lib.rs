@@ -7,16 +7,26 @@
 //!   compensation and a retry or a failure, decided by the domain);
 //! - [`scheduler`]: gives waiting runs a VM slot (`VmRequested`), per platform
 //!   capacity, priority then queue order, never on a paused platform;
-//! - [`vm_manager`]: creates requested VMs and deletes those asked to go,
-//!   with timeouts, idempotency keys and classified retries ([`external`]);
-//! - [`artifacts`]: fetches each queued run's build artifact;
-//! - [`reconcile`]: deletes VMs nobody wants and notices VMs that vanished.
+//! - [`vm_manager`]: creates requested VMs and deletes those asked to go, with
+//!   timeouts, idempotency keys and classified retries ([`external`]);
+//! - [`artifacts`]: fetches each queued run's build artifact ([`ArtifactSource`]);
+//! - [`reconcile`]: deletes VMs nobody wants and notices VMs that vanished;
+//! - [`statuses`]: tells GitHub each run's commit status once per state
+//!   (`StatusReported`, or `StatusReportFailed`) through [`github`] (octocrab:
+//!   statuses and Actions artifacts); it runs only with a GitHub token.
 //!
 //! They wake when a read model they follow changes, when their next due time
 //! comes, and on a slow tick. After a crash they start from the read models
 //! again: an intent recorded before the crash (a `VmRequested`) is carried out
 //! with the same idempotency key, so it never makes a second VM. One instance
 //! leads at a time ([`lease`]).
+//!
+//! Also public: [`provider`] ([`VmProvider`], [`CreateVm`], [`VmInfo`],
+//! [`VmState`]) and [`local`] (VMs as local process groups); [`external`]'s
+//! [`CallPolicy`] and [`CallError`]; [`credentials`] ([`RunnerKeys`], one runner
+//! credential per attempt); [`health`] ([`Health`], for `/readyz`); and
+//! [`ManagersConfig`], [`Lead`] and [`Managers`], whose [`Managers::spawn_all`]
+//! starts them all.
 
 pub mod artifacts;
 mod backoff;

@@ -1,5 +1,6 @@
-//! Read models built from the event log: the queue, the runs dashboard, the
-//! audit view, and the VMs the platform asked for.
+//! Read models built from the event log: the runs dashboard, the queue, the
+//! audit view, the VMs the platform asked for, the commit statuses GitHub should
+//! show, and each regression test's results.
 //!
 //! 1. Build a [`Projector`] per [`Projection`] (see [`standard`]) and `run` it:
 //!    it follows the log from its checkpoint, applies each batch and moves the
@@ -10,6 +11,18 @@
 //!
 //! Projections never call anything outside the database: they are
 //! deterministic, so a rebuilt model equals the live one.
+//!
+//! The projections, by name (their checkpoint's, and `projections rebuild NAME`):
+//! [`RunsProjection`] (`runs`), [`QueueProjection`] (`queue`: non-final runs per
+//! platform with their deadlines; paused platforms), [`AuditProjection`]
+//! (`audit`: every event of every run), [`VmsProjection`] (`vms`),
+//! [`StatusesProjection`] (`statuses`, table `github_statuses`) and
+//! [`ResultsProjection`] (`results`, table `sample_results`). Also public:
+//! [`RunRow`] and [`RunStatus`] (a run as the dashboard shows it, derived from
+//! the domain's state); [`Change`] (published after commit, for live
+//! subscribers); [`ProjectionStatus`] and [`ProjectionError`]; and [`Tx`] with
+//! the [`on_tx!`] and [`on_pool!`] macros (read-model SQL written once for both
+//! backends).
 
 mod audit;
 pub mod queries;

@@ -12,6 +12,13 @@
 //! platform that is briefly unreachable loses nothing. A local failure (an
 //! artifact that does not check out, a full disk) is reported as a failure
 //! with its reason, and the runner exits non-zero.
+//!
+//! [`run`] does all of it with a [`Config`] (the report URL, the attempt's
+//! credential, work and cache directories) and answers an [`Outcome`]:
+//! finished, or refused by the platform (the attempt is over). [`client`] speaks
+//! the HTTP protocol (spool, retries, downloads verified by sha256); [`exec`]
+//! runs one regression test in a process group of its own, killed whole at its
+//! timeout, and compares its outputs.
 
 pub mod client;
 pub mod exec;

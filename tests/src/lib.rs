@@ -1,6 +1,20 @@
 //! Shared helpers for the workspace-level integration tests: the platform
 //! started in process on `127.0.0.1:0` over a fresh database, signed GitHub
 //! deliveries in GitHub's payload shapes, and a GraphQL client.
+//!
+//! - [`TestPlatform`]: the platform serving on loopback on either [`Backend`],
+//!   stopped when dropped; it delivers webhooks, queries GraphQL, reads a
+//!   run's events, waits for the read models to catch up, and dumps or
+//!   rebuilds every read model. [`demo_runner`] and [`demo_dir`] set it up to
+//!   run the demo catalogue for real.
+//! - [`on_both_backends!`]: a test generated under `sqlite::` and `postgres::`.
+//! - [`signed`] and [`SECRET`]: the `X-Hub-Signature-256` GitHub would send;
+//!   [`github`]: webhook payloads in the shapes GitHub documents.
+//! - [`events`]: one example of every variant of every stored event family,
+//!   for the codec tests.
+//! - [`fake_github`] and [`fake_compute`]: GitHub's REST API and Compute
+//!   Engine, faked on loopback, with failures on demand.
+//! - [`eventually`]: poll until a check gives a value; fail after ten seconds.
 
 pub mod events;
 pub mod fake_compute;

@@ -1,4 +1,6 @@
-//! The Google Compute Engine VM provider, on `google-cloud-compute-v1`.
+//! The Google Compute Engine VM provider, on `google-cloud-compute-v1`:
+//! [`GcpProvider`], made by [`GcpProvider::new`] from a [`GcpConfig`], implements
+//! `sp_managers::provider::VmProvider` (chosen with `SP_VM_PROVIDER=gcp`).
 //!
 //! - `instances.insert` carries a `requestId` derived from the run attempt's
 //!   idempotency key: GCP answers a repeated insert with the first one's
