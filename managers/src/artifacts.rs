@@ -9,7 +9,9 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
@@ -67,7 +69,7 @@ struct Work {
 }
 
 pub async fn run(m: Managers, stop: CancellationToken) {
-    let mut wake = Wake::new(&m.changes, &[QueueProjection::NAME], TICK);
+    let mut wake = Wake::new(&m.changes, m.clock.clone(), &[QueueProjection::NAME], TICK);
     let work = Arc::new(Mutex::new(Work {
         busy: HashSet::new(),
         retry: Backoff::new(FIRST_CHECK_RETRY, MAX_CHECK_RETRY),
@@ -137,11 +139,14 @@ async fn fetch_for(m: &Managers, client: &reqwest::Client, row: &RunRow, work: &
                 from_github(
                     github,
                     client,
-                    &row.repository,
-                    &row.commit_sha,
-                    &row.platform,
+                    BuildOf {
+                        repository: &row.repository,
+                        sha: &row.commit_sha,
+                        platform: &row.platform,
+                    },
                     names,
                     store,
+                    m.clock.now(),
                 )
                 .await
             }
@@ -186,6 +191,14 @@ pub struct Fetched {
     pub location: String,
 }
 
+/// Which build's artifact: a commit of a repository, for a platform.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildOf<'a> {
+    pub repository: &'a str,
+    pub sha: &'a str,
+    pub platform: &'a str,
+}
+
 /// Find the commit's artifact among its GitHub Actions builds and download it.
 ///
 /// Not there is retryable while a build runs or a successful one finished
@@ -195,12 +208,16 @@ pub struct Fetched {
 pub async fn from_github(
     github: &crate::github::Github,
     client: &reqwest::Client,
-    repository: &str,
-    sha: &str,
-    platform: &str,
+    build: BuildOf<'_>,
     names: &std::collections::BTreeMap<String, String>,
     store: &ArtifactStore,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Fetched, CallError> {
+    let BuildOf {
+        repository,
+        sha,
+        platform,
+    } = build;
     let name = names.get(platform).ok_or_else(|| {
         CallError::permanent(format!("no artifact name is configured for {platform}"))
     })?;
@@ -247,7 +264,7 @@ pub async fn from_github(
                 }
                 recent_success |= run
                     .updated_at
-                    .is_some_and(|at| chrono::Utc::now() - at < chrono::Duration::minutes(10));
+                    .is_some_and(|at| now - at < chrono::Duration::minutes(10));
             }
             (Some("completed"), conclusion) => {
                 failed.push(format!(

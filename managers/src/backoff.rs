@@ -4,7 +4,9 @@
 //! table only ever holds what is still pending.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::external::CallPolicy;
 

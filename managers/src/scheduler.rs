@@ -18,6 +18,7 @@ const NAME: &str = "scheduler";
 pub async fn run(m: Managers, stop: CancellationToken) {
     let mut wake = Wake::new(
         &m.changes,
+        m.clock.clone(),
         &[QueueProjection::NAME, VmsProjection::NAME],
         TICK,
     );

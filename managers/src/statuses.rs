@@ -9,7 +9,9 @@
 //! `StatusReportFailed`, and a permanent one ends the attempts for that state.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use sp_domain::{ErrorClass, RunCommand, RunId};
 use sp_projections::{StatusesProjection, queries};
@@ -52,7 +54,12 @@ impl Work {
 }
 
 pub async fn run(m: Managers, github: Github, stop: CancellationToken) {
-    let mut wake = Wake::new(&m.changes, &[StatusesProjection::NAME], TICK);
+    let mut wake = Wake::new(
+        &m.changes,
+        m.clock.clone(),
+        &[StatusesProjection::NAME],
+        TICK,
+    );
     let mut work = Work::new();
     loop {
         report(&m, &github, &mut work).await;

@@ -15,7 +15,7 @@ use crate::{Managers, TICK};
 const NAME: &str = "timer";
 
 pub async fn run(m: Managers, stop: CancellationToken) {
-    let mut wake = Wake::new(&m.changes, &[QueueProjection::NAME], TICK);
+    let mut wake = Wake::new(&m.changes, m.clock.clone(), &[QueueProjection::NAME], TICK);
     loop {
         let due = fire_due(&m).await;
         if !wake.wait(due, &stop).await {

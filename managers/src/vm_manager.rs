@@ -11,7 +11,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use sp_domain::{RunCommand, RunId};
 use sp_projections::VmsProjection;
@@ -58,7 +60,7 @@ fn lock(work: &Shared) -> std::sync::MutexGuard<'_, Work> {
 }
 
 pub async fn run(m: Managers, stop: CancellationToken) {
-    let mut wake = Wake::new(&m.changes, &[VmsProjection::NAME], TICK);
+    let mut wake = Wake::new(&m.changes, m.clock.clone(), &[VmsProjection::NAME], TICK);
     let work: Shared = Arc::new(Mutex::new(Work::new()));
     loop {
         dispatch(&m, &work, &stop).await;

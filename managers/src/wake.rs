@@ -2,9 +2,11 @@
 //! changed, its next due time came, or (a fallback for anything missed) a
 //! periodic tick.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sp_commands::Clock;
 use sp_projections::Change;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
@@ -13,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug)]
 pub struct Wake {
     changes: broadcast::Receiver<Change>,
+    /// Due times are on the platform's clock, so tests can move it.
+    clock: Arc<dyn Clock>,
     follows: &'static [&'static str],
     tick: Duration,
 }
@@ -20,11 +24,13 @@ pub struct Wake {
 impl Wake {
     pub fn new(
         changes: &broadcast::Sender<Change>,
+        clock: Arc<dyn Clock>,
         follows: &'static [&'static str],
         tick: Duration,
     ) -> Self {
         Wake {
             changes: changes.subscribe(),
+            clock,
             follows,
             tick,
         }
@@ -34,7 +40,7 @@ impl Wake {
     /// (false). Changes that arrived meanwhile are taken together.
     pub async fn wait(&mut self, due: Option<DateTime<Utc>>, shutdown: &CancellationToken) -> bool {
         let until_due = due
-            .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .map(|at| (at - self.clock.now()).to_std().unwrap_or(Duration::ZERO))
             .unwrap_or(self.tick)
             .min(self.tick);
         let sleep = tokio::time::sleep(until_due);

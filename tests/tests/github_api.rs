@@ -41,11 +41,14 @@ async fn fetch(
     from_github(
         &gh,
         &reqwest::Client::new(),
-        "o/r",
-        SHA,
-        "linux",
+        sp_managers::artifacts::BuildOf {
+            repository: "o/r",
+            sha: SHA,
+            platform: "linux",
+        },
         &names(),
         &store(dir, max_bytes),
+        chrono::Utc::now(),
     )
     .await
 }
