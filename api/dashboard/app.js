@@ -1042,15 +1042,25 @@ function platformSection(p) {
     </section>`;
 }
 
+/** VMs the platform could not delete: first on the page, since a person must act. */
+function abandonedSection(vms) {
+  if (!vms.length) return '';
+  return h`<section class="callout warn" id="needs-a-human">
+    <strong>${vms.length === 1 ? '1 VM needs' : `${vms.length} VMs need`} a person:</strong> the platform could not delete
+    ${vms.length === 1 ? 'it' : 'them'} and stopped trying. Delete ${vms.length === 1 ? 'it' : 'them'} in the cloud console; the platform notices.
+    <ul class="problems">${vms.map((vm) => h`<li><code>${vm.vmName}</code> (${vm.platform}, run ${runLink(vm.runId)}, since ${when(vm.since)}): ${vm.reason}</li>`)}</ul>
+  </section>`;
+}
+
 async function queuePage(app) {
   const gen = generation;
   setHtml(app, h`<h1>Queue</h1><div id="queue"><p class="muted">Loading…</p></div>`);
   const entry = 'runId position status stage attempt priority queuedAt waitingSince eligibleAt deadlineAt deadlineKind vmName';
   const load = async () => {
     const data = await gql(`{queue{platform paused maintenanceNote oldestWaitingSince capacity
-      waiting{${entry}} running{${entry}}}}`);
+      waiting{${entry}} running{${entry}}} abandonedVms{vmName runId platform reason since}}`);
     if (!stillOn(gen)) return;
-    setHtml($('#queue'), data.queue.length ? data.queue.map(platformSection) : h`<p class="muted">No platforms are configured.</p>`);
+    setHtml($('#queue'), h`${abandonedSection(data.abandonedVms)}${data.queue.length ? data.queue.map(platformSection) : h`<p class="muted">No platforms are configured.</p>`}`);
   };
   const setPaused = async (el, pause) => {
     const platform = el.dataset.platform;

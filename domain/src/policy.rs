@@ -95,6 +95,9 @@ pub struct RetryPolicy {
     /// The delay doubles per attempt up to this.
     #[serde(with = "secs")]
     pub max_delay: Duration,
+    /// Failed deletions of one VM before it is left to a person
+    /// (`VmAbandoned`); a permanent failure leaves it at once.
+    pub vm_delete_attempts: u32,
 }
 
 impl Default for RetryPolicy {
@@ -104,6 +107,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::seconds(30),
             quota_base_delay: Duration::minutes(5),
             max_delay: Duration::minutes(15),
+            vm_delete_attempts: 10,
         }
     }
 }

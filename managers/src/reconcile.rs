@@ -91,6 +91,7 @@ pub async fn reconcile(m: &Managers, missing_once: &mut HashSet<String>) {
 
     // Running attempts whose VM is not listed at all.
     let listed_names: HashSet<&str> = listed.iter().map(|vm| vm.name.as_str()).collect();
+    forget_abandoned_vms_now_gone(m, &listed_names).await;
     let entries = match queries::queue(&m.db.pool, None).await {
         Ok(entries) => entries,
         Err(error) => {
@@ -180,8 +181,38 @@ async fn check_vm(m: &Managers, vm: &VmInfo, run_id: Option<RunId>, state: Optio
             )
             .await;
         }
-        // Being created, running as it should, or being deleted already.
-        VmStatus::Requested | VmStatus::Created | VmStatus::DeleteRequested => {}
+        // Being created, running as it should, being deleted already, or
+        // left to a person after deleting it failed.
+        VmStatus::Requested
+        | VmStatus::Created
+        | VmStatus::DeleteRequested
+        | VmStatus::Abandoned => {}
+    }
+}
+
+/// A VM left to a person that the provider no longer lists was deleted by
+/// hand: record it deleted, which ends its needs-a-human state.
+async fn forget_abandoned_vms_now_gone(m: &Managers, listed: &HashSet<&str>) {
+    let abandoned = match queries::vms_with_status(&m.db.pool, "abandoned").await {
+        Ok(rows) => rows,
+        Err(error) => {
+            m.health
+                .failing(NAME, format!("cannot read the abandoned VMs: {error}"));
+            return;
+        }
+    };
+    for vm in abandoned
+        .iter()
+        .filter(|vm| !listed.contains(vm.vm_name.as_str()))
+    {
+        let Ok(run) = Uuid::parse_str(&vm.run_id).map(RunId) else {
+            continue;
+        };
+        let command = RunCommand::RecordVmDeleted {
+            vm_name: vm.vm_name.clone(),
+        };
+        let outcome = m.command(NAME, run, &command).await;
+        m.log_outcome(NAME, run, "record an abandoned VM gone", outcome);
     }
 }
 

@@ -189,7 +189,7 @@ pub struct VmRow {
     pub run_id: String,
     pub platform: String,
     pub attempt: i32,
-    /// requested, created, delete_requested, deleted.
+    /// requested, created, delete_requested, abandoned, deleted.
     pub status: String,
     pub idempotency_key: String,
     pub requested_at: DateTime<Utc>,
@@ -197,10 +197,14 @@ pub struct VmRow {
     pub delete_requested_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
     pub delete_reason: Option<String>,
+    pub abandoned_at: Option<DateTime<Utc>>,
+    /// Why the platform stopped trying to delete it, and what to do.
+    pub abandoned_reason: Option<String>,
 }
 
 const VM_COLUMNS: &str = "vm_name, run_id, platform, attempt, status, idempotency_key, requested_at, \
-                          created_at, delete_requested_at, deleted_at, delete_reason";
+                          created_at, delete_requested_at, deleted_at, delete_reason, abandoned_at, \
+                          abandoned_reason";
 
 /// VMs in one status, oldest request first.
 pub async fn vms_with_status(pool: &Pool, status: &str) -> Result<Vec<VmRow>, sqlx::Error> {

@@ -97,6 +97,20 @@ impl Projection for VmsProjection {
                     .rows_affected());
                 Some(e.vm_name.clone())
             }
+            RunEvent::VmAbandoned(e) => {
+                let sql = "UPDATE vms SET status = 'abandoned', abandoned_at = $2,
+                                          abandoned_reason = $3, last_position = $4
+                           WHERE vm_name = $1 AND status = 'delete_requested'";
+                on_tx!(tx, c => sqlx::query(sql)
+                    .bind(&e.vm_name)
+                    .bind(e.at)
+                    .bind(&e.reason)
+                    .bind(event.position)
+                    .execute(c)
+                    .await?
+                    .rows_affected());
+                Some(e.vm_name.clone())
+            }
             RunEvent::VmDeleted(e) => {
                 let sql = "UPDATE vms SET status = 'deleted', deleted_at = $2, last_position = $3
                            WHERE vm_name = $1 AND status <> 'deleted'";

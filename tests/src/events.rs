@@ -263,6 +263,13 @@ fn run_events() -> Vec<RunEvent> {
             class: ErrorClass::Retryable,
             message: "503 from the cloud".into(),
         }),
+        RunEvent::VmAbandoned(VmAbandoned {
+            at: at(15),
+            attempt: 1,
+            vm_name: "sp-linux-1".into(),
+            failures: 10,
+            reason: "10 deletions failed; last error: 503 from the cloud".into(),
+        }),
         RunEvent::Failed(Failed {
             at: at(16),
             reason: failure("the artifact is not a zip"),

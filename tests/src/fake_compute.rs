@@ -43,6 +43,8 @@ struct Inner {
     operations: HashMap<String, Value>,
     by_request: HashMap<String, String>,
     next: u64,
+    /// Deletes answered with this error instead (a missing permission, say).
+    refused_deletes: Option<(u16, &'static str)>,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +74,7 @@ impl FakeCompute {
             operations: HashMap::new(),
             by_request: HashMap::new(),
             next: 1,
+            refused_deletes: None,
         }));
         let app = Router::new()
             .route(
@@ -126,6 +129,16 @@ impl FakeCompute {
             name.to_string(),
             json!({ "name": name, "labels": labels, "status": status }),
         );
+    }
+
+    /// Answer every delete with this HTTP error from now on.
+    pub fn refuse_deletes(&self, code: u16, message: &'static str) {
+        self.lock().refused_deletes = Some((code, message));
+    }
+
+    /// An instance deleted behind the platform's back (by a person).
+    pub fn remove_instance(&self, name: &str) {
+        self.lock().instances.remove(name);
     }
 
     /// Make an existing instance stop, as a preemption would.
@@ -290,6 +303,9 @@ async fn delete(
     Path((project, zone, name)): Path<(String, String, String)>,
 ) -> Response {
     let mut i = inner.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((code, message)) = i.refused_deletes {
+        return google_error(code, message, "forbidden");
+    }
     if i.instances.remove(&name).is_none() {
         return google_error(
             404,

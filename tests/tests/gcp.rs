@@ -327,6 +327,89 @@ mod platform {
         );
     }
 
+    /// The undo that cannot finish: a VM the cloud will not delete is left
+    /// to a person, visibly, and forgotten once a person has deleted it.
+    async fn a_vm_that_will_not_delete_needs_a_human(backend: Backend) {
+        let fake = FakeCompute::start(Mode::Succeed).await;
+        let p = start_with_create_deadline(backend, &fake, 60).await;
+        let run = p.push("gcp-stuck", '8').await;
+        let events = p.until(&run, "VmCreated").await;
+        let vm = events
+            .iter()
+            .find(|(t, _)| t == "VmCreated")
+            .and_then(|(_, d)| d["vm_name"].as_str().map(String::from))
+            .expect("the VM's name");
+        fake.refuse_deletes(403, "Required 'compute.instances.delete' permission");
+        let operator = p.token("ops", &["operate"]).await;
+        let cancelled = p
+            .graphql(
+                "mutation($id: ID!) { cancelRun(id: $id, reason: \"wrong commit\") }",
+                serde_json::json!({ "id": run }),
+                Some(&operator),
+            )
+            .await;
+        assert_eq!(cancelled["data"]["cancelRun"], true, "{cancelled}");
+        let events = p.until(&run, "VmAbandoned").await;
+        let abandoned = &events
+            .iter()
+            .find(|(t, _)| t == "VmAbandoned")
+            .expect("abandoned")
+            .1;
+        assert_eq!(abandoned["vm_name"], vm.as_str());
+        let reason = abandoned["reason"].as_str().unwrap_or_default().to_string();
+        assert!(reason.contains("permission"), "{reason}");
+
+        // /readyz and GraphQL say which VM and why; the replica stays ready.
+        let listed = eventually("/readyz lists the VM", || async {
+            let (status, body) = p.get_text("/readyz").await;
+            let body: Value = serde_json::from_str(&body).ok()?;
+            let vms = body["checks"]["vms:needs-a-human"].as_array()?.clone();
+            (status == 200 && vms.len() == 1).then_some(vms)
+        })
+        .await;
+        assert_eq!(listed[0]["vm"], vm.as_str());
+        assert_eq!(listed[0]["run"], run.as_str());
+        assert!(
+            listed[0]["action"]
+                .as_str()
+                .unwrap_or("")
+                .contains("by hand"),
+            "{listed:?}"
+        );
+        let q = p
+            .query(
+                "{ abandonedVms { vmName runId platform reason since } }",
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(q["abandonedVms"][0]["vmName"], vm.as_str(), "{q}");
+        assert!(q["abandonedVms"][0]["since"].is_string(), "{q}");
+
+        // Not retried silently: reconciliation passes (every second here)
+        // leave it alone.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let failures = p
+            .run_events(&run)
+            .await
+            .iter()
+            .filter(|(t, _)| t == "VmDeleteFailed")
+            .count();
+        assert_eq!(failures, 1, "a permanent refusal is not tried again");
+
+        // A person deletes it; the platform notices and forgets it.
+        fake.remove_instance(&vm);
+        p.until(&run, "VmDeleted").await;
+        eventually("/readyz no longer lists it", || async {
+            let (_, body) = p.get_text("/readyz").await;
+            let body: Value = serde_json::from_str(&body).ok()?;
+            body["checks"]["vms:needs-a-human"]
+                .as_array()?
+                .is_empty()
+                .then_some(())
+        })
+        .await;
+    }
+
     async fn a_cancelled_run_does_not_wait_out_its_vm_create(backend: Backend) {
         let fake = FakeCompute::start(Mode::NeverDone).await;
         // The cloud would be waited on for a minute.
@@ -373,5 +456,6 @@ mod platform {
         never_done_operations_time_out_each_attempt,
         capacity_errors_retry_and_quota_waits_longer,
         a_cancelled_run_does_not_wait_out_its_vm_create,
+        a_vm_that_will_not_delete_needs_a_human,
     );
 }

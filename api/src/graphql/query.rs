@@ -7,7 +7,7 @@ use sp_domain::RunState;
 use sp_projections::{RunRow, queries};
 
 use super::types::{
-    AuditEntry, BlockedUser, PlatformQueue, QueueEntry, Run, RunFilter, TestOutcome,
+    AbandonedVm, AuditEntry, BlockedUser, PlatformQueue, QueueEntry, Run, RunFilter, TestOutcome,
 };
 use super::{coded, graphql_error, internal, require, run_id, services};
 use crate::auth::Scope;
@@ -129,6 +129,16 @@ impl RunQuery {
                 }
             })
             .collect())
+    }
+
+    /// VMs that need a person: deleting them failed until the platform gave up.
+    #[graphql(complexity = "20 + child_complexity")]
+    async fn abandoned_vms(&self, ctx: &Context<'_>) -> Result<Vec<AbandonedVm>> {
+        require(ctx, Scope::Read)?;
+        let rows = queries::vms_with_status(&services(ctx)?.db.pool, "abandoned")
+            .await
+            .map_err(internal)?;
+        Ok(rows.into_iter().map(AbandonedVm::from).collect())
     }
 
     /// Each regression test's outcome in the run's current attempt.

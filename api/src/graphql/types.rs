@@ -157,6 +157,32 @@ impl RunFilter {
     }
 }
 
+/// A VM the platform could not delete and stopped trying to: a person must
+/// delete it (the platform notices when it is gone).
+#[derive(Debug, SimpleObject)]
+pub struct AbandonedVm {
+    pub vm_name: String,
+    pub run_id: ID,
+    pub platform: String,
+    pub attempt: i32,
+    pub since: Option<DateTime<Utc>>,
+    /// The last error, and what to do.
+    pub reason: String,
+}
+
+impl From<sp_projections::queries::VmRow> for AbandonedVm {
+    fn from(vm: sp_projections::queries::VmRow) -> Self {
+        AbandonedVm {
+            vm_name: vm.vm_name,
+            run_id: ID(vm.run_id),
+            platform: vm.platform,
+            attempt: vm.attempt,
+            since: vm.abandoned_at,
+            reason: vm.abandoned_reason.unwrap_or_default(),
+        }
+    }
+}
+
 /// One run waiting or running on a platform.
 #[derive(Debug, SimpleObject)]
 pub struct QueueEntry {

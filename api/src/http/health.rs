@@ -58,6 +58,29 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Val
         };
         checks.insert(format!("projection:{name}"), value);
     }
+    // VMs the platform gave up deleting: the replica can still work, so this
+    // does not make it unready, but a person must act, and here is what on.
+    if let Ok(Ok(abandoned)) = tokio::time::timeout(
+        CHECK_TIMEOUT,
+        sp_projections::queries::vms_with_status(&state.db.pool, "abandoned"),
+    )
+    .await
+    {
+        let vms: Vec<Value> = abandoned
+            .iter()
+            .map(|vm| {
+                json!({
+                    "vm": vm.vm_name,
+                    "run": vm.run_id,
+                    "platform": vm.platform,
+                    "since": vm.abandoned_at,
+                    "reason": vm.abandoned_reason,
+                    "action": "delete it by hand; the platform records it deleted once it is gone",
+                })
+            })
+            .collect();
+        checks.insert("vms:needs-a-human".into(), json!(vms));
+    }
     let problems = state.managers.problems();
     if !problems.is_empty() {
         ready = false;

@@ -609,13 +609,32 @@ impl Decider<'_> {
             Some(vm) if vm.status != VmStatus::DeleteRequested => Err(Rejection::Invalid(format!(
                 "VM {vm_name} is not being deleted"
             ))),
-            Some(vm) => Ok(vec![RunEvent::VmDeleteFailed(VmDeleteFailed {
-                at: self.now(),
-                attempt: vm.attempt,
-                vm_name: vm_name.to_string(),
-                class,
-                message: message.to_string(),
-            })]),
+            Some(vm) => {
+                let mut events = vec![RunEvent::VmDeleteFailed(VmDeleteFailed {
+                    at: self.now(),
+                    attempt: vm.attempt,
+                    vm_name: vm_name.to_string(),
+                    class,
+                    message: message.to_string(),
+                })];
+                let failures = vm.delete_failures + 1;
+                let limit = self.ctx.policy.retry.vm_delete_attempts.max(1);
+                if class == ErrorClass::Permanent || failures >= limit {
+                    let why = if class == ErrorClass::Permanent {
+                        "the cloud refuses for good".to_string()
+                    } else {
+                        format!("{failures} deletions failed")
+                    };
+                    events.push(RunEvent::VmAbandoned(VmAbandoned {
+                        at: self.now(),
+                        attempt: vm.attempt,
+                        vm_name: vm_name.to_string(),
+                        failures,
+                        reason: format!("{why}; last error: {message}"),
+                    }));
+                }
+                Ok(events)
+            }
         }
     }
 

@@ -29,6 +29,7 @@ pub enum RunEvent {
     VmDeleteRequested(VmDeleteRequested),
     VmDeleted(VmDeleted),
     VmDeleteFailed(VmDeleteFailed),
+    VmAbandoned(VmAbandoned),
     Failed(Failed),
     Completed(Completed),
     StatusReported(StatusReported),
@@ -215,6 +216,20 @@ pub struct VmDeleteFailed {
     pub message: String,
 }
 
+/// The undo that could not finish: deleting this VM failed too often (or
+/// for good), so the platform stops trying and a person must delete it.
+/// Visible on `/readyz` and the dashboard until the VM is gone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VmAbandoned {
+    pub at: DateTime<Utc>,
+    pub attempt: u32,
+    pub vm_name: String,
+    /// Deletions tried.
+    pub failures: u32,
+    /// What a person needs to know: the last error, and what to do.
+    pub reason: String,
+}
+
 /// Final: no verdict could be produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Failed {
@@ -267,6 +282,7 @@ impl RunEvent {
             RunEvent::VmDeleteRequested(e) => e.at,
             RunEvent::VmDeleted(e) => e.at,
             RunEvent::VmDeleteFailed(e) => e.at,
+            RunEvent::VmAbandoned(e) => e.at,
             RunEvent::Failed(e) => e.at,
             RunEvent::Completed(e) => e.at,
             RunEvent::StatusReported(e) => e.at,
@@ -293,6 +309,7 @@ impl RunEvent {
             RunEvent::VmDeleteRequested(_)
                 | RunEvent::VmDeleted(_)
                 | RunEvent::VmDeleteFailed(_)
+                | RunEvent::VmAbandoned(_)
                 | RunEvent::StatusReported(_)
                 | RunEvent::ReportRefused(_)
                 | RunEvent::StatusReportFailed(_)

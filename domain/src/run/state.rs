@@ -121,6 +121,8 @@ pub struct VmRecord {
     pub status: VmStatus,
     /// SHA-256 of the runner credential handed to this VM.
     pub credential_sha256: String,
+    /// Deletions that failed since it was asked to go.
+    pub delete_failures: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +132,9 @@ pub enum VmStatus {
     Created,
     /// Must be deleted; the process manager keeps trying until `Deleted`.
     DeleteRequested,
+    /// Could not be deleted: a person must delete it (`VmAbandoned` says why).
+    /// It may still exist; reconciliation records it deleted once it is gone.
+    Abandoned,
     Deleted,
 }
 
@@ -268,6 +273,7 @@ impl Run {
             attempt,
             status,
             credential_sha256: String::new(),
+            delete_failures: 0,
         });
         vm.attempt = attempt;
         vm.status = status;
@@ -403,7 +409,12 @@ impl Run {
                 }
             }
             RunEvent::VmDeleted(e) => self.set_vm(&e.vm_name, e.attempt, VmStatus::Deleted),
-            RunEvent::VmDeleteFailed(_) => {}
+            RunEvent::VmDeleteFailed(e) => {
+                if let Some(vm) = self.vms.get_mut(&e.vm_name) {
+                    vm.delete_failures += 1;
+                }
+            }
+            RunEvent::VmAbandoned(e) => self.set_vm(&e.vm_name, e.attempt, VmStatus::Abandoned),
             RunEvent::Failed(e) => self.finish(Final::Failed(e.reason.clone()), e.at),
             RunEvent::Completed(e) => self.finish(
                 Final::Completed {

@@ -591,3 +591,64 @@ fn replaying_the_recorded_events_gives_the_same_state() {
     s.ok(RunCommand::Finish { attempt: 1 });
     assert_eq!(RunState::replay(&s.events), s.state);
 }
+
+#[test]
+fn a_vm_that_will_not_delete_is_left_to_a_person_after_the_limit() {
+    let mut s = Scenario::running();
+    s.policy.retry.vm_delete_attempts = 3;
+    let vm = s.vm();
+    s.ok(RunCommand::Cancel {
+        reason: "not needed".into(),
+    });
+    let fail = || RunCommand::RecordVmDeleteFailed {
+        vm_name: vm.clone(),
+        class: ErrorClass::Retryable,
+        message: "503 from the cloud".into(),
+    };
+    assert_eq!(s.ok(fail()), vec!["VmDeleteFailed"]);
+    assert_eq!(s.ok(fail()), vec!["VmDeleteFailed"]);
+    assert_eq!(s.ok(fail()), vec!["VmDeleteFailed", "VmAbandoned"]);
+    assert_eq!(s.run().vms[&vm].status, VmStatus::Abandoned);
+    let Some(RunEvent::VmAbandoned(abandoned)) = s.events.last() else {
+        panic!("{:?}", s.events.last())
+    };
+    assert_eq!(abandoned.failures, 3);
+    assert!(
+        abandoned.reason.contains("503 from the cloud"),
+        "{}",
+        abandoned.reason
+    );
+    assert!(
+        abandoned.reason.starts_with("3 deletions failed"),
+        "{}",
+        abandoned.reason
+    );
+    // Not retried any more: the VM is no longer one to delete.
+    assert_eq!(s.run().vms_to_delete().count(), 0);
+    // A person deleted it; reconciliation records it gone.
+    assert_eq!(
+        s.ok(RunCommand::RecordVmDeleted {
+            vm_name: vm.clone()
+        }),
+        vec!["VmDeleted"]
+    );
+    assert_eq!(s.run().vms[&vm].status, VmStatus::Deleted);
+}
+
+#[test]
+fn a_permanent_delete_failure_is_left_to_a_person_at_once() {
+    let mut s = Scenario::running();
+    let vm = s.vm();
+    s.ok(RunCommand::Cancel {
+        reason: "not needed".into(),
+    });
+    assert_eq!(
+        s.ok(RunCommand::RecordVmDeleteFailed {
+            vm_name: vm.clone(),
+            class: ErrorClass::Permanent,
+            message: "403: the service account may not delete instances".into(),
+        }),
+        vec!["VmDeleteFailed", "VmAbandoned"]
+    );
+    assert_eq!(s.run().vms[&vm].status, VmStatus::Abandoned);
+}
