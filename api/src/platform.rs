@@ -439,7 +439,7 @@ async fn lead_managers(
         let Some(leadership) = lease::acquire(&db, &holder, &shutdown).await else {
             return;
         };
-        health.set_role(format!("leader #{}", leadership.token));
+        health.set_role(format!("leader #{}", leadership.token()));
         let managers = Managers::new(
             db.clone(),
             provider.clone(),
@@ -447,7 +447,7 @@ async fn lead_managers(
             changes.clone(),
             Arc::new(SystemClock),
             Lead {
-                token: leadership.token,
+                fence: leadership.fence.clone(),
                 health: health.clone(),
                 keys: keys.clone(),
             },

@@ -19,6 +19,10 @@ pub enum StoreError {
     EventIdReused { event_id: Uuid, stream: String },
     #[error("invalid append: {0}")]
     Invalid(String),
+    /// The append was made under a lease that has moved on: another instance
+    /// leads now, and this one must stop.
+    #[error("lease {lease} is no longer held with token {token}; another instance leads")]
+    Fenced { lease: String, token: i64 },
     #[error("stored event at position {position} is unreadable: {message}")]
     Corrupt { position: i64, message: String },
     #[error("database error: {0}")]
@@ -41,6 +45,7 @@ impl StoreError {
             StoreError::Conflict { .. } => true,
             StoreError::Database(e) => database_error_is_transient(e),
             StoreError::EventIdReused { .. }
+            | StoreError::Fenced { .. }
             | StoreError::Invalid(_)
             | StoreError::Corrupt { .. }
             | StoreError::Migration(_) => false,

@@ -26,6 +26,7 @@
 
 mod database;
 mod error;
+mod fence;
 mod follow;
 mod model;
 mod postgres;
@@ -38,9 +39,10 @@ use tokio::sync::watch;
 
 pub use database::{Database, DbOptions, Pool, redact};
 pub use error::StoreError;
+pub use fence::FencedStore;
 pub use follow::LogFollower;
 pub use model::{
-    Appended, ExpectedVersion, LogBatch, LogPosition, Metadata, NewEvent, RecordedEvent,
+    Appended, ExpectedVersion, Fence, LogBatch, LogPosition, Metadata, NewEvent, RecordedEvent,
     StreamAppend,
 };
 pub use postgres::PgStore;
@@ -68,6 +70,16 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     /// increasing positions). A conflict on any stream fails the whole append;
     /// re-appending batches that all landed before succeeds without writing.
     async fn append_many(&self, appends: &[StreamAppend]) -> Result<Vec<Appended>, StoreError>;
+
+    /// [`EventStore::append_many`], landing only while `fence`'s lease still
+    /// has its token ([`StoreError::Fenced`] otherwise). The check and the
+    /// insert are one transaction, and a take-over that bumps the token waits
+    /// for it, so nothing a deposed leader decides lands after the take-over.
+    async fn append_fenced(
+        &self,
+        fence: &Fence,
+        appends: &[StreamAppend],
+    ) -> Result<Vec<Appended>, StoreError>;
 
     /// The events of one stream from `from_version` (1 = the first) on.
     async fn read_stream(

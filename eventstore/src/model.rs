@@ -35,6 +35,15 @@ impl Metadata {
     }
 }
 
+/// The lease an append is made under: it lands only while the lease's token
+/// is still this one, so a leader that lost its lease cannot write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    /// The `leases` row's name.
+    pub lease: String,
+    pub token: i64,
+}
+
 /// An event to append.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {

@@ -32,7 +32,7 @@ use uuid::Uuid;
 
 use crate::error::{StoreError, unique_violation};
 use crate::model::{
-    Appended, ExpectedVersion, LogBatch, LogPosition, NewEvent, RecordedEvent, StreamAppend,
+    Appended, ExpectedVersion, Fence, LogBatch, LogPosition, NewEvent, RecordedEvent, StreamAppend,
 };
 use crate::{EventStore, by_stream, previously_appended, validate_append, validate_many};
 
@@ -67,7 +67,13 @@ impl Drop for Tasks {
 /// checked against its expectation (NULL: any), and if one differs nothing is
 /// inserted. Rows are inserted in the order given, so positions follow it.
 const APPEND: &str = r#"
-WITH batch AS (
+WITH fence AS MATERIALIZED (
+    -- FOR SHARE: a take-over's token bump waits for this append's commit, and
+    -- an append after the bump sees the new token.
+    SELECT token FROM leases WHERE name = $10 FOR SHARE
+), fenced AS (
+    SELECT ($10::text IS NULL OR EXISTS (SELECT 1 FROM fence WHERE token = $11)) AS ok
+), batch AS (
     SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::uuid[], $5::text[], $6::int4[], $7::jsonb[], $8::jsonb[])
         WITH ORDINALITY AS b(stream_id, expected, idx, event_id, event_type, schema_version, data, metadata, ord)
 ), current AS (
@@ -79,13 +85,15 @@ WITH batch AS (
     SELECT b.stream_id, c.version + b.idx, b.event_id, b.event_type, b.schema_version, b.data, b.metadata, $9
     FROM batch b JOIN current c ON c.stream_id = b.stream_id
     WHERE NOT EXISTS (SELECT 1 FROM current WHERE expected IS NOT NULL AND expected <> version)
+      AND (SELECT ok FROM fenced)
     ORDER BY b.ord
     RETURNING stream_id, position, stream_version
 )
 SELECT c.stream_id,
        c.version AS previous_version,
        (SELECT MAX(i.position) FROM inserted i WHERE i.stream_id = c.stream_id) AS last_position,
-       (SELECT MAX(i.stream_version) FROM inserted i WHERE i.stream_id = c.stream_id) AS last_version
+       (SELECT MAX(i.stream_version) FROM inserted i WHERE i.stream_id = c.stream_id) AS last_version,
+       (SELECT ok FROM fenced) AS fence_ok
 FROM current c
 "#;
 
@@ -191,6 +199,13 @@ fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
 /// One stream's part of an append, borrowed.
 type Part<'a> = (&'a str, ExpectedVersion, &'a [NewEvent]);
 
+fn parts_of(appends: &[StreamAppend]) -> Vec<Part<'_>> {
+    appends
+        .iter()
+        .map(|a| (a.stream.as_str(), a.expected, a.events.as_slice()))
+        .collect()
+}
+
 /// The batches' columns as the arrays `APPEND` takes, one element per event.
 #[derive(Default)]
 struct Columns<'a> {
@@ -231,8 +246,13 @@ impl<'a> Columns<'a> {
 }
 
 impl PgStore {
-    /// Append every part or none, retrying races that `Any` expectations lost.
-    async fn append_parts(&self, parts: &[Part<'_>]) -> Result<Vec<Appended>, StoreError> {
+    /// Append every part or none, under `fence` when given, retrying races
+    /// that `Any` expectations lost.
+    async fn append_parts(
+        &self,
+        fence: Option<&Fence>,
+        parts: &[Part<'_>],
+    ) -> Result<Vec<Appended>, StoreError> {
         let columns = Columns::of(parts)?;
         let recorded_at = Utc::now();
         for _ in 0..ANY_RETRIES {
@@ -246,6 +266,8 @@ impl PgStore {
                 .bind(&columns.data)
                 .bind(&columns.metadata)
                 .bind(recorded_at)
+                .bind(fence.map(|f| f.lease.as_str()))
+                .bind(fence.map(|f| f.token))
                 .fetch_all(&self.pool)
                 .await;
             let rows = match outcome {
@@ -270,6 +292,15 @@ impl PgStore {
                     return Err(self.reused_id(parts).await);
                 }
             };
+            let fenced_out = rows
+                .iter()
+                .any(|r| r.try_get::<bool, _>("fence_ok").is_ok_and(|ok| !ok));
+            if let (true, Some(fence)) = (fenced_out, fence) {
+                return Err(StoreError::Fenced {
+                    lease: fence.lease.clone(),
+                    token: fence.token,
+                });
+            }
             // One row per stream: its version before, and what was inserted.
             let mut outcomes = Vec::with_capacity(parts.len());
             for (stream, _, _) in parts {
@@ -374,7 +405,9 @@ impl EventStore for PgStore {
         events: &[NewEvent],
     ) -> Result<Appended, StoreError> {
         validate_append(stream, events)?;
-        let mut results = self.append_parts(&[(stream, expected, events)]).await?;
+        let mut results = self
+            .append_parts(None, &[(stream, expected, events)])
+            .await?;
         results
             .pop()
             .ok_or_else(|| StoreError::Invalid("no result for the append".into()))
@@ -382,11 +415,16 @@ impl EventStore for PgStore {
 
     async fn append_many(&self, appends: &[StreamAppend]) -> Result<Vec<Appended>, StoreError> {
         validate_many(appends)?;
-        let parts: Vec<Part<'_>> = appends
-            .iter()
-            .map(|a| (a.stream.as_str(), a.expected, a.events.as_slice()))
-            .collect();
-        self.append_parts(&parts).await
+        self.append_parts(None, &parts_of(appends)).await
+    }
+
+    async fn append_fenced(
+        &self,
+        fence: &Fence,
+        appends: &[StreamAppend],
+    ) -> Result<Vec<Appended>, StoreError> {
+        validate_many(appends)?;
+        self.append_parts(Some(fence), &parts_of(appends)).await
     }
 
     async fn read_stream(

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::model::{
-    Appended, ExpectedVersion, LogBatch, LogPosition, NewEvent, RecordedEvent, StreamAppend,
+    Appended, ExpectedVersion, Fence, LogBatch, LogPosition, NewEvent, RecordedEvent, StreamAppend,
 };
 use crate::{EventStore, by_stream, previously_appended, validate_append, validate_many};
 
@@ -139,6 +139,42 @@ async fn append_in(
     })
 }
 
+impl SqliteStore {
+    /// Append every batch or none, under `fence` when given. The write lock
+    /// is taken first (IMMEDIATE), so neither the versions nor the lease's
+    /// token can change before the insert.
+    async fn append_checked(
+        &self,
+        fence: Option<&Fence>,
+        appends: &[StreamAppend],
+    ) -> Result<Vec<Appended>, StoreError> {
+        validate_many(appends)?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        if let Some(fence) = fence {
+            let token: Option<i64> = sqlx::query_scalar("SELECT token FROM leases WHERE name = ?")
+                .bind(&fence.lease)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if token != Some(fence.token) {
+                return Err(StoreError::Fenced {
+                    lease: fence.lease.clone(),
+                    token: fence.token,
+                });
+            }
+        }
+        let recorded_at = Utc::now();
+        let mut results = Vec::with_capacity(appends.len());
+        for a in appends {
+            results.push(append_in(&mut tx, &a.stream, a.expected, &a.events, recorded_at).await?);
+        }
+        if results.iter().any(|r| !r.already_appended) {
+            tx.commit().await?;
+            self.wake.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        Ok(results)
+    }
+}
+
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn append(
@@ -160,18 +196,15 @@ impl EventStore for SqliteStore {
     }
 
     async fn append_many(&self, appends: &[StreamAppend]) -> Result<Vec<Appended>, StoreError> {
-        validate_many(appends)?;
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let recorded_at = Utc::now();
-        let mut results = Vec::with_capacity(appends.len());
-        for a in appends {
-            results.push(append_in(&mut tx, &a.stream, a.expected, &a.events, recorded_at).await?);
-        }
-        if results.iter().any(|r| !r.already_appended) {
-            tx.commit().await?;
-            self.wake.send_modify(|n| *n = n.wrapping_add(1));
-        }
-        Ok(results)
+        self.append_checked(None, appends).await
+    }
+
+    async fn append_fenced(
+        &self,
+        fence: &Fence,
+        appends: &[StreamAppend],
+    ) -> Result<Vec<Appended>, StoreError> {
+        self.append_checked(Some(fence), appends).await
     }
 
     async fn read_stream(

@@ -719,3 +719,84 @@ pub async fn nul_characters_are_refused_alike(store: Arc<dyn EventStore>) {
     );
     assert_eq!(crate::nul_path(&json!({ "a": ["fine"] })), None);
 }
+
+/// Set a lease's token as a take-over does.
+async fn set_lease(db: &TestDb, name: &str, token: i64) {
+    let sql = "INSERT INTO leases (name, token, holder, acquired_at) VALUES ($1, $2, 'test', '2026-12-01T00:00:00Z')
+               ON CONFLICT (name) DO UPDATE SET token = excluded.token";
+    match &db.database.pool {
+        crate::Pool::Sqlite { writer, .. } => sqlx::query(sql)
+            .bind(name)
+            .bind(token)
+            .execute(writer)
+            .await
+            .map(|_| ()),
+        crate::Pool::Postgres(pool) => {
+            let sql = sql.replace("'2026-12-01T00:00:00Z'", "now()");
+            sqlx::query(&sql)
+                .bind(name)
+                .bind(token)
+                .execute(pool)
+                .await
+                .map(|_| ())
+        }
+    }
+    .expect("set the lease");
+}
+
+/// A fenced append lands only while its lease still has its token: once
+/// another instance has taken over, the deposed one writes nothing, and its
+/// failure says why (and is not worth a retry).
+pub async fn fenced_appends_land_only_under_the_current_token(db: &TestDb) {
+    let store = db.store();
+    let fence = |token| crate::Fence {
+        lease: "managers".into(),
+        token,
+    };
+    let one = |kind: &str, n| StreamAppend {
+        stream: "fenced".into(),
+        expected: ExpectedVersion::Any,
+        events: vec![event(kind, n)],
+    };
+    // No lease row yet: nobody leads, nothing lands.
+    let err = store
+        .append_fenced(&fence(1), &[one("Early", 0)])
+        .await
+        .expect_err("no lease, no append");
+    assert!(matches!(err, StoreError::Fenced { .. }), "{err:?}");
+
+    set_lease(db, "managers", 1).await;
+    store
+        .append_fenced(&fence(1), &[one("Leader1", 1)])
+        .await
+        .expect("the leader appends");
+    set_lease(db, "managers", 2).await;
+    let err = store
+        .append_fenced(&fence(1), &[one("Deposed", 2)])
+        .await
+        .expect_err("a deposed leader's append is refused");
+    assert!(
+        matches!(err, StoreError::Fenced { token: 1, .. }),
+        "{err:?}"
+    );
+    assert!(!err.is_transient(), "retrying cannot make it lead again");
+    let fenced_store = crate::FencedStore::new(store.clone(), fence(1));
+    assert!(matches!(
+        fenced_store
+            .append("fenced", ExpectedVersion::Any, &[event("Deposed", 3)])
+            .await,
+        Err(StoreError::Fenced { .. })
+    ));
+    crate::FencedStore::new(store.clone(), fence(2))
+        .append("fenced", ExpectedVersion::Any, &[event("Leader2", 4)])
+        .await
+        .expect("the new leader appends");
+    let kinds: Vec<String> = store
+        .read_stream("fenced", 1)
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(kinds, vec!["Leader1", "Leader2"]);
+}

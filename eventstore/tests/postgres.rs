@@ -23,6 +23,11 @@ async fn reads_streams_and_the_log() {
 }
 
 #[tokio::test]
+async fn fenced_appends_land_only_under_the_current_token() {
+    testing::fenced_appends_land_only_under_the_current_token(&TestDb::postgres().await).await;
+}
+
+#[tokio::test]
 async fn nul_characters_are_refused_alike() {
     testing::nul_characters_are_refused_alike(TestDb::postgres().await.store()).await;
 }

@@ -3,8 +3,11 @@
 //! On PostgreSQL the leader holds a session advisory lock on a connection of
 //! its own: if the process dies, its connection closes and the lock goes
 //! with it, so a standby (retrying every second) takes over within seconds.
-//! Each takeover increments a fencing token, recorded in the actor of every
-//! command the leader issues. On SQLite the single process is the leader.
+//! Each takeover increments a fencing token: every append the leader's
+//! managers make is fenced by it (`sp_eventstore::FencedStore`), so once a
+//! standby has taken over, nothing the deposed leader still decides lands.
+//! The token is also in the actor of every command. On SQLite the single
+//! process is the leader.
 
 use std::time::Duration;
 
@@ -21,8 +24,20 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Leadership held: `lost` is cancelled when it ends.
 #[derive(Debug)]
 pub struct Leadership {
-    pub token: i64,
+    /// The lease and token every append of the managers is fenced by.
+    pub fence: sp_eventstore::Fence,
     pub lost: CancellationToken,
+}
+
+impl Leadership {
+    pub fn token(&self) -> i64 {
+        self.fence.token
+    }
+}
+
+/// The name of the managers' lease of a deployment.
+pub fn lease_name(db: &Database) -> String {
+    format!("sample-platform:managers:{}", db.deployment)
 }
 
 /// Wait until this instance leads (or `shutdown`); then keep watching the
@@ -32,12 +47,12 @@ pub async fn acquire(
     holder: &str,
     shutdown: &CancellationToken,
 ) -> Option<Leadership> {
-    let name = format!("sample-platform:managers:{}", db.deployment);
+    let name = lease_name(db);
     let mut waiting_logged = false;
     loop {
         match try_acquire(db, &name, holder).await {
             Ok(Some(leadership)) => {
-                tracing::info!(lease = %name, token = leadership.token, "leading the process managers");
+                tracing::info!(lease = %name, token = leadership.token(), "leading the process managers");
                 return Some(leadership);
             }
             Ok(None) if !waiting_logged => {
@@ -88,10 +103,19 @@ async fn try_acquire(
                     }
                 }
             });
-            Ok(Some(Leadership { token, lost }))
+            Ok(Some(Leadership {
+                fence: sp_eventstore::Fence {
+                    lease: name.to_string(),
+                    token,
+                },
+                lost,
+            }))
         }
         Pool::Sqlite { .. } => Ok(Some(Leadership {
-            token: next_token(db, name, holder).await?,
+            fence: sp_eventstore::Fence {
+                lease: name.to_string(),
+                token: next_token(db, name, holder).await?,
+            },
             lost,
         })),
     }

@@ -102,17 +102,18 @@ pub struct Managers {
     pub config: Arc<ManagersConfig>,
     pub changes: broadcast::Sender<Change>,
     pub clock: Arc<dyn Clock>,
-    /// The lease's fencing token, part of every actor name.
+    /// The lease's fencing token, part of every actor name; every append is
+    /// fenced by it (see `runs`).
     pub token: i64,
     pub health: Health,
     pub keys: RunnerKeys,
 }
 
-/// What a leadership brings: its fencing token, where to report problems, and
+/// What a leadership brings: its fence, where to report problems, and
 /// the key runner credentials are derived from.
 #[derive(Debug, Clone)]
 pub struct Lead {
-    pub token: i64,
+    pub fence: sp_eventstore::Fence,
     pub health: Health,
     pub keys: RunnerKeys,
 }
@@ -158,14 +159,20 @@ impl Managers {
         clock: Arc<dyn Clock>,
         lead: Lead,
     ) -> Self {
+        // Every append goes through the fence: once another instance has taken
+        // the lease, this one's decisions are refused by the store.
+        let store: Arc<dyn sp_eventstore::EventStore> = Arc::new(sp_eventstore::FencedStore::new(
+            db.store.clone(),
+            lead.fence.clone(),
+        ));
         Managers {
-            runs: Handler::new(db.store.clone(), config.policy.clone(), clock.clone()),
+            runs: Handler::new(store, config.policy.clone(), clock.clone()),
             db,
             provider,
             config: Arc::new(config),
             changes,
             clock,
-            token: lead.token,
+            token: lead.fence.token,
             health: lead.health,
             keys: lead.keys,
         }
@@ -241,8 +248,8 @@ impl Managers {
             })
             .collect();
         if let Err(error) = self
-            .db
-            .store
+            .runs
+            .store()
             .append(
                 sp_domain::notices::STREAM,
                 sp_eventstore::ExpectedVersion::Any,

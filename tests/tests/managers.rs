@@ -394,7 +394,48 @@ async fn a_vanished_vm_is_recorded_and_retried(backend: Backend) {
     assert!(second.ends_with("-a2"), "{second}");
 }
 
+/// A leader whose lease another instance has taken (its token bumped) may
+/// still be deciding, but the store refuses what it decides: the run it would
+/// have moved on stays where the intake put it, and /readyz says why.
+async fn a_deposed_leader_writes_nothing(backend: Backend) {
+    let p = TestPlatform::start_with(backend, fast).await;
+    let first = p.push("fence-1", '2').await;
+    p.until(&first, "VmCreated").await;
+    // What a standby's take-over does to the lease.
+    let bump = "UPDATE leases SET token = token + 1";
+    match &p.db.database.pool {
+        sp_eventstore::Pool::Sqlite { writer, .. } => {
+            sqlx::query(bump).execute(writer).await.map(|_| ())
+        }
+        sp_eventstore::Pool::Postgres(pool) => sqlx::query(bump).execute(pool).await.map(|_| ()),
+    }
+    .expect("take the lease over");
+    let second = p.push("fence-2", '3').await;
+    let problem = eventually("/readyz says the managers are fenced out", || async {
+        let (_, body) = p.get_text("/readyz").await;
+        let body: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let problems = body["checks"]["managers"]["problems"].to_string();
+        problems
+            .contains("another instance leads")
+            .then_some(problems)
+    })
+    .await;
+    assert!(problem.contains("no longer held"), "{problem}");
+    let types: Vec<String> = p
+        .run_events(&second)
+        .await
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    assert_eq!(
+        types,
+        vec!["Queued"],
+        "nothing the deposed managers decided landed"
+    );
+}
+
 sp_tests::on_both_backends!(
+    a_deposed_leader_writes_nothing,
     queued_runs_get_a_vm,
     deadlines_fire_compensate_retry_and_fail,
     a_superseded_run_loses_its_vm,
