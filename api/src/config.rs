@@ -476,6 +476,8 @@ impl Settings {
             artifacts,
             github,
             status_context: self.status_context.clone(),
+            tick: sp_managers::TICK,
+            vm_delete_pauses: sp_managers::VM_DELETE_PAUSES,
         })
     }
 

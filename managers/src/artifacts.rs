@@ -21,10 +21,10 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::Managers;
 use crate::backoff::Backoff;
 use crate::external::{CallError, call};
 use crate::wake::Wake;
-use crate::{Managers, TICK};
 
 const NAME: &str = "artifacts";
 
@@ -69,7 +69,12 @@ struct Work {
 }
 
 pub async fn run(m: Managers, stop: CancellationToken) {
-    let mut wake = Wake::new(&m.changes, m.clock.clone(), &[QueueProjection::NAME], TICK);
+    let mut wake = Wake::new(
+        &m.changes,
+        m.clock.clone(),
+        &[QueueProjection::NAME],
+        m.config.tick,
+    );
     let work = Arc::new(Mutex::new(Work {
         busy: HashSet::new(),
         retry: Backoff::new(FIRST_CHECK_RETRY, MAX_CHECK_RETRY),

@@ -82,7 +82,18 @@ pub struct ManagersConfig {
     pub github: Option<github::Github>,
     /// Status context per platform, e.g. `CI - {platform}`.
     pub status_context: String,
+    /// How often a manager looks at its work with nothing telling it to: a
+    /// fallback for a missed wake-up ([`TICK`] in production; the fault
+    /// harness, in virtual time, takes longer ones).
+    pub tick: Duration,
+    /// Pauses between failed deletions of one VM: the first, and the most
+    /// it grows to ([`VM_DELETE_PAUSES`] in production).
+    pub vm_delete_pauses: (Duration, Duration),
 }
+
+/// Pauses between failed deletions of one VM, first and longest.
+pub const VM_DELETE_PAUSES: (Duration, Duration) =
+    (Duration::from_secs(5), Duration::from_secs(300));
 
 impl ManagersConfig {
     pub fn capacity_of(&self, platform: &str) -> usize {
@@ -119,7 +130,7 @@ pub struct Lead {
 }
 
 /// Slow tick: what a lost wake-up can cost at most.
-const TICK: Duration = Duration::from_secs(1);
+pub const TICK: Duration = Duration::from_secs(1);
 
 impl Managers {
     /// Log what a manager's command did. A rejection is an expected race;

@@ -10,8 +10,8 @@ use sp_projections::{QueueProjection, VmsProjection, queries};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::Managers;
 use crate::wake::Wake;
-use crate::{Managers, TICK};
 
 const NAME: &str = "scheduler";
 
@@ -20,7 +20,7 @@ pub async fn run(m: Managers, stop: CancellationToken) {
         &m.changes,
         m.clock.clone(),
         &[QueueProjection::NAME, VmsProjection::NAME],
-        TICK,
+        m.config.tick,
     );
     let mut in_flight = HashMap::new();
     loop {

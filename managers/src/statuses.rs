@@ -18,10 +18,10 @@ use sp_projections::{StatusesProjection, queries};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::Managers;
 use crate::backoff::Backoff;
 use crate::github::Github;
 use crate::wake::Wake;
-use crate::{Managers, TICK};
 
 const NAME: &str = "statuses";
 
@@ -58,7 +58,7 @@ pub async fn run(m: Managers, github: Github, stop: CancellationToken) {
         &m.changes,
         m.clock.clone(),
         &[StatusesProjection::NAME],
-        TICK,
+        m.config.tick,
     );
     let mut work = Work::new();
     loop {

@@ -9,13 +9,18 @@ use sp_projections::{QueueProjection, queries};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::Managers;
 use crate::wake::Wake;
-use crate::{Managers, TICK};
 
 const NAME: &str = "timer";
 
 pub async fn run(m: Managers, stop: CancellationToken) {
-    let mut wake = Wake::new(&m.changes, m.clock.clone(), &[QueueProjection::NAME], TICK);
+    let mut wake = Wake::new(
+        &m.changes,
+        m.clock.clone(),
+        &[QueueProjection::NAME],
+        m.config.tick,
+    );
     loop {
         let due = fire_due(&m).await;
         if !wake.wait(due, &stop).await {

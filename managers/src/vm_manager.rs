@@ -21,17 +21,13 @@ use sp_projections::queries::{self, VmRow};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::Managers;
 use crate::backoff::Backoff;
 use crate::external::call;
 use crate::provider::{CreateVm, labels};
 use crate::wake::Wake;
-use crate::{Managers, TICK};
 
 const NAME: &str = "vm-manager";
-
-/// Pauses between failed deletions of one VM.
-const FIRST_DELETE_RETRY: Duration = Duration::from_secs(5);
-const MAX_DELETE_RETRY: Duration = Duration::from_secs(300);
 
 #[derive(Debug)]
 struct Work {
@@ -44,11 +40,11 @@ struct Work {
 }
 
 impl Work {
-    fn new() -> Self {
+    fn new(pauses: (Duration, Duration)) -> Self {
         Work {
             busy: HashSet::new(),
             creating: HashMap::new(),
-            delete_retry: Backoff::new(FIRST_DELETE_RETRY, MAX_DELETE_RETRY),
+            delete_retry: Backoff::new(pauses.0, pauses.1),
         }
     }
 }
@@ -60,8 +56,13 @@ fn lock(work: &Shared) -> std::sync::MutexGuard<'_, Work> {
 }
 
 pub async fn run(m: Managers, stop: CancellationToken) {
-    let mut wake = Wake::new(&m.changes, m.clock.clone(), &[VmsProjection::NAME], TICK);
-    let work: Shared = Arc::new(Mutex::new(Work::new()));
+    let mut wake = Wake::new(
+        &m.changes,
+        m.clock.clone(),
+        &[VmsProjection::NAME],
+        m.config.tick,
+    );
+    let work: Shared = Arc::new(Mutex::new(Work::new(m.config.vm_delete_pauses)));
     loop {
         dispatch(&m, &work, &stop).await;
         if !wake.wait(None, &stop).await {

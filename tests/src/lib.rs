@@ -20,6 +20,7 @@ pub mod events;
 pub mod fake_compute;
 pub mod fake_github;
 pub mod github;
+pub mod harness;
 
 use std::future::Future;
 use std::time::Duration;
@@ -299,15 +300,7 @@ impl TestPlatform {
     /// a model added to [`sp_projections::standard`] is compared without
     /// anyone remembering to.
     pub async fn read_models(&self) -> Value {
-        let mut models = serde_json::Map::new();
-        for projection in sp_projections::standard(self.db.store()) {
-            for table in projection.tables() {
-                let mut rows = table_rows(&self.db.database.pool, table).await;
-                rows.sort();
-                models.insert(format!("{}.{table}", projection.name()), json!(rows));
-            }
-        }
-        Value::Object(models)
+        read_model_dump(&self.db.database).await
     }
 
     /// Rebuild every standard read model from the log.
@@ -389,6 +382,32 @@ impl Drop for TestPlatform {
         })
         .join();
     }
+}
+
+/// Every row of every table of every standard read model, as JSON text
+/// sorted per table (see [`TestPlatform::read_models`]).
+pub async fn read_model_dump(db: &sp_eventstore::Database) -> Value {
+    let mut models = serde_json::Map::new();
+    for projection in sp_projections::standard(db.store.clone()) {
+        for table in projection.tables() {
+            let mut rows = table_rows(&db.pool, table).await;
+            rows.sort();
+            models.insert(format!("{}.{table}", projection.name()), json!(rows));
+        }
+    }
+    Value::Object(models)
+}
+
+/// Each read model's checkpoint position.
+pub async fn checkpoints(pool: &sp_eventstore::Pool) -> Vec<i64> {
+    let sql = "SELECT position FROM projection_checkpoints";
+    match pool {
+        sp_eventstore::Pool::Postgres(pg) => sqlx::query_scalar(sql).fetch_all(pg).await,
+        sp_eventstore::Pool::Sqlite { reader, .. } => {
+            sqlx::query_scalar(sql).fetch_all(reader).await
+        }
+    }
+    .unwrap_or_default()
 }
 
 /// A table's rows as JSON text, one string per row.
