@@ -497,7 +497,7 @@ async fn drive(
                 outcome.crashes += 1;
                 process = Process::start(url, options, &cloud, &clock).await;
             }
-            30..=44 => finish_one(&runner_side, &db, &runs, &mut dice).await,
+            30..=44 => finish_some(&runner_side, &db, &runs, &mut dice).await,
             _ => {}
         }
         // The platform's time moves on (up to a few minutes: deadlines fire,
@@ -571,10 +571,23 @@ async fn drive(
         ));
     }
     check_always(&*db.store, &runs, &cloud).await?;
-    // The read models equal a rebuild of the log.
-    let head = db.store.head_position().await.map_err(|e| e.to_string())?;
-    wait_projected(&db, head).await?;
+    // The read models equal a rebuild of the log. The process goes first
+    // (its pool closed, so work it left running cannot append any more);
+    // then projectors alone apply what is left, as after a restart.
     process.crash().await;
+    let head = db.store.head_position().await.map_err(|e| e.to_string())?;
+    let stop = CancellationToken::new();
+    let (changes, _) = broadcast::channel::<Change>(64);
+    let projectors: Vec<JoinHandle<()>> = sp_projections::standard(db.store.clone())
+        .into_iter()
+        .map(|p| tokio::spawn(Projector::new(p, db.clone(), changes.clone()).run(stop.clone())))
+        .collect();
+    let projected = wait_projected(&db, head).await;
+    stop.cancel();
+    for p in projectors {
+        let _ = p.await;
+    }
+    projected?;
     let live = crate::read_model_dump(&db).await;
     for projection in sp_projections::standard(db.store.clone()) {
         sp_projections::rebuild(&*projection, &db, |_, _| {})
@@ -648,12 +661,15 @@ async fn wait_projected(db: &Database, head: i64) -> Result<(), String> {
     Err(format!("the read models did not reach position {head}"))
 }
 
-/// Play the runner of one started attempt: report, then finish.
-async fn finish_one(runner: &Handler<RunState>, db: &Database, runs: &[RunId], dice: &mut Dice) {
-    if runs.is_empty() {
-        return;
+/// Play the runners of the started attempts: each reports, most finish.
+async fn finish_some(runner: &Handler<RunState>, db: &Database, runs: &[RunId], dice: &mut Dice) {
+    for run in runs {
+        finish_one(runner, db, *run, dice).await;
     }
-    let run = runs[dice.below(runs.len() as u64) as usize];
+}
+
+/// Play the runner of one started attempt: report, then finish.
+async fn finish_one(runner: &Handler<RunState>, db: &Database, run: RunId, dice: &mut Dice) {
     let Ok(events) = db.store.read_stream(&run.stream(), 1).await else {
         return;
     };

@@ -206,6 +206,12 @@ impl TestPlatform {
         (status, response.text().await.unwrap_or_default())
     }
 
+    /// `/readyz`: its status and its JSON (null when it is not JSON).
+    pub async fn readyz(&self) -> (u16, Value) {
+        let (status, body) = self.get_text("/readyz").await;
+        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    }
+
     /// A GraphQL query that must succeed: its `data`.
     pub async fn query(&self, query: &str, variables: Value) -> Value {
         let response = self.graphql(query, variables, None).await;

@@ -361,8 +361,7 @@ mod platform {
 
         // /readyz and GraphQL say which VM and why; the replica stays ready.
         let listed = eventually("/readyz lists the VM", || async {
-            let (status, body) = p.get_text("/readyz").await;
-            let body: Value = serde_json::from_str(&body).ok()?;
+            let (status, body) = p.readyz().await;
             let vms = body["checks"]["vms:needs-a-human"].as_array()?.clone();
             (status == 200 && vms.len() == 1).then_some(vms)
         })
@@ -400,8 +399,7 @@ mod platform {
         fake.remove_instance(&vm);
         p.until(&run, "VmDeleted").await;
         eventually("/readyz no longer lists it", || async {
-            let (_, body) = p.get_text("/readyz").await;
-            let body: Value = serde_json::from_str(&body).ok()?;
+            let (_, body) = p.readyz().await;
             body["checks"]["vms:needs-a-human"]
                 .as_array()?
                 .is_empty()

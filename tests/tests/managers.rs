@@ -412,8 +412,7 @@ async fn a_deposed_leader_writes_nothing(backend: Backend) {
     .expect("take the lease over");
     let second = p.push("fence-2", '3').await;
     let problem = eventually("/readyz says the managers are fenced out", || async {
-        let (_, body) = p.get_text("/readyz").await;
-        let body: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let (_, body) = p.readyz().await;
         let problems = body["checks"]["managers"]["problems"].to_string();
         problems
             .contains("another instance leads")
