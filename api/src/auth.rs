@@ -3,10 +3,8 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use sp_eventstore::Pool;
-use sp_projections::{Tx, on_pool, on_tx};
+use sp_eventstore::{Pool, StoreError, tokens};
 use uuid::Uuid;
 
 /// What a token allows.
@@ -110,13 +108,7 @@ fn hash(secret: &str) -> String {
 }
 
 /// A token as listed (never its secret).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct TokenInfo {
-    pub name: String,
-    pub scopes: String,
-    pub created_at: DateTime<Utc>,
-    pub revoked_at: Option<DateTime<Utc>>,
-}
+pub use sp_eventstore::tokens::TokenRow as TokenInfo;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -129,7 +121,7 @@ pub enum TokenError {
     #[error("token names are 1 to 64 letters, digits, dots, dashes or underscores")]
     InvalidName,
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] StoreError),
 }
 
 /// Create a token; returns the secret, which is not stored.
@@ -148,53 +140,29 @@ pub async fn create(pool: &Pool, name: &str, scopes: &[String]) -> Result<String
         .collect::<Result<_, _>>()?;
     let scopes: Vec<&str> = parsed.iter().map(|s| s.as_str()).collect();
     let secret = format!("sp_{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
-    let mut tx = Tx::begin(pool).await?;
-    let sql = "INSERT INTO api_tokens (id, name, token_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)";
-    let inserted = on_tx!(&mut tx, c => {
-        sqlx::query(sql)
-            .bind(Uuid::now_v7().to_string())
-            .bind(name)
-            .bind(hash(&secret))
-            .bind(scopes.join(","))
-            .bind(Utc::now())
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
-    });
-    match inserted {
-        Ok(_) => {}
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            return Err(TokenError::Exists(name.to_string()));
-        }
-        Err(e) => return Err(e.into()),
+    if !tokens::insert(pool, name, &hash(&secret), &scopes.join(",")).await? {
+        return Err(TokenError::Exists(name.to_string()));
     }
-    tx.commit().await?;
     Ok(secret)
 }
 
 pub async fn list(pool: &Pool) -> Result<Vec<TokenInfo>, TokenError> {
-    let sql = "SELECT name, scopes, created_at, revoked_at FROM api_tokens ORDER BY name";
-    Ok(on_pool!(pool, p => sqlx::query_as::<_, TokenInfo>(sql).fetch_all(p).await?))
+    Ok(tokens::list(pool).await?)
 }
 
 pub async fn revoke(pool: &Pool, name: &str) -> Result<(), TokenError> {
-    let mut tx = Tx::begin(pool).await?;
-    let sql = "UPDATE api_tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL";
-    let n = on_tx!(&mut tx, c => sqlx::query(sql).bind(Utc::now()).bind(name).execute(c).await?.rows_affected());
-    if n == 0 {
+    if !tokens::revoke(pool, name).await? {
         return Err(TokenError::NotFound(name.to_string()));
     }
-    tx.commit().await?;
     Ok(())
 }
 
 /// The caller a bearer secret stands for; `None` for an unknown or revoked one.
-pub async fn resolve(pool: &Pool, secret: &str) -> Result<Option<Caller>, sqlx::Error> {
-    let sql = "SELECT name, scopes FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL";
-    let row: Option<(String, String)> =
-        on_pool!(pool, p => sqlx::query_as(sql).bind(hash(secret)).fetch_optional(p).await?);
-    Ok(row.map(|(name, scopes)| Caller {
-        actor: format!("user:{name}"),
-        scopes: scopes.split(',').filter_map(Scope::parse).collect(),
-    }))
+pub async fn resolve(pool: &Pool, secret: &str) -> Result<Option<Caller>, StoreError> {
+    Ok(tokens::active(pool, &hash(secret))
+        .await?
+        .map(|(name, scopes)| Caller {
+            actor: format!("user:{name}"),
+            scopes: scopes.split(',').filter_map(Scope::parse).collect(),
+        }))
 }

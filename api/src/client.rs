@@ -6,10 +6,20 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use clap::Args;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use crate::config::ClientArgs;
+/// How the command line reaches a running platform.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// The platform's URL.
+    #[arg(long, env = "SP_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// An API token (`sample-platform tokens create`).
+    #[arg(long, env = "SP_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
 
 #[derive(Debug)]
 pub struct Client {
@@ -134,7 +144,7 @@ impl Client {
 
     /// Upload a catalogue file's samples and approved outputs, then import it.
     pub async fn import_catalogue(&self, file: &Path) -> anyhow::Result<()> {
-        let catalogue = crate::catalogue::load(file).map_err(|e| anyhow::anyhow!(e))?;
+        let catalogue = sp_commands::catalogue_file::load(file).map_err(|e| anyhow::anyhow!(e))?;
         for s in &catalogue.samples {
             if let Some(source) = &s.source {
                 let tags = s.sample.tags.join(",");

@@ -4,21 +4,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use anyhow::Context as _;
+use clap::Args;
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use sp_domain::Policy;
-
-/// The Sample Platform: regression tests for every push and pull request.
-#[derive(Debug, Parser)]
-#[command(name = "sample-platform", version)]
-pub struct Cli {
-    #[command(flatten)]
-    pub global: GlobalArgs,
-    #[command(subcommand)]
-    pub command: Command,
-}
+use sp_eventstore::{Database, DbOptions, redact};
 
 /// Settings every subcommand shares.
 #[derive(Debug, Clone, Default, Args, Serialize)]
@@ -40,137 +32,6 @@ pub struct GlobalArgs {
     #[arg(long, env = "SP_LOG", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the platform: HTTP API, and everything behind it.
-    Serve(Box<ServeArgs>),
-    /// Apply database migrations and exit.
-    Migrate,
-    /// Manage read models.
-    #[command(subcommand)]
-    Projections(ProjectionsCommand),
-    /// Manage operators' API tokens.
-    #[command(subcommand)]
-    Tokens(TokensCommand),
-    /// Run the platform with a demo catalogue (a small program, three
-    /// samples, three regression tests) written to ./demo, and queue one run
-    /// of it: the whole job on this machine, no cloud, no GitHub.
-    Demo(Box<ServeArgs>),
-    /// Be a runner (what a local VM runs): do one run attempt's work.
-    Runner(RunnerArgs),
-    /// Add samples to the catalogue of a running platform.
-    #[command(subcommand)]
-    Samples(SamplesCommand),
-    /// Import or export a running platform's catalogue.
-    #[command(subcommand)]
-    Catalogue(CatalogueCommand),
-    /// Queue runs on a running platform.
-    #[command(subcommand)]
-    Runs(RunsCommand),
-}
-
-/// How the command line reaches a running platform.
-#[derive(Debug, Clone, Args)]
-pub struct ClientArgs {
-    /// The platform's URL.
-    #[arg(long, env = "SP_URL", default_value = "http://127.0.0.1:8080")]
-    pub url: String,
-    /// An API token (`sample-platform tokens create`).
-    #[arg(long, env = "SP_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum SamplesCommand {
-    /// Upload sample files (with a progress bar); each is kept once, by its
-    /// SHA-256, and a file already in the catalogue is reported, not added.
-    Add {
-        #[command(flatten)]
-        client: ClientArgs,
-        /// Tags for every file added (repeat for several).
-        #[arg(long = "tag")]
-        tags: Vec<String>,
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum CatalogueCommand {
-    /// Import a catalogue file: its samples and approved outputs are
-    /// uploaded, then new and changed tests are defined.
-    Import {
-        #[command(flatten)]
-        client: ClientArgs,
-        file: PathBuf,
-    },
-    /// Print the catalogue in the catalogue file format (TOML).
-    Export {
-        #[command(flatten)]
-        client: ClientArgs,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum RunsCommand {
-    /// Queue a run of a commit per platform (every configured one by default).
-    Enqueue {
-        #[command(flatten)]
-        client: ClientArgs,
-        repository: String,
-        commit: String,
-        #[arg(long = "platform")]
-        platforms: Vec<String>,
-    },
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct RunnerArgs {
-    /// The run's runner URL, `…/runner/v1/runs/{run}`.
-    #[arg(long, env = "SP_REPORT_URL")]
-    pub report_url: String,
-    /// The attempt's runner credential.
-    #[arg(long, env = "SP_RUNNER_TOKEN", hide_env_values = true)]
-    pub token: String,
-    /// Working directory (default: the current one).
-    #[arg(long, env = "SP_RUNNER_WORK_DIR", default_value = ".")]
-    pub work_dir: std::path::PathBuf,
-    /// Download cache, by sha256 (default: WORK_DIR/cache).
-    #[arg(long, env = "SP_RUNNER_CACHE_DIR")]
-    pub cache_dir: Option<std::path::PathBuf>,
-    /// The program under test when the job brings no artifact.
-    #[arg(long, env = "SP_RUNNER_EXE")]
-    pub exe: Option<std::path::PathBuf>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ProjectionsCommand {
-    /// Empty a read model and rebuild it from the event log (all when no name
-    /// is given). On SQLite, stop the platform first: the rebuild holds the
-    /// only write connection.
-    Rebuild {
-        /// runs, queue, audit, vms, statuses or results.
-        name: Option<String>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TokensCommand {
-    /// Create a token and print it once; only its hash is stored.
-    Create {
-        /// Who the token is for: recorded as the actor of every mutation made with it.
-        name: String,
-        /// What it may do: read, operate (enqueue, cancel, retry, pause, block),
-        /// catalogue. Repeat for several.
-        #[arg(long = "scope", required = true)]
-        scopes: Vec<String>,
-    },
-    /// List tokens (names, scopes, dates; never the secret).
-    List,
-    /// Revoke a token by name.
-    Revoke { name: String },
 }
 
 #[derive(Debug, Clone, Default, Args, Serialize)]
@@ -299,12 +160,11 @@ pub struct Settings {
     /// Simulated creation time of local VMs, in milliseconds (for demos and tests).
     pub local_vm_create_delay_ms: u64,
     pub artifact_source: String,
-    pub artifact_dir: std::path::PathBuf,
     pub artifact_max_bytes: u64,
     /// Seconds between reconciliations of the provider's VMs with the runs.
     pub reconcile_every_secs: u64,
     /// Where GCP VMs are made (`vm_provider = "gcp"`).
-    pub gcp: GcpSettings,
+    pub gcp: sp_gcp::GcpConfig,
     /// A regression test running longer is killed and fails.
     pub per_test_timeout_secs: u64,
     pub max_log_bytes: u64,
@@ -325,43 +185,6 @@ pub struct Settings {
     pub status_context: String,
     /// Per platform, the name of the GitHub Actions artifact holding the build.
     pub artifact_names: std::collections::BTreeMap<String, String>,
-}
-
-/// Compute Engine settings; credentials come from Application Default
-/// Credentials (the platform's own service account), never from the VMs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct GcpSettings {
-    pub project: String,
-    pub zone: String,
-    pub machine_type: String,
-    pub image: String,
-    pub network: String,
-    pub subnetwork: Option<String>,
-    pub disk_size_gb: i64,
-    /// Run at boot; it reads `report-url`, `run-id`, `attempt` and
-    /// `runner-token` from the instance metadata and starts the runner.
-    pub startup_script: String,
-    /// Only for tests against a fake Compute Engine.
-    pub endpoint: Option<String>,
-    pub request_timeout_secs: u64,
-}
-
-impl Default for GcpSettings {
-    fn default() -> Self {
-        GcpSettings {
-            project: String::new(),
-            zone: "us-central1-a".into(),
-            machine_type: "e2-standard-4".into(),
-            image: "projects/debian-cloud/global/images/family/debian-12".into(),
-            network: "global/networks/default".into(),
-            subnetwork: None,
-            disk_size_gb: 50,
-            startup_script: "#!/bin/sh\nmd() { curl -sf -H 'Metadata-Flavor: Google' \"http://metadata.google.internal/computeMetadata/v1/instance/attributes/$1\"; }\nexec sample-runner --report-url \"$(md report-url)\" --token \"$(md runner-token)\"\n".into(),
-            endpoint: None,
-            request_timeout_secs: 60,
-        }
-    }
 }
 
 impl Default for Settings {
@@ -388,10 +211,9 @@ impl Default for Settings {
             local_vm_dir: "vms".into(),
             local_vm_create_delay_ms: 0,
             artifact_source: "none".to_string(),
-            artifact_dir: "artifacts".into(),
             artifact_max_bytes: 512 * 1024 * 1024,
             reconcile_every_secs: 60,
-            gcp: GcpSettings::default(),
+            gcp: sp_gcp::GcpConfig::default(),
             per_test_timeout_secs: 300,
             max_log_bytes: 50 * 1024 * 1024,
             artifact_executables: std::collections::BTreeMap::new(),
@@ -415,17 +237,36 @@ pub enum ConfigError {
 }
 
 impl Settings {
+    /// The database these settings name (not migrated).
+    pub async fn open(&self) -> anyhow::Result<Database> {
+        let options = DbOptions {
+            notify_channel: self.deployment.clone(),
+            ..DbOptions::default()
+        };
+        Database::open(&self.database_url, &options)
+            .await
+            .with_context(|| format!("cannot open database {}", redact(&self.database_url)))
+    }
+
+    /// The database these settings name, with every migration applied.
+    pub async fn open_migrated(&self) -> anyhow::Result<Database> {
+        let db = self.open().await?;
+        db.migrate().await.context("migration failed")?;
+        Ok(db)
+    }
+
     /// The process managers' view of the settings.
     pub fn managers(
         &self,
         listening_on: std::net::SocketAddr,
+        files: &sp_files::Files,
     ) -> Result<sp_managers::ManagersConfig, String> {
         use std::time::Duration;
 
         use sp_managers::artifacts::{ArtifactSource, ArtifactStore};
         let intake = self.intake().map_err(|e| e.to_string())?;
         let store = ArtifactStore {
-            dir: self.artifact_dir.clone(),
+            files: files.clone(),
             max_bytes: self.artifact_max_bytes,
             timeout: Duration::from_secs(300),
         };
@@ -579,11 +420,5 @@ mod tests {
             Settings::load(&missing, None),
             Err(ConfigError::MissingFile(_))
         ));
-    }
-
-    #[test]
-    fn the_cli_is_well_formed() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
     }
 }

@@ -3,12 +3,13 @@
 //! that starts every part of the platform.
 //!
 //! `main.rs` parses the command line ([`Cli`], [`Command`]) and calls [`run`];
-//! tests call [`platform::serve`] on `127.0.0.1:0` with their [`Settings`] and
+//! tests call [`serve::serve`] on `127.0.0.1:0` with their [`Settings`] and
 //! talk to it over HTTP.
 //!
-//! - [`platform`]: [`run`] dispatches every subcommand; `serve` opens the
-//!   database, serves HTTP, migrates, then starts the projectors and, when
-//!   this instance leads, the process managers.
+//! - [`cli`]: the subcommands, and [`run`] that does each.
+//! - [`serve`]: the wiring of `serve`: opens the database, serves HTTP,
+//!   migrates, then starts the projectors and, when this instance leads, the
+//!   process managers.
 //! - [`http`]: the axum router: GitHub webhooks, the runner's endpoint,
 //!   GraphQL over HTTP and WebSocket, files, `/healthz` and `/readyz`, the
 //!   dashboard. Bad input is a 4xx with a reason and records nothing.
@@ -17,21 +18,18 @@
 //!   run-change subscription and the catalogue; kept in `api/schema.graphql`.
 //! - [`auth`]: operators' API tokens and their scopes (a table, not events).
 //! - [`config`]: settings from defaults, a TOML file, `SP_*` variables, flags.
-//! - [`files`]: the object store for samples, outputs and runners' logs.
-//! - [`catalogue`]: the catalogue file (TOML or JSON) and its format.
 //! - [`client`]: the command line as a client of a running platform.
 //! - [`demo`]: `sample-platform demo`, the whole job on one machine.
 
 pub mod auth;
-pub mod catalogue;
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod demo;
-pub mod files;
 pub mod github;
 pub mod graphql;
 pub mod http;
-pub mod platform;
+pub mod serve;
 
-pub use config::{Cli, Command, Settings};
-pub use platform::run;
+pub use cli::{Cli, Command, run};
+pub use config::Settings;

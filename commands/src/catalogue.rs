@@ -4,22 +4,48 @@
 //! Every intake and enqueue needs the catalogue, so it is kept folded in
 //! memory and brought up to date with one read of the events after the
 //! cached version: usually none.
+//!
+//! The use cases that move content as well as events (importing a
+//! [`CatalogueFile`], adding a sample) store the content in [`Files`] first:
+//! an event never names a file the store does not have.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
-use sp_domain::catalogue::{self, AcceptOutput, Catalogue, CatalogueCommand, CatalogueRejection};
+use bytes::Bytes;
+use futures_util::Stream;
+use sp_domain::catalogue::{
+    self, AcceptOutput, Catalogue, CatalogueCommand, CatalogueEvent, CatalogueRejection, Sample,
+    extension_of,
+};
 use sp_domain::{OutputProduced, Platform, Policy, RegressionTest, RunId, RunState};
 use sp_eventstore::EventStore;
+use sp_files::{FileError, Files, Kind};
 
-use crate::{Clock, CommandError, Envelope, Error, Handler, Loaded, Outcome};
+use crate::catalogue_file::CatalogueFile;
+use crate::{Clock, CommandError, Envelope, Error, ErrorKind, Handler, Loaded, Outcome};
+
+/// What an import changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub samples_added: usize,
+    pub tests_defined: usize,
+}
+
+/// A sample given through the API: new, or content the catalogue has
+/// already (under the name it has there).
+#[derive(Debug, Clone)]
+pub enum AddedSample {
+    New(Sample),
+    Duplicate { existing: Sample, message: String },
+}
 
 #[derive(Debug, Clone)]
 pub struct Catalogues {
     handler: Handler<Catalogue>,
-    runs: Handler<RunState>,
+    pub(crate) runs: Handler<RunState>,
     cached: Arc<Mutex<Arc<Cached>>>,
 }
 
@@ -180,5 +206,133 @@ impl Catalogues {
             reason: reason.to_string(),
         });
         Ok(!self.execute(actor, &command).await?.events.is_empty())
+    }
+
+    /// Store a catalogue file's samples and expected outputs, then record
+    /// what is new.
+    pub async fn import(
+        &self,
+        files: &Files,
+        file: &CatalogueFile,
+        actor: &str,
+    ) -> Result<ImportSummary, Error> {
+        let mut samples = Vec::with_capacity(file.samples.len());
+        for s in &file.samples {
+            let mut sample = s.sample.clone();
+            match &s.source {
+                Some(path) => store_file(files, Kind::Sample, &sample.sha256, path).await?,
+                None if sample.url.is_some() => {}
+                None => match files.exists(Kind::Sample, &sample.sha256).await? {
+                    Some(size) => sample.size_bytes = size,
+                    None => {
+                        return Err(Error::not_found(format!(
+                            "sample {:?} ({}) is not in the platform's store: upload it first \
+                             (`sample-platform samples add`) or import the file from the command line",
+                            sample.name, sample.sha256
+                        )));
+                    }
+                },
+            }
+            samples.push(sample);
+        }
+        for (sha256, path) in &file.expected {
+            store_file(files, Kind::Output, sha256, path).await?;
+        }
+        let outcome = self
+            .execute(
+                actor,
+                &CatalogueCommand::Import {
+                    samples,
+                    tests: file.tests.clone(),
+                },
+            )
+            .await?;
+        let mut summary = ImportSummary::default();
+        for e in &outcome.events {
+            match e {
+                CatalogueEvent::SampleAdded { .. } => summary.samples_added += 1,
+                CatalogueEvent::TestDefined { .. } => summary.tests_defined += 1,
+                _ => {}
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Store a sample's content, at most `limit` bytes, then record it in the
+    /// catalogue. A duplicate is detected by its hash and answered with the
+    /// sample the catalogue already has; the content is stored once.
+    pub async fn add_sample<S, E>(
+        &self,
+        files: &Files,
+        actor: &str,
+        name: &str,
+        tags: Vec<String>,
+        limit: u64,
+        content: S,
+    ) -> Result<AddedSample, Error>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let name = name.trim();
+        if name.is_empty() || name.contains('/') || name.contains('\\') {
+            return Err(Error::invalid(format!(
+                "a sample needs a file name without directories, not {name:?}"
+            )));
+        }
+        let stored = files.put(Kind::Sample, None, limit, content).await?;
+        let sample = Sample {
+            sha256: stored.sha256.clone(),
+            extension: extension_of(name),
+            name: name.to_string(),
+            size_bytes: stored.size_bytes,
+            tags: tags
+                .into_iter()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect(),
+            url: None,
+        };
+        match self
+            .execute(actor, &CatalogueCommand::AddSample(sample.clone()))
+            .await
+        {
+            Ok(_) => Ok(AddedSample::New(sample)),
+            Err(Error {
+                kind: ErrorKind::Conflict,
+                message,
+            }) => {
+                let existing = self
+                    .current()
+                    .await?
+                    .state
+                    .samples
+                    .get(&stored.sha256)
+                    .cloned()
+                    .unwrap_or(sample);
+                Ok(AddedSample::Duplicate { existing, message })
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Store a local file under the hash the catalogue file gives it, unless the
+/// store has it already.
+async fn store_file(
+    files: &Files,
+    kind: Kind,
+    sha256: &str,
+    path: &std::path::Path,
+) -> Result<(), Error> {
+    if files.exists(kind, sha256).await?.is_some() {
+        return Ok(());
+    }
+    match files.put_path(kind, Some(sha256), u64::MAX, path).await {
+        Ok(_) => Ok(()),
+        Err(e @ (FileError::HashMismatch { .. } | FileError::Local { .. })) => {
+            Err(Error::not_found(format!("{}: {e}", path.display())))
+        }
+        Err(e) => Err(e.into()),
     }
 }

@@ -106,3 +106,19 @@ impl<R: std::error::Error + 'static> From<CommandError<R>> for Error {
         }
     }
 }
+
+impl From<sp_files::FileError> for Error {
+    fn from(e: sp_files::FileError) -> Self {
+        use sp_files::FileError;
+        match e {
+            FileError::TooLarge { .. } => Error::too_large(e.to_string()),
+            FileError::HashMismatch { .. } | FileError::NotAHash(_) | FileError::Body(_) => {
+                Error::invalid(e.to_string())
+            }
+            // The store's trouble is not the caller's: worth trying again.
+            FileError::Store(_) | FileError::Config(..) | FileError::Local { .. } => {
+                Error::unavailable(e.to_string())
+            }
+        }
+    }
+}

@@ -23,15 +23,20 @@
 //! [`DeliveryInfo`], [`Receipt`], [`IntakeError`] and [`IntakeFailure`]);
 //! [`operator`] ([`Operator`]: enqueue, cancel, retry, pause, block);
 //! [`catalogue`] ([`Catalogues`]: the catalogue's write side, kept folded in
-//! memory); [`Error`] and [`ErrorKind`], one taxonomy of failures for every use
+//! memory, with the import and sample uploads that store content first);
+//! [`catalogue_file`] (the TOML/JSON format a catalogue moves in and out in);
+//! [`output_diff`] (what a run produced beside what is approved);
+//! [`Error`] and [`ErrorKind`], one taxonomy of failures for every use
 //! case by what the caller can do about it, which each edge maps once; and
 //! [`Clock`], with [`SystemClock`] and [`ManualClock`].
 
 pub mod catalogue;
+pub mod catalogue_file;
 mod clock;
 mod error;
 pub mod intake;
 pub mod operator;
+pub mod output_diff;
 
 use std::marker::PhantomData;
 use std::sync::Arc;

@@ -21,6 +21,12 @@
 //! answer "try again" or "refused"; [`nul_path`], with which the edges name a NUL
 //! character no backend stores; and [`MAX_STREAM_ID_LEN`].
 //!
+//! Beside the log, the same database keeps a few tables that are not events,
+//! each behind a module of its own: the managers' [`lease`] (whose token
+//! fences appends), the deployment's secret [`keys`], and operators' API
+//! [`tokens`]. [`Tx`] with [`on_tx!`] and [`on_pool!`] write SQL once for
+//! both backends, here and in the read models.
+//!
 //! Both backends pass the same conformance suite (`testing` feature, module
 //! `testing`, run by `tests/sqlite.rs` and `tests/postgres.rs`).
 
@@ -28,11 +34,15 @@ mod database;
 mod error;
 mod fence;
 mod follow;
+pub mod keys;
+pub mod lease;
 mod model;
 mod postgres;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tokens;
+mod tx;
 
 use async_trait::async_trait;
 use tokio::sync::watch;
@@ -47,6 +57,7 @@ pub use model::{
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use tx::Tx;
 
 /// The longest stream id accepted; ids are built by the platform, so a longer
 /// one is a bug, not data.

@@ -2,12 +2,13 @@
 //! (size, sha256) or `ArtifactUnavailable` (retryable: checked again until
 //! the artifact deadline; permanent: the run fails).
 //!
-//! Downloads stream into a temporary file in the artifact store, capped in
-//! size and hashed on the way; only a complete, verified file is moved into
-//! place under its sha256, and a failed download leaves nothing behind.
+//! Downloads stream into the platform's one object store ([`Files`], kind
+//! `Artifact`), capped in size and hashed on the way; only a complete file is
+//! kept, under its sha256, so every replica serves it to runners, and a failed
+//! download leaves nothing behind.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,8 +17,8 @@ use tokio::time::Instant;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use sp_domain::{ErrorClass, RunCommand, RunId};
+use sp_files::{FileError, Files, Kind};
 use sp_projections::{QueueProjection, RunRow, queries};
-use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -29,7 +30,7 @@ use crate::wake::Wake;
 const NAME: &str = "artifacts";
 
 /// Where a run's artifact comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ArtifactSource {
     /// The runner needs nothing from the platform (its image carries the
     /// program under test): recorded as an empty artifact.
@@ -47,10 +48,10 @@ pub enum ArtifactSource {
     },
 }
 
-/// Where fetched artifacts are kept, by sha256.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where fetched artifacts are kept, by sha256, and the limits of a download.
+#[derive(Debug, Clone)]
 pub struct ArtifactStore {
-    pub dir: PathBuf,
+    pub files: Files,
     pub max_bytes: u64,
     pub timeout: Duration,
 }
@@ -317,52 +318,16 @@ async fn download_once(
     bearer: Option<&str>,
     store: &ArtifactStore,
 ) -> Result<Fetched, CallError> {
-    tokio::fs::create_dir_all(&store.dir).await.map_err(|e| {
-        CallError::retryable(format!("artifact store {}: {e}", store.dir.display()))
-    })?;
-    // Removed on drop: a failed download leaves no file behind.
-    let temp = tempfile::NamedTempFile::new_in(&store.dir).map_err(|e| {
-        CallError::retryable(format!("artifact store {}: {e}", store.dir.display()))
-    })?;
-    let mut file = tokio::fs::File::from_std(
-        temp.reopen()
-            .map_err(|e| CallError::retryable(format!("temporary file: {e}")))?,
-    );
-    let mut hasher = Sha256::new();
-    let mut size: u64 = 0;
-    let too_big = || {
-        CallError::permanent(format!(
-            "the artifact is larger than the {} byte limit",
-            store.max_bytes
-        ))
-    };
-
-    if let Some(path) = url.strip_prefix("file://") {
-        let mut source = tokio::fs::File::open(path)
+    let stored = if let Some(path) = url.strip_prefix("file://") {
+        store
+            .files
+            .put_path(
+                Kind::Artifact,
+                None,
+                store.max_bytes,
+                std::path::Path::new(path),
+            )
             .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    CallError::retryable(format!("{path} does not exist (yet)"))
-                }
-                _ => CallError::retryable(format!("{path}: {e}")),
-            })?;
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = tokio::io::AsyncReadExt::read(&mut source, &mut buf)
-                .await
-                .map_err(|e| CallError::retryable(format!("{path}: {e}")))?;
-            if n == 0 {
-                break;
-            }
-            size += n as u64;
-            if size > store.max_bytes {
-                return Err(too_big());
-            }
-            hasher.update(&buf[..n]);
-            file.write_all(&buf[..n])
-                .await
-                .map_err(|e| CallError::retryable(format!("writing the artifact: {e}")))?;
-        }
     } else {
         let mut request = client.get(url);
         if let Some(token) = bearer {
@@ -386,42 +351,50 @@ async fn download_once(
             .content_length()
             .is_some_and(|n| n > store.max_bytes)
         {
-            return Err(too_big());
+            return Err(too_large(store));
         }
         let expected = response.content_length();
-        let mut body = response.bytes_stream();
-        while let Some(chunk) = body.next().await {
-            let chunk =
-                chunk.map_err(|e| CallError::retryable(format!("download interrupted: {e}")))?;
-            size += chunk.len() as u64;
-            if size > store.max_bytes {
-                return Err(too_big());
-            }
-            hasher.update(&chunk);
-            file.write_all(&chunk)
-                .await
-                .map_err(|e| CallError::retryable(format!("writing the artifact: {e}")))?;
+        // Counted as it streams: a body shorter than announced is refused
+        // before the store keeps it.
+        let received = Arc::new(AtomicU64::new(0));
+        let counted = received.clone();
+        let body = response
+            .bytes_stream()
+            .map(move |chunk| {
+                let chunk = chunk.map_err(|e| format!("download interrupted: {e}"))?;
+                counted.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                Ok(chunk)
+            })
+            .chain(futures_util::stream::once(async move {
+                let got = received.load(Ordering::Relaxed);
+                match expected {
+                    Some(n) if n != got => Err(format!("truncated download: {got} of {n} bytes")),
+                    _ => Ok(bytes::Bytes::new()),
+                }
+            }));
+        store
+            .files
+            .put(Kind::Artifact, None, store.max_bytes, Box::pin(body))
+            .await
+    };
+    let stored = stored.map_err(|e| match e {
+        FileError::TooLarge { .. } => too_large(store),
+        FileError::Local { path, error } if error.kind() == std::io::ErrorKind::NotFound => {
+            CallError::retryable(format!("{} does not exist (yet)", path.display()))
         }
-        if expected.is_some_and(|n| n != size) {
-            return Err(CallError::retryable(format!(
-                "truncated download: {size} of {} bytes",
-                expected.unwrap_or_default()
-            )));
-        }
-    }
-    file.flush()
-        .await
-        .map_err(|e| CallError::retryable(format!("writing the artifact: {e}")))?;
-    file.sync_all()
-        .await
-        .map_err(|e| CallError::retryable(format!("writing the artifact: {e}")))?;
-    let sha256 = hex::encode(hasher.finalize());
-    let target = store.dir.join(&sha256);
-    temp.persist(&target)
-        .map_err(|e| CallError::retryable(format!("storing the artifact: {e}")))?;
+        e if e.is_transient() => CallError::retryable(format!("storing the artifact: {e}")),
+        e => CallError::permanent(format!("storing the artifact: {e}")),
+    })?;
     Ok(Fetched {
-        size_bytes: size,
-        sha256,
-        location: target.display().to_string(),
+        location: format!("artifacts/{}", stored.sha256),
+        size_bytes: stored.size_bytes,
+        sha256: stored.sha256,
     })
+}
+
+fn too_large(store: &ArtifactStore) -> CallError {
+    CallError::permanent(format!(
+        "the artifact is larger than the {} byte limit",
+        store.max_bytes
+    ))
 }

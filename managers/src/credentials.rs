@@ -6,11 +6,9 @@
 //! without it being stored anywhere. The event log records only its SHA-256
 //! (`VmRequested`), which is what a runner's report is checked against.
 
-use chrono::Utc;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
-use sp_eventstore::Database;
-use sp_projections::{Tx, on_pool, on_tx};
+use sp_eventstore::{Database, StoreError};
 
 const KEY_NAME: &str = "runner-credentials";
 
@@ -27,20 +25,13 @@ impl std::fmt::Debug for RunnerKeys {
 
 impl RunnerKeys {
     /// The deployment's key, made (once, by whichever replica comes first) if missing.
-    pub async fn load_or_create(db: &Database) -> Result<RunnerKeys, sqlx::Error> {
+    pub async fn load_or_create(db: &Database) -> Result<RunnerKeys, StoreError> {
         let fresh = format!(
             "{}{}",
             uuid::Uuid::new_v4().simple(),
             uuid::Uuid::new_v4().simple()
         );
-        let mut tx = Tx::begin(&db.pool).await?;
-        let insert = "INSERT INTO platform_keys (name, key, created_at) VALUES ($1, $2, $3)
-                      ON CONFLICT (name) DO NOTHING";
-        on_tx!(&mut tx, c => sqlx::query(insert).bind(KEY_NAME).bind(&fresh).bind(Utc::now()).execute(c).await?.rows_affected());
-        tx.commit().await?;
-        let select = "SELECT key FROM platform_keys WHERE name = $1";
-        let key: String =
-            on_pool!(&db.pool, p => sqlx::query_scalar(select).bind(KEY_NAME).fetch_one(p).await?);
+        let key = sp_eventstore::keys::key_or_insert(&db.pool, KEY_NAME, &fresh).await?;
         Ok(RunnerKeys {
             key: key.into_bytes(),
         })

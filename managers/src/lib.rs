@@ -19,7 +19,7 @@
 //! comes, and on a slow tick. After a crash they start from the read models
 //! again: an intent recorded before the crash (a `VmRequested`) is carried out
 //! with the same idempotency key, so it never makes a second VM. One instance
-//! leads at a time ([`lease`]).
+//! leads at a time (`sp_eventstore::lease`).
 //!
 //! Also public: [`provider`] ([`VmProvider`], [`CreateVm`], [`VmInfo`],
 //! [`VmState`]) and [`local`] (VMs as local process groups); [`external`]'s
@@ -34,7 +34,6 @@ pub mod credentials;
 pub mod external;
 pub mod github;
 pub mod health;
-pub mod lease;
 pub mod local;
 pub mod provider;
 pub mod reconcile;

@@ -4,9 +4,9 @@ use async_trait::async_trait;
 use sp_domain::RunId;
 use sp_eventstore::RecordedEvent;
 
-use crate::on_tx;
 use crate::runner::{Projection, ProjectionError};
-use crate::tx::Tx;
+use sp_eventstore::Tx;
+use sp_eventstore::on_tx;
 
 #[derive(Debug, Default)]
 pub struct AuditProjection;

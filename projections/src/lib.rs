@@ -6,7 +6,8 @@
 //!    it follows the log from its checkpoint, applies each batch and moves the
 //!    checkpoint in one transaction, and retries an event it cannot apply
 //!    (reporting its position) instead of skipping it.
-//! 2. Read with [`queries`].
+//! 2. Read with [`queries`], and a regression test's [`history`] with what
+//!    it says (where it broke, which commits are flaky).
 //! 3. [`rebuild`] empties a model and applies the whole log again.
 //!
 //! Projections never call anything outside the database: they are
@@ -25,6 +26,7 @@
 //! backends).
 
 mod audit;
+pub mod history;
 pub mod queries;
 mod queue;
 mod results;
@@ -33,7 +35,6 @@ mod run_view;
 mod runner;
 mod runs;
 mod statuses;
-mod tx;
 mod vms;
 
 use std::sync::Arc;
@@ -45,7 +46,6 @@ pub use run_view::{RunRow, RunStatus};
 pub use runner::{Change, Projection, ProjectionError, ProjectionStatus, Projector, rebuild};
 pub use runs::RunsProjection;
 pub use statuses::StatusesProjection;
-pub use tx::Tx;
 pub use vms::VmsProjection;
 
 /// The platform's read models.

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sp_eventstore::Pool;
 
-use crate::on_pool;
 use crate::run_view::RunRow;
+use sp_eventstore::on_pool;
 
 /// Filters of the runs listing; all optional, combined with AND.
 #[derive(Debug, Clone, Default)]
@@ -291,33 +291,4 @@ pub async fn results(pool: &Pool, run_id: &str) -> Result<Vec<ResultRow>, sqlx::
                       mismatches, outputs
                FROM sample_results WHERE run_id = $1 ORDER BY categories, test_id";
     Ok(on_pool!(pool, p => sqlx::query_as::<_, ResultRow>(sql).bind(run_id).fetch_all(p).await?))
-}
-
-/// One run's outcome of one regression test, with the run's commit.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
-pub struct HistoryRow {
-    pub run_id: String,
-    pub platform: String,
-    pub repository: String,
-    pub commit_sha: String,
-    pub queued_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub passed: bool,
-    pub attempt: i32,
-}
-
-/// A regression test's outcomes, newest run first.
-pub async fn test_history(
-    pool: &Pool,
-    test_id: &str,
-    limit: i64,
-) -> Result<Vec<HistoryRow>, sqlx::Error> {
-    let sql = "SELECT r.run_id, r.platform, r.repository, r.commit_sha, r.queued_at, r.finished_at,
-                      s.passed, s.attempt
-               FROM sample_results s JOIN runs r ON r.run_id = s.run_id
-               WHERE s.test_id = $1
-               ORDER BY r.seq DESC LIMIT $2";
-    Ok(
-        on_pool!(pool, p => sqlx::query_as::<_, HistoryRow>(sql).bind(test_id).bind(limit).fetch_all(p).await?),
-    )
 }

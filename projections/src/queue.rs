@@ -8,11 +8,11 @@ use sp_domain::codec::EventSchema;
 use sp_domain::platform::PlatformEvent;
 use sp_eventstore::{EventStore, RecordedEvent};
 
-use crate::on_tx;
 use crate::run_states::RunStates;
 use crate::run_view::{RunRow, RunStatus};
 use crate::runner::{Projection, ProjectionError};
-use crate::tx::Tx;
+use sp_eventstore::Tx;
+use sp_eventstore::on_tx;
 
 #[derive(Debug)]
 pub struct QueueProjection {

@@ -9,10 +9,10 @@ use sp_domain::RunEvent;
 use sp_domain::verdict::judge;
 use sp_eventstore::{EventStore, RecordedEvent};
 
-use crate::on_tx;
 use crate::run_states::RunStates;
 use crate::runner::{Projection, ProjectionError};
-use crate::tx::Tx;
+use sp_eventstore::Tx;
+use sp_eventstore::on_tx;
 
 #[derive(Debug)]
 pub struct ResultsProjection {

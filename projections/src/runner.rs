@@ -11,8 +11,8 @@ use sp_eventstore::{Database, LogFollower, LogPosition, RecordedEvent, StoreErro
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::on_tx;
-use crate::tx::Tx;
+use sp_eventstore::Tx;
+use sp_eventstore::on_tx;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -233,7 +233,7 @@ async fn apply_batch(
 
 pub(crate) async fn load_checkpoint(db: &Database, name: &str) -> Result<LogPosition, sqlx::Error> {
     let sql = "SELECT commit_id, position FROM projection_checkpoints WHERE name = $1";
-    let row: Option<(i64, i64)> = crate::on_pool!(&db.pool, p => {
+    let row: Option<(i64, i64)> = sp_eventstore::on_pool!(&db.pool, p => {
         sqlx::query_as(sql).bind(name).fetch_optional(p).await?
     });
     Ok(

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sp_eventstore::{EventStore, RecordedEvent};
 
-use crate::on_tx;
 use crate::run_states::RunStates;
 use crate::run_view::RunRow;
 use crate::runner::{Projection, ProjectionError};
-use crate::tx::Tx;
+use sp_eventstore::Tx;
+use sp_eventstore::on_tx;
 
 #[derive(Debug)]
 pub struct RunsProjection {

@@ -7,10 +7,10 @@ use async_trait::async_trait;
 use sp_domain::{Final, Lifecycle, Run, Verdict};
 use sp_eventstore::{EventStore, RecordedEvent};
 
-use crate::on_tx;
 use crate::run_states::RunStates;
 use crate::runner::{Projection, ProjectionError};
-use crate::tx::Tx;
+use sp_eventstore::Tx;
+use sp_eventstore::on_tx;
 
 #[derive(Debug)]
 pub struct StatusesProjection {

@@ -33,6 +33,41 @@ use tokio::io::AsyncWriteExt;
 
 use crate::client::{Client, SendError};
 
+/// The runner's command line: the same for `sample-runner` and
+/// `sample-platform runner`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// The run's runner URL, `…/runner/v1/runs/{run}` (from the VM's metadata).
+    #[arg(long, env = "SP_REPORT_URL")]
+    pub report_url: String,
+    /// The attempt's runner credential (from the VM's metadata).
+    #[arg(long, env = "SP_RUNNER_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Working directory for this attempt (default: the current one).
+    #[arg(long, env = "SP_RUNNER_WORK_DIR", default_value = ".")]
+    pub work_dir: PathBuf,
+    /// Download cache, by sha256 (default: WORK_DIR/cache).
+    #[arg(long, env = "SP_RUNNER_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// The program under test when the job brings no artifact.
+    #[arg(long, env = "SP_RUNNER_EXE")]
+    pub exe: Option<PathBuf>,
+}
+
+impl From<Args> for Config {
+    fn from(args: Args) -> Self {
+        Config {
+            cache_dir: args
+                .cache_dir
+                .unwrap_or_else(|| args.work_dir.join("cache")),
+            report_url: args.report_url,
+            token: args.token,
+            work_dir: args.work_dir,
+            exe: args.exe,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `…/runner/v1/runs/{run}`.

@@ -1,27 +1,12 @@
-use std::path::PathBuf;
-
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 /// Runs one test run attempt's regression tests and reports to the platform.
 #[derive(Debug, Parser)]
 #[command(name = "sample-runner", version)]
-struct Args {
-    /// The run's runner URL, `…/runner/v1/runs/{run}` (from the VM's metadata).
-    #[arg(long, env = "SP_REPORT_URL")]
-    report_url: String,
-    /// The attempt's runner credential (from the VM's metadata).
-    #[arg(long, env = "SP_RUNNER_TOKEN", hide_env_values = true)]
-    token: String,
-    /// Working directory for this attempt (default: the current one).
-    #[arg(long, env = "SP_RUNNER_WORK_DIR", default_value = ".")]
-    work_dir: PathBuf,
-    /// Download cache, by sha256 (default: WORK_DIR/cache).
-    #[arg(long, env = "SP_RUNNER_CACHE_DIR")]
-    cache_dir: Option<PathBuf>,
-    /// The program under test when the job brings no artifact.
-    #[arg(long, env = "SP_RUNNER_EXE")]
-    exe: Option<PathBuf>,
+struct Cli {
+    #[command(flatten)]
+    args: sp_runner::Args,
 }
 
 #[tokio::main]
@@ -32,16 +17,7 @@ async fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .try_init();
-    let args = Args::parse();
-    let config = sp_runner::Config {
-        cache_dir: args
-            .cache_dir
-            .unwrap_or_else(|| args.work_dir.join("cache")),
-        report_url: args.report_url,
-        token: args.token,
-        work_dir: args.work_dir,
-        exe: args.exe,
-    };
+    let config = sp_runner::Config::from(Cli::parse().args);
     match sp_runner::run(config).await {
         Ok(sp_runner::Outcome::Finished) => std::process::ExitCode::SUCCESS,
         Ok(sp_runner::Outcome::Refused(reason)) => {

@@ -276,7 +276,7 @@ impl Process {
             let projector = Projector::new(projection, db.clone(), changes.clone());
             tasks.push(tokio::spawn(projector.run(stop.clone())));
         }
-        let leadership = sp_managers::lease::acquire(db, "harness", &stop)
+        let leadership = sp_eventstore::lease::acquire(db, "harness", &stop)
             .await
             .expect("the lease");
         let keys = RunnerKeys::load_or_create(db).await.expect("runner keys");

@@ -104,7 +104,6 @@ impl TestPlatform {
             platforms: vec!["linux".into(), "windows".into()],
             log: "warn".into(),
             local_vm_dir: dir.path().join("vms"),
-            artifact_dir: dir.path().join("artifacts"),
             object_store: dir.path().join("objects").display().to_string(),
             reconcile_every_secs: 1,
             managers: false,
@@ -120,7 +119,7 @@ impl TestPlatform {
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone();
         let server = tokio::spawn(async move {
-            if let Err(e) = sp_api::platform::serve(listener, serving, stop).await {
+            if let Err(e) = sp_api::serve::serve(listener, serving, stop).await {
                 panic!("the platform stopped: {e:#}");
             }
         });

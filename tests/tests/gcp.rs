@@ -236,7 +236,7 @@ mod platform {
             s.vm_provider = "gcp".into();
             s.gcp.project = "ccx-ci".into();
             s.gcp.endpoint = Some(endpoint);
-            s.gcp.request_timeout_secs = 5;
+            s.gcp.request_timeout = std::time::Duration::from_secs(5);
             s.policy.deadlines.vm_create = chrono::Duration::seconds(vm_create_secs);
             s.policy.retry.max_attempts = 2;
             s.policy.retry.base_delay = chrono::Duration::seconds(1);

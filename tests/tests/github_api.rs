@@ -22,7 +22,7 @@ fn github(fake: &FakeGithub, timeout: Duration) -> Github {
 
 fn store(dir: &std::path::Path, max_bytes: u64) -> ArtifactStore {
     ArtifactStore {
-        dir: dir.join("artifacts"),
+        files: sp_files::Files::open(&dir.join("objects").display().to_string()).expect("store"),
         max_bytes,
         timeout: Duration::from_secs(2),
     }
@@ -53,14 +53,20 @@ async fn fetch(
     .await
 }
 
+/// The files in the store's artifacts and unfinished uploads.
 fn leftovers(dir: &std::path::Path) -> Vec<String> {
-    std::fs::read_dir(dir.join("artifacts"))
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().to_string())
-                .collect()
+    ["artifacts", "incoming"]
+        .iter()
+        .flat_map(|folder| {
+            std::fs::read_dir(dir.join("objects").join(folder))
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .map(|e| e.file_name().to_string_lossy().to_string())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 #[tokio::test]
@@ -72,7 +78,10 @@ async fn an_artifact_is_found_and_stored_by_its_sha256() {
     fake.add_artifact(7, 70, "ccextractor-linux", zip.clone(), false);
     let fetched = fetch(&fake, dir.path(), 1 << 20).await.expect("found");
     assert_eq!(fetched.size_bytes, zip.len() as u64);
-    assert_eq!(std::fs::read(&fetched.location).expect("stored"), zip);
+    assert_eq!(
+        std::fs::read(dir.path().join("objects").join(&fetched.location)).expect("stored"),
+        zip
+    );
     assert!(fetched.location.ends_with(&fetched.sha256));
     assert_eq!(leftovers(dir.path()), vec![fetched.sha256]);
 }

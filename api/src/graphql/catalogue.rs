@@ -6,20 +6,14 @@ use async_graphql::{
     Context, ErrorExtensions, ID, InputObject, Object, Result, SimpleObject, Upload,
 };
 use chrono::{DateTime, Utc};
-use sp_commands::Handler;
-use sp_domain::catalogue::{self, CatalogueCommand, OutputDefinition, TestDefinition, is_sha256};
-use sp_domain::{InputKind, OutputProduced, RunState};
-use sp_projections::queries;
+use sp_commands::catalogue::AddedSample;
+use sp_commands::{ErrorKind, catalogue_file};
+use sp_domain::InputKind;
+use sp_domain::catalogue::{self, CatalogueCommand, OutputDefinition, TestDefinition};
+use sp_projections::history;
 
 use super::{coded, graphql_error, internal, require, run_id as parse_run_id, services};
 use crate::auth::Scope;
-use crate::files::Kind;
-use sp_commands::ErrorKind;
-
-/// A diff shows at most this much of each side.
-const DIFF_BYTES: u64 = 256 * 1024;
-/// And at most this many lines.
-const DIFF_LINES: usize = 2_000;
 
 #[derive(Debug, SimpleObject)]
 pub struct Sample {
@@ -246,7 +240,7 @@ fn test_view(t: &TestDefinition, c: &catalogue::Catalogue) -> RegressionTestDef 
     }
 }
 
-fn entry(r: &queries::HistoryRow) -> HistoryEntry {
+fn entry(r: &history::HistoryRow) -> HistoryEntry {
     HistoryEntry {
         run_id: ID(r.run_id.clone()),
         platform: r.platform.clone(),
@@ -256,95 +250,6 @@ fn entry(r: &queries::HistoryRow) -> HistoryEntry {
         finished_at: r.finished_at,
         passed: r.passed,
         attempt: r.attempt,
-    }
-}
-
-/// Per platform, where the test last passed and where it broke after that;
-/// and the commits it both passed and failed on.
-fn summarise(rows: &[queries::HistoryRow]) -> (Vec<PlatformHistory>, Vec<FlakyCommit>) {
-    use std::collections::BTreeMap;
-    let mut by_platform: BTreeMap<&str, Vec<&queries::HistoryRow>> = BTreeMap::new();
-    let mut by_commit: BTreeMap<(&str, &str), (i32, i32)> = BTreeMap::new();
-    for r in rows {
-        by_platform.entry(&r.platform).or_default().push(r);
-        let counts = by_commit.entry((&r.platform, &r.commit_sha)).or_default();
-        if r.passed {
-            counts.0 += 1;
-        } else {
-            counts.1 += 1;
-        }
-    }
-    let platforms = by_platform
-        .into_iter()
-        .map(|(platform, newest_first)| {
-            let passed_at = newest_first.iter().position(|r| r.passed);
-            let last_passed = passed_at.map(|i| newest_first[i]);
-            // Newer than the last pass (all of them without one), the oldest failure.
-            let newer = &newest_first[..passed_at.unwrap_or(newest_first.len())];
-            let first_failed = newer.iter().rev().find(|r| !r.passed).copied();
-            let compare_url = match (last_passed, first_failed) {
-                (Some(p), Some(f)) if p.commit_sha != f.commit_sha => Some(format!(
-                    "https://github.com/{}/compare/{}...{}",
-                    f.repository, p.commit_sha, f.commit_sha
-                )),
-                _ => None,
-            };
-            PlatformHistory {
-                platform: platform.to_string(),
-                last_passed: last_passed.map(entry),
-                first_failed: first_failed.map(entry),
-                compare_url,
-            }
-        })
-        .collect();
-    let flaky = by_commit
-        .into_iter()
-        .filter(|(_, (p, f))| *p > 0 && *f > 0)
-        .map(|((platform, commit), (passed, failed))| FlakyCommit {
-            platform: platform.to_string(),
-            commit_sha: commit.to_string(),
-            passed,
-            failed,
-        })
-        .collect();
-    (platforms, flaky)
-}
-
-fn diff_lines(expected: &str, produced: &str) -> (Vec<DiffLine>, bool) {
-    let diff = similar::TextDiff::from_lines(expected, produced);
-    let mut lines = Vec::new();
-    for change in diff.iter_all_changes() {
-        if lines.len() == DIFF_LINES {
-            return (lines, true);
-        }
-        let kind = match change.tag() {
-            similar::ChangeTag::Equal => "equal",
-            similar::ChangeTag::Delete => "delete",
-            similar::ChangeTag::Insert => "insert",
-        };
-        let line = |i: Option<usize>| i.map(|i| i32::try_from(i + 1).unwrap_or(i32::MAX));
-        lines.push(DiffLine {
-            kind: kind.into(),
-            old_line: line(change.old_index()),
-            new_line: line(change.new_index()),
-            text: change.value().trim_end_matches(['\n', '\r']).to_string(),
-        });
-    }
-    (lines, false)
-}
-
-/// Text, or `None` for content that is not (NUL bytes or invalid UTF-8; a
-/// cut in the middle of a character at the end is forgiven).
-fn as_text(bytes: &[u8], cut: bool) -> Option<String> {
-    if bytes.contains(&0) {
-        return None;
-    }
-    match std::str::from_utf8(bytes) {
-        Ok(s) => Some(s.to_string()),
-        Err(e) if cut && e.error_len().is_none() => {
-            Some(String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned())
-        }
-        Err(_) => None,
     }
 }
 
@@ -422,15 +327,33 @@ impl CatalogueQuery {
         if !(1..=1000).contains(&limit) {
             return Err(coded(ErrorKind::InvalidInput, "limit must be 1 to 1000"));
         }
-        let rows = queries::test_history(&services(ctx)?.db.pool, &test_id, i64::from(limit))
+        let found = history::test_history(&services(ctx)?.db.pool, &test_id, i64::from(limit))
             .await
             .map_err(internal)?;
-        let (platforms, flaky) = summarise(&rows);
+        let count = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
         Ok(TestHistory {
-            entries: rows.iter().map(entry).collect(),
+            entries: found.entries.iter().map(entry).collect(),
             test_id,
-            platforms,
-            flaky,
+            platforms: found
+                .platforms
+                .iter()
+                .map(|p| PlatformHistory {
+                    platform: p.platform.clone(),
+                    last_passed: p.last_passed.as_ref().map(entry),
+                    first_failed: p.first_failed.as_ref().map(entry),
+                    compare_url: p.compare_url.clone(),
+                })
+                .collect(),
+            flaky: found
+                .flaky
+                .into_iter()
+                .map(|f| FlakyCommit {
+                    platform: f.platform,
+                    commit_sha: f.commit_sha,
+                    passed: count(f.passed),
+                    failed: count(f.failed),
+                })
+                .collect(),
         })
     }
 
@@ -464,98 +387,38 @@ impl CatalogueQuery {
     ) -> Result<OutputDiff> {
         require(ctx, Scope::Read)?;
         let services = services(ctx)?;
-        let id = parse_run_id(&run_id)?;
-        let events = services
-            .db
-            .store
-            .read_stream(&id.stream(), 1)
+        let diff = services
+            .catalogues
+            .output_diff(&services.files, parse_run_id(&run_id)?, &test_id, &output)
             .await
-            .map_err(internal)?;
-        let loaded = Handler::<RunState>::fold(&id.stream(), &events).map_err(internal)?;
-        let run = loaded
-            .state
-            .run
-            .ok_or_else(|| coded(ErrorKind::NotFound, "no such run"))?;
-        let expected = run
-            .info
-            .tests
-            .iter()
-            .find(|t| t.id == test_id)
-            .ok_or_else(|| {
-                coded(
-                    ErrorKind::NotFound,
-                    format!("the run has no test {test_id:?}"),
-                )
-            })?
-            .outputs
-            .iter()
-            .find(|o| o.name == output)
-            .ok_or_else(|| {
-                coded(
-                    ErrorKind::NotFound,
-                    format!("test {test_id:?} has no output {output:?}"),
-                )
-            })?
-            .approved_sha256
-            .clone();
-        let produced = run.results.get(&test_id).and_then(|r| {
-            r.outputs
-                .iter()
-                .find(|o| o.name == output)
-                .map(|o| o.produced.clone())
-        });
-        let mut diff = OutputDiff {
-            test_id: test_id.clone(),
-            output: output.clone(),
-            expected_sha256: Some(expected.clone()),
-            ..OutputDiff::default()
+            .map_err(graphql_error)?;
+        let url = |stored: bool, sha: &Option<String>| {
+            sha.as_ref()
+                .filter(|_| stored)
+                .map(|sha| format!("/files/outputs/{sha}"))
         };
-        let produced = match produced {
-            None => {
-                diff.note = Some("the run has not reported this test yet".into());
-                return Ok(diff);
-            }
-            Some(OutputProduced::Missing) => {
-                diff.note = Some("the test did not write this output".into());
-                return Ok(diff);
-            }
-            Some(OutputProduced::Equal) => expected.clone(),
-            Some(OutputProduced::Sha256 { sha256 }) => sha256,
-        };
-        diff.produced_sha256 = Some(produced.clone());
-        if !is_sha256(&expected) || !is_sha256(&produced) {
-            diff.note = Some("not a content hash".into());
-            return Ok(diff);
-        }
-        let files = &services.files;
-        let read = |sha: String| async move {
-            files
-                .head_bytes(Kind::Output, &sha, DIFF_BYTES)
-                .await
-                .map_err(internal)
-        };
-        let old = read(expected.clone()).await?;
-        let new = read(produced.clone()).await?;
-        let url = |sha: &str| format!("/files/outputs/{sha}");
-        diff.expected_url = old.as_ref().map(|_| url(&expected));
-        diff.produced_url = new.as_ref().map(|_| url(&produced));
-        let (Some((old, old_cut)), Some((new, new_cut))) = (old, new) else {
-            diff.note = Some(match (diff.expected_url.is_some(), diff.produced_url.is_some()) {
-                (false, false) => "the platform has neither the expected nor the produced content".into(),
-                (false, true) => "the platform does not have the expected content (import the catalogue with approved_path, or accept an output from a run)".into(),
-                _ => "the runner did not upload the produced content".into(),
-            });
-            return Ok(diff);
-        };
-        let (Some(old), Some(new)) = (as_text(&old, old_cut), as_text(&new, new_cut)) else {
-            diff.binary = true;
-            diff.note = Some("binary content: download both to compare".into());
-            return Ok(diff);
-        };
-        let (lines, cut) = diff_lines(&old, &new);
-        diff.lines = lines;
-        diff.truncated = cut || old_cut || new_cut;
-        Ok(diff)
+        let line = |n: Option<usize>| n.map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+        Ok(OutputDiff {
+            expected_url: url(diff.expected_stored, &diff.expected_sha256),
+            produced_url: url(diff.produced_stored, &diff.produced_sha256),
+            lines: diff
+                .lines
+                .into_iter()
+                .map(|l| DiffLine {
+                    kind: l.kind.as_str().into(),
+                    old_line: line(l.old_line),
+                    new_line: line(l.new_line),
+                    text: l.text,
+                })
+                .collect(),
+            test_id: diff.test_id,
+            output: diff.output,
+            expected_sha256: diff.expected_sha256,
+            produced_sha256: diff.produced_sha256,
+            binary: diff.binary,
+            truncated: diff.truncated,
+            note: diff.note,
+        })
     }
 
     /// The catalogue in the catalogue file format (TOML).
@@ -567,7 +430,7 @@ impl CatalogueQuery {
             .current()
             .await
             .map_err(graphql_error)?;
-        Ok(crate::catalogue::export(&current.state))
+        Ok(catalogue_file::export(&current.state))
     }
 }
 
@@ -593,22 +456,21 @@ impl CatalogueMutation {
             .map_err(|e| coded(ErrorKind::InvalidInput, format!("the upload: {e}")))?;
         let content =
             futures_util::stream::iter([Ok::<_, std::convert::Infallible>(upload.content)]);
-        let added = crate::catalogue::add_sample(
-            &services.catalogues,
-            &services.files,
-            &caller.actor,
-            &upload.filename,
-            tags,
-            services.max_sample_bytes,
-            content,
-        )
-        .await
-        .map_err(graphql_error)?;
+        let added = services
+            .catalogues
+            .add_sample(
+                &services.files,
+                &caller.actor,
+                &upload.filename,
+                tags,
+                services.max_sample_bytes,
+                content,
+            )
+            .await
+            .map_err(graphql_error)?;
         match added {
-            crate::catalogue::AddedSample::New(sample) => {
-                Ok(sample_view(&sample, Some(&(Utc::now(), caller.actor))))
-            }
-            crate::catalogue::AddedSample::Duplicate { existing, message } => {
+            AddedSample::New(sample) => Ok(sample_view(&sample, Some(&(Utc::now(), caller.actor)))),
+            AddedSample::Duplicate { existing, message } => {
                 Err(coded(ErrorKind::Conflict, message).extend_with(|_, e| {
                     e.set("sha256", existing.sha256.clone());
                     e.set("name", existing.name.clone());
@@ -738,90 +600,16 @@ impl CatalogueMutation {
     ) -> Result<ImportSummary> {
         let caller = require(ctx, Scope::Catalogue)?;
         let services = services(ctx)?;
-        let file = crate::catalogue::parse(&text, json, None)
+        let file = catalogue_file::parse(&text, json, None)
             .map_err(|e| coded(ErrorKind::InvalidInput, e))?;
-        let summary =
-            crate::catalogue::import(&services.catalogues, &services.files, &file, &caller.actor)
-                .await
-                .map_err(graphql_error)?;
+        let summary = services
+            .catalogues
+            .import(&services.files, &file, &caller.actor)
+            .await
+            .map_err(graphql_error)?;
         Ok(ImportSummary {
             samples_added: i32::try_from(summary.samples_added).unwrap_or(i32::MAX),
             tests_defined: i32::try_from(summary.tests_defined).unwrap_or(i32::MAX),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(platform: &str, commit: &str, passed: bool) -> queries::HistoryRow {
-        queries::HistoryRow {
-            run_id: format!("{platform}-{commit}-{passed}"),
-            platform: platform.into(),
-            repository: "o/r".into(),
-            commit_sha: commit.into(),
-            queued_at: DateTime::from_timestamp(0, 0).unwrap_or_default(),
-            finished_at: None,
-            passed,
-            attempt: 1,
-        }
-    }
-
-    #[test]
-    fn the_break_is_the_oldest_failure_after_the_last_pass() {
-        // Newest first: c4 fails, c3 fails, c2 passes, c1 fails.
-        let rows = vec![
-            row("linux", "c4", false),
-            row("linux", "c3", false),
-            row("linux", "c2", true),
-            row("linux", "c1", false),
-            row("windows", "c4", true),
-        ];
-        let (platforms, flaky) = summarise(&rows);
-        let linux = &platforms[0];
-        assert_eq!(
-            linux.last_passed.as_ref().map(|e| e.commit_sha.as_str()),
-            Some("c2")
-        );
-        assert_eq!(
-            linux.first_failed.as_ref().map(|e| e.commit_sha.as_str()),
-            Some("c3")
-        );
-        assert_eq!(
-            linux.compare_url.as_deref(),
-            Some("https://github.com/o/r/compare/c2...c3")
-        );
-        assert!(platforms[1].first_failed.is_none());
-        assert!(flaky.is_empty());
-    }
-
-    #[test]
-    fn a_commit_that_passed_and_failed_is_flaky() {
-        let rows = vec![row("linux", "c1", false), row("linux", "c1", true)];
-        let (_, flaky) = summarise(&rows);
-        assert_eq!(flaky.len(), 1);
-        assert_eq!((flaky[0].passed, flaky[0].failed), (1, 1));
-    }
-
-    #[test]
-    fn diffs_pair_lines_and_stop_at_their_limit() {
-        let (lines, cut) = diff_lines("a\nb\nc\n", "a\nB\nc\n");
-        let kinds: Vec<&str> = lines.iter().map(|l| l.kind.as_str()).collect();
-        assert_eq!(kinds, vec!["equal", "delete", "insert", "equal"]);
-        assert_eq!((lines[1].old_line, lines[2].new_line), (Some(2), Some(2)));
-        assert!(!cut);
-        let long: String = (0..3000).map(|i| format!("{i}\n")).collect();
-        let (lines, cut) = diff_lines("", &long);
-        assert_eq!(lines.len(), DIFF_LINES);
-        assert!(cut);
-    }
-
-    #[test]
-    fn binary_content_is_not_text() {
-        assert!(as_text(b"a\0b", false).is_none());
-        assert!(as_text(&[0xff, 0xfe], false).is_none());
-        // A cut through a multi-byte character at the end is forgiven.
-        assert_eq!(as_text(&"é".as_bytes()[..1], true).as_deref(), Some(""));
     }
 }

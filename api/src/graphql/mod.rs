@@ -36,7 +36,7 @@ pub struct Services {
     pub db: Database,
     pub operator: Operator,
     pub catalogues: Catalogues,
-    pub files: crate::files::Files,
+    pub files: sp_files::Files,
     pub changes: broadcast::Sender<Change>,
     pub platforms: Vec<String>,
     pub anonymous_read: bool,

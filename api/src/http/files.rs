@@ -17,8 +17,8 @@ use sp_domain::catalogue::{Sample, is_sha256};
 use super::graphql::caller;
 use super::{ApiError, AppState};
 use crate::auth::{Caller, Scope};
-use crate::catalogue::{self, AddedSample};
-use crate::files::{Kind, LogName};
+use sp_commands::catalogue::AddedSample;
+use sp_files::{Content, Kind, LogName};
 
 /// The caller, if it may do what `scope` allows.
 pub(super) async fn require(
@@ -52,17 +52,18 @@ pub async fn add_sample(
         .get("tags")
         .map(|t| t.split(',').map(String::from).collect())
         .unwrap_or_default();
-    let added = catalogue::add_sample(
-        &state.catalogues,
-        &state.files,
-        &caller.actor,
-        name,
-        tags,
-        state.max_sample_bytes,
-        body.into_data_stream(),
-    )
-    .await
-    .map_err(ApiError::from)?;
+    let added = state
+        .catalogues
+        .add_sample(
+            &state.files,
+            &caller.actor,
+            name,
+            tags,
+            state.max_sample_bytes,
+            body.into_data_stream(),
+        )
+        .await
+        .map_err(ApiError::from)?;
     Ok(match added {
         AddedSample::New(sample) => {
             (StatusCode::CREATED, Json(sample_json(&sample, false))).into_response()
@@ -116,8 +117,10 @@ pub async fn add_output(
         .into_response())
 }
 
-fn download(body: Body, size: u64, filename: &str) -> Response {
-    let mut response = body.into_response();
+/// A stored file as a download named `filename`.
+pub(super) fn download(content: Content, filename: &str) -> Response {
+    let size = content.size_bytes;
+    let mut response = Body::from_stream(content.stream).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -144,13 +147,13 @@ async fn stored(state: &AppState, kind: Kind, sha256: &str) -> Result<Response, 
     if !is_sha256(sha256) {
         return Err(ApiError::invalid(format!("{sha256:?} is not a SHA-256")));
     }
-    let (body, size) = state
+    let content = state
         .files
-        .body(kind, sha256)
+        .content(kind, sha256)
         .await
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::not_found(format!("no file {sha256} in the store")))?;
-    Ok(download(body, size, sha256))
+    Ok(download(content, sha256))
 }
 
 /// `GET /files/samples/{sha256}`.
@@ -186,15 +189,15 @@ pub async fn log(
         return Err(ApiError::not_found(format!("no log {name:?}")));
     }
     let log = LogName { run, attempt, name };
-    let (body, size) = state
+    let content = state
         .files
-        .log_body(&log)
+        .log_content(&log)
         .await
         .map_err(ApiError::from)?
         .ok_or_else(|| {
             ApiError::not_found(format!("no log {:?} for attempt {attempt}", log.name))
         })?;
-    let mut response = download(body, size, &log.name);
+    let mut response = download(content, &log.name);
     // Logs are text: let a browser show them.
     response.headers_mut().insert(
         header::CONTENT_TYPE,

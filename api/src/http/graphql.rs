@@ -33,7 +33,7 @@ pub(super) async fn caller(pool: &Pool, authorization: Option<&str>) -> Result<C
         .ok_or_else(|| ApiError::unauthenticated("Authorization must be `Bearer <token>`"))?;
     auth::resolve(pool, secret.trim())
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::unauthenticated("unknown or revoked token"))
 }
 

@@ -50,7 +50,7 @@ pub struct AppState {
     pub runner: RunnerSettings,
     pub catalogues: sp_commands::Catalogues,
     /// Samples and outputs, by SHA-256.
-    pub files: crate::files::Files,
+    pub files: sp_files::Files,
     pub max_sample_bytes: u64,
     pub anonymous_read: bool,
 }

@@ -6,7 +6,6 @@
 //! the run ended, is refused with 409 and recorded as `ReportRefused`; it is
 //! never applied. Every accepted report is also the heartbeat.
 
-use std::path::Path as FsPath;
 use std::sync::Arc;
 
 use axum::Json;
@@ -17,12 +16,11 @@ use axum::response::{IntoResponse, Response};
 use sp_commands::{CommandError, Envelope, Loaded};
 use sp_domain::protocol::{Job, JobArtifact, JobTest, Report, ReportAck, ReportBody};
 use sp_domain::{ErrorClass, Lifecycle, Rejection, RunCommand, RunId, RunState};
+use sp_files::{Kind, LogName};
 use sp_managers::RunnerKeys;
-use tokio_util::io::ReaderStream;
 
+use super::files::download;
 use super::{ApiError, AppState};
-use crate::files::Kind;
-use crate::files::LogName;
 
 /// What the runner endpoint needs to know.
 #[derive(Debug, Clone)]
@@ -278,29 +276,28 @@ pub async fn upload_log(
         .into_response())
 }
 
-async fn send_file(path: &FsPath) -> Result<Response, ApiError> {
-    let file = tokio::fs::File::open(path)
-        .await
-        .map_err(|_| ApiError::not_found("the file is not in the platform's store"))?;
-    Ok(Body::from_stream(ReaderStream::new(file)).into_response())
-}
-
 pub async fn artifact(
     State(state): State<Arc<AppState>>,
     Path(run): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let caller = authorize(&state, &headers, &run).await?;
-    let location = caller
+    let sha256 = caller
         .loaded
         .state
         .run
         .as_ref()
         .and_then(|r| r.artifact.as_ref())
-        .map(|a| a.location.clone())
-        .filter(|l| l != "none")
+        .filter(|a| a.location != "none")
+        .map(|a| a.sha256.clone())
         .ok_or_else(|| ApiError::not_found("this run has no artifact"))?;
-    send_file(FsPath::new(&location)).await
+    let content = state
+        .files
+        .content(Kind::Artifact, &sha256)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| ApiError::not_found("the artifact is not in the platform's store"))?;
+    Ok(download(content, &sha256))
 }
 
 pub async fn sample(
@@ -321,15 +318,15 @@ pub async fn sample(
             "no sample {sha256} in this run's scope"
         )));
     }
-    let (body, _) = state
+    let content = state
         .files
-        .body(Kind::Sample, &sha256)
+        .content(Kind::Sample, &sha256)
         .await
         .map_err(ApiError::from)?
         .ok_or_else(|| {
             ApiError::not_found(format!("sample {sha256} is not in the platform's store"))
         })?;
-    Ok(body.into_response())
+    Ok(download(content, &sha256))
 }
 
 /// `PUT …/outputs/{sha256}`: an output the runner produced that is not the

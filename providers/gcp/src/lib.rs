@@ -30,11 +30,15 @@ use google_cloud_compute_v1::model::{
 };
 use google_cloud_gax::options::RequestOptionsBuilder;
 use google_cloud_gax::retry_policy::NeverRetry;
+use serde::{Deserialize, Serialize};
 use sp_managers::CallError;
 use sp_managers::provider::{CreateVm, VmInfo, VmProvider, VmState};
 
-/// Where and how VMs are made.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where and how VMs are made: the `[gcp]` table of the platform's settings.
+/// Credentials come from Application Default Credentials (the platform's own
+/// service account), never from the VMs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct GcpConfig {
     pub project: String,
     pub zone: String,
@@ -46,12 +50,45 @@ pub struct GcpConfig {
     pub network: String,
     pub subnetwork: Option<String>,
     pub disk_size_gb: i64,
-    /// Run at boot: fetches and starts the runner with the metadata below.
+    /// Run at boot; it reads `report-url`, `run-id`, `attempt` and
+    /// `runner-token` from the instance metadata and starts the runner.
     pub startup_script: String,
     /// Only for tests against a fake Compute Engine: the API's base URL.
     pub endpoint: Option<String>,
-    /// Each HTTP request's timeout.
+    /// Each HTTP request's timeout (whole seconds in settings, at least one).
+    #[serde(rename = "request_timeout_secs", with = "secs")]
     pub request_timeout: Duration,
+}
+
+impl Default for GcpConfig {
+    fn default() -> Self {
+        GcpConfig {
+            project: String::new(),
+            zone: "us-central1-a".into(),
+            machine_type: "e2-standard-4".into(),
+            image: "projects/debian-cloud/global/images/family/debian-12".into(),
+            network: "global/networks/default".into(),
+            subnetwork: None,
+            disk_size_gb: 50,
+            startup_script: "#!/bin/sh\nmd() { curl -sf -H 'Metadata-Flavor: Google' \"http://metadata.google.internal/computeMetadata/v1/instance/attributes/$1\"; }\nexec sample-runner --report-url \"$(md report-url)\" --token \"$(md runner-token)\"\n".into(),
+            endpoint: None,
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+mod secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_secs(u64::deserialize(d)?.max(1)))
+    }
 }
 
 #[derive(Debug, Clone)]

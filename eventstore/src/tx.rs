@@ -1,8 +1,9 @@
-//! One transaction type for both backends. Read-model SQL is written once with
+//! One transaction type for both backends, for the tables beside the log
+//! (read models, the lease, keys, tokens). Their SQL is written once with
 //! `$N` placeholders (which SQLite accepts too) and portable types; the
 //! [`on_tx!`] and [`on_pool!`] macros compile it for each backend.
 
-use sp_eventstore::Pool;
+use crate::Pool;
 use sqlx::{Postgres, Sqlite, Transaction};
 
 /// A read-model transaction on either backend.
@@ -34,8 +35,8 @@ macro_rules! on_tx {
 macro_rules! on_pool {
     ($pool:expr, $p:ident => $body:expr) => {
         match $pool {
-            sp_eventstore::Pool::Postgres($p) => $body,
-            sp_eventstore::Pool::Sqlite { reader: $p, .. } => $body,
+            $crate::Pool::Postgres($p) => $body,
+            $crate::Pool::Sqlite { reader: $p, .. } => $body,
         }
     };
 }

@@ -4,16 +4,15 @@
 //! its own: if the process dies, its connection closes and the lock goes
 //! with it, so a standby (retrying every second) takes over within seconds.
 //! Each takeover increments a fencing token: every append the leader's
-//! managers make is fenced by it (`sp_eventstore::FencedStore`), so once a
+//! managers make is fenced by it (`FencedStore`), so once a
 //! standby has taken over, nothing the deposed leader still decides lands.
 //! The token is also in the actor of every command. On SQLite the single
 //! process is the leader.
 
 use std::time::Duration;
 
+use crate::{Database, Fence, Pool, StoreError, Tx, on_tx};
 use chrono::Utc;
-use sp_eventstore::{Database, Pool};
-use sp_projections::{Tx, on_tx};
 use sqlx::Connection;
 use sqlx::pool::PoolConnection;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +24,7 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct Leadership {
     /// The lease and token every append of the managers is fenced by.
-    pub fence: sp_eventstore::Fence,
+    pub fence: Fence,
     pub lost: CancellationToken,
 }
 
@@ -73,7 +72,7 @@ async fn try_acquire(
     db: &Database,
     name: &str,
     holder: &str,
-) -> Result<Option<Leadership>, sqlx::Error> {
+) -> Result<Option<Leadership>, StoreError> {
     let lost = CancellationToken::new();
     match &db.pool {
         Pool::Postgres(pool) => {
@@ -104,7 +103,7 @@ async fn try_acquire(
                 }
             });
             Ok(Some(Leadership {
-                fence: sp_eventstore::Fence {
+                fence: Fence {
                     lease: name.to_string(),
                     token,
                 },
@@ -112,7 +111,7 @@ async fn try_acquire(
             }))
         }
         Pool::Sqlite { .. } => Ok(Some(Leadership {
-            fence: sp_eventstore::Fence {
+            fence: Fence {
                 lease: name.to_string(),
                 token: next_token(db, name, holder).await?,
             },
@@ -121,7 +120,7 @@ async fn try_acquire(
     }
 }
 
-async fn next_token(db: &Database, name: &str, holder: &str) -> Result<i64, sqlx::Error> {
+async fn next_token(db: &Database, name: &str, holder: &str) -> Result<i64, StoreError> {
     let mut tx = Tx::begin(&db.pool).await?;
     let sql = "INSERT INTO leases (name, token, holder, acquired_at) VALUES ($1, 1, $2, $3)
                ON CONFLICT (name) DO UPDATE SET token = leases.token + 1, holder = excluded.holder,

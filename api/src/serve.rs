@@ -1,205 +1,26 @@
-//! Starting and stopping the platform: open the database, serve HTTP, apply
-//! migrations, then run the parts that need them; and the other subcommands.
+//! The wiring of `serve`: open the database, listen, apply migrations, then
+//! start the read models, the process managers (under the lease) and the
+//! HTTP API, and stop them all when told to.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use sp_commands::{Catalogues, Clock, Intake, Operator, SystemClock};
-use sp_eventstore::{Database, DbOptions, redact};
-use sp_gcp::{GcpConfig, GcpProvider};
+
+use sp_eventstore::{Database, lease, redact};
+use sp_gcp::GcpProvider;
 use sp_managers::local::{LocalConfig, LocalProvider};
-use sp_managers::{Lead, Managers, RunnerKeys, VmProvider, lease};
-use sp_projections::{Projector, rebuild};
+use sp_managers::{Lead, Managers, RunnerKeys, VmProvider};
+use sp_projections::Projector;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
 
-use crate::client::Client;
-use crate::config::{
-    CatalogueCommand, Cli, Command, ProjectionsCommand, RunsCommand, SamplesCommand, Settings,
-    TokensCommand,
-};
+use crate::config::Settings;
 use crate::graphql::{self, Services};
 use crate::http::{self, AppState};
-
-/// Run one subcommand to completion.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    match &cli.command {
-        Command::Serve(args) => {
-            let settings = Settings::load(&cli.global, Some(args))?;
-            init_tracing(&settings.log);
-            let shutdown = CancellationToken::new();
-            tokio::spawn(cancel_on_signal(shutdown.clone()));
-            let listener = TcpListener::bind(settings.listen)
-                .await
-                .with_context(|| format!("cannot listen on {}", settings.listen))?;
-            serve(listener, settings, shutdown).await
-        }
-        Command::Demo(args) => {
-            let settings = Settings::load(&cli.global, Some(args))?;
-            init_tracing(&settings.log);
-            let settings = crate::demo::prepare(&crate::demo::directory()?, settings)
-                .context("cannot write the demo files")?;
-            let shutdown = CancellationToken::new();
-            tokio::spawn(cancel_on_signal(shutdown.clone()));
-            let listener = TcpListener::bind(settings.listen)
-                .await
-                .with_context(|| format!("cannot listen on {}", settings.listen))?;
-            crate::demo::print_walkthrough(&listener.local_addr()?.to_string());
-            serve(listener, settings, shutdown).await
-        }
-        Command::Runner(args) => {
-            init_tracing("info");
-            let config = sp_runner::Config {
-                cache_dir: args
-                    .cache_dir
-                    .clone()
-                    .unwrap_or_else(|| args.work_dir.join("cache")),
-                report_url: args.report_url.clone(),
-                token: args.token.clone(),
-                work_dir: args.work_dir.clone(),
-                exe: args.exe.clone(),
-            };
-            match sp_runner::run(config).await? {
-                sp_runner::Outcome::Finished => Ok(()),
-                sp_runner::Outcome::Refused(reason) => {
-                    bail!("the platform ended this attempt: {reason}")
-                }
-            }
-        }
-        Command::Samples(SamplesCommand::Add {
-            client,
-            tags,
-            files,
-        }) => {
-            let client = Client::new(client)?;
-            let mut failed = 0;
-            for file in files {
-                if let Err(e) = client.add_sample(file, tags).await {
-                    eprintln!("{e:#}");
-                    failed += 1;
-                }
-            }
-            if failed > 0 {
-                bail!("{failed} of {} samples were not added", files.len());
-            }
-            Ok(())
-        }
-        Command::Catalogue(CatalogueCommand::Import { client, file }) => {
-            Client::new(client)?.import_catalogue(file).await
-        }
-        Command::Catalogue(CatalogueCommand::Export { client }) => {
-            let data = Client::new(client)?
-                .graphql("{ exportCatalogue }", serde_json::json!({}))
-                .await?;
-            print!("{}", data["exportCatalogue"].as_str().unwrap_or_default());
-            Ok(())
-        }
-        Command::Runs(RunsCommand::Enqueue {
-            client,
-            repository,
-            commit,
-            platforms,
-        }) => {
-            let data = Client::new(client)?
-                .graphql(
-                    "mutation($r: String!, $c: String!, $p: [String!]) { enqueueRun(repository: $r, commitSha: $c, platforms: $p) }",
-                    serde_json::json!({ "r": repository, "c": commit, "p": platforms }),
-                )
-                .await?;
-            for run in data["enqueueRun"].as_array().into_iter().flatten() {
-                println!("queued run {}", run.as_str().unwrap_or_default());
-            }
-            Ok(())
-        }
-        Command::Migrate => {
-            let settings = Settings::load(&cli.global, None)?;
-            init_tracing(&settings.log);
-            let db = open(&settings).await?;
-            db.migrate().await.context("migration failed")?;
-            println!("migrations applied to {}", redact(&settings.database_url));
-            db.close().await;
-            Ok(())
-        }
-        Command::Projections(ProjectionsCommand::Rebuild { name }) => {
-            let settings = Settings::load(&cli.global, None)?;
-            init_tracing(&settings.log);
-            let db = open_migrated(&settings).await?;
-            let all = sp_projections::standard(db.store.clone());
-            let chosen: Vec<_> = all
-                .into_iter()
-                .filter(|p| name.as_deref().is_none_or(|n| n == p.name()))
-                .collect();
-            if chosen.is_empty() {
-                bail!(
-                    "no read model named {:?}: use runs, queue, audit, vms, statuses or results",
-                    name.as_deref().unwrap_or("")
-                );
-            }
-            for projection in chosen {
-                let name = projection.name();
-                let applied = rebuild(&*projection, &db, |done, head| {
-                    eprintln!("{name}: {done} events applied (log head at position {head})");
-                })
-                .await
-                .with_context(|| format!("rebuilding {name}"))?;
-                println!("{name}: rebuilt from {applied} events");
-            }
-            db.close().await;
-            Ok(())
-        }
-        Command::Tokens(command) => {
-            let settings = Settings::load(&cli.global, None)?;
-            init_tracing(&settings.log);
-            let db = open_migrated(&settings).await?;
-            match command {
-                TokensCommand::Create { name, scopes } => {
-                    let secret = crate::auth::create(&db.pool, name, scopes).await?;
-                    eprintln!("token {name} created; it is shown once and cannot be recovered:");
-                    println!("{secret}");
-                }
-                TokensCommand::List => {
-                    for t in crate::auth::list(&db.pool).await? {
-                        let revoked = t
-                            .revoked_at
-                            .map(|r| format!(" (revoked {r})"))
-                            .unwrap_or_default();
-                        println!(
-                            "{}\t{}\tcreated {}{revoked}",
-                            t.name, t.scopes, t.created_at
-                        );
-                    }
-                }
-                TokensCommand::Revoke { name } => {
-                    crate::auth::revoke(&db.pool, name).await?;
-                    println!("token {name} revoked");
-                }
-            }
-            db.close().await;
-            Ok(())
-        }
-    }
-}
-
-async fn open(settings: &Settings) -> anyhow::Result<Database> {
-    let options = DbOptions {
-        notify_channel: settings.deployment.clone(),
-        ..DbOptions::default()
-    };
-    Database::open(&settings.database_url, &options)
-        .await
-        .with_context(|| format!("cannot open database {}", redact(&settings.database_url)))
-}
-
-async fn open_migrated(settings: &Settings) -> anyhow::Result<Database> {
-    let db = open(settings).await?;
-    db.migrate().await.context("migration failed")?;
-    Ok(db)
-}
 
 /// Serve on `listener` until `shutdown` is cancelled.
 pub async fn serve(
@@ -208,12 +29,12 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let intake_config = settings.intake().context("invalid platforms")?;
-    let db = open(&settings).await?;
+    let db = settings.open().await?;
     let address: SocketAddr = listener.local_addr()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let clock_for_api = clock.clone();
     let files =
-        crate::files::Files::open(&settings.object_store).map_err(|e| anyhow::anyhow!("{e}"))?;
+        sp_files::Files::open(&settings.object_store).map_err(|e| anyhow::anyhow!("{e}"))?;
     let catalogues = Catalogues::new(db.store.clone(), settings.policy.clone(), clock.clone());
     let platforms = intake_config.platforms.clone();
     let intake = Intake::new(
@@ -232,7 +53,7 @@ pub async fn serve(
     );
     let (changes, _) = broadcast::channel(1024);
     let managers_config = settings
-        .managers(address)
+        .managers(address, &files)
         .map_err(|e| anyhow::anyhow!("invalid settings: {e}"))?;
     let provider = vm_provider(&settings).await?;
     let health = sp_managers::Health::default();
@@ -339,7 +160,7 @@ const CATALOGUE_FILE: &str = "catalogue-file";
 /// imported over it (that is `sample-platform catalogue import`).
 async fn seed_catalogue(
     catalogues: &Catalogues,
-    files: &crate::files::Files,
+    files: &sp_files::Files,
     path: &std::path::Path,
 ) -> anyhow::Result<()> {
     let current = catalogues.current().await?;
@@ -350,9 +171,10 @@ async fn seed_catalogue(
         );
         return Ok(());
     }
-    let file = crate::catalogue::load(path).map_err(|e| anyhow::anyhow!(e))?;
-    let summary =
-        crate::catalogue::import(catalogues, files, &file, "system:catalogue-file").await?;
+    let file = sp_commands::catalogue_file::load(path).map_err(|e| anyhow::anyhow!(e))?;
+    let summary = catalogues
+        .import(files, &file, "system:catalogue-file")
+        .await?;
     tracing::info!(
         samples = summary.samples_added,
         tests = summary.tests_defined,
@@ -371,24 +193,12 @@ async fn vm_provider(settings: &Settings) -> anyhow::Result<Arc<dyn VmProvider>>
             create_delay: Duration::from_millis(settings.local_vm_create_delay_ms),
         }))),
         "gcp" => {
-            let g = &settings.gcp;
-            if g.project.is_empty() {
+            if settings.gcp.project.is_empty() {
                 bail!("vm_provider = \"gcp\" needs [gcp] project");
             }
-            let provider = GcpProvider::new(GcpConfig {
-                project: g.project.clone(),
-                zone: g.zone.clone(),
-                machine_type: g.machine_type.clone(),
-                image: g.image.clone(),
-                network: g.network.clone(),
-                subnetwork: g.subnetwork.clone(),
-                disk_size_gb: g.disk_size_gb,
-                startup_script: g.startup_script.clone(),
-                endpoint: g.endpoint.clone(),
-                request_timeout: Duration::from_secs(g.request_timeout_secs.max(1)),
-            })
-            .await
-            .map_err(|e| anyhow::anyhow!(e))?;
+            let provider = GcpProvider::new(settings.gcp.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
             Ok(Arc::new(provider))
         }
         other => bail!("unknown vm_provider {other:?}: use local or gcp"),
@@ -494,36 +304,4 @@ async fn migrate_until_done(db: &Database, shutdown: &CancellationToken) -> bool
         }
         delay = (delay * 2).min(Duration::from_secs(30));
     }
-}
-
-fn init_tracing(filter: &str) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    // A second initialisation (tests) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
-}
-
-/// Cancel on SIGINT or SIGTERM.
-async fn cancel_on_signal(token: CancellationToken) {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutting down");
-    token.cancel();
 }

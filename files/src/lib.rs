@@ -1,11 +1,20 @@
-//! Files in an object store: samples and the outputs runners produced, each
-//! kept once under its SHA-256, and the logs runners upload, by run,
-//! attempt and name. A local directory by default; Google Cloud Storage
-//! with `gs://bucket/prefix`.
+//! One content-addressed object store for every file the platform keeps:
+//! samples, the outputs runners produced and the build artifacts fetched for
+//! runs, each once under its SHA-256, and the logs runners upload, by run,
+//! attempt and name. A local directory by default; Google Cloud Storage with
+//! `gs://bucket/prefix`, so every replica serves the same files.
+//!
+//! Every upload takes one path: streamed into a temporary object, capped in
+//! size and hashed on the way, and moved under its hash only when complete
+//! (and, when the caller names the hash it expects, only when they agree).
+//!
+//! Public names: [`Files`] (with [`Kind`], [`Stored`] and [`Content`]),
+//! [`LogName`] and [`FileError`].
 
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
@@ -16,6 +25,8 @@ use sha2::{Digest, Sha256};
 pub enum Kind {
     Sample,
     Output,
+    /// A build's program under test, fetched for a run.
+    Artifact,
 }
 
 impl Kind {
@@ -23,6 +34,7 @@ impl Kind {
         match self {
             Kind::Sample => "samples",
             Kind::Output => "outputs",
+            Kind::Artifact => "artifacts",
         }
     }
 }
@@ -41,20 +53,38 @@ pub enum FileError {
     NotAHash(String),
     #[error("invalid object store {0:?}: {1}")]
     Config(String, String),
+    #[error("{path}: {error}")]
+    Local {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
 }
 
-impl From<FileError> for sp_commands::Error {
-    fn from(e: FileError) -> Self {
-        match e {
-            FileError::TooLarge { .. } => sp_commands::Error::too_large(e.to_string()),
-            FileError::HashMismatch { .. } | FileError::NotAHash(_) | FileError::Body(_) => {
-                sp_commands::Error::invalid(e.to_string())
-            }
-            // The store's trouble is not the caller's: worth trying again.
-            FileError::Store(_) | FileError::Config(..) => {
-                sp_commands::Error::unavailable(e.to_string())
-            }
+impl FileError {
+    /// Whether the same request may succeed later: the store's trouble or a
+    /// cut connection, not the content.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            FileError::Store(_) | FileError::Body(_) | FileError::Config(..) => true,
+            FileError::Local { error, .. } => error.kind() != std::io::ErrorKind::NotFound,
+            FileError::TooLarge { .. }
+            | FileError::HashMismatch { .. }
+            | FileError::NotAHash(_) => false,
         }
+    }
+}
+
+/// A stored file's content as it streams out of the store, and its size.
+pub struct Content {
+    pub size_bytes: u64,
+    pub stream: BoxStream<'static, Result<Bytes, object_store::Error>>,
+}
+
+impl std::fmt::Debug for Content {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Content")
+            .field("size_bytes", &self.size_bytes)
+            .finish_non_exhaustive()
     }
 }
 
@@ -118,7 +148,7 @@ impl Files {
     pub fn open(location: &str) -> Result<Files, FileError> {
         let config = |e: &dyn std::fmt::Display| FileError::Config(location.into(), e.to_string());
         if location.contains("://") {
-            let url = reqwest::Url::parse(location).map_err(|e| config(&e))?;
+            let url = url::Url::parse(location).map_err(|e| config(&e))?;
             let (store, prefix) =
                 object_store::parse_url_opts(&url, std::env::vars()).map_err(|e| config(&e))?;
             return Ok(Files {
@@ -193,6 +223,28 @@ impl Files {
         })
     }
 
+    /// [`Files::put`] of a local file, streamed from disk.
+    pub async fn put_path(
+        &self,
+        kind: Kind,
+        expected: Option<&str>,
+        limit: u64,
+        path: &std::path::Path,
+    ) -> Result<Stored, FileError> {
+        let local = |error| FileError::Local {
+            path: path.to_path_buf(),
+            error,
+        };
+        let file = tokio::fs::File::open(path).await.map_err(local)?;
+        self.put(
+            kind,
+            expected,
+            limit,
+            tokio_util::io::ReaderStream::new(file),
+        )
+        .await
+    }
+
     /// Keep a runner's log (or a test's stderr) of one attempt under its
     /// name, replacing an earlier upload of the same name. Refused beyond
     /// `limit` bytes; a reader sees the old file or the whole new one.
@@ -208,8 +260,8 @@ impl Files {
         Ok(received.size_bytes)
     }
 
-    /// A log as a response body, with its size; `None` when it is not stored.
-    pub async fn log_body(&self, log: &LogName) -> Result<Option<(Body, u64)>, FileError> {
+    /// A log's content; `None` when it is not stored.
+    pub async fn log_content(&self, log: &LogName) -> Result<Option<Content>, FileError> {
         self.get(&self.log_path(log)).await
     }
 
@@ -319,17 +371,17 @@ impl Files {
         Ok(Some((bytes, size > limit)))
     }
 
-    /// A file as a response body, with its size; `None` when it is not stored.
-    pub async fn body(&self, kind: Kind, sha256: &str) -> Result<Option<(Body, u64)>, FileError> {
+    /// A file's content; `None` when it is not stored.
+    pub async fn content(&self, kind: Kind, sha256: &str) -> Result<Option<Content>, FileError> {
         self.get(&self.path(kind, sha256)).await
     }
 
-    async fn get(&self, path: &Path) -> Result<Option<(Body, u64)>, FileError> {
+    async fn get(&self, path: &Path) -> Result<Option<Content>, FileError> {
         match self.store.get(path).await {
-            Ok(got) => {
-                let size = got.meta.size;
-                Ok(Some((Body::from_stream(got.into_stream()), size)))
-            }
+            Ok(got) => Ok(Some(Content {
+                size_bytes: got.meta.size,
+                stream: got.into_stream(),
+            })),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
@@ -424,16 +476,17 @@ mod tests {
             listed,
             vec![(1, "runner.log".into(), 10), (2, "runner.log".into(), 7)]
         );
-        let (body, size) = files
-            .log_body(&log(1, "runner.log"))
+        let content = files
+            .log_content(&log(1, "runner.log"))
             .await
             .expect("read")
             .expect("there");
-        let bytes = axum::body::to_bytes(body, 100).await.expect("body");
-        assert_eq!((&bytes[..], size), (&b"first try\n"[..], 10));
+        let size = content.size_bytes;
+        let bytes: Vec<Bytes> = content.stream.map(|c| c.expect("chunk")).collect().await;
+        assert_eq!((bytes.concat(), size), (b"first try\n".to_vec(), 10));
         assert!(
             files
-                .log_body(&log(3, "runner.log"))
+                .log_content(&log(3, "runner.log"))
                 .await
                 .expect("read")
                 .is_none()

@@ -1,0 +1,320 @@
+//! The command line: `sample-platform`'s subcommands and what each does.
+//! `serve` and `demo` hand over to [`crate::serve`]; the client subcommands
+//! talk to a running platform through [`crate::client`].
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use sp_eventstore::redact;
+use sp_projections::rebuild;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use crate::client::{Client, ClientArgs};
+use crate::config::{GlobalArgs, ServeArgs, Settings};
+use crate::serve::serve;
+
+/// The Sample Platform: regression tests for every push and pull request.
+#[derive(Debug, Parser)]
+#[command(name = "sample-platform", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the platform: HTTP API, and everything behind it.
+    Serve(Box<ServeArgs>),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage read models.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
+    /// Manage operators' API tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// Run the platform with a demo catalogue (a small program, three
+    /// samples, three regression tests) written to ./demo, and queue one run
+    /// of it: the whole job on this machine, no cloud, no GitHub.
+    Demo(Box<ServeArgs>),
+    /// Be a runner (what a local VM runs): do one run attempt's work.
+    Runner(sp_runner::Args),
+    /// Add samples to the catalogue of a running platform.
+    #[command(subcommand)]
+    Samples(SamplesCommand),
+    /// Import or export a running platform's catalogue.
+    #[command(subcommand)]
+    Catalogue(CatalogueCommand),
+    /// Queue runs on a running platform.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SamplesCommand {
+    /// Upload sample files (with a progress bar); each is kept once, by its
+    /// SHA-256, and a file already in the catalogue is reported, not added.
+    Add {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Tags for every file added (repeat for several).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogueCommand {
+    /// Import a catalogue file: its samples and approved outputs are
+    /// uploaded, then new and changed tests are defined.
+    Import {
+        #[command(flatten)]
+        client: ClientArgs,
+        file: PathBuf,
+    },
+    /// Print the catalogue in the catalogue file format (TOML).
+    Export {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// Queue a run of a commit per platform (every configured one by default).
+    Enqueue {
+        #[command(flatten)]
+        client: ClientArgs,
+        repository: String,
+        commit: String,
+        #[arg(long = "platform")]
+        platforms: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Empty a read model and rebuild it from the event log (all when no name
+    /// is given). On SQLite, stop the platform first: the rebuild holds the
+    /// only write connection.
+    Rebuild {
+        /// runs, queue, audit, vms, statuses or results.
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token and print it once; only its hash is stored.
+    Create {
+        /// Who the token is for: recorded as the actor of every mutation made with it.
+        name: String,
+        /// What it may do: read, operate (enqueue, cancel, retry, pause, block),
+        /// catalogue. Repeat for several.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+    },
+    /// List tokens (names, scopes, dates; never the secret).
+    List,
+    /// Revoke a token by name.
+    Revoke { name: String },
+}
+
+/// Run one subcommand to completion.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Serve(args) => {
+            let settings = Settings::load(&cli.global, Some(args))?;
+            init_tracing(&settings.log);
+            let shutdown = CancellationToken::new();
+            tokio::spawn(cancel_on_signal(shutdown.clone()));
+            let listener = TcpListener::bind(settings.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", settings.listen))?;
+            serve(listener, settings, shutdown).await
+        }
+        Command::Demo(args) => {
+            let settings = Settings::load(&cli.global, Some(args))?;
+            init_tracing(&settings.log);
+            let settings = crate::demo::prepare(&crate::demo::directory()?, settings)
+                .context("cannot write the demo files")?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(cancel_on_signal(shutdown.clone()));
+            let listener = TcpListener::bind(settings.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", settings.listen))?;
+            crate::demo::print_walkthrough(&listener.local_addr()?.to_string());
+            serve(listener, settings, shutdown).await
+        }
+        Command::Runner(args) => {
+            init_tracing("info");
+            let config = sp_runner::Config::from(args.clone());
+            match sp_runner::run(config).await? {
+                sp_runner::Outcome::Finished => Ok(()),
+                sp_runner::Outcome::Refused(reason) => {
+                    bail!("the platform ended this attempt: {reason}")
+                }
+            }
+        }
+        Command::Samples(SamplesCommand::Add {
+            client,
+            tags,
+            files,
+        }) => {
+            let client = Client::new(client)?;
+            let mut failed = 0;
+            for file in files {
+                if let Err(e) = client.add_sample(file, tags).await {
+                    eprintln!("{e:#}");
+                    failed += 1;
+                }
+            }
+            if failed > 0 {
+                bail!("{failed} of {} samples were not added", files.len());
+            }
+            Ok(())
+        }
+        Command::Catalogue(CatalogueCommand::Import { client, file }) => {
+            Client::new(client)?.import_catalogue(file).await
+        }
+        Command::Catalogue(CatalogueCommand::Export { client }) => {
+            let data = Client::new(client)?
+                .graphql("{ exportCatalogue }", serde_json::json!({}))
+                .await?;
+            print!("{}", data["exportCatalogue"].as_str().unwrap_or_default());
+            Ok(())
+        }
+        Command::Runs(RunsCommand::Enqueue {
+            client,
+            repository,
+            commit,
+            platforms,
+        }) => {
+            let data = Client::new(client)?
+                .graphql(
+                    "mutation($r: String!, $c: String!, $p: [String!]) { enqueueRun(repository: $r, commitSha: $c, platforms: $p) }",
+                    serde_json::json!({ "r": repository, "c": commit, "p": platforms }),
+                )
+                .await?;
+            for run in data["enqueueRun"].as_array().into_iter().flatten() {
+                println!("queued run {}", run.as_str().unwrap_or_default());
+            }
+            Ok(())
+        }
+        Command::Migrate => {
+            let settings = Settings::load(&cli.global, None)?;
+            init_tracing(&settings.log);
+            let db = settings.open().await?;
+            db.migrate().await.context("migration failed")?;
+            println!("migrations applied to {}", redact(&settings.database_url));
+            db.close().await;
+            Ok(())
+        }
+        Command::Projections(ProjectionsCommand::Rebuild { name }) => {
+            let settings = Settings::load(&cli.global, None)?;
+            init_tracing(&settings.log);
+            let db = settings.open_migrated().await?;
+            let all = sp_projections::standard(db.store.clone());
+            let chosen: Vec<_> = all
+                .into_iter()
+                .filter(|p| name.as_deref().is_none_or(|n| n == p.name()))
+                .collect();
+            if chosen.is_empty() {
+                bail!(
+                    "no read model named {:?}: use runs, queue, audit, vms, statuses or results",
+                    name.as_deref().unwrap_or("")
+                );
+            }
+            for projection in chosen {
+                let name = projection.name();
+                let applied = rebuild(&*projection, &db, |done, head| {
+                    eprintln!("{name}: {done} events applied (log head at position {head})");
+                })
+                .await
+                .with_context(|| format!("rebuilding {name}"))?;
+                println!("{name}: rebuilt from {applied} events");
+            }
+            db.close().await;
+            Ok(())
+        }
+        Command::Tokens(command) => {
+            let settings = Settings::load(&cli.global, None)?;
+            init_tracing(&settings.log);
+            let db = settings.open_migrated().await?;
+            match command {
+                TokensCommand::Create { name, scopes } => {
+                    let secret = crate::auth::create(&db.pool, name, scopes).await?;
+                    eprintln!("token {name} created; it is shown once and cannot be recovered:");
+                    println!("{secret}");
+                }
+                TokensCommand::List => {
+                    for t in crate::auth::list(&db.pool).await? {
+                        let revoked = t
+                            .revoked_at
+                            .map(|r| format!(" (revoked {r})"))
+                            .unwrap_or_default();
+                        println!(
+                            "{}\t{}\tcreated {}{revoked}",
+                            t.name, t.scopes, t.created_at
+                        );
+                    }
+                }
+                TokensCommand::Revoke { name } => {
+                    crate::auth::revoke(&db.pool, name).await?;
+                    println!("token {name} revoked");
+                }
+            }
+            db.close().await;
+            Ok(())
+        }
+    }
+}
+
+fn init_tracing(filter: &str) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    // A second initialisation (tests) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Cancel on SIGINT or SIGTERM.
+async fn cancel_on_signal(token: CancellationToken) {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+    token.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_cli_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}
