@@ -158,32 +158,11 @@ async fn racing_commands_on_one_stream_all_land(db: TestDb) {
     assert_eq!(loaded.version, 3 + 8);
 }
 
-#[tokio::test]
-async fn sqlite_records_decisions_and_replays_them() {
-    records_decisions_and_replays_them(TestDb::sqlite().await).await;
-}
-
-#[tokio::test]
-async fn postgres_records_decisions_and_replays_them() {
-    records_decisions_and_replays_them(TestDb::postgres().await).await;
-}
-
-#[tokio::test]
-async fn sqlite_a_repeated_request_records_nothing_new() {
-    a_repeated_request_records_nothing_new(TestDb::sqlite().await).await;
-}
-
-#[tokio::test]
-async fn postgres_a_repeated_request_records_nothing_new() {
-    a_repeated_request_records_nothing_new(TestDb::postgres().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_racing_commands_on_one_stream_all_land() {
-    racing_commands_on_one_stream_all_land(TestDb::sqlite().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_racing_commands_on_one_stream_all_land() {
-    racing_commands_on_one_stream_all_land(TestDb::postgres().await).await;
+// Each on the runtime it always had: the first two on the current thread,
+// the racing one on four workers.
+sp_eventstore::on_both_backends! {
+    #[tokio::test]
+    db: records_decisions_and_replays_them, a_repeated_request_records_nothing_new;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    db: racing_commands_on_one_stream_all_land;
 }

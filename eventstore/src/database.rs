@@ -86,6 +86,7 @@ impl Database {
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(options.acquire_timeout)
+                .after_release(|conn, _| Box::pin(release_outside_transaction(conn)))
                 .connect_with(connect.clone())
                 .await?;
             // Readers are ordinary connections that only read: SQLite's
@@ -254,4 +255,27 @@ pub fn redact(url: &str) -> String {
         },
         None => url.to_string(),
     }
+}
+
+/// Whether the pool may keep a SQLite connection handed back to it: not one
+/// still inside a transaction (with a single writer, it would hold the write
+/// lock and refuse every later `BEGIN`). Nothing of ours can leave one so
+/// (every begin is cancel-safe), and SQLite itself can end a transaction
+/// behind sqlx's back (a full disk, an I/O error), after which sqlx's own
+/// count stays up: the pool closes such a connection, which rolls back, and
+/// opens a fresh one.
+async fn release_outside_transaction(
+    conn: &mut sqlx::SqliteConnection,
+) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection as _;
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    // A rollback queued by a dropped `Transaction` runs before the ping.
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!("a SQLite connection came back inside a transaction; closing it");
+        return Ok(false);
+    }
+    Ok(true)
 }

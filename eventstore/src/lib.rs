@@ -28,7 +28,8 @@
 //! both backends, here and in the read models.
 //!
 //! Both backends pass the same conformance suite (`testing` feature, module
-//! `testing`, run by `tests/sqlite.rs` and `tests/postgres.rs`).
+//! `testing`, run by `tests/conformance.rs` through [`on_both_backends!`], the
+//! one way every crate runs a test on both backends).
 
 mod database;
 mod error;

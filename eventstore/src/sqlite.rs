@@ -149,7 +149,7 @@ impl SqliteStore {
         appends: &[StreamAppend],
     ) -> Result<Vec<Appended>, StoreError> {
         validate_many(appends)?;
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = crate::tx::begin_sqlite_writer(&self.writer).await?;
         if let Some(fence) = fence {
             let token: Option<i64> = sqlx::query_scalar("SELECT token FROM leases WHERE name = ?")
                 .bind(&fence.lease)
@@ -186,7 +186,7 @@ impl EventStore for SqliteStore {
         validate_append(stream, events)?;
         // IMMEDIATE takes the write lock up front, so the version read cannot
         // go stale before the insert.
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = crate::tx::begin_sqlite_writer(&self.writer).await?;
         let appended = append_in(&mut tx, stream, expected, events, Utc::now()).await?;
         if !appended.already_appended {
             tx.commit().await?;

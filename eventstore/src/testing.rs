@@ -25,6 +25,13 @@ pub fn postgres_url() -> String {
     std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_string())
 }
 
+/// The database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 /// A database that lives as long as the test.
 #[derive(Debug)]
 pub struct TestDb {
@@ -41,6 +48,15 @@ enum Cleanup {
 }
 
 impl TestDb {
+    /// A fresh, migrated database on `backend`: [`TestDb::sqlite`] or
+    /// [`TestDb::postgres`].
+    pub async fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => TestDb::sqlite().await,
+            Backend::Postgres => TestDb::postgres().await,
+        }
+    }
+
     /// A fresh SQLite file in a temporary directory, migrated.
     pub async fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("temporary directory");
@@ -176,6 +192,99 @@ impl Drop for TestDb {
             let _ = done.join();
         }
     }
+}
+
+/// Tests on both backends: each scenario listed becomes a test
+/// `sqlite::name` and a test `postgres::name` next to it. The calling crate
+/// needs `tokio` among its (dev-)dependencies.
+///
+/// A list is one of:
+///
+/// - `name, name, …` (or `backend: name, …`): each an `async fn name(Backend)`,
+///   run by `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]`;
+/// - `db: name, …`: each an `async fn name(TestDb)`, given a fresh migrated
+///   database ([`TestDb::new`](crate::testing::TestDb::new)), run by the same
+///   attribute;
+/// - `sync: name, …`: each a `fn name(Backend)` that runs its own runtime,
+///   run by `#[test]`.
+///
+/// Several lists, separated by `;`, may be given at once (a module holds one
+/// `sqlite` and one `postgres`), each of the `backend:`, `db:` and `sync:`
+/// forms preceded, if need be, by the attribute its tests get instead:
+///
+/// ```ignore
+/// sp_eventstore::on_both_backends! {
+///     #[tokio::test]
+///     db: appends_once, reads_back;
+///     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+///     db: many_writers;
+/// }
+/// ```
+#[macro_export]
+macro_rules! on_both_backends {
+    // One test on one backend.
+    (@test $backend:ident backend [$attr:meta] $name:ident) => {
+        #[$attr]
+        async fn $name() {
+            super::$name($crate::testing::Backend::$backend).await
+        }
+    };
+    (@test $backend:ident db [$attr:meta] $name:ident) => {
+        #[$attr]
+        async fn $name() {
+            super::$name($crate::testing::TestDb::new($crate::testing::Backend::$backend).await)
+                .await
+        }
+    };
+    (@test $backend:ident sync [$attr:meta] $name:ident) => {
+        #[$attr]
+        fn $name() {
+            super::$name($crate::testing::Backend::$backend)
+        }
+    };
+    (@test $backend:ident $kind:ident [$attr:meta] $name:ident) => {
+        compile_error!(concat!(
+            "on_both_backends!: `",
+            stringify!($kind),
+            ":` is none of `backend:`, `db:` and `sync:`"
+        ));
+    };
+    // Every list on one backend, a list at a time.
+    (@tests $backend:ident;) => {};
+    (@tests $backend:ident; #[$attr:meta] $kind:ident : $($name:ident),+ $(,)? $(; $($rest:tt)*)?) => {
+        $($crate::on_both_backends!(@test $backend $kind [$attr] $name);)+
+        $crate::on_both_backends!(@tests $backend; $($($rest)*)?);
+    };
+    (@tests $backend:ident; backend : $($rest:tt)*) => {
+        $crate::on_both_backends!(@tests $backend;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)] backend : $($rest)*);
+    };
+    (@tests $backend:ident; db : $($rest:tt)*) => {
+        $crate::on_both_backends!(@tests $backend;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)] db : $($rest)*);
+    };
+    (@tests $backend:ident; sync : $($rest:tt)*) => {
+        $crate::on_both_backends!(@tests $backend; #[test] sync : $($rest)*);
+    };
+    (@tests $backend:ident; $($rest:tt)*) => {
+        compile_error!(concat!(
+            "on_both_backends!: expected `name, …`, `db: name, …` or `sync: name, …` \
+             (optionally after a test attribute), found: ",
+            stringify!($($rest)*)
+        ));
+    };
+    // A plain list: `async fn(Backend)` scenarios.
+    ($($name:ident),+ $(,)?) => {
+        $crate::on_both_backends!(backend: $($name),+);
+    };
+    ($($lists:tt)+) => {
+        mod sqlite {
+            $crate::on_both_backends!(@tests Sqlite; $($lists)+);
+        }
+        mod postgres {
+            $crate::on_both_backends!(@tests Postgres; $($lists)+);
+        }
+    };
 }
 
 /// An event with a readable payload.
@@ -799,4 +908,67 @@ pub async fn fenced_appends_land_only_under_the_current_token(db: &TestDb) {
         .map(|e| e.event_type)
         .collect();
     assert_eq!(kinds, vec!["Leader1", "Leader2"]);
+}
+
+/// Writers dropped at any point of their transaction (a timeout, a client
+/// gone, an aborted task) leave the store writable. Each begin and append is
+/// polled a few times, with real pauses for the database's threads between
+/// polls, then dropped: across the rounds, every await point of a begin is
+/// where some caller went away. Then a write must land.
+pub async fn cancelled_writes_leave_the_store_writable(db: &TestDb) {
+    let store = db.store();
+    let mut round = 0u64;
+    for polls in 1..=4u32 {
+        for pause_us in [10u64, 30, 60, 100, 200, 400, 800] {
+            for _ in 0..4 {
+                let pause = Duration::from_micros(pause_us);
+                drop_after_polls(crate::Tx::begin(&db.database.pool), polls, pause);
+                // The pool takes a dropped connection back in a task of its own.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                let stream = format!("run-cut-{round}");
+                let events = [event("Cut", round)];
+                drop_after_polls(
+                    store.append(&stream, ExpectedVersion::Any, &events),
+                    polls,
+                    pause,
+                );
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                round += 1;
+            }
+        }
+    }
+    let after = tokio::time::timeout(Duration::from_secs(10), async {
+        let tx = crate::Tx::begin(&db.database.pool).await?;
+        tx.commit().await?;
+        store
+            .append(
+                "run-after-cuts",
+                ExpectedVersion::NoStream,
+                &[event("After", 0)],
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::Database(e) => e,
+                other => sqlx::Error::Protocol(other.to_string()),
+            })
+    })
+    .await
+    .expect("a write after cancelled ones does not hang");
+    assert!(
+        after.is_ok(),
+        "a write after cancelled ones fails: {after:?}"
+    );
+}
+
+/// Poll `future` up to `polls` times, pausing the thread between polls (the
+/// database answers on threads of its own), then drop it unfinished.
+fn drop_after_polls<F: std::future::Future>(future: F, polls: u32, pause: Duration) {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    for _ in 0..polls {
+        if future.as_mut().poll(&mut cx).is_ready() {
+            return;
+        }
+        std::thread::sleep(pause);
+    }
 }

@@ -4,7 +4,7 @@
 //! [`on_tx!`] and [`on_pool!`] macros compile it for each backend.
 
 use crate::Pool;
-use sqlx::{Postgres, Sqlite, Transaction};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 /// A read-model transaction on either backend.
 #[derive(Debug)]
@@ -46,8 +46,8 @@ impl Tx<'static> {
     /// taking the write lock at once).
     pub async fn begin(pool: &Pool) -> Result<Tx<'static>, sqlx::Error> {
         Ok(match pool {
-            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
-            Pool::Sqlite { writer, .. } => Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(p) => Tx::Postgres(begin_postgres(p).await?),
+            Pool::Sqlite { writer, .. } => Tx::Sqlite(begin_sqlite_writer(writer).await?),
         })
     }
 
@@ -56,5 +56,45 @@ impl Tx<'static> {
             Tx::Postgres(t) => t.commit().await,
             Tx::Sqlite(t) => t.commit().await,
         }
+    }
+}
+
+/// `BEGIN IMMEDIATE` on SQLite's writer, safe to cancel.
+///
+/// sqlx 0.8's `begin_with` has an await point after the `BEGIN` ran but before
+/// the `Transaction` that would roll it back exists: a caller dropped there (a
+/// `timeout`, a `select!`, a client gone away, an aborted task) returned the
+/// one writer connection to the pool inside an open transaction, and every
+/// later `begin_with` on it failed until the connection was recycled. Run in a
+/// task of its own, the begin always finishes; if its caller is gone by then,
+/// the `Transaction` is dropped and rolls back in order.
+pub(crate) async fn begin_sqlite_writer(
+    writer: &SqlitePool,
+) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+    let writer = writer.clone();
+    finish(tokio::spawn(async move {
+        writer.begin_with("BEGIN IMMEDIATE").await
+    }))
+    .await
+}
+
+/// `BEGIN` on PostgreSQL, safe to cancel for the same reason: sqlx 0.8 raises
+/// its transaction depth only after the server answered, so a caller dropped
+/// while waiting left the connection idle in a transaction nobody ends.
+pub(crate) async fn begin_postgres(
+    pool: &PgPool,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let pool = pool.clone();
+    finish(tokio::spawn(async move { pool.begin().await })).await
+}
+
+async fn finish<T>(
+    task: tokio::task::JoinHandle<Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    match task.await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only a runtime shutting down cancels the task.
+        Err(_) => Err(sqlx::Error::PoolClosed),
     }
 }

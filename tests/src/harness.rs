@@ -446,10 +446,7 @@ async fn check_always(
 
 /// Run one seed on a fresh database; `Err` says which invariant broke.
 pub async fn run_seed(backend: Backend, seed: u64) -> Result<Outcome, String> {
-    let test_db = match backend {
-        Backend::Sqlite => TestDb::sqlite().await,
-        Backend::Postgres => TestDb::postgres().await,
-    };
+    let test_db = TestDb::new(backend).await;
     // Few connections per pool: seeds run side by side on one server.
     let options = sp_eventstore::DbOptions {
         max_connections: 4,

@@ -61,11 +61,11 @@ pub fn demo_runner(runner: &'static str) -> impl FnOnce(Settings) -> Settings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+/// Run each scenario `fn(Backend)` as a test on SQLite and on PostgreSQL
+/// (see `sp_eventstore::on_both_backends!` for its other forms).
+pub use sp_eventstore::on_both_backends;
+/// The database a test runs on; [`on_both_backends!`] runs a scenario on each.
+pub use sp_eventstore::testing::Backend;
 
 /// A platform serving on loopback, stopped when dropped.
 #[derive(Debug)]
@@ -92,10 +92,7 @@ impl TestPlatform {
         backend: Backend,
         adjust: impl FnOnce(Settings) -> Settings,
     ) -> TestPlatform {
-        let db = match backend {
-            Backend::Sqlite => TestDb::sqlite().await,
-            Backend::Postgres => TestDb::postgres().await,
-        };
+        let db = TestDb::new(backend).await;
         let dir = tempfile::tempdir().expect("temporary directory");
         let settings = adjust(Settings {
             database_url: db.url.clone(),
@@ -466,19 +463,4 @@ where
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-/// Run each scenario `fn(Backend)` as a test on SQLite and on PostgreSQL.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name($crate::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name($crate::Backend::Postgres).await })*
-        }
-    };
 }

@@ -14,10 +14,7 @@ use sp_tests::Backend;
 use sp_tests::events::{StoredShape, families};
 
 async fn every_variant_is_read_back_as_written(backend: Backend) {
-    let db = match backend {
-        Backend::Sqlite => TestDb::sqlite().await,
-        Backend::Postgres => TestDb::postgres().await,
-    };
+    let db = TestDb::new(backend).await;
     let store = db.store();
     for family in families() {
         family.check_covered();

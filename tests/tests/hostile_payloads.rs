@@ -407,26 +407,8 @@ async fn runner_events(p: &TestPlatform, run: &str) -> Vec<(String, Value, Strin
         .collect()
 }
 
-mod sqlite {
-    #[test]
-    fn webhooks_never_answer_5xx_and_refusals_record_nothing() {
-        super::webhooks_never_answer_5xx_and_refusals_record_nothing(sp_tests::Backend::Sqlite);
-    }
-
-    #[test]
-    fn reports_never_answer_5xx_and_refusals_record_nothing() {
-        super::reports_never_answer_5xx_and_refusals_record_nothing(sp_tests::Backend::Sqlite);
-    }
-}
-
-mod postgres {
-    #[test]
-    fn webhooks_never_answer_5xx_and_refusals_record_nothing() {
-        super::webhooks_never_answer_5xx_and_refusals_record_nothing(sp_tests::Backend::Postgres);
-    }
-
-    #[test]
-    fn reports_never_answer_5xx_and_refusals_record_nothing() {
-        super::reports_never_answer_5xx_and_refusals_record_nothing(sp_tests::Backend::Postgres);
-    }
+// Each case set runs its own runtime: plain tests.
+sp_tests::on_both_backends! {
+    sync: webhooks_never_answer_5xx_and_refusals_record_nothing,
+        reports_never_answer_5xx_and_refusals_record_nothing
 }
