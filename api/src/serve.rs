@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use backon::{ExponentialBuilder, Retryable};
 use sp_commands::{Catalogues, Clock, Intake, Operator, SystemClock};
 
 use sp_eventstore::{Database, lease, redact};
@@ -228,20 +229,22 @@ async fn lead_managers(
     shutdown: CancellationToken,
 ) {
     let holder = format!("{}:{}", hostname(), std::process::id());
-    let keys = loop {
-        match RunnerKeys::load_or_create(&db).await {
-            Ok(keys) => break keys,
-            Err(error) => {
-                health.failing(
-                    "managers",
-                    format!("cannot load the runner credential key: {error}"),
-                );
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
-        }
+    let load_keys = (|| RunnerKeys::load_or_create(&db))
+        .retry(until_shutdown())
+        .sleep(tokio::time::sleep)
+        .notify(|error, _| {
+            health.failing(
+                "managers",
+                format!("cannot load the runner credential key: {error}"),
+            );
+        });
+    let keys = tokio::select! {
+        () = shutdown.cancelled() => return,
+        keys = load_keys => match keys {
+            Ok(keys) => keys,
+            // The schedule has no end: only shutdown stops it.
+            Err(_) => return,
+        },
     };
     health.ok("managers");
     loop {
@@ -290,18 +293,24 @@ fn hostname() -> String {
 /// Apply migrations, retrying with backoff while the database is down.
 /// Returns false when shut down first.
 async fn migrate_until_done(db: &Database, shutdown: &CancellationToken) -> bool {
-    let mut delay = Duration::from_millis(250);
-    loop {
-        match db.migrate().await {
-            Ok(()) => return true,
-            Err(error) => {
-                tracing::error!(%error, retry_in = ?delay, "cannot migrate the database");
-            }
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return false,
-            () = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(Duration::from_secs(30));
+    let migrate = (|| db.migrate())
+        .retry(until_shutdown())
+        .sleep(tokio::time::sleep)
+        .notify(|error, retry_in| {
+            tracing::error!(%error, ?retry_in, "cannot migrate the database");
+        });
+    tokio::select! {
+        () = shutdown.cancelled() => false,
+        done = migrate => done.is_ok(),
     }
+}
+
+/// Pauses for work that is retried as long as the platform runs: from a
+/// quarter of a second, doubling, up to 30 s.
+fn until_shutdown() -> ExponentialBuilder {
+    ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(Duration::from_secs(30))
+        .with_jitter()
+        .without_max_times()
 }

@@ -68,6 +68,26 @@ pub struct Envelope {
     pub idempotency_key: Option<String>,
 }
 
+/// The one way a decided event becomes a stored one: its type name, schema
+/// version and JSON, with ids from the envelope.
+fn encode<E: EventSchema>(events: &[E], envelope: &Envelope) -> Vec<NewEvent> {
+    let metadata = envelope.metadata();
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let encoded = e.encode();
+            NewEvent {
+                event_id: envelope.event_id(i),
+                event_type: encoded.event_type.to_string(),
+                schema_version: encoded.schema_version,
+                data: encoded.data,
+                metadata: metadata.clone(),
+            }
+        })
+        .collect()
+}
+
 impl Envelope {
     pub fn new(actor: impl Into<String>) -> Self {
         Envelope {
@@ -261,24 +281,10 @@ impl<A: Aggregate> Handler<A> {
             .state
             .decide(command, &ctx)
             .map_err(CommandError::Rejected)?;
-        let metadata = envelope.metadata();
         let append = (!events.is_empty()).then(|| StreamAppend {
             stream: stream.to_string(),
             expected: ExpectedVersion::Exact(loaded.version),
-            events: events
-                .iter()
-                .enumerate()
-                .map(|(i, e)| {
-                    let encoded = e.encode();
-                    NewEvent {
-                        event_id: envelope.event_id(i),
-                        event_type: encoded.event_type.to_string(),
-                        schema_version: encoded.schema_version,
-                        data: encoded.data,
-                        metadata: metadata.clone(),
-                    }
-                })
-                .collect(),
+            events: encode(&events, envelope),
         });
         let state = events.iter().fold(loaded.state, |s, e| s.apply(e));
         Ok(Prepared {
@@ -290,6 +296,30 @@ impl<A: Aggregate> Handler<A> {
                 already_applied: false,
             },
         })
+    }
+
+    /// Decide `command` against an empty state and append what it decides
+    /// without reading the stream, for streams whose aggregate keeps no state
+    /// (notices): nothing to conflict with, so no expected version.
+    pub async fn record_unread(
+        &self,
+        stream: &str,
+        command: &A::Command,
+        envelope: &Envelope,
+    ) -> Result<Vec<A::Event>, CommandError<A::Rejection>> {
+        let ctx = Context {
+            now: self.clock.now(),
+            policy: self.policy.clone(),
+        };
+        let events = A::default()
+            .decide(command, &ctx)
+            .map_err(CommandError::Rejected)?;
+        if !events.is_empty() {
+            self.store
+                .append(stream, ExpectedVersion::Any, &encode(&events, envelope))
+                .await?;
+        }
+        Ok(events)
     }
 
     /// Decide `command` against the stream and record the result.

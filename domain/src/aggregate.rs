@@ -2,7 +2,7 @@
 //! decide commands. Synchronous and free of side effects by contract.
 
 use crate::codec::EventSchema;
-use crate::run::Context;
+use crate::context::Context;
 
 pub trait Aggregate: Default + Clone + Send + Sync + std::fmt::Debug {
     type Event: EventSchema + Clone + Send + Sync + std::fmt::Debug;
@@ -11,6 +11,14 @@ pub trait Aggregate: Default + Clone + Send + Sync + std::fmt::Debug {
 
     /// Apply one recorded event.
     fn apply(self, event: &Self::Event) -> Self;
+
+    /// Fold a whole stream of decoded events from the empty state.
+    fn replay<'a>(events: impl IntoIterator<Item = &'a Self::Event>) -> Self
+    where
+        Self::Event: 'a,
+    {
+        events.into_iter().fold(Self::default(), Self::apply)
+    }
 
     /// The events a command leads to, or why not. Empty: nothing to do.
     fn decide(

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
 use crate::codec::EventSchema;
+use crate::context::Context;
 use crate::ids::RunId;
-use crate::run::Context;
 use crate::verdict::{ExpectedOutput, InputKind, RegressionTest, SampleRef};
 
 pub const STREAM: &str = "catalogue";

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
 use crate::codec::EventSchema;
+use crate::context::Context;
 use crate::ids::RunId;
-use crate::run::Context;
 
 pub fn stream(delivery_id: &str) -> String {
     format!("delivery-{delivery_id}")

@@ -29,13 +29,36 @@ impl RunId {
 
     /// The run whose stream this is, if it is a run stream.
     pub fn from_stream(stream: &str) -> Option<Self> {
-        let rest = stream.strip_prefix(Self::STREAM_PREFIX)?;
-        Uuid::parse_str(rest).ok().map(RunId)
+        stream.strip_prefix(Self::STREAM_PREFIX)?.parse().ok()
     }
 
     /// A short, stable fragment for names that have length limits (VM names).
     pub fn short(&self) -> String {
         self.0.simple().to_string()[..12].to_string()
+    }
+}
+
+/// A string that is not a run id (a UUID).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a run id (a UUID)")]
+pub struct InvalidRunId(pub String);
+
+impl std::str::FromStr for RunId {
+    type Err = InvalidRunId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s)
+            .map(RunId)
+            .map_err(|_| InvalidRunId(s.to_string()))
+    }
+}
+
+/// How rows that store a run id as text are read (`#[sqlx(try_from)]`).
+impl TryFrom<String> for RunId {
+    type Error = InvalidRunId;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
     }
 }
 

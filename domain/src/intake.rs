@@ -279,7 +279,7 @@ mod tests {
 
     #[test]
     fn blocked_users_and_foreign_repositories_queue_nothing() {
-        let ctx = crate::run::Context {
+        let ctx = crate::Context {
             now: Utc::now(),
             policy: crate::policy::Policy::default(),
         };

@@ -4,7 +4,7 @@
 //! Using it takes three steps, and the write side (`sp-commands`) does exactly these:
 //!
 //! 1. fold a run's recorded events into a [`RunState`] with [`RunState::evolve`]
-//!    (or [`RunState::replay`]);
+//!    (or [`Aggregate::replay`]);
 //! 2. call [`decide`] with the state, a [`RunCommand`] and a [`Context`] (the time
 //!    now and the [`Policy`]); it answers the new events or a typed [`Rejection`];
 //! 3. append those events with the state's version as the expected version.
@@ -22,13 +22,15 @@
 //! [`blocklist`], [`platform`] and [`notices`]; [`aggregate`] (the trait);
 //! [`intake`] (a GitHub delivery to a plan); [`policy`] (deadlines and retries);
 //! [`verdict`] (judging results); [`protocol`] (the runner's JSON); [`ids`]
-//! ([`RunId`], [`Platform`]); and [`codec`] ([`EventSchema`], [`Upcaster`]). The
+//! ([`RunId`], [`Platform`]); [`context`] ([`Context`]: the time and policy
+//! `decide` sees); and [`codec`] ([`EventSchema`], [`Upcaster`]). The
 //! crate root re-exports the types most callers need from them.
 
 pub mod aggregate;
 pub mod blocklist;
 pub mod catalogue;
 pub mod codec;
+pub mod context;
 pub mod delivery;
 pub mod ids;
 pub mod intake;
@@ -42,12 +44,13 @@ pub mod verdict;
 
 pub use aggregate::Aggregate;
 pub use codec::{DecodeError, EncodedEvent, EventSchema, Upcaster};
+pub use context::Context;
 pub use ids::{Platform, RunId};
 pub use policy::{DeadlinePolicy, Policy, RetryPolicy};
 pub use run::{
-    Artifact, Context, Deadline, DeadlineKind, ErrorClass, FailureReason, Final, Lifecycle, Phase,
-    QueueRun, Rejection, Run, RunCommand, RunEvent, RunInfo, RunState, RunnerStage, Stage, Trigger,
-    VmRecord, VmStatus, decide,
+    Artifact, Deadline, DeadlineKind, ErrorClass, FailureReason, Final, Lifecycle, Phase, QueueRun,
+    Rejection, Run, RunCommand, RunEvent, RunInfo, RunState, RunnerStage, Stage, Trigger, VmRecord,
+    VmStatus, decide,
 };
 pub use verdict::{
     Counts, ExpectedOutput, InputKind, OutputProduced, ProducedOutput, RegressionTest, SampleRef,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
 use crate::codec::EventSchema;
-use crate::run::Context;
+use crate::context::Context;
 
 pub const STREAM: &str = "notices";
 

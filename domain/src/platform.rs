@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
 use crate::codec::EventSchema;
+use crate::context::Context;
 use crate::ids::Platform;
-use crate::run::Context;
 
 pub fn stream(platform: &Platform) -> String {
     format!("platform-{platform}")

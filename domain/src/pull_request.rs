@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
 use crate::codec::EventSchema;
+use crate::context::Context;
 use crate::ids::{Platform, RunId};
-use crate::run::Context;
 
 /// The stream of a pull request.
 pub fn stream(repository: &str, number: u64) -> String {

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
+use sp_domain::Aggregate;
 use sp_domain::codec::EventSchema;
 use sp_domain::verdict::{OutputProduced, ProducedOutput, TestResult};
 use sp_domain::{

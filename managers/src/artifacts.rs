@@ -20,7 +20,6 @@ use sp_domain::{ErrorClass, RunCommand, RunId};
 use sp_files::{FileError, Files, Kind};
 use sp_projections::{QueueProjection, RunRow, queries};
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::Managers;
 use crate::backoff::Backoff;
@@ -62,11 +61,11 @@ const MAX_CHECK_RETRY: Duration = Duration::from_secs(120);
 
 #[derive(Debug)]
 struct Work {
-    busy: HashSet<String>,
+    busy: HashSet<RunId>,
     /// Runs whose artifact was not there, waiting to look again.
-    retry: Backoff,
+    retry: Backoff<RunId>,
     /// The last reason recorded per run: the same one again is not news.
-    last_reason: HashMap<String, String>,
+    last_reason: HashMap<RunId, String>,
 }
 
 pub async fn run(m: Managers, stop: CancellationToken) {
@@ -90,14 +89,14 @@ pub async fn run(m: Managers, stop: CancellationToken) {
                 {
                     // Runs that got their artifact, or ended, are forgotten.
                     let mut w = work.lock().unwrap_or_else(|p| p.into_inner());
-                    w.retry.keep_only(waiting.iter().map(|r| r.run_id.as_str()));
+                    w.retry.keep_only(waiting.iter().map(|r| &r.run_id));
                     w.last_reason
                         .retain(|run, _| waiting.iter().any(|r| &r.run_id == run));
                 }
                 for row in waiting {
                     {
                         let mut w = work.lock().unwrap_or_else(|p| p.into_inner());
-                        if w.retry.waiting(&row.run_id, now) || !w.busy.insert(row.run_id.clone()) {
+                        if w.retry.waiting(&row.run_id, now) || !w.busy.insert(row.run_id) {
                             continue;
                         }
                     }
@@ -123,10 +122,7 @@ pub async fn run(m: Managers, stop: CancellationToken) {
 }
 
 async fn fetch_for(m: &Managers, client: &reqwest::Client, row: &RunRow, work: &Arc<Mutex<Work>>) {
-    let run_id = row.run_id.as_str();
-    let Ok(run) = Uuid::parse_str(run_id).map(RunId) else {
-        return;
-    };
+    let run = row.run_id;
     let fetched = match &m.config.artifacts {
         ArtifactSource::None => Ok(Fetched {
             size_bytes: 0,
@@ -169,10 +165,10 @@ async fn fetch_for(m: &Managers, client: &reqwest::Client, row: &RunRow, work: &
         },
         Err(e) => {
             let mut w = work.lock().unwrap_or_else(|p| p.into_inner());
-            w.retry.failed(run_id);
+            w.retry.failed(&run);
             let unchanged = w
                 .last_reason
-                .insert(run_id.to_string(), e.message.clone())
+                .insert(run, e.message.clone())
                 .is_some_and(|last| last == e.message);
             drop(w);
             // The same reason again is not news; the deadline bounds the wait.

@@ -1,11 +1,13 @@
 //! The one way the platform calls the outside world (a cloud, an artifact
 //! host, GitHub): every call has a timeout, its failures are classified, and
 //! retryable ones are retried with exponential backoff and jitter up to a
-//! limit. The caller records the outcome as an event.
+//! limit, on [`backon`]'s schedules like every retry of the platform. The
+//! caller records the outcome as an event.
 
 use std::future::Future;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use sp_domain::ErrorClass;
 
 /// A classified failure of an outside call.
@@ -67,16 +69,16 @@ impl CallPolicy {
         self
     }
 
-    /// The wait after the `try_number`th failed try (from 1): half of the
-    /// exponential delay plus a random part of the other half.
-    pub(crate) fn delay(&self, try_number: u32) -> Duration {
-        let exp = self
-            .backoff
-            .saturating_mul(1u32 << try_number.saturating_sub(1).min(16))
-            .min(self.max_backoff);
-        let half = exp / 2;
-        let jitter = f64::from(uuid::Uuid::new_v4().as_u128() as u32) / f64::from(u32::MAX);
-        half + half.mul_f64(jitter)
+    /// The pauses after failed tries: doubling from `backoff` up to
+    /// `max_backoff`, each between half of that and all of it (half fixed,
+    /// half random, so retries of many callers spread out).
+    pub fn pauses(&self) -> ExponentialBuilder {
+        ExponentialBuilder::new()
+            .with_min_delay(self.backoff / 2)
+            .with_max_delay(self.max_backoff / 2)
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times()
     }
 }
 
@@ -88,39 +90,40 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, CallError>>,
 {
-    let mut last = CallError::retryable(format!("{what}: never tried"));
-    for try_number in 1..=policy.tries.max(1) {
-        let outcome = match tokio::time::timeout(policy.timeout, f()).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(CallError::retryable(format!(
-                "timed out after {:.1}s",
-                policy.timeout.as_secs_f64()
-            ))),
-        };
-        match outcome {
-            Ok(v) => return Ok(v),
-            Err(e) if e.class == ErrorClass::Retryable && try_number < policy.tries => {
-                tracing::warn!(call = what, try_number, error = %e.message, "outside call failed; retrying");
-                last = e;
-                tokio::time::sleep(policy.delay(try_number)).await;
-            }
-            Err(e) => {
-                return Err(CallError {
-                    class: e.class,
-                    message: format!("{what}: {}", e.message),
-                });
-            }
+    let timeout = policy.timeout;
+    let try_once = || {
+        let attempt = f();
+        async move {
+            tokio::time::timeout(timeout, attempt)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(CallError::retryable(format!(
+                        "timed out after {:.1}s",
+                        timeout.as_secs_f64()
+                    )))
+                })
         }
-    }
-    Err(CallError {
-        class: last.class,
-        message: format!("{what}: {}", last.message),
-    })
+    };
+    let retries = usize::try_from(policy.tries.max(1) - 1).unwrap_or(usize::MAX);
+    try_once
+        .retry(policy.pauses().with_max_times(retries))
+        .sleep(tokio::time::sleep)
+        .when(|e| e.class == ErrorClass::Retryable)
+        .notify(|e, pause| {
+            tracing::warn!(call = what, error = %e.message, retry_in = ?pause, "outside call failed; retrying");
+        })
+        .await
+        .map_err(|e| CallError {
+            class: e.class,
+            message: format!("{what}: {}", e.message),
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
+
+    use backon::BackoffBuilder;
 
     use super::*;
 
@@ -182,9 +185,8 @@ mod tests {
     fn backoff_grows_with_jitter_and_is_capped() {
         let p = CallPolicy::new(Duration::from_secs(1), 10)
             .backoff(Duration::from_secs(1), Duration::from_secs(8));
-        let d1 = p.delay(1);
-        assert!(d1 >= Duration::from_millis(500) && d1 <= Duration::from_secs(1));
-        let d9 = p.delay(9);
-        assert!(d9 >= Duration::from_secs(4) && d9 <= Duration::from_secs(8));
+        let pauses: Vec<Duration> = p.pauses().build().take(9).collect();
+        assert!(pauses[0] >= Duration::from_millis(500) && pauses[0] <= Duration::from_secs(1));
+        assert!(pauses[8] >= Duration::from_secs(4) && pauses[8] <= Duration::from_secs(8));
     }
 }

@@ -48,8 +48,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sp_commands::{Clock, CommandError, Envelope, Handler};
-use sp_domain::Aggregate;
-use sp_domain::codec::EventSchema;
 use sp_domain::notices::{Notices, RecordNotice};
 use sp_domain::{Platform, Policy, Rejection, RunCommand, RunId, RunState};
 use sp_eventstore::Database;
@@ -108,6 +106,8 @@ impl ManagersConfig {
 pub struct Managers {
     pub db: Database,
     pub runs: Handler<RunState>,
+    /// What went wrong outside any run (stream `notices`).
+    notices: Handler<Notices>,
     pub provider: Arc<dyn VmProvider>,
     pub config: Arc<ManagersConfig>,
     pub changes: broadcast::Sender<Change>,
@@ -176,7 +176,8 @@ impl Managers {
             lead.fence.clone(),
         ));
         Managers {
-            runs: Handler::new(store, config.policy.clone(), clock.clone()),
+            runs: Handler::new(store.clone(), config.policy.clone(), clock.clone()),
+            notices: Handler::new(store, config.policy.clone(), clock.clone()),
             db,
             provider,
             config: Arc::new(config),
@@ -231,40 +232,14 @@ impl Managers {
     /// Record something that went wrong outside any run.
     pub async fn notice(&self, manager: &str, kind: &str, message: String) {
         tracing::warn!(manager, kind, %message, "notice");
-        let ctx = sp_domain::Context {
-            now: self.clock.now(),
-            policy: self.config.policy.clone(),
-        };
         let command = RecordNotice {
             kind: kind.to_string(),
             message,
         };
-        // Notices keep no state: appended as they come, without reading the stream.
-        let Ok(events) = Notices.decide(&command, &ctx) else {
-            return;
-        };
-        let metadata = sp_eventstore::Metadata::new(self.actor(manager), uuid::Uuid::now_v7());
-        let new_events: Vec<_> = events
-            .iter()
-            .map(|e| {
-                let encoded = e.encode();
-                sp_eventstore::NewEvent {
-                    event_id: uuid::Uuid::now_v7(),
-                    event_type: encoded.event_type.to_string(),
-                    schema_version: encoded.schema_version,
-                    data: encoded.data,
-                    metadata: metadata.clone(),
-                }
-            })
-            .collect();
+        let envelope = Envelope::new(self.actor(manager));
         if let Err(error) = self
-            .runs
-            .store()
-            .append(
-                sp_domain::notices::STREAM,
-                sp_eventstore::ExpectedVersion::Any,
-                &new_events,
-            )
+            .notices
+            .record_unread(sp_domain::notices::STREAM, &command, &envelope)
             .await
         {
             tracing::error!(%error, "cannot record a notice");

@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, HashSet};
 use sp_domain::{Lifecycle, Phase, RunCommand, RunId, RunState, VmStatus};
 use sp_projections::queries;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::Managers;
 use crate::external::{CallPolicy, call};
@@ -53,11 +52,7 @@ pub async fn reconcile(m: &Managers, missing_once: &mut HashSet<String>) {
     // The runs of every listed VM, read in one round trip.
     let run_ids: Vec<Option<RunId>> = listed
         .iter()
-        .map(|vm| {
-            vm.label(RUN_LABEL)
-                .and_then(|r| Uuid::parse_str(r).ok())
-                .map(RunId)
-        })
+        .map(|vm| vm.label(RUN_LABEL).and_then(|r| r.parse::<RunId>().ok()))
         .collect();
     let streams: Vec<String> = run_ids.iter().flatten().map(RunId::stream).collect();
     let read = match m.db.store.read_streams(&streams).await {
@@ -114,9 +109,7 @@ pub async fn reconcile(m: &Managers, missing_once: &mut HashSet<String>) {
             still_missing.insert(vm_name);
             continue;
         }
-        let Ok(run) = Uuid::parse_str(&entry.run_id).map(RunId) else {
-            continue;
-        };
+        let run = entry.run_id;
         let attempt = u32::try_from(entry.attempt).unwrap_or(0);
         let outcome = m
             .command(
@@ -205,9 +198,7 @@ async fn forget_abandoned_vms_now_gone(m: &Managers, listed: &HashSet<&str>) {
         .iter()
         .filter(|vm| !listed.contains(vm.vm_name.as_str()))
     {
-        let Ok(run) = Uuid::parse_str(&vm.run_id).map(RunId) else {
-            continue;
-        };
+        let run = vm.run_id;
         let command = RunCommand::RecordVmDeleted {
             vm_name: vm.vm_name.clone(),
         };

@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use sp_domain::{RunCommand, RunId};
 use sp_projections::{QueueProjection, VmsProjection, queries};
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::Managers;
 use crate::wake::Wake;
@@ -38,7 +37,7 @@ pub async fn run(m: Managers, stop: CancellationToken) {
 /// lagging model never over-books a platform.
 pub async fn schedule(
     m: &Managers,
-    in_flight: &mut HashMap<String, String>,
+    in_flight: &mut HashMap<RunId, String>,
 ) -> Option<DateTime<Utc>> {
     let pool = &m.db.pool;
     let (entries, states, live) = match tokio::try_join!(
@@ -85,18 +84,16 @@ pub async fn schedule(
             if free == 0 {
                 break;
             }
-            let Ok(run) = Uuid::parse_str(&entry.run_id).map(RunId) else {
-                continue;
-            };
+            let run = entry.run_id;
             let attempt = u32::try_from(entry.attempt).unwrap_or(0);
-            let credential = m.keys.credential(&entry.run_id, attempt);
+            let credential = m.keys.credential(&run.to_string(), attempt);
             let command = RunCommand::RequestVm {
                 runner_credential_sha256: crate::RunnerKeys::hash(&credential),
             };
             let outcome = m.command(NAME, run, &command).await;
             if matches!(&outcome, Ok(events) if !events.is_empty()) {
                 free -= 1;
-                in_flight.insert(entry.run_id.clone(), name.to_string());
+                in_flight.insert(run, name.to_string());
             }
             m.log_outcome(NAME, run, "request a VM", outcome);
         }

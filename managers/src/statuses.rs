@@ -16,7 +16,6 @@ use tokio::time::Instant;
 use sp_domain::{ErrorClass, RunCommand, RunId};
 use sp_projections::{StatusesProjection, queries};
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::Managers;
 use crate::backoff::Backoff;
@@ -33,9 +32,9 @@ struct Work {
     /// Until when GitHub asked for no more requests.
     paused_until: Option<Instant>,
     /// Runs whose status could not be sent, waiting to be tried again.
-    retry: Backoff,
+    retry: Backoff<RunId>,
     /// (run, state) failures already recorded by this process.
-    recorded: HashSet<(String, String)>,
+    recorded: HashSet<(RunId, String)>,
 }
 
 impl Work {
@@ -91,7 +90,7 @@ async fn report(m: &Managers, github: &Github, work: &mut Work) {
         }
     };
     // What is no longer to be reported is forgotten.
-    work.retry.keep_only(rows.iter().map(|r| r.run_id.as_str()));
+    work.retry.keep_only(rows.iter().map(|r| &r.run_id));
     work.recorded
         .retain(|(run, _)| rows.iter().any(|r| &r.run_id == run));
     for row in rows {
@@ -103,9 +102,7 @@ async fn report(m: &Managers, github: &Github, work: &mut Work) {
         if work.retry.waiting(&row.run_id, now) {
             continue;
         }
-        let Ok(run) = Uuid::parse_str(&row.run_id).map(RunId) else {
-            continue;
-        };
+        let run = row.run_id;
         let context = context(&m.config.status_context, &row.platform);
         let target = format!(
             "{}/runs/{}",
@@ -137,7 +134,7 @@ async fn report(m: &Managers, github: &Github, work: &mut Work) {
                     tracing::warn!(?wait, "GitHub rate limit: status reports paused");
                 }
                 work.retry.failed(&row.run_id);
-                let key = (row.run_id.clone(), row.desired_state.clone());
+                let key = (row.run_id, row.desired_state.clone());
                 let permanent = failure.error.class == ErrorClass::Permanent;
                 if !permanent && !work.recorded.insert(key) {
                     continue;

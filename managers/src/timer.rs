@@ -4,10 +4,9 @@
 //! `Failed`. Deadlines that passed while the platform was down fire at
 //! start-up.
 
-use sp_domain::{RunCommand, RunId};
+use sp_domain::RunCommand;
 use sp_projections::{QueueProjection, queries};
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::Managers;
 use crate::wake::Wake;
@@ -36,10 +35,7 @@ pub async fn fire_due(m: &Managers) -> Option<chrono::DateTime<chrono::Utc>> {
         Ok(due) => {
             m.health.ok(NAME);
             let mut failed = false;
-            for (run_id, _) in due {
-                let Ok(run) = Uuid::parse_str(&run_id).map(RunId) else {
-                    continue;
-                };
+            for run in due {
                 let outcome = m.command(NAME, run, &RunCommand::FireDeadline).await;
                 failed |= m.log_outcome(NAME, run, "fire deadline", outcome);
             }

@@ -15,11 +15,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use sp_domain::{RunCommand, RunId};
+use sp_domain::RunCommand;
 use sp_projections::VmsProjection;
 use sp_projections::queries::{self, VmRow};
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::Managers;
 use crate::backoff::Backoff;
@@ -36,7 +35,7 @@ struct Work {
     /// Creates under way, to abandon when their VM is no longer wanted.
     creating: HashMap<String, CancellationToken>,
     /// VMs whose deletion failed, waiting to be tried again.
-    delete_retry: Backoff,
+    delete_retry: Backoff<String>,
 }
 
 impl Work {
@@ -109,7 +108,7 @@ async fn dispatch(m: &Managers, work: &Shared, stop: &CancellationToken) {
     }
     lock(work)
         .delete_retry
-        .keep_only(deleting.iter().map(|vm| vm.vm_name.as_str()));
+        .keep_only(deleting.iter().map(|vm| &vm.vm_name));
     for vm in deleting {
         {
             let mut w = lock(work);
@@ -145,20 +144,18 @@ async fn dispatch(m: &Managers, work: &Shared, stop: &CancellationToken) {
     }
 }
 
-fn parse_run(vm: &VmRow) -> Option<RunId> {
-    Uuid::parse_str(&vm.run_id).ok().map(RunId)
-}
-
 /// What the runner on a VM needs to know, as metadata (never a cloud key).
 fn runner_metadata(m: &Managers, vm: &VmRow) -> std::collections::BTreeMap<String, String> {
     std::collections::BTreeMap::from([
-        ("run-id".to_string(), vm.run_id.clone()),
+        ("run-id".to_string(), vm.run_id.to_string()),
         ("attempt".to_string(), vm.attempt.to_string()),
         ("platform".to_string(), vm.platform.clone()),
         (
             "runner-token".to_string(),
-            m.keys
-                .credential(&vm.run_id, u32::try_from(vm.attempt).unwrap_or(0)),
+            m.keys.credential(
+                &vm.run_id.to_string(),
+                u32::try_from(vm.attempt).unwrap_or(0),
+            ),
         ),
         (
             "report-url".to_string(),
@@ -172,7 +169,7 @@ fn runner_metadata(m: &Managers, vm: &VmRow) -> std::collections::BTreeMap<Strin
 }
 
 async fn create(m: &Managers, vm: &VmRow) {
-    let Some(run) = parse_run(vm) else { return };
+    let run = vm.run_id;
     let policy = &m.config.policy.deadlines;
     let deadline = vm.requested_at + policy.vm_create;
     let Ok(budget) = (deadline - m.clock.now()).to_std() else {
@@ -184,7 +181,7 @@ async fn create(m: &Managers, vm: &VmRow) {
         name: vm.vm_name.clone(),
         platform: vm.platform.clone(),
         idempotency_key: vm.idempotency_key.clone(),
-        labels: labels(&vm.run_id, attempt, &vm.platform),
+        labels: labels(&vm.run_id.to_string(), attempt, &vm.platform),
         metadata: runner_metadata(m, vm),
         // A backstop for a platform that dies for good: the VM goes by itself.
         max_run_duration: (policy.whole_run + policy.boot + policy.vm_create)
@@ -219,9 +216,7 @@ async fn create(m: &Managers, vm: &VmRow) {
 
 /// Delete and record; false when it must be tried again later.
 async fn delete(m: &Managers, vm: &VmRow) -> bool {
-    let Some(run) = parse_run(vm) else {
-        return true;
-    };
+    let run = vm.run_id;
     let what = format!("delete VM {}", vm.vm_name);
     let command = match call(&what, &m.config.vm_delete, || {
         m.provider.delete(&vm.vm_name)

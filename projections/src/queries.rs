@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sp_domain::RunId;
 use sp_eventstore::Pool;
 
 use crate::run_view::RunRow;
@@ -113,7 +114,8 @@ pub async fn get_run(pool: &Pool, run_id: &str) -> Result<Option<RunRow>, sqlx::
 /// One waiting or running run in a platform's queue.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct QueueEntry {
-    pub run_id: String,
+    #[sqlx(try_from = "String")]
+    pub run_id: RunId,
     pub platform: String,
     /// 1 for the run that gets the next VM, among waiting runs.
     pub position: i64,
@@ -186,7 +188,8 @@ pub async fn audit_trail(pool: &Pool, run_id: &str) -> Result<Vec<AuditEntry>, s
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct VmRow {
     pub vm_name: String,
-    pub run_id: String,
+    #[sqlx(try_from = "String")]
+    pub run_id: RunId,
     pub platform: String,
     pub attempt: i32,
     /// requested, created, delete_requested, abandoned, deleted.
@@ -222,12 +225,13 @@ pub async fn live_vms(pool: &Pool) -> Result<Vec<VmRow>, sqlx::Error> {
 }
 
 /// Runs whose deadline has passed at `now`, oldest first.
-pub async fn due_deadlines(
-    pool: &Pool,
-    now: DateTime<Utc>,
-) -> Result<Vec<(String, DateTime<Utc>)>, sqlx::Error> {
-    let sql = "SELECT run_id, deadline_at FROM queue_entries WHERE deadline_at <= $1 ORDER BY deadline_at";
-    Ok(on_pool!(pool, p => sqlx::query_as(sql).bind(now).fetch_all(p).await?))
+pub async fn due_deadlines(pool: &Pool, now: DateTime<Utc>) -> Result<Vec<RunId>, sqlx::Error> {
+    let sql = "SELECT run_id FROM queue_entries WHERE deadline_at <= $1 ORDER BY deadline_at";
+    let ids: Vec<String> =
+        on_pool!(pool, p => sqlx::query_scalar(sql).bind(now).fetch_all(p).await?);
+    ids.into_iter()
+        .map(|id| RunId::try_from(id).map_err(|e| sqlx::Error::Decode(e.into())))
+        .collect()
 }
 
 /// The earliest pending deadline, or when the earliest retry becomes eligible
@@ -244,7 +248,8 @@ pub async fn next_due(pool: &Pool) -> Result<Option<DateTime<Utc>>, sqlx::Error>
 /// A run whose commit status GitHub has not been told yet.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct StatusToReport {
-    pub run_id: String,
+    #[sqlx(try_from = "String")]
+    pub run_id: RunId,
     pub repository: String,
     pub commit_sha: String,
     pub platform: String,

@@ -4,13 +4,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sp_domain::codec::EventSchema;
 use sp_domain::platform::PlatformEvent;
 use sp_eventstore::{EventStore, RecordedEvent};
 
 use crate::run_states::RunStates;
 use crate::run_view::{RunRow, RunStatus};
-use crate::runner::{Projection, ProjectionError};
+use crate::runner::{Projection, ProjectionError, decode};
 use sp_eventstore::Tx;
 use sp_eventstore::on_tx;
 
@@ -33,12 +32,7 @@ impl QueueProjection {
         tx: &mut Tx<'_>,
         event: &RecordedEvent,
     ) -> Result<Option<String>, ProjectionError> {
-        let change =
-            PlatformEvent::decode(&event.event_type, event.schema_version, event.data.clone())
-                .map_err(|e| ProjectionError::Decode {
-                    position: event.position,
-                    message: e.to_string(),
-                })?;
+        let change: PlatformEvent = decode(event)?;
         let (paused, c) = match &change {
             PlatformEvent::PlatformPaused(c) => (true, c),
             PlatformEvent::PlatformResumed(c) => (false, c),
@@ -106,7 +100,7 @@ impl Projection for QueueProjection {
             (false, Some(deadline_at), Some(deadline_kind)) => {
                 on_tx!(tx, c => {
                     sqlx::query(UPSERT)
-                        .bind(&row.run_id)
+                        .bind(row.run_id.to_string())
                         .bind(row.seq)
                         .bind(&row.platform)
                         .bind(row.priority)
@@ -129,13 +123,13 @@ impl Projection for QueueProjection {
             _ => {
                 on_tx!(tx, c => {
                     sqlx::query("DELETE FROM queue_entries WHERE run_id = $1")
-                        .bind(&row.run_id)
+                        .bind(row.run_id.to_string())
                         .execute(c)
                         .await?
                         .rows_affected()
                 });
             }
         }
-        Ok(Some(row.run_id))
+        Ok(Some(row.run_id.to_string()))
     }
 }

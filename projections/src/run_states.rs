@@ -9,11 +9,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sp_domain::codec::EventSchema;
 use sp_domain::{RunEvent, RunId, RunState};
 use sp_eventstore::{EventStore, RecordedEvent};
 
-use crate::runner::ProjectionError;
+use crate::runner::{ProjectionError, decode};
 
 /// Entries kept before the cache starts over; a run's state is small.
 const CAPACITY: usize = 20_000;
@@ -30,15 +29,6 @@ pub struct Folded {
 pub struct RunStates {
     store: Arc<dyn EventStore>,
     cache: Mutex<HashMap<String, (Arc<RunState>, i64)>>,
-}
-
-pub fn decode(event: &RecordedEvent) -> Result<RunEvent, ProjectionError> {
-    RunEvent::decode(&event.event_type, event.schema_version, event.data.clone()).map_err(|e| {
-        ProjectionError::Decode {
-            position: event.position,
-            message: e.to_string(),
-        }
-    })
 }
 
 impl RunStates {

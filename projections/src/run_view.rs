@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sp_domain::{Final, Lifecycle, Phase, RunState, Trigger, Verdict};
+use sp_domain::{Final, Lifecycle, Phase, RunId, RunState, Trigger, Verdict};
 
 /// The dashboard's statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -50,7 +50,8 @@ impl RunStatus {
 /// One row of the `runs` read model.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct RunRow {
-    pub run_id: String,
+    #[sqlx(try_from = "String")]
+    pub run_id: RunId,
     pub seq: i64,
     pub repository: String,
     pub commit_sha: String,
@@ -105,7 +106,7 @@ impl RunRow {
             }
         };
         let mut row = RunRow {
-            run_id: info.id.to_string(),
+            run_id: info.id,
             seq,
             repository: info.repository.clone(),
             commit_sha: info.commit_sha.clone(),

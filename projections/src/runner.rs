@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use chrono::Utc;
 use sp_eventstore::{Database, LogFollower, LogPosition, RecordedEvent, StoreError};
 use tokio::sync::{broadcast, watch};
@@ -22,6 +23,18 @@ pub enum ProjectionError {
     Store(#[from] StoreError),
     #[error("cannot decode event at position {position}: {message}")]
     Decode { position: i64, message: String },
+}
+
+/// The one way a read model decodes a stored event (upcasting old shapes).
+pub(crate) fn decode<E: sp_domain::codec::EventSchema>(
+    event: &RecordedEvent,
+) -> Result<E, ProjectionError> {
+    E::decode(&event.event_type, event.schema_version, event.data.clone()).map_err(|e| {
+        ProjectionError::Decode {
+            position: event.position,
+            message: e.to_string(),
+        }
+    })
 }
 
 /// A read model fed by the log.
@@ -116,83 +129,101 @@ impl Projector {
     }
 
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut delay = Duration::from_millis(100);
-        let mut checkpoint = loop {
-            match load_checkpoint(&self.db, self.name()).await {
-                Ok(c) => break c,
-                Err(e) => {
-                    self.report_failure(0, &e);
-                    tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        () = tokio::time::sleep(delay) => {}
-                    }
-                    delay = (delay * 2).min(Duration::from_secs(30));
-                }
-            }
+        let load = (|| load_checkpoint(&self.db, self.name()))
+            .retry(pauses())
+            .sleep(tokio::time::sleep)
+            .notify(|e, _| self.report_failure(0, e));
+        let mut checkpoint = tokio::select! {
+            () = shutdown.cancelled() => return,
+            loaded = load => match loaded {
+                Ok(c) => c,
+                // The schedule has no end: only shutdown stops it.
+                Err(_) => return,
+            },
         };
         self.status.send_modify(|s| s.checkpoint = checkpoint);
         let mut follower = self.follower(checkpoint);
+        let mut read_pauses = pauses().build();
         loop {
             let batch = tokio::select! {
                 () = shutdown.cancelled() => return,
                 batch = follower.next_batch() => batch,
             };
             let batch = match batch {
-                Ok(b) => b,
+                Ok(b) => {
+                    read_pauses = pauses().build();
+                    b
+                }
                 Err(e) => {
                     self.report_failure(checkpoint.position, &e);
+                    let pause = read_pauses.next().unwrap_or_default();
                     tokio::select! {
                         () = shutdown.cancelled() => return,
-                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        () = tokio::time::sleep(pause) => {}
                     }
                     // A failed read leaves the follower where it was.
                     continue;
                 }
             };
-            let mut delay = Duration::from_millis(100);
-            loop {
-                match apply_batch(&*self.projection, &self.db, checkpoint, &batch).await {
-                    Ok(changed) => {
-                        checkpoint = batch.last().map_or(checkpoint, RecordedEvent::cursor);
-                        self.status.send_replace(ProjectionStatus {
-                            checkpoint,
-                            failing: None,
+            // A batch that fails is applied again (the same events, in order)
+            // until it lands; one that finds its checkpoint moved is not.
+            let apply = (|| apply_batch(&*self.projection, &self.db, checkpoint, &batch))
+                .retry(pauses())
+                .sleep(tokio::time::sleep)
+                .when(|e| matches!(e, BatchError::Failed(..)))
+                .notify(|e, _| {
+                    if let BatchError::Failed(position, e) = e {
+                        self.report_failure(*position, e);
+                    }
+                });
+            let applied = tokio::select! {
+                () = shutdown.cancelled() => return,
+                applied = apply => applied,
+            };
+            match applied {
+                Ok(changed) => {
+                    checkpoint = batch.last().map_or(checkpoint, RecordedEvent::cursor);
+                    self.status.send_replace(ProjectionStatus {
+                        checkpoint,
+                        failing: None,
+                    });
+                    for key in changed {
+                        let _ = self.changes.send(Change {
+                            projection: self.name(),
+                            key,
                         });
-                        for key in changed {
-                            let _ = self.changes.send(Change {
-                                projection: self.name(),
-                                key,
-                            });
-                        }
-                        break;
-                    }
-                    Err(BatchError::CheckpointMoved) => {
-                        tracing::warn!(
-                            projection = self.name(),
-                            "checkpoint moved by someone else; reloading"
-                        );
-                        checkpoint = match load_checkpoint(&self.db, self.name()).await {
-                            Ok(c) => c,
-                            Err(e) => {
-                                self.report_failure(checkpoint.position, &e);
-                                checkpoint
-                            }
-                        };
-                        follower = self.follower(checkpoint);
-                        break;
-                    }
-                    Err(BatchError::Failed(position, e)) => {
-                        self.report_failure(position, &e);
-                        tokio::select! {
-                            () = shutdown.cancelled() => return,
-                            () = tokio::time::sleep(delay) => {}
-                        }
-                        delay = (delay * 2).min(Duration::from_secs(30));
                     }
                 }
+                Err(BatchError::CheckpointMoved) => {
+                    tracing::warn!(
+                        projection = self.name(),
+                        "checkpoint moved by someone else; reloading"
+                    );
+                    checkpoint = match load_checkpoint(&self.db, self.name()).await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            self.report_failure(checkpoint.position, &e);
+                            checkpoint
+                        }
+                    };
+                    follower = self.follower(checkpoint);
+                }
+                // The schedule has no end: only shutdown stops it.
+                Err(BatchError::Failed(..)) => return,
             }
         }
     }
+}
+
+/// Pauses between tries of what a projector cannot do yet (a database that
+/// is down, an event it cannot apply): from 100 ms, doubling, up to 30 s,
+/// for as long as it runs.
+fn pauses() -> ExponentialBuilder {
+    ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(30))
+        .with_jitter()
+        .without_max_times()
 }
 
 async fn apply_batch(

@@ -67,7 +67,7 @@ impl Projection for RunsProjection {
         };
         on_tx!(tx, c => {
             sqlx::query(UPSERT)
-                .bind(&row.run_id)
+                .bind(row.run_id.to_string())
                 .bind(row.seq)
                 .bind(&row.repository)
                 .bind(&row.commit_sha)
@@ -101,6 +101,6 @@ impl Projection for RunsProjection {
                 .await?
                 .rows_affected()
         });
-        Ok(Some(row.run_id))
+        Ok(Some(row.run_id.to_string()))
     }
 }

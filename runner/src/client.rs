@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use sp_domain::protocol::{Job, Report, ReportBody};
@@ -59,9 +60,7 @@ impl Client {
     }
 
     pub async fn job(&self) -> anyhow::Result<Job> {
-        let mut delay = Duration::from_millis(250);
-        let started = std::time::Instant::now();
-        loop {
+        let fetch = || async {
             let response = self
                 .http
                 .get(format!("{}/job", self.base))
@@ -69,26 +68,47 @@ impl Client {
                 .send()
                 .await;
             match response {
-                Ok(r) if r.status().is_success() => return Ok(r.json().await?),
+                Ok(r) if r.status().is_success() => r
+                    .json::<Job>()
+                    .await
+                    .map_err(|e| SendError::Refused(format!("an unreadable job: {e}"))),
                 Ok(r) if r.status().is_client_error() => {
                     let status = r.status();
-                    anyhow::bail!(
-                        "the platform refused the job ({status}): {}",
+                    Err(SendError::Refused(format!(
+                        "{status}: {}",
                         r.text().await.unwrap_or_default()
-                    )
+                    )))
                 }
-                Ok(r) => tracing::warn!(status = %r.status(), "cannot fetch the job yet"),
-                Err(e) => tracing::warn!(error = %e, "cannot reach the platform yet"),
+                Ok(r) => Err(SendError::Unreachable(format!("HTTP {}", r.status()))),
+                Err(e) => Err(SendError::Unreachable(e.to_string())),
             }
-            if started.elapsed() > self.patience {
-                anyhow::bail!(
-                    "the platform did not hand out the job within {:?}",
+        };
+        fetch
+            .retry(self.pauses(Duration::from_secs(15)))
+            .sleep(tokio::time::sleep)
+            .when(|e| matches!(e, SendError::Unreachable(_)))
+            .notify(
+                |e, retry_in| tracing::warn!(problem = %e, ?retry_in, "cannot fetch the job yet"),
+            )
+            .await
+            .map_err(|e| match e {
+                SendError::Refused(why) => anyhow::anyhow!("the platform refused the job ({why})"),
+                SendError::Unreachable(problem) => anyhow::anyhow!(
+                    "the platform did not hand out the job within {:?}: {problem}",
                     self.patience
-                );
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(15));
-        }
+                ),
+            })
+    }
+
+    /// Pauses between tries of a request to the platform: from a quarter of
+    /// a second, doubling up to `max`, until they add up to the patience.
+    fn pauses(&self, max: Duration) -> ExponentialBuilder {
+        ExponentialBuilder::new()
+            .with_min_delay(Duration::from_millis(250))
+            .with_max_delay(max)
+            .with_jitter()
+            .without_max_times()
+            .with_total_delay(Some(self.patience))
     }
 
     /// Spool a report and send everything spooled, oldest first.
@@ -136,9 +156,7 @@ impl Client {
             let body = tokio::fs::read(&path)
                 .await
                 .map_err(|e| SendError::Unreachable(format!("spool {}: {e}", path.display())))?;
-            let mut delay = Duration::from_millis(250);
-            let started = std::time::Instant::now();
-            loop {
+            let send = || async {
                 let response = self
                     .http
                     .post(format!("{}/reports", self.base))
@@ -147,31 +165,32 @@ impl Client {
                     .body(body.clone())
                     .send()
                     .await;
-                let problem = match response {
+                match response {
                     Ok(r) if r.status().is_success() => {
                         let _ = tokio::fs::remove_file(&path).await;
-                        break;
+                        Ok(())
                     }
                     Ok(r) if r.status() == reqwest::StatusCode::CONFLICT => {
                         let _ = tokio::fs::remove_file(&path).await;
-                        return Err(SendError::Refused(r.text().await.unwrap_or_default()));
+                        Err(SendError::Refused(r.text().await.unwrap_or_default()))
                     }
                     Ok(r) if r.status().is_client_error() => {
                         // The report itself is wrong: keep it for the log, do not loop.
                         let _ = tokio::fs::rename(&path, path.with_extension("rejected")).await;
                         tracing::error!(status = %r.status(), "the platform rejected a report");
-                        break;
+                        Ok(())
                     }
-                    Ok(r) => format!("HTTP {}", r.status()),
-                    Err(e) => e.to_string(),
-                };
-                if started.elapsed() > self.patience {
-                    return Err(SendError::Unreachable(problem));
+                    Ok(r) => Err(SendError::Unreachable(format!("HTTP {}", r.status()))),
+                    Err(e) => Err(SendError::Unreachable(e.to_string())),
                 }
-                tracing::warn!(%problem, retry_in = ?delay, "report not delivered; it stays spooled");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
+            };
+            send.retry(self.pauses(Duration::from_secs(30)))
+                .sleep(tokio::time::sleep)
+                .when(|e| matches!(e, SendError::Unreachable(_)))
+                .notify(|problem, retry_in| {
+                    tracing::warn!(%problem, ?retry_in, "report not delivered; it stays spooled");
+                })
+                .await?;
         }
         Ok(())
     }
@@ -211,24 +230,31 @@ impl Client {
         }
         tokio::fs::create_dir_all(cache).await?;
         let partial = cache.join(format!("{sha256}.partial"));
-        let mut last = String::new();
-        for try_number in 1..=3 {
+        let try_once = || async {
             let mut request = self.http.get(url);
             if url.starts_with(&self.base) {
                 request = request.bearer_auth(&self.token);
             }
-            match download(request, &partial).await {
-                Ok(hash) if hash == sha256 => {
-                    tokio::fs::rename(&partial, &target).await?;
-                    return Ok(target);
-                }
-                Ok(hash) => last = format!("its sha256 is {hash}, expected {sha256}"),
-                Err(e) => last = e.to_string(),
-            }
+            let outcome = match download(request, &partial).await {
+                Ok(hash) if hash == sha256 => return Ok(()),
+                Ok(hash) => anyhow::anyhow!("its sha256 is {hash}, expected {sha256}"),
+                Err(e) => e,
+            };
             let _ = tokio::fs::remove_file(&partial).await;
-            tokio::time::sleep(Duration::from_millis(500 * try_number)).await;
-        }
-        anyhow::bail!("cannot download {url}: {last}")
+            Err(outcome)
+        };
+        // Three tries: a cut connection or a bad copy may pass the next time.
+        let pauses = ExponentialBuilder::new()
+            .with_min_delay(Duration::from_millis(500))
+            .with_jitter()
+            .with_max_times(2);
+        try_once
+            .retry(pauses)
+            .sleep(tokio::time::sleep)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot download {url}: {e}"))?;
+        tokio::fs::rename(&partial, &target).await?;
+        Ok(target)
     }
 }
 

@@ -122,7 +122,7 @@ async fn snapshot(p: &TestPlatform) -> Value {
     let mut audit = Vec::new();
     for run in &runs {
         audit.extend(
-            queries::audit_trail(pool, &run.run_id)
+            queries::audit_trail(pool, &run.run_id.to_string())
                 .await
                 .expect("audit"),
         );

@@ -124,7 +124,6 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> Error {
 
 /// A run id from the API: a UUID.
 pub(crate) fn run_id(id: &str) -> async_graphql::Result<sp_domain::RunId> {
-    uuid::Uuid::parse_str(id)
-        .map(sp_domain::RunId)
-        .map_err(|_| coded(ErrorKind::InvalidInput, format!("{id:?} is not a run id")))
+    id.parse()
+        .map_err(|e: sp_domain::ids::InvalidRunId| coded(ErrorKind::InvalidInput, e.to_string()))
 }

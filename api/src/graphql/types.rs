@@ -72,7 +72,7 @@ pub struct Run {
 impl From<RunRow> for Run {
     fn from(r: RunRow) -> Self {
         Run {
-            id: ID(r.run_id),
+            id: ID(r.run_id.to_string()),
             status: Status::parse(&r.status).unwrap_or(Status::Failed).into(),
             repository: r.repository,
             commit_sha: r.commit_sha,
@@ -174,7 +174,7 @@ impl From<sp_projections::queries::VmRow> for AbandonedVm {
     fn from(vm: sp_projections::queries::VmRow) -> Self {
         AbandonedVm {
             vm_name: vm.vm_name,
-            run_id: ID(vm.run_id),
+            run_id: ID(vm.run_id.to_string()),
             platform: vm.platform,
             attempt: vm.attempt,
             since: vm.abandoned_at,
@@ -206,7 +206,7 @@ pub struct QueueEntry {
 impl From<QueueRow> for QueueEntry {
     fn from(q: QueueRow) -> Self {
         QueueEntry {
-            run_id: ID(q.run_id),
+            run_id: ID(q.run_id.to_string()),
             position: q.position,
             status: Status::parse(&q.status).unwrap_or(Status::Queued).into(),
             stage: q.stage,

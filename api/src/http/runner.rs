@@ -42,9 +42,8 @@ struct Caller {
 }
 
 fn parse_run(run: &str) -> Result<RunId, ApiError> {
-    uuid::Uuid::parse_str(run)
-        .map(RunId)
-        .map_err(|_| ApiError::not_found(format!("{run:?} is not a run id")))
+    run.parse()
+        .map_err(|e: sp_domain::ids::InvalidRunId| ApiError::not_found(e.to_string()))
 }
 
 async fn authorize(state: &AppState, headers: &HeaderMap, run: &str) -> Result<Caller, ApiError> {

@@ -4,15 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::types::{ErrorClass, RunnerStage, Stage, Trigger};
 use crate::ids::{Platform, RunId};
-use crate::policy::Policy;
 use crate::verdict::{RegressionTest, TestResult};
-
-/// The world as `decide` may see it: the time, and the limits in force.
-#[derive(Debug, Clone)]
-pub struct Context {
-    pub now: DateTime<Utc>,
-    pub policy: Policy,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueRun {

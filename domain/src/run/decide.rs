@@ -2,10 +2,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::commands::{Context, QueueRun, Rejection, RunCommand};
+use super::commands::{QueueRun, Rejection, RunCommand};
 use super::events::*;
 use super::state::{Lifecycle, Phase, Run, RunState, VmStatus};
 use super::types::{Deadline, DeadlineKind, ErrorClass, FailureReason, Stage};
+use crate::context::Context;
 use crate::verdict;
 
 type Decision = Result<Vec<RunEvent>, Rejection>;

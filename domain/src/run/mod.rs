@@ -6,7 +6,7 @@ pub mod events;
 mod state;
 mod types;
 
-pub use commands::{Context, QueueRun, Rejection, RunCommand};
+pub use commands::{QueueRun, Rejection, RunCommand};
 pub use decide::decide;
 pub use events::RunEvent;
 pub use state::{Artifact, Final, Lifecycle, Phase, Run, RunInfo, RunState, VmRecord, VmStatus};

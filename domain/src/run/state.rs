@@ -175,13 +175,6 @@ impl Phase {
 }
 
 impl RunState {
-    /// Fold a whole stream.
-    pub fn replay<'a>(events: impl IntoIterator<Item = &'a RunEvent>) -> RunState {
-        events
-            .into_iter()
-            .fold(RunState::default(), RunState::evolve)
-    }
-
     pub fn is_final(&self) -> bool {
         matches!(
             self.run.as_ref().map(|r| &r.lifecycle),

@@ -8,6 +8,7 @@ use crate::policy::Policy;
 use crate::verdict::{
     ExpectedOutput, OutputProduced, ProducedOutput, RegressionTest, SampleRef, TestResult, Verdict,
 };
+use crate::{Aggregate, Context};
 
 struct Scenario {
     state: RunState,
