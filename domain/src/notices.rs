@@ -12,7 +12,14 @@ use crate::context::Context;
 pub const STREAM: &str = "notices";
 
 #[derive(
-    Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumCount,
+    Debug,
+    Clone,
+    PartialEq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumCount,
+    strum::VariantNames,
 )]
 #[serde(tag = "type")]
 pub enum NoticeEvent {

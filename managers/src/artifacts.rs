@@ -25,6 +25,7 @@ use crate::Managers;
 use crate::backoff::Backoff;
 use crate::external::{CallError, call};
 use crate::wake::Wake;
+use crate::saga::FETCH_ARTIFACT;
 
 const NAME: &str = "artifacts";
 
@@ -303,7 +304,7 @@ pub async fn download(
     bearer: Option<&str>,
     store: &ArtifactStore,
 ) -> Result<Fetched, CallError> {
-    let what = format!("download {url}");
+    let what = FETCH_ARTIFACT.on(url);
     let policy = crate::external::CallPolicy::new(store.timeout, 3);
     call(&what, &policy, || download_once(client, url, bearer, store)).await
 }

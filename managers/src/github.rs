@@ -172,10 +172,10 @@ impl Github {
         description: &str,
         target_url: &str,
     ) -> Result<(), GithubError> {
-        let what = format!(
-            "status {state} for {repository}@{}",
+        let what = crate::saga::REPORT_STATUS.on(&format!(
+            "{state} for {repository}@{}",
             &sha[..sha.len().min(10)]
-        );
+        ));
         let body = serde_json::json!({
             "state": state,
             "context": context,

@@ -21,6 +21,10 @@
 //! with the same idempotency key, so it never makes a second VM. One instance
 //! leads at a time (`sp_eventstore::lease`).
 //!
+//! [`saga`] names every outside effect as a step: the intent recorded before
+//! it, why repeating it repeats nothing outside, the events of its outcome,
+//! and the step that undoes it (or the person who must, [`saga::Undo`]).
+//!
 //! Also public: [`provider`] ([`VmProvider`], [`CreateVm`], [`VmInfo`],
 //! [`VmState`]) and [`local`] (VMs as local process groups); [`external`]'s
 //! [`CallPolicy`] and [`CallError`]; [`credentials`] ([`RunnerKeys`], one runner
@@ -37,6 +41,7 @@ pub mod health;
 pub mod local;
 pub mod provider;
 pub mod reconcile;
+pub mod saga;
 pub mod scheduler;
 pub mod statuses;
 pub mod timer;

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Managers;
 use crate::external::{CallPolicy, call};
 use crate::provider::{MANAGED_LABEL, RUN_LABEL, VmInfo, VmState};
+use crate::saga::DELETE_ORPHAN;
 
 const NAME: &str = "reconciler";
 
@@ -209,7 +210,7 @@ async fn forget_abandoned_vms_now_gone(m: &Managers, listed: &HashSet<&str>) {
 
 /// Delete a VM no run can account for, and record that it happened.
 async fn delete_orphan(m: &Managers, vm: &VmInfo, why: &str) {
-    let what = format!("delete orphan VM {}", vm.name);
+    let what = DELETE_ORPHAN.on(&vm.name);
     match call(&what, &m.config.vm_delete, || m.provider.delete(&vm.name)).await {
         Ok(()) => {
             m.notice(

@@ -24,6 +24,7 @@ use crate::Managers;
 use crate::backoff::Backoff;
 use crate::external::call;
 use crate::provider::{CreateVm, labels};
+use crate::saga::{CREATE_VM, DELETE_VM};
 use crate::wake::Wake;
 
 const NAME: &str = "vm-manager";
@@ -188,7 +189,7 @@ async fn create(m: &Managers, vm: &VmRow) {
             .to_std()
             .unwrap_or(Duration::from_secs(4 * 3600)),
     };
-    let what = format!("create VM {}", vm.vm_name);
+    let what = CREATE_VM.on(&vm.vm_name);
     let created = tokio::time::timeout(
         budget,
         call(&what, &m.config.vm_create, || m.provider.create(&request)),
@@ -217,7 +218,7 @@ async fn create(m: &Managers, vm: &VmRow) {
 /// Delete and record; false when it must be tried again later.
 async fn delete(m: &Managers, vm: &VmRow) -> bool {
     let run = vm.run_id;
-    let what = format!("delete VM {}", vm.vm_name);
+    let what = DELETE_VM.on(&vm.vm_name);
     let command = match call(&what, &m.config.vm_delete, || {
         m.provider.delete(&vm.vm_name)
     })

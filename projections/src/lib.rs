@@ -20,10 +20,11 @@
 //! [`StatusesProjection`] (`statuses`, table `github_statuses`) and
 //! [`ResultsProjection`] (`results`, table `sample_results`). Also public:
 //! [`RunRow`] and [`RunStatus`] (a run as the dashboard shows it, derived from
-//! the domain's state); [`Change`] (published after commit, for live
-//! subscribers); [`ProjectionStatus`] and [`ProjectionError`]; and [`Tx`] with
-//! the [`on_tx!`] and [`on_pool!`] macros (read-model SQL written once for both
-//! backends).
+//! the domain's state), and [`run_as_of`] (a run as it was at any position
+//! of its stream); [`Change`] (published after commit, for live
+//! subscribers); [`ProjectionStatus`] and [`ProjectionError`]. Read-model SQL
+//! is written once for both backends with the event store's `Tx`, `on_tx!`
+//! and `on_pool!`.
 
 mod audit;
 pub mod history;
@@ -42,6 +43,7 @@ use std::sync::Arc;
 pub use audit::AuditProjection;
 pub use queue::QueueProjection;
 pub use results::ResultsProjection;
+pub use run_states::run_as_of;
 pub use run_view::{RunRow, RunStatus};
 pub use runner::{Change, Projection, ProjectionError, ProjectionStatus, Projector, rebuild};
 pub use runs::RunsProjection;

@@ -89,3 +89,23 @@ impl RunStates {
         Ok((state, seq))
     }
 }
+
+/// A run as it was just after the event at global `position`, folded from
+/// its events up to there; `None` when the run did not exist yet.
+pub async fn run_as_of(
+    store: &dyn EventStore,
+    run: RunId,
+    position: i64,
+) -> Result<Option<crate::RunRow>, ProjectionError> {
+    let events = store.read_stream(&run.stream(), 1).await?;
+    // Within one stream, positions increase with versions.
+    let upto = events.iter().take_while(|e| e.position <= position).count();
+    let (Some(first), Some(last)) = (events.first(), events[..upto].last()) else {
+        return Ok(None);
+    };
+    let mut state = RunState::default();
+    for e in &events[..upto] {
+        state = state.evolve(&decode(e)?);
+    }
+    Ok(crate::RunRow::from_state(&state, first.position, last.position))
+}

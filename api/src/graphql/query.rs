@@ -2,9 +2,7 @@
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, Object, Result};
-use sp_commands::Handler;
-use sp_domain::RunState;
-use sp_projections::{RunRow, queries};
+use sp_projections::queries;
 
 use super::types::{
     AbandonedVm, AuditEntry, BlockedUser, PlatformQueue, QueueEntry, Run, RunFilter, TestOutcome,
@@ -169,19 +167,10 @@ impl RunQuery {
     async fn run_as_of(&self, ctx: &Context<'_>, run_id: ID, position: i64) -> Result<Option<Run>> {
         require(ctx, Scope::Read)?;
         let id = super::run_id(&run_id)?;
-        let events = services(ctx)?
-            .db
-            .store
-            .read_stream(&id.stream(), 1)
+        let row = sp_projections::run_as_of(&*services(ctx)?.db.store, id, position)
             .await
             .map_err(internal)?;
-        // Within one stream, positions increase with versions.
-        let upto = events.iter().take_while(|e| e.position <= position).count();
-        let (Some(first), Some(last)) = (events.first(), events[..upto].last()) else {
-            return Ok(None);
-        };
-        let loaded = Handler::<RunState>::fold(&id.stream(), &events[..upto]).map_err(internal)?;
-        Ok(RunRow::from_state(&loaded.state, first.position, last.position).map(Run::from))
+        Ok(row.map(Run::from))
     }
 
     /// GitHub users whose pushes and pull requests queue nothing.

@@ -10,7 +10,14 @@ use crate::ids::{Platform, RunId};
 use crate::verdict::{Counts, RegressionTest, TestResult, Verdict};
 
 #[derive(
-    Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumCount,
+    Debug,
+    Clone,
+    PartialEq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumCount,
+    strum::VariantNames,
 )]
 #[serde(tag = "type")]
 pub enum RunEvent {
