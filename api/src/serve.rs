@@ -23,6 +23,9 @@ use crate::config::Settings;
 use crate::graphql::{self, Services};
 use crate::http::{self, AppState};
 
+/// Runs kept folded for the runner endpoint: more than run at once.
+const RUNS_KEPT_FOLDED: usize = 1024;
+
 /// Serve on `listener` until `shutdown` is cancelled.
 pub async fn serve(
     listener: TcpListener,
@@ -94,7 +97,8 @@ pub async fn serve(
         schema,
         projections: projectors.iter().map(|p| (p.name(), p.status())).collect(),
         managers: health.clone(),
-        runs: sp_commands::Handler::new(db.store.clone(), settings.policy.clone(), clock_for_api),
+        runs: sp_commands::Handler::new(db.store.clone(), settings.policy.clone(), clock_for_api)
+            .keeping_folds(RUNS_KEPT_FOLDED),
         runner: http::RunnerSettings {
             public_url: managers_config.public_url.clone(),
             max_log_bytes: settings.max_log_bytes,

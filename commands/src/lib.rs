@@ -38,8 +38,9 @@ pub mod intake;
 pub mod operator;
 pub mod output_diff;
 
+use std::collections::{HashMap, HashSet};
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use sp_domain::codec::EventSchema;
 use sp_domain::{Aggregate, Context, DecodeError, Policy};
@@ -167,7 +168,8 @@ pub struct Outcome<A: Aggregate> {
 pub struct Loaded<A> {
     pub state: A,
     pub version: u64,
-    pub event_ids: Vec<Uuid>,
+    /// For idempotency: a request whose first event id is here was recorded.
+    pub event_ids: HashSet<Uuid>,
 }
 
 /// Executes commands against streams of one aggregate type.
@@ -176,7 +178,39 @@ pub struct Handler<A> {
     store: Arc<dyn EventStore>,
     policy: Policy,
     clock: Arc<dyn Clock>,
+    folds: Option<Arc<Folds<A>>>,
     _aggregate: PhantomData<fn() -> A>,
+}
+
+/// Streams folded by earlier commands, by stream id, so that a command
+/// reads only what was recorded since (usually nothing) instead of the
+/// whole stream. A kept fold can be behind (another writer, another
+/// replica), never wrong: the events after its version are read and folded
+/// on, and the append's expected version stays the only concurrency control.
+#[derive(Debug)]
+struct Folds<A> {
+    kept: Mutex<HashMap<String, Arc<Loaded<A>>>>,
+    capacity: usize,
+}
+
+impl<A> Folds<A> {
+    fn get(&self, stream: &str) -> Option<Arc<Loaded<A>>> {
+        self.kept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(stream)
+            .cloned()
+    }
+
+    fn keep(&self, stream: &str, loaded: Arc<Loaded<A>>) {
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        // Runs end: starting over now and then bounds memory, and costs
+        // one full read per stream still in use.
+        if kept.len() >= self.capacity && !kept.contains_key(stream) {
+            kept.clear();
+        }
+        kept.insert(stream.to_string(), loaded);
+    }
 }
 
 impl<A> Clone for Handler<A> {
@@ -185,6 +219,7 @@ impl<A> Clone for Handler<A> {
             store: self.store.clone(),
             policy: self.policy.clone(),
             clock: self.clock.clone(),
+            folds: self.folds.clone(),
             _aggregate: PhantomData,
         }
     }
@@ -196,8 +231,19 @@ impl<A: Aggregate> Handler<A> {
             store,
             policy,
             clock,
+            folds: None,
             _aggregate: PhantomData,
         }
+    }
+
+    /// Keep up to `streams` folded streams between commands (see `Folds`):
+    /// for aggregates whose streams grow long and are commanded often (runs).
+    pub fn keeping_folds(mut self, streams: usize) -> Self {
+        self.folds = Some(Arc::new(Folds {
+            kept: Mutex::new(HashMap::new()),
+            capacity: streams.max(1),
+        }));
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn EventStore> {
@@ -206,8 +252,20 @@ impl<A: Aggregate> Handler<A> {
 
     /// Fold a stream.
     pub async fn load(&self, stream: &str) -> Result<Loaded<A>, CommandError<A::Rejection>> {
-        let recorded = self.store.read_stream(stream, 1).await?;
-        Self::fold(stream, &recorded)
+        let Some(folds) = &self.folds else {
+            let recorded = self.store.read_stream(stream, 1).await?;
+            return Self::fold(stream, &recorded);
+        };
+        let kept = folds.get(stream);
+        let from = kept.as_ref().map_or(1, |k| k.version + 1);
+        let recorded = self.store.read_stream(stream, from).await?;
+        let kept = kept.map(Arc::unwrap_or_clone).unwrap_or_default();
+        if recorded.is_empty() {
+            return Ok(kept);
+        }
+        let loaded = Self::fold_onto(stream, kept, &recorded)?;
+        folds.keep(stream, Arc::new(loaded.clone()));
+        Ok(loaded)
     }
 
     /// Fold a stream read by the caller (several at once with
@@ -236,7 +294,7 @@ impl<A: Aggregate> Handler<A> {
             )?;
             loaded.state = loaded.state.apply(&event);
             loaded.version = e.stream_version;
-            loaded.event_ids.push(e.event_id);
+            loaded.event_ids.insert(e.event_id);
         }
         Ok(loaded)
     }

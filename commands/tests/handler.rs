@@ -158,11 +158,91 @@ async fn racing_commands_on_one_stream_all_land(db: TestDb) {
     assert_eq!(loaded.version, 3 + 8);
 }
 
+/// A handler that keeps folds decides exactly as one that folds the whole
+/// stream for every command, also when another writer (a second replica)
+/// appends behind its back, a request is repeated, and streams are dropped
+/// from its memory.
+async fn kept_folds_decide_as_full_folds(db: TestDb) {
+    let (plain, clock) = handler(&db);
+    let kept = Handler::<RunState>::new(db.store(), Policy::default(), clock.clone())
+        // One stream kept: the second stream keeps pushing the first out.
+        .keeping_folds(1);
+    let runs = [RunId::derived("kept-1"), RunId::derived("kept-2")];
+    let steps: Vec<(usize, RunCommand)> = vec![
+        (0, queue(runs[0])),
+        (1, queue(runs[1])),
+        (
+            0,
+            RunCommand::RecordArtifactFetched {
+                size_bytes: 0,
+                sha256: "e".repeat(64),
+                location: "none".into(),
+            },
+        ),
+        (
+            0,
+            RunCommand::RequestVm {
+                runner_credential_sha256: "c".repeat(64),
+            },
+        ),
+        (
+            0,
+            RunCommand::RecordVmCreated {
+                attempt: 1,
+                vm_name: "vm-1".into(),
+            },
+        ),
+        (
+            0,
+            RunCommand::RecordProgress {
+                attempt: 1,
+                stage: RunnerStage::Testing,
+                message: String::new(),
+                done: 0,
+                total: 0,
+            },
+        ),
+        (0, RunCommand::FireDeadline),
+        (1, RunCommand::FireDeadline),
+        (
+            0,
+            RunCommand::Cancel {
+                reason: "done".into(),
+            },
+        ),
+    ];
+    for (i, (which, command)) in steps.iter().enumerate() {
+        let stream = runs[*which].stream();
+        // Writers take turns, so the kept fold is often behind the stream.
+        let writer = if i % 2 == 0 { &kept } else { &plain };
+        let envelope = Envelope::new("user:alice").idempotent(format!("step-{i}"));
+        let _ = writer.execute(&stream, command, &envelope).await;
+        // The same request again, through the other handler: nothing new.
+        let other = if i % 2 == 0 { &plain } else { &kept };
+        let again = other.execute(&stream, command, &envelope).await;
+        assert!(
+            again.as_ref().map_or(true, |o| o.events.is_empty()),
+            "step {i}: a repeated request recorded {again:?}"
+        );
+        clock.advance(Duration::minutes(31));
+        for run in &runs {
+            let (a, b) = (
+                kept.load(&run.stream()).await.expect("kept"),
+                plain.load(&run.stream()).await.expect("full"),
+            );
+            assert_eq!(a.version, b.version, "step {i}");
+            assert_eq!(a.state, b.state, "step {i}");
+            assert_eq!(a.event_ids, b.event_ids, "step {i}");
+        }
+    }
+}
+
 // Each on the runtime it always had: the first two on the current thread,
 // the racing one on four workers.
 sp_eventstore::on_both_backends! {
     #[tokio::test]
-    db: records_decisions_and_replays_them, a_repeated_request_records_nothing_new;
+    db: records_decisions_and_replays_them, a_repeated_request_records_nothing_new,
+        kept_folds_decide_as_full_folds;
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     db: racing_commands_on_one_stream_all_land;
 }

@@ -24,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 use crate::Managers;
 use crate::backoff::Backoff;
 use crate::external::{CallError, call};
-use crate::wake::Wake;
 use crate::saga::FETCH_ARTIFACT;
+use crate::wake::Wake;
 
 const NAME: &str = "artifacts";
 

@@ -181,7 +181,8 @@ impl Managers {
             lead.fence.clone(),
         ));
         Managers {
-            runs: Handler::new(store.clone(), config.policy.clone(), clock.clone()),
+            runs: Handler::new(store.clone(), config.policy.clone(), clock.clone())
+                .keeping_folds(1024),
             notices: Handler::new(store, config.policy.clone(), clock.clone()),
             db,
             provider,

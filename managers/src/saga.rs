@@ -122,7 +122,12 @@ mod tests {
     #[test]
     fn every_step_is_asked_for_and_answered_by_real_events() {
         for step in STEPS {
-            assert!(recorded(step.intent), "{}: no event {}", step.name, step.intent);
+            assert!(
+                recorded(step.intent),
+                "{}: no event {}",
+                step.name,
+                step.intent
+            );
             assert!(!step.outcomes.is_empty(), "{}: no outcome", step.name);
             for outcome in step.outcomes {
                 assert!(recorded(outcome), "{}: no event {outcome}", step.name);

@@ -107,5 +107,9 @@ pub async fn run_as_of(
     for e in &events[..upto] {
         state = state.evolve(&decode(e)?);
     }
-    Ok(crate::RunRow::from_state(&state, first.position, last.position))
+    Ok(crate::RunRow::from_state(
+        &state,
+        first.position,
+        last.position,
+    ))
 }
