@@ -162,7 +162,7 @@ impl Operator {
             tests: if current_catalogue {
                 self.catalogues.tests_for(&original.info.platform).await?
             } else {
-                original.info.tests.clone()
+                original.info.tests.to_vec()
             },
             delivery_id: None,
         });

@@ -6,7 +6,8 @@
 //! 3. run each regression test with its timeout, hash its outputs, compare
 //!    them with the approved hash, report the result;
 //! 4. keep a heartbeat going while a test runs long;
-//! 5. upload the log and each test's stderr, report the finish.
+//! 5. upload the log and each test's stderr that is not empty, report the
+//!    finish.
 //!
 //! Reports go through a spool on disk and are retried with backoff, so a
 //! platform that is briefly unreachable loses nothing. A local failure (an
@@ -407,9 +408,10 @@ async fn upload_logs(client: &Client, config: &Config, job: &Job, log: &Log) {
     for t in &job.tests {
         let name = log_name(&t.test.id);
         let path = config.work_dir.join("stderr").join(&name);
-        if path.exists()
-            && let Err(e) = client.upload_log(&name, &path).await
-        {
+        // An empty stderr says nothing: one request per test of a large
+        // catalogue for nothing is what made the end of a run slow.
+        let said_something = tokio::fs::metadata(&path).await.is_ok_and(|m| m.len() > 0);
+        if said_something && let Err(e) = client.upload_log(&name, &path).await {
             tracing::warn!(error = %e, test = %t.test.id, "cannot upload a test's stderr");
         }
     }

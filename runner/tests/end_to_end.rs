@@ -45,6 +45,11 @@ async fn the_demo_catalogue_runs_to_a_verdict(backend: Backend) {
         .await;
     assert_eq!(status, 200, "stderr uploaded");
     assert!(stderr.contains("refusing"), "{stderr}");
+    // A test that wrote nothing to stderr costs no upload.
+    let (status, _) = p
+        .get_text(&format!("/files/logs/{run}/1/upper-hello.stderr"))
+        .await;
+    assert_eq!(status, 404, "an empty stderr is not uploaded");
 
     // The dashboard model has the verdict.
     let r = eventually("the runs model shows the verdict", || async {

@@ -4,7 +4,7 @@
 //! a seed costs about four times as much (default 100); the `fault-harness`
 //! binary runs as many as asked.
 //!
-//! A seed that does not finish within its time is a failure like a broken
+//! A seed that does not finish within its time (`SEED_LIMIT`) is a failure like a broken
 //! invariant: the one that hung before was a real defect (a cancelled begin
 //! poisoned SQLite's only writer connection).
 

@@ -1,6 +1,7 @@
 //! A run's state, folded from its events by `evolve`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -29,7 +30,8 @@ pub struct Run {
     /// Every VM ever requested for this run, by name.
     pub vms: BTreeMap<String, VmRecord>,
     /// Results reported by the current attempt, by regression test id.
-    pub results: BTreeMap<String, TestResult>,
+    /// Shared like the tests: copied only when a result is added.
+    pub results: Arc<BTreeMap<String, TestResult>>,
     /// When the current attempt's VM came up (or first reported): the whole-run clock.
     pub attempt_started_at: Option<DateTime<Utc>>,
     /// Statuses GitHub has been told, as (context, state).
@@ -53,7 +55,9 @@ pub struct RunInfo {
     pub platform: Platform,
     pub trigger: Trigger,
     pub priority: i32,
-    pub tests: Vec<RegressionTest>,
+    /// The tests in scope, shared: a run's state is copied for every
+    /// command, and this is the largest part of it.
+    pub tests: Arc<[RegressionTest]>,
     pub delivery_id: Option<String>,
     pub queued_at: DateTime<Utc>,
 }
@@ -210,7 +214,7 @@ impl RunState {
                         platform: q.platform.clone(),
                         trigger: q.trigger.clone(),
                         priority: q.priority,
-                        tests: q.tests.clone(),
+                        tests: Arc::from(q.tests.as_slice()),
                         delivery_id: q.delivery_id.clone(),
                         queued_at: q.at,
                     },
@@ -221,7 +225,7 @@ impl RunState {
                     attempt: 1,
                     artifact: None,
                     vms: BTreeMap::new(),
-                    results: BTreeMap::new(),
+                    results: Arc::default(),
                     attempt_started_at: None,
                     reported: Vec::new(),
                     status_abandoned: Vec::new(),
@@ -347,8 +351,7 @@ impl Run {
             }
             RunEvent::SampleResult(e) => {
                 self.report_received(e.at);
-                self.results
-                    .insert(e.result.test_id.clone(), e.result.clone());
+                Arc::make_mut(&mut self.results).insert(e.result.test_id.clone(), e.result.clone());
                 let done = u32::try_from(self.results.len()).unwrap_or(u32::MAX);
                 let total = u32::try_from(self.info.tests.len()).unwrap_or(u32::MAX);
                 if let Lifecycle::Active { phase, .. } = &self.lifecycle
@@ -382,7 +385,7 @@ impl Run {
             }
             RunEvent::RetryScheduled(e) => {
                 self.attempt = e.next_attempt;
-                self.results.clear();
+                self.results = Arc::default();
                 self.attempt_started_at = None;
                 self.last_problem = Some(e.reason.clone());
                 self.activate(
