@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -83,19 +84,37 @@ impl Database {
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(options.acquire_timeout)
                 .foreign_keys(true);
-            let writer = SqlitePoolOptions::new()
-                .max_connections(1)
-                .acquire_timeout(options.acquire_timeout)
-                .after_release(|conn, _| Box::pin(release_outside_transaction(conn)))
-                .connect_with(connect.clone())
-                .await?;
-            // Readers are ordinary connections that only read: SQLite's
-            // read-only mode has WAL corner cases (a reader opened before the
-            // first migration was seen to miss tables created after it).
-            let reader = SqlitePoolOptions::new()
-                .max_connections(4)
-                .acquire_timeout(options.acquire_timeout)
-                .connect_with(connect)
+            let open = || async {
+                let writer = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(options.acquire_timeout)
+                    .after_release(|conn, _| Box::pin(release_outside_transaction(conn)))
+                    .connect_with(connect.clone())
+                    .await?;
+                // Readers are ordinary connections that only read: SQLite's
+                // read-only mode has WAL corner cases (a reader opened before
+                // the first migration was seen to miss tables created after it).
+                let reader = SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect_with(connect.clone())
+                    .await?;
+                Ok::<_, sqlx::Error>((writer, reader))
+            };
+            // Processes opening a new file at once race to switch it to WAL,
+            // and SQLite answers the losers "database is locked" at once,
+            // without waiting out the busy timeout: they try again.
+            let (writer, reader) = open
+                .retry(
+                    ExponentialBuilder::new()
+                        .with_min_delay(Duration::from_millis(20))
+                        .with_max_delay(Duration::from_millis(500))
+                        .with_jitter()
+                        .without_max_times()
+                        .with_total_delay(Some(options.acquire_timeout)),
+                )
+                .sleep(tokio::time::sleep)
+                .when(crate::error::database_error_is_transient)
                 .await?;
             let store = SqliteStore::new(writer.clone(), reader.clone());
             return Ok(Database {

@@ -53,7 +53,7 @@ impl StoreError {
     }
 }
 
-fn database_error_is_transient(error: &sqlx::Error) -> bool {
+pub(crate) fn database_error_is_transient(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
