@@ -52,15 +52,11 @@ fn catalogue(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
 }
 
 async fn report(p: &TestPlatform, run: &str, token: &str, body: Value) {
-    let r = p
-        .http
-        .post(format!("{}/runner/v1/runs/{run}/reports", p.base))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .expect("report");
-    assert!(r.status().is_success(), "report refused: {}", r.status());
+    let (status, answer) = p.report(run, token, &body).await;
+    assert!(
+        (200..300).contains(&status),
+        "report refused: {status} {answer}"
+    );
 }
 
 async fn bench(backend: Backend, name: &str, n: usize) {

@@ -190,6 +190,20 @@ impl TestPlatform {
         response.json().await.expect("graphql JSON")
     }
 
+    /// Send a runner's report for `run` with `token`: the status and the answer.
+    pub async fn report(&self, run: &str, token: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}/runner/v1/runs/{run}/reports", self.base))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("report");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     /// `GET` a path of the platform: the status and the body as text.
     pub async fn get_text(&self, path: &str) -> (u16, String) {
         let response = self

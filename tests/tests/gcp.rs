@@ -12,15 +12,10 @@ use sp_tests::fake_compute::{FakeCompute, Mode};
 fn config(fake: &FakeCompute) -> GcpConfig {
     GcpConfig {
         project: "ccx-ci".into(),
-        zone: "us-central1-a".into(),
-        machine_type: "e2-standard-4".into(),
-        image: "projects/debian-cloud/global/images/family/debian-12".into(),
-        network: "global/networks/default".into(),
-        subnetwork: None,
-        disk_size_gb: 50,
         startup_script: "#!/bin/sh\necho start the runner\n".into(),
         endpoint: Some(fake.url.clone()),
         request_timeout: Duration::from_secs(5),
+        ..GcpConfig::default()
     }
 }
 

@@ -5,16 +5,7 @@ use serde_json::{Value, json};
 use sp_tests::{Backend, TestPlatform, demo_dir};
 
 async fn report(p: &TestPlatform, run: &str, token: &str, body: Value) -> (u16, Value) {
-    let r = p
-        .http
-        .post(format!("{}/runner/v1/runs/{run}/reports", p.base))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .expect("report");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    p.report(run, token, &body).await
 }
 
 async fn event_types(p: &TestPlatform, run: &str) -> Vec<String> {
