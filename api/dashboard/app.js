@@ -1003,13 +1003,8 @@ async function loadAudit(page) {
 
 /* ---------- queue ---------- */
 
-function queueTable(entries, running) {
-  if (!entries.length) return h`<p class="muted">${running ? 'Nothing running.' : 'Nothing waiting.'}</p>`;
-  return h`
-    <div class="scroll"><table class="queue">
-      <thead><tr><th>#</th><th>Run</th><th>Stage</th><th>Attempt</th><th>${running ? 'Running' : 'Waiting'} since</th>
-        <th>Eligible at</th><th>Deadline</th>${running ? raw('<th>VM</th>') : ''}</tr></thead>
-      <tbody>${entries.map((q) => h`
+function queueRows(entries, running) {
+  return entries.map((q) => h`
         <tr data-run-id="${q.runId}">
           <td class="num">${q.position}</td>
           <td>${runLink(q.runId)}${q.priority ? h` <span class="muted" title="priority">p${q.priority}</span>` : ''}</td>
@@ -1019,9 +1014,24 @@ function queueTable(entries, running) {
           <td>${when(q.eligibleAt)}</td>
           <td>${q.deadlineKind} ${when(q.deadlineAt)}</td>
           ${running ? h`<td>${q.vmName ? h`<code>${q.vmName}</code>` : dash}</td>` : ''}
-        </tr>`)}
-      </tbody>
+        </tr>`);
+}
+
+function queueTable(entries, running) {
+  if (!entries.length) return h`<p class="muted">${running ? 'Nothing running.' : 'Nothing waiting.'}</p>`;
+  return h`
+    <div class="scroll"><table class="queue">
+      <thead><tr><th>#</th><th>Run</th><th>Stage</th><th>Attempt</th><th>${running ? 'Running' : 'Waiting'} since</th>
+        <th>Eligible at</th><th>Deadline</th>${running ? raw('<th>VM</th>') : ''}</tr></thead>
+      <tbody>${queueRows(entries, running)}</tbody>
     </table></div>`;
+}
+
+/** The button under a platform's waiting runs that loads the next page, if any. */
+function moreWaiting(platform, page, shown, total) {
+  if (!page.pageInfo.hasNextPage) return '';
+  return h`<p class="more"><button data-action="more" data-platform="${platform}" data-after="${page.pageInfo.endCursor}">
+    Show ${Math.min(QUEUE_PAGE, total - shown)} more</button> <span class="muted">(${shown} of ${total} waiting shown)</span></p>`;
 }
 
 function platformSection(p) {
@@ -1034,11 +1044,12 @@ function platformSection(p) {
     : h`<button class="op" data-action="pause" data-platform="${p.platform}">Pause…</button>`}
       </header>
       ${p.maintenanceNote ? h`<p class="callout ${p.paused ? 'warn' : ''}">${p.maintenanceNote}</p>` : ''}
-      <p><span class="counts">${p.waiting.length} waiting, ${p.running.length} running</span>
+      <p><span class="counts">${p.waitingCount} waiting, ${p.running.length} running</span>
         · <span class="capacity" title="VMs this platform may have at once">capacity ${p.capacity}</span>
         ${p.oldestWaitingSince ? h` · oldest ${since(p.oldestWaitingSince, { prefix: 'waiting for ' })}` : ''}</p>
       <h3>Running</h3>${queueTable(p.running, true)}
-      <h3>Waiting</h3>${queueTable(p.waiting, false)}
+      <h3>Waiting</h3>${queueTable(p.waiting.nodes, false)}
+      <div class="waiting-more">${moreWaiting(p.platform, p.waiting, p.waiting.nodes.length, p.waitingCount)}</div>
     </section>`;
 }
 
@@ -1052,13 +1063,17 @@ function abandonedSection(vms) {
   </section>`;
 }
 
+/** Waiting runs per page of the queue: a long queue is read a page at a time. */
+const QUEUE_PAGE = 50;
+
 async function queuePage(app) {
   const gen = generation;
   setHtml(app, h`<h1>Queue</h1><div id="queue"><p class="muted">Loading…</p></div>`);
   const entry = 'runId position status stage attempt priority queuedAt waitingSince eligibleAt deadlineAt deadlineKind vmName';
+  const page = `nodes{${entry}} pageInfo{hasNextPage endCursor}`;
   const load = async () => {
-    const data = await gql(`{queue{platform paused maintenanceNote oldestWaitingSince capacity
-      waiting{${entry}} running{${entry}}} abandonedVms{vmName runId platform reason since}}`);
+    const data = await gql(`{queue{platform paused maintenanceNote oldestWaitingSince capacity waitingCount
+      waiting(first:${QUEUE_PAGE}){${page}} running{${entry}}} abandonedVms{vmName runId platform reason since}}`);
     if (!stillOn(gen)) return;
     setHtml($('#queue'), h`${abandonedSection(data.abandonedVms)}${data.queue.length ? data.queue.map(platformSection) : h`<p class="muted">No platforms are configured.</p>`}`);
   };
@@ -1073,7 +1088,19 @@ async function queuePage(app) {
     say(changed ? `${pause ? 'paused' : 'resumed'} ${platform}` : `${platform} was already ${pause ? 'paused' : 'running'}; nothing changed`);
     await load();
   };
-  actions = { pause: (el) => setPaused(el, true), resume: (el) => setPaused(el, false) };
+  const more = async (el) => {
+    const section = el.closest('section.platform');
+    const data = await gql(`query($p:String!,$a:String!){queue(platform:$p){waitingCount waiting(first:${QUEUE_PAGE},after:$a){${page}}}}`,
+      { p: el.dataset.platform, a: el.dataset.after });
+    const q = data.queue[0];
+    // The waiting table is the section's last (a button shows only under one).
+    const tables = section.querySelectorAll('table.queue');
+    const waitingBody = tables[tables.length - 1].querySelector('tbody');
+    waitingBody.insertAdjacentHTML('beforeend', part(queueRows(q.waiting.nodes, false)));
+    const shown = waitingBody.rows.length;
+    setHtml(section.querySelector('.waiting-more'), moreWaiting(el.dataset.platform, q.waiting, shown, q.waitingCount));
+  };
+  actions = { pause: (el) => setPaused(el, true), resume: (el) => setPaused(el, false), more };
   try {
     await load();
   } catch (e) {

@@ -222,7 +222,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = Settings::load(&cli.global, None)?;
             init_tracing(&settings.log);
             let db = settings.open_migrated().await?;
-            let all = sp_projections::standard(db.store.clone());
+            let all = sp_projections::standard();
             let chosen: Vec<_> = all
                 .into_iter()
                 .filter(|p| name.as_deref().is_none_or(|n| n == p.name()))
@@ -233,15 +233,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     name.as_deref().unwrap_or("")
                 );
             }
-            for projection in chosen {
-                let name = projection.name();
-                let applied = rebuild(&*projection, &db, |done, head| {
-                    eprintln!("{name}: {done} events applied (log head at position {head})");
-                })
-                .await
-                .with_context(|| format!("rebuilding {name}"))?;
-                println!("{name}: rebuilt from {applied} events");
-            }
+            let names: Vec<&str> = chosen.iter().map(|p| p.name()).collect();
+            let names = names.join(", ");
+            let started = std::time::Instant::now();
+            let applied = rebuild(&chosen, &db, |done, head| {
+                eprintln!("{names}: {done} events applied (log head at position {head})");
+            })
+            .await
+            .with_context(|| format!("rebuilding {names}"))?;
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "{names}: rebuilt from {applied} events in {secs:.1} s ({:.0} events/s)",
+                applied as f64 / secs.max(1e-9)
+            );
             db.close().await;
             Ok(())
         }

@@ -66,10 +66,7 @@ pub async fn serve(
     } else {
         "disabled"
     });
-    let projectors: Vec<Projector> = sp_projections::standard(db.store.clone())
-        .into_iter()
-        .map(|p| Projector::new(p, db.clone(), changes.clone()))
-        .collect();
+    let projector = Projector::new(sp_projections::standard(), db.clone(), changes.clone());
     let schema = graphql::schema(Arc::new(Services {
         db: db.clone(),
         operator,
@@ -95,7 +92,7 @@ pub async fn serve(
         intake,
         webhook_secret: settings.github_webhook_secret.clone(),
         schema,
-        projections: projectors.iter().map(|p| (p.name(), p.status())).collect(),
+        projections: projector.statuses(),
         managers: health.clone(),
         runs: sp_commands::Handler::new(db.store.clone(), settings.policy.clone(), clock_for_api)
             .keeping_folds(RUNS_KEPT_FOLDED),
@@ -137,9 +134,7 @@ pub async fn serve(
             }
         }
         tracing::info!("database migrated; the platform is ready");
-        for projector in projectors {
-            tokio::spawn(projector.run(shutdown.clone()));
-        }
+        tokio::spawn(projector.run(shutdown.clone()));
         if settings.managers {
             tokio::spawn(lead_managers(
                 db.clone(),

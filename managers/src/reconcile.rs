@@ -88,7 +88,7 @@ pub async fn reconcile(m: &Managers, missing_once: &mut HashSet<String>) {
     // Running attempts whose VM is not listed at all.
     let listed_names: HashSet<&str> = listed.iter().map(|vm| vm.name.as_str()).collect();
     forget_abandoned_vms_now_gone(m, &listed_names).await;
-    let entries = match queries::queue(&m.db.pool, None).await {
+    let entries = match queries::running(&m.db.pool, None).await {
         Ok(entries) => entries,
         Err(error) => {
             m.health

@@ -34,16 +34,18 @@ pub async fn run(m: Managers, stop: CancellationToken) {
 ///
 /// `in_flight` holds runs given a VM (run id → platform) that the vms model
 /// does not show yet: they count against capacity until it does, so a
-/// lagging model never over-books a platform.
+/// lagging model never over-books a platform. A pass reads only the runs it
+/// can start (a platform's free slots' worth), however long the queue.
 pub async fn schedule(
     m: &Managers,
     in_flight: &mut HashMap<RunId, String>,
 ) -> Option<DateTime<Utc>> {
     let pool = &m.db.pool;
-    let (entries, states, live) = match tokio::try_join!(
-        queries::queue(pool, None),
+    let flying: Vec<RunId> = in_flight.keys().copied().collect();
+    let (states, live, queued) = match tokio::try_join!(
         queries::platform_states(pool),
         queries::live_vms(pool),
+        queries::still_queued(pool, &flying),
     ) {
         Ok(read) => read,
         Err(error) => {
@@ -52,10 +54,7 @@ pub async fn schedule(
             return None;
         }
     };
-    m.health.ok(NAME);
-    in_flight.retain(|run, _| {
-        !live.iter().any(|vm| vm.run_id == *run) && entries.iter().any(|e| e.run_id == *run)
-    });
+    in_flight.retain(|run, _| !live.iter().any(|vm| vm.run_id == *run) && queued.contains(run));
     let now = m.clock.now();
     let mut next_eligible: Option<DateTime<Utc>> = None;
     for platform in &m.config.platforms {
@@ -63,26 +62,30 @@ pub async fn schedule(
         if states.iter().any(|s| s.platform == name && s.paused) {
             continue;
         }
-        let used = live.iter().filter(|vm| vm.platform == name).count()
-            + in_flight.values().filter(|p| p.as_str() == name).count();
+        let flying = in_flight.values().filter(|p| p.as_str() == name).count();
+        let used = live.iter().filter(|vm| vm.platform == name).count() + flying;
         let mut free = m.config.capacity_of(name).saturating_sub(used);
-        // Queue order: the model's position among the platform's waiting runs.
-        let mut waiting: Vec<_> = entries
-            .iter()
-            .filter(|e| {
-                e.platform == name && e.stage == "awaiting_vm" && !in_flight.contains_key(&e.run_id)
-            })
-            .collect();
-        waiting.sort_by_key(|e| e.position);
-        for entry in waiting {
-            if let Some(at) = entry.eligible_at
-                && at > now
-            {
-                next_eligible = Some(next_eligible.map_or(at, |n| n.min(at)));
-                continue;
+        if free == 0 {
+            continue;
+        }
+        // Runs in flight may still show as waiting: read past them.
+        let (startable, next) = match queries::startable(pool, name, now, free + flying).await {
+            Ok(read) => read,
+            Err(error) => {
+                m.health
+                    .failing(NAME, format!("cannot read the queue: {error}"));
+                return None;
             }
+        };
+        if let Some(at) = next {
+            next_eligible = Some(next_eligible.map_or(at, |n| n.min(at)));
+        }
+        for entry in startable {
             if free == 0 {
                 break;
+            }
+            if in_flight.contains_key(&entry.run_id) {
+                continue;
             }
             let run = entry.run_id;
             let attempt = u32::try_from(entry.attempt).unwrap_or(0);
@@ -98,5 +101,6 @@ pub async fn schedule(
             m.log_outcome(NAME, run, "request a VM", outcome);
         }
     }
+    m.health.ok(NAME);
     next_eligible
 }

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use sp_domain::RunId;
 use sp_eventstore::RecordedEvent;
 
-use crate::runner::{Projection, ProjectionError};
+use crate::batch::rows_per_statement;
+use crate::runner::{Projection, ProjectionError, Step};
 use sp_eventstore::Tx;
 use sp_eventstore::on_tx;
 
@@ -14,6 +15,10 @@ pub struct AuditProjection;
 impl AuditProjection {
     pub const NAME: &'static str = "audit";
 }
+
+const INSERT: &str = "INSERT INTO audit_events (position, run_id, stream_version, event_type,
+    schema_version, data, actor, correlation_id, causation_id, recorded_at) ";
+const COLUMNS: usize = 10;
 
 #[async_trait]
 impl Projection for AuditProjection {
@@ -28,33 +33,33 @@ impl Projection for AuditProjection {
     async fn apply(
         &self,
         tx: &mut Tx<'_>,
-        event: &RecordedEvent,
-    ) -> Result<Option<String>, ProjectionError> {
-        let Some(run) = RunId::from_stream(&event.stream_id) else {
-            return Ok(None);
-        };
-        let sql = "INSERT INTO audit_events (position, run_id, stream_version, event_type, schema_version,
-                       data, actor, correlation_id, causation_id, recorded_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                   ON CONFLICT (position) DO NOTHING";
-        let version = i64::try_from(event.stream_version).unwrap_or(i64::MAX);
-        let schema_version = i32::try_from(event.schema_version).unwrap_or(i32::MAX);
-        on_tx!(tx, c => {
-            sqlx::query(sql)
-                .bind(event.position)
-                .bind(run.to_string())
-                .bind(version)
-                .bind(&event.event_type)
-                .bind(schema_version)
-                .bind(event.data.to_string())
-                .bind(&event.metadata.actor)
-                .bind(event.metadata.correlation_id.to_string())
-                .bind(event.metadata.causation_id.map(|c| c.to_string()))
-                .bind(event.recorded_at)
-                .execute(c)
-                .await?
-                .rows_affected()
-        });
-        Ok(Some(run.to_string()))
+        steps: &[Step<'_>],
+    ) -> Result<Vec<String>, ProjectionError> {
+        let rows: Vec<(RunId, &RecordedEvent)> = steps
+            .iter()
+            .filter_map(|s| Some((RunId::from_stream(&s.event.stream_id)?, s.event)))
+            .collect();
+        for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
+            on_tx!(&mut *tx, c => {
+                let mut q = sqlx::QueryBuilder::new(INSERT);
+                q.push_values(chunk, |mut b, (run, event)| {
+                    b.push_bind(event.position)
+                        .push_bind(run.to_string())
+                        .push_bind(i64::try_from(event.stream_version).unwrap_or(i64::MAX))
+                        .push_bind(&event.event_type)
+                        .push_bind(i32::try_from(event.schema_version).unwrap_or(i32::MAX))
+                        .push_bind(event.data.to_string())
+                        .push_bind(&event.metadata.actor)
+                        .push_bind(event.metadata.correlation_id.to_string())
+                        .push_bind(event.metadata.causation_id.map(|c| c.to_string()))
+                        .push_bind(event.recorded_at);
+                });
+                q.push(" ON CONFLICT (position) DO NOTHING");
+                q.build().execute(c).await?.rows_affected()
+            });
+        }
+        let mut changed: Vec<String> = rows.iter().map(|(run, _)| run.to_string()).collect();
+        changed.dedup();
+        Ok(changed)
     }
 }

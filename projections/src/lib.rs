@@ -2,13 +2,14 @@
 //! audit view, the VMs the platform asked for, the commit statuses GitHub should
 //! show, and each regression test's results.
 //!
-//! 1. Build a [`Projector`] per [`Projection`] (see [`standard`]) and `run` it:
-//!    it follows the log from its checkpoint, applies each batch and moves the
-//!    checkpoint in one transaction, and retries an event it cannot apply
-//!    (reporting its position) instead of skipping it.
+//! 1. Build one [`Projector`] for the [`Projection`]s (see [`standard`]) and
+//!    `run` it: it follows the log from the models' checkpoints, folds each
+//!    run once for all of them, applies each batch to every model and moves
+//!    their checkpoints in one transaction, and retries an event it cannot
+//!    apply (reporting its position) instead of skipping it.
 //! 2. Read with [`queries`], and a regression test's [`history`] with what
 //!    it says (where it broke, which commits are flaky).
-//! 3. [`rebuild`] empties a model and applies the whole log again.
+//! 3. [`rebuild`] empties models and applies the whole log again, read once.
 //!
 //! Projections never call anything outside the database: they are
 //! deterministic, so a rebuilt model equals the live one.
@@ -27,6 +28,7 @@
 //! and `on_pool!`.
 
 mod audit;
+mod batch;
 pub mod history;
 pub mod queries;
 mod queue;
@@ -43,21 +45,22 @@ use std::sync::Arc;
 pub use audit::AuditProjection;
 pub use queue::QueueProjection;
 pub use results::ResultsProjection;
+pub use run_states::Folded;
 pub use run_states::run_as_of;
 pub use run_view::{RunRow, RunStatus};
-pub use runner::{Change, Projection, ProjectionError, ProjectionStatus, Projector, rebuild};
+pub use runner::{Change, Projection, ProjectionError, ProjectionStatus, Projector, Step, rebuild};
 pub use runs::RunsProjection;
 pub use statuses::StatusesProjection;
 pub use vms::VmsProjection;
 
 /// The platform's read models.
-pub fn standard(store: Arc<dyn sp_eventstore::EventStore>) -> Vec<Arc<dyn Projection>> {
+pub fn standard() -> Vec<Arc<dyn Projection>> {
     vec![
-        Arc::new(RunsProjection::new(store.clone())),
-        Arc::new(QueueProjection::new(store.clone())),
+        Arc::new(RunsProjection),
+        Arc::new(QueueProjection),
         Arc::new(AuditProjection),
-        Arc::new(VmsProjection::new(store.clone())),
-        Arc::new(StatusesProjection::new(store.clone())),
-        Arc::new(ResultsProjection::new(store)),
+        Arc::new(VmsProjection),
+        Arc::new(StatusesProjection),
+        Arc::new(ResultsProjection),
     ]
 }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sp_domain::RunId;
 use sp_eventstore::Pool;
+use sqlx::{FromRow, Row};
 
 use crate::run_view::RunRow;
 use sp_eventstore::on_pool;
@@ -140,19 +141,179 @@ pub struct PlatformState {
     pub changed_by: String,
 }
 
-/// The queue of one platform (or all): running runs, then waiting runs in the
-/// order they will get a VM (priority, then queue order).
-pub async fn queue(pool: &Pool, platform: Option<&str>) -> Result<Vec<QueueEntry>, sqlx::Error> {
-    let sql = "SELECT run_id, platform,
-                      ROW_NUMBER() OVER (PARTITION BY platform, status ORDER BY priority DESC, seq) AS position,
-                      priority, status, stage, attempt, queued_at, waiting_since, eligible_at,
-                      deadline_at, deadline_kind, vm_name
-               FROM queue_entries
-               WHERE ($1 IS NULL OR platform = $1)
-               ORDER BY platform, status DESC, priority DESC, seq";
+const QUEUE_COLUMNS: &str = "run_id, platform, CAST(0 AS BIGINT) AS position, priority, status, stage, attempt, \
+    queued_at, waiting_since, eligible_at, deadline_at, deadline_kind, vm_name";
+
+/// Where a page of a platform's waiting runs ends: the last entry's place in
+/// queue order (priority, then seq) and its position, so the next page
+/// starts after it without counting what came before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueCursor {
+    pub priority: i32,
+    pub seq: i64,
+    pub position: i64,
+}
+
+impl std::fmt::Display for QueueCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.priority, self.seq, self.position)
+    }
+}
+
+impl std::str::FromStr for QueueCursor {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("{s:?} is not a queue cursor (priority:seq:position)");
+        let mut parts = s.split(':');
+        let mut next = || parts.next().ok_or_else(bad);
+        let cursor = QueueCursor {
+            priority: next()?.parse().map_err(|_| bad())?,
+            seq: next()?.parse().map_err(|_| bad())?,
+            position: next()?.parse().map_err(|_| bad())?,
+        };
+        match parts.next() {
+            None => Ok(cursor),
+            Some(_) => Err(bad()),
+        }
+    }
+}
+
+/// One page of a platform's waiting runs in the order they will get a VM
+/// (priority, then queue order), after `after`; and whether more follow.
+/// Served by the (platform, status, priority, seq) index: a page costs its
+/// size, however long the queue.
+pub async fn waiting(
+    pool: &Pool,
+    platform: &str,
+    after: Option<QueueCursor>,
+    first: usize,
+) -> Result<(Vec<(QueueEntry, QueueCursor)>, bool), sqlx::Error> {
+    let limit = i64::try_from(first).unwrap_or(i64::MAX).saturating_add(1);
+    let (priority, seq, before) = match after {
+        Some(c) => (c.priority, c.seq, c.position),
+        None => (i32::MAX, i64::MIN, 0),
+    };
+    let sql = format!(
+        "SELECT {QUEUE_COLUMNS}, seq FROM queue_entries
+         WHERE platform = $1 AND status = 'queued'
+           AND (priority < $2 OR (priority = $2 AND seq > $3))
+         ORDER BY priority DESC, seq
+         LIMIT $4"
+    );
+    let rows: Vec<(QueueEntry, i64)> = on_pool!(pool, p => {
+        sqlx::query(&sql)
+            .bind(platform)
+            .bind(priority)
+            .bind(seq)
+            .bind(limit)
+            .fetch_all(p)
+            .await?
+            .iter()
+            .map(|row| Ok((QueueEntry::from_row(row)?, row.try_get("seq")?)))
+            .collect::<Result<_, sqlx::Error>>()?
+    });
+    let more = rows.len() > first;
+    let page = rows
+        .into_iter()
+        .take(first)
+        .zip(before + 1..)
+        .map(|((mut entry, seq), position)| {
+            entry.position = position;
+            let cursor = QueueCursor {
+                priority: entry.priority,
+                seq,
+                position,
+            };
+            (entry, cursor)
+        })
+        .collect();
+    Ok((page, more))
+}
+
+/// How many runs wait on a platform, and since when the longest has.
+pub async fn waiting_summary(
+    pool: &Pool,
+    platform: &str,
+) -> Result<(i64, Option<DateTime<Utc>>), sqlx::Error> {
+    let sql = "SELECT COUNT(*), MIN(waiting_since) FROM queue_entries
+               WHERE platform = $1 AND status = 'queued'";
+    Ok(on_pool!(pool, p => sqlx::query_as(sql).bind(platform).fetch_one(p).await?))
+}
+
+/// Runs that have a VM or are getting one (at most the platforms'
+/// capacities), per platform in queue order.
+pub async fn running(pool: &Pool, platform: Option<&str>) -> Result<Vec<QueueEntry>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {QUEUE_COLUMNS} FROM queue_entries
+         WHERE status = 'running' AND ($1 IS NULL OR platform = $1)
+         ORDER BY platform, priority DESC, seq"
+    );
+    let mut rows: Vec<QueueEntry> = on_pool!(pool, p => {
+        sqlx::query_as(&sql).bind(platform).fetch_all(p).await?
+    });
+    let mut previous: Option<(String, i64)> = None;
+    for row in &mut rows {
+        row.position = match &previous {
+            Some((p, n)) if *p == row.platform => n + 1,
+            _ => 1,
+        };
+        previous = Some((row.platform.clone(), row.position));
+    }
+    Ok(rows)
+}
+
+/// What the scheduler can start on a platform now: up to `limit` runs
+/// waiting for a VM and eligible at `now`, in queue order; and when the
+/// next one that is not eligible yet will be.
+pub async fn startable(
+    pool: &Pool,
+    platform: &str,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<(Vec<QueueEntry>, Option<DateTime<Utc>>), sqlx::Error> {
+    let sql = format!(
+        "SELECT {QUEUE_COLUMNS} FROM queue_entries
+         WHERE platform = $1 AND status = 'queued' AND stage = 'awaiting_vm'
+           AND eligible_at <= $2
+         ORDER BY priority DESC, seq
+         LIMIT $3"
+    );
+    let next = "SELECT MIN(eligible_at) FROM queue_entries
+                WHERE eligible_at > $2 AND platform = $1 AND stage = 'awaiting_vm'";
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     Ok(on_pool!(pool, p => {
-        sqlx::query_as::<_, QueueEntry>(sql).bind(platform).fetch_all(p).await?
+        let mut rows: Vec<QueueEntry> = sqlx::query_as(&sql)
+            .bind(platform)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(p)
+            .await?;
+        for (row, position) in rows.iter_mut().zip(1..) {
+            row.position = position;
+        }
+        let next = sqlx::query_scalar(next).bind(platform).bind(now).fetch_one(p).await?;
+        (rows, next)
     }))
+}
+
+/// Which of `runs` are still in the queue (waiting or running).
+pub async fn still_queued(pool: &Pool, runs: &[RunId]) -> Result<Vec<RunId>, sqlx::Error> {
+    if runs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = on_pool!(pool, p => {
+        let mut q = sqlx::QueryBuilder::new("SELECT run_id FROM queue_entries WHERE run_id IN (");
+        let mut list = q.separated(", ");
+        for run in runs {
+            list.push_bind(run.to_string());
+        }
+        q.push(")");
+        q.build_query_scalar().fetch_all(p).await?
+    });
+    ids.into_iter()
+        .map(|id| RunId::try_from(id).map_err(|e| sqlx::Error::Decode(e.into())))
+        .collect()
 }
 
 pub async fn platform_states(pool: &Pool) -> Result<Vec<PlatformState>, sqlx::Error> {

@@ -1,37 +1,32 @@
 //! The `queue` read model: per platform, the runs that are not final, and
 //! whether the platform is paused for maintenance.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sp_domain::RunId;
 use sp_domain::platform::PlatformEvent;
-use sp_eventstore::{EventStore, RecordedEvent};
+use sp_eventstore::RecordedEvent;
 
-use crate::run_states::RunStates;
+use crate::batch::{delete_runs, rows_per_statement};
+use crate::run_states::Folded;
 use crate::run_view::{RunRow, RunStatus};
-use crate::runner::{Projection, ProjectionError, decode};
+use crate::runner::{Projection, ProjectionError, Step, decode};
 use sp_eventstore::Tx;
 use sp_eventstore::on_tx;
 
-#[derive(Debug)]
-pub struct QueueProjection {
-    states: RunStates,
-}
+#[derive(Debug, Default)]
+pub struct QueueProjection;
 
 impl QueueProjection {
     pub const NAME: &'static str = "queue";
-
-    pub fn new(store: Arc<dyn EventStore>) -> Self {
-        QueueProjection {
-            states: RunStates::new(store),
-        }
-    }
 
     async fn platform_change(
         &self,
         tx: &mut Tx<'_>,
         event: &RecordedEvent,
-    ) -> Result<Option<String>, ProjectionError> {
+    ) -> Result<String, ProjectionError> {
         let change: PlatformEvent = decode(event)?;
         let (paused, c) = match &change {
             PlatformEvent::PlatformPaused(c) => (true, c),
@@ -52,20 +47,39 @@ impl QueueProjection {
                 .await?
                 .rows_affected()
         });
-        Ok(Some(c.platform.to_string()))
+        Ok(c.platform.to_string())
     }
 }
 
-const UPSERT: &str = "INSERT INTO queue_entries (
+const INSERT: &str = "INSERT INTO queue_entries (
     run_id, seq, platform, priority, status, stage, attempt, queued_at, waiting_since,
-    eligible_at, deadline_at, deadline_kind, vm_name)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-ON CONFLICT (run_id) DO UPDATE SET
+    eligible_at, deadline_at, deadline_kind, vm_name) ";
+const COLUMNS: usize = 13;
+
+const ON_CONFLICT: &str = " ON CONFLICT (run_id) DO UPDATE SET
     status = excluded.status, stage = excluded.stage, attempt = excluded.attempt,
     waiting_since = CASE WHEN queue_entries.status = excluded.status
                          THEN queue_entries.waiting_since ELSE excluded.waiting_since END,
     eligible_at = excluded.eligible_at, deadline_at = excluded.deadline_at,
     deadline_kind = excluded.deadline_kind, vm_name = excluded.vm_name";
+
+/// A run's place in the queue after one of its events: its row, if it is
+/// waiting or running with a deadline.
+fn entry(run: &Folded, position: i64) -> Option<RunRow> {
+    let row = RunRow::from_state(&run.state, run.seq, position)?;
+    let status = RunStatus::parse(&row.status).unwrap_or(RunStatus::Failed);
+    (!status.is_final() && row.deadline_at.is_some() && row.deadline_kind.is_some()).then_some(row)
+}
+
+/// What a batch leaves of one run in the queue.
+struct Outcome {
+    row: Option<RunRow>,
+    /// When its status last changed within the batch; `None` when it did
+    /// not change since the run's first event in the batch, whose time is
+    /// `first_at`: then the stored row says whether it changed before.
+    changed_at: Option<DateTime<Utc>>,
+    first_at: DateTime<Utc>,
+}
 
 #[async_trait]
 impl Projection for QueueProjection {
@@ -80,56 +94,81 @@ impl Projection for QueueProjection {
     async fn apply(
         &self,
         tx: &mut Tx<'_>,
-        event: &RecordedEvent,
-    ) -> Result<Option<String>, ProjectionError> {
-        if event.stream_id.starts_with("platform-") {
-            return self.platform_change(tx, event).await;
-        }
-        let Some(folded) = self.states.after(event).await? else {
-            return Ok(None);
-        };
-        let Some(row) = RunRow::from_state(&folded.state, folded.seq, event.position) else {
-            return Ok(None);
-        };
-        let status = RunStatus::parse(&row.status).unwrap_or(RunStatus::Failed);
-        match (
-            status.is_final(),
-            row.deadline_at,
-            row.deadline_kind.as_deref(),
-        ) {
-            (false, Some(deadline_at), Some(deadline_kind)) => {
-                on_tx!(tx, c => {
-                    sqlx::query(UPSERT)
-                        .bind(row.run_id.to_string())
-                        .bind(row.seq)
-                        .bind(&row.platform)
-                        .bind(row.priority)
-                        .bind(&row.status)
-                        .bind(&row.stage)
-                        .bind(row.attempt)
-                        .bind(row.queued_at)
-                        // Waiting (or running) since this event, unless the
-                        // status is unchanged (kept by the upsert).
-                        .bind(folded.event.at())
-                        .bind(row.eligible_at)
-                        .bind(deadline_at)
-                        .bind(deadline_kind)
-                        .bind(&row.vm_name)
-                        .execute(c)
-                        .await?
-                        .rows_affected()
-                });
+        steps: &[Step<'_>],
+    ) -> Result<Vec<String>, ProjectionError> {
+        let mut changed = Vec::new();
+        // Waiting (or running) since the event that gave the run its status,
+        // as if each event were applied alone.
+        let mut runs: Vec<(RunId, Outcome)> = Vec::new();
+        let mut index: HashMap<RunId, usize> = HashMap::new();
+        for step in steps {
+            if step.event.stream_id.starts_with("platform-") {
+                changed.push(self.platform_change(tx, step.event).await?);
+                continue;
             }
-            _ => {
-                on_tx!(tx, c => {
-                    sqlx::query("DELETE FROM queue_entries WHERE run_id = $1")
-                        .bind(row.run_id.to_string())
-                        .execute(c)
-                        .await?
-                        .rows_affected()
-                });
+            let Some(run) = &step.run else { continue };
+            let Some(id) = run.state.run.as_ref().map(|r| r.info.id) else {
+                continue;
+            };
+            let row = entry(run, step.event.position);
+            let at = run.event.at();
+            match index.get(&id) {
+                None => {
+                    index.insert(id, runs.len());
+                    runs.push((
+                        id,
+                        Outcome {
+                            row,
+                            changed_at: None,
+                            first_at: at,
+                        },
+                    ));
+                }
+                Some(&i) => {
+                    let outcome = &mut runs[i].1;
+                    let status = |r: &Option<RunRow>| r.as_ref().map(|r| r.status.clone());
+                    if status(&outcome.row) != status(&row) {
+                        outcome.changed_at = Some(at);
+                    }
+                    outcome.row = row;
+                }
             }
         }
-        Ok(Some(row.run_id.to_string()))
+        // Runs that left the queue, or whose status changed within the batch
+        // (their stored row is no guide), go first; then one upsert.
+        let gone: Vec<String> = runs
+            .iter()
+            .filter(|(_, o)| o.row.is_none() || o.changed_at.is_some())
+            .map(|(id, _)| id.to_string())
+            .collect();
+        delete_runs(tx, "queue_entries", &gone).await?;
+        let rows: Vec<(&RunRow, DateTime<Utc>)> = runs
+            .iter()
+            .filter_map(|(_, o)| Some((o.row.as_ref()?, o.changed_at.unwrap_or(o.first_at))))
+            .collect();
+        for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
+            on_tx!(&mut *tx, c => {
+                let mut q = sqlx::QueryBuilder::new(INSERT);
+                q.push_values(chunk, |mut b, (row, since)| {
+                    b.push_bind(row.run_id.to_string())
+                        .push_bind(row.seq)
+                        .push_bind(&row.platform)
+                        .push_bind(row.priority)
+                        .push_bind(&row.status)
+                        .push_bind(&row.stage)
+                        .push_bind(row.attempt)
+                        .push_bind(row.queued_at)
+                        .push_bind(*since)
+                        .push_bind(row.eligible_at)
+                        .push_bind(row.deadline_at)
+                        .push_bind(&row.deadline_kind)
+                        .push_bind(&row.vm_name);
+                });
+                q.push(ON_CONFLICT);
+                q.build().execute(c).await?.rows_affected()
+            });
+        }
+        changed.extend(runs.iter().map(|(id, _)| id.to_string()));
+        Ok(changed)
     }
 }

@@ -2,31 +2,44 @@
 //! current attempt, judged with the domain's own rules against the run's
 //! snapshot of the test. A retry starts the run's results afresh.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 
 use async_trait::async_trait;
-use sp_domain::RunEvent;
 use sp_domain::verdict::judge;
-use sp_eventstore::{EventStore, RecordedEvent};
+use sp_domain::{RegressionTest, RunEvent, RunId};
 
-use crate::run_states::RunStates;
-use crate::runner::{Projection, ProjectionError};
+use crate::batch::{delete_runs, rows_per_statement};
+use crate::runner::{Projection, ProjectionError, Step};
 use sp_eventstore::Tx;
 use sp_eventstore::on_tx;
 
-#[derive(Debug)]
-pub struct ResultsProjection {
-    states: RunStates,
-}
+#[derive(Debug, Default)]
+pub struct ResultsProjection;
 
 impl ResultsProjection {
     pub const NAME: &'static str = "results";
+}
 
-    pub fn new(store: Arc<dyn EventStore>) -> Self {
-        ResultsProjection {
-            states: RunStates::new(store),
-        }
-    }
+const INSERT: &str = "INSERT INTO sample_results (run_id, test_id, attempt, categories, passed,
+    exit_code, runtime_ms, timed_out, mismatches, outputs) ";
+const COLUMNS: usize = 10;
+const ON_CONFLICT: &str = " ON CONFLICT (run_id, test_id) DO UPDATE SET attempt = excluded.attempt,
+    passed = excluded.passed, exit_code = excluded.exit_code,
+    runtime_ms = excluded.runtime_ms, timed_out = excluded.timed_out,
+    mismatches = excluded.mismatches, outputs = excluded.outputs";
+
+/// One row of the model.
+struct Row {
+    run_id: String,
+    test_id: String,
+    attempt: i32,
+    categories: String,
+    passed: bool,
+    exit_code: i32,
+    runtime_ms: i64,
+    timed_out: bool,
+    mismatches: String,
+    outputs: String,
 }
 
 #[async_trait]
@@ -42,53 +55,79 @@ impl Projection for ResultsProjection {
     async fn apply(
         &self,
         tx: &mut Tx<'_>,
-        event: &RecordedEvent,
-    ) -> Result<Option<String>, ProjectionError> {
-        let Some(folded) = self.states.after(event).await? else {
-            return Ok(None);
-        };
-        let Some(run) = folded.state.run.as_ref() else {
-            return Ok(None);
-        };
-        let run_id = run.info.id.to_string();
-        match &folded.event {
-            RunEvent::RetryScheduled(_) => {
-                on_tx!(tx, c => sqlx::query("DELETE FROM sample_results WHERE run_id = $1")
-                    .bind(&run_id)
-                    .execute(c)
-                    .await?
-                    .rows_affected());
+        steps: &[Step<'_>],
+    ) -> Result<Vec<String>, ProjectionError> {
+        // A retry empties the run's results; results after it are kept, the
+        // last one per test winning.
+        let mut retried: Vec<String> = Vec::new();
+        let mut rows: HashMap<(String, String), (usize, Row)> = HashMap::new();
+        // Each run's tests by id, built once per batch for runs with results.
+        let mut scopes: HashMap<RunId, HashMap<&str, &RegressionTest>> = HashMap::new();
+        let mut changed: Vec<String> = Vec::new();
+        for (i, step) in steps.iter().enumerate() {
+            let Some(folded) = &step.run else { continue };
+            let Some(run) = folded.state.run.as_ref() else {
+                continue;
+            };
+            let run_id = run.info.id.to_string();
+            match &folded.event {
+                RunEvent::RetryScheduled(_) => {
+                    rows.retain(|(r, _), _| *r != run_id);
+                    retried.push(run_id.clone());
+                }
+                RunEvent::SampleResult(e) => {
+                    let tests = scopes.entry(run.info.id).or_insert_with(|| {
+                        run.info.tests.iter().map(|t| (t.id.as_str(), t)).collect()
+                    });
+                    let Some(test) = tests.get(e.result.test_id.as_str()) else {
+                        continue;
+                    };
+                    let mismatches = judge(test, Some(&e.result));
+                    let json = |v: serde_json::Result<String>| v.unwrap_or_else(|_| "[]".into());
+                    let row = Row {
+                        run_id: run_id.clone(),
+                        test_id: e.result.test_id.clone(),
+                        attempt: i32::try_from(e.attempt).unwrap_or(i32::MAX),
+                        categories: test.categories.join(","),
+                        passed: mismatches.is_empty(),
+                        exit_code: e.result.exit_code,
+                        runtime_ms: i64::try_from(e.result.runtime_ms).unwrap_or(i64::MAX),
+                        timed_out: e.result.timed_out,
+                        mismatches: json(serde_json::to_string(&mismatches)),
+                        outputs: json(serde_json::to_string(&e.result.outputs)),
+                    };
+                    rows.insert((run_id.clone(), e.result.test_id.clone()), (i, row));
+                }
+                _ => continue,
             }
-            RunEvent::SampleResult(e) => {
-                let Some(test) = run.info.tests.iter().find(|t| t.id == e.result.test_id) else {
-                    return Ok(None);
-                };
-                let mismatches = judge(test, Some(&e.result));
-                let sql = "INSERT INTO sample_results (run_id, test_id, attempt, categories, passed, exit_code,
-                               runtime_ms, timed_out, mismatches, outputs)
-                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                           ON CONFLICT (run_id, test_id) DO UPDATE SET attempt = excluded.attempt,
-                               passed = excluded.passed, exit_code = excluded.exit_code,
-                               runtime_ms = excluded.runtime_ms, timed_out = excluded.timed_out,
-                               mismatches = excluded.mismatches, outputs = excluded.outputs";
-                let json = |v: serde_json::Result<String>| v.unwrap_or_else(|_| "[]".into());
-                on_tx!(tx, c => sqlx::query(sql)
-                    .bind(&run_id)
-                    .bind(&e.result.test_id)
-                    .bind(i32::try_from(e.attempt).unwrap_or(i32::MAX))
-                    .bind(test.categories.join(","))
-                    .bind(mismatches.is_empty())
-                    .bind(e.result.exit_code)
-                    .bind(i64::try_from(e.result.runtime_ms).unwrap_or(i64::MAX))
-                    .bind(e.result.timed_out)
-                    .bind(json(serde_json::to_string(&mismatches)))
-                    .bind(json(serde_json::to_string(&e.result.outputs)))
-                    .execute(c)
-                    .await?
-                    .rows_affected());
+            if changed.last() != Some(&run_id) {
+                changed.push(run_id);
             }
-            _ => return Ok(None),
         }
-        Ok(Some(run_id))
+        retried.dedup();
+        delete_runs(tx, "sample_results", &retried).await?;
+        let mut rows: Vec<(usize, Row)> = rows.into_values().collect();
+        rows.sort_unstable_by_key(|(i, _)| *i);
+        for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
+            on_tx!(&mut *tx, c => {
+                let mut q = sqlx::QueryBuilder::new(INSERT);
+                q.push_values(chunk, |mut b, (_, r)| {
+                    b.push_bind(&r.run_id)
+                        .push_bind(&r.test_id)
+                        .push_bind(r.attempt)
+                        .push_bind(&r.categories)
+                        .push_bind(r.passed)
+                        .push_bind(r.exit_code)
+                        .push_bind(r.runtime_ms)
+                        .push_bind(r.timed_out)
+                        .push_bind(&r.mismatches)
+                        .push_bind(&r.outputs);
+                });
+                q.push(ON_CONFLICT);
+                q.build().execute(c).await?.rows_affected()
+            });
+        }
+        changed.dedup();
+        Ok(changed)
     }
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use sp_domain::{RunEvent, RunId, RunState};
 use sp_eventstore::{EventStore, RecordedEvent};
 
-use crate::runner::{ProjectionError, decode};
+use crate::runner::{ProjectionError, Step, decode};
 
 /// Entries kept before the cache starts over; a run's state is small.
 const CAPACITY: usize = 20_000;
@@ -39,8 +39,24 @@ impl RunStates {
         }
     }
 
+    /// Each event of a batch with, for a run's events, the run's state just
+    /// after it.
+    pub async fn fold<'a>(
+        &self,
+        batch: &'a [RecordedEvent],
+    ) -> Result<Vec<Step<'a>>, ProjectionError> {
+        let mut steps = Vec::with_capacity(batch.len());
+        for event in batch {
+            steps.push(Step {
+                event,
+                run: self.after(event).await?,
+            });
+        }
+        Ok(steps)
+    }
+
     /// The run's state just after `event`; `None` for events of other streams.
-    pub async fn after(&self, event: &RecordedEvent) -> Result<Option<Folded>, ProjectionError> {
+    async fn after(&self, event: &RecordedEvent) -> Result<Option<Folded>, ProjectionError> {
         if RunId::from_stream(&event.stream_id).is_none() {
             return Ok(None);
         }

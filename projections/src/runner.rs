@@ -15,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 use sp_eventstore::Tx;
 use sp_eventstore::on_tx;
 
+use crate::run_states::{Folded, RunStates};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
     #[error("database: {0}")]
@@ -37,6 +39,14 @@ pub(crate) fn decode<E: sp_domain::codec::EventSchema>(
     })
 }
 
+/// One event as every read model sees it: for a run's events, the run's
+/// state just after it, folded once for all models.
+#[derive(Debug)]
+pub struct Step<'a> {
+    pub event: &'a RecordedEvent,
+    pub run: Option<Folded>,
+}
+
 /// A read model fed by the log.
 #[async_trait]
 pub trait Projection: Send + Sync + std::fmt::Debug {
@@ -46,13 +56,16 @@ pub trait Projection: Send + Sync + std::fmt::Debug {
     /// The tables it owns: emptied before a rebuild.
     fn tables(&self) -> &'static [&'static str];
 
-    /// Apply one event inside the batch's transaction. Returns the key of what
-    /// changed (a run id), for live subscribers.
+    /// Apply a batch of events, in log order, inside the batch's
+    /// transaction. A model writes what the batch leaves (a run's last row,
+    /// not one per event), in as few statements as it can, and the result is
+    /// the same however the log is cut into batches. Returns the keys of what
+    /// changed (run ids), for live subscribers.
     async fn apply(
         &self,
         tx: &mut Tx<'_>,
-        event: &RecordedEvent,
-    ) -> Result<Option<String>, ProjectionError>;
+        steps: &[Step<'_>],
+    ) -> Result<Vec<String>, ProjectionError>;
 }
 
 /// How a projection is doing, for `/readyz` and the logs.
@@ -70,48 +83,74 @@ pub struct Change {
     pub key: String,
 }
 
-/// Runs one projection until shut down.
+/// Runs the read models until shut down: one reader of the log, one fold of
+/// each run, one transaction per batch for all models, each with its own
+/// checkpoint (a rebuild of one model moves only its own).
 #[derive(Debug)]
 pub struct Projector {
-    projection: Arc<dyn Projection>,
+    models: Vec<Model>,
     db: Database,
-    status: watch::Sender<ProjectionStatus>,
+    states: RunStates,
     changes: broadcast::Sender<Change>,
     batch_size: usize,
+}
+
+#[derive(Debug)]
+struct Model {
+    projection: Arc<dyn Projection>,
+    status: watch::Sender<ProjectionStatus>,
 }
 
 /// How long a woken projector waits for more commits before reading: under
 /// load, a batch per few milliseconds instead of a transaction per delivery.
 const LINGER: Duration = Duration::from_millis(2);
 
+/// Events read per batch by a rebuild, which has the whole log to read.
+const REBUILD_BATCH: usize = 5_000;
+
 enum BatchError {
-    /// Someone else (a rebuild, another replica) moved the checkpoint.
+    /// Someone else (a rebuild, another replica) moved a checkpoint.
     CheckpointMoved,
-    Failed(i64, ProjectionError),
+    /// The model at this index cannot apply the event at this position.
+    Failed(usize, i64, ProjectionError),
 }
 
 impl Projector {
+    /// Models are applied in the order given; their names must differ.
     pub fn new(
-        projection: Arc<dyn Projection>,
+        projections: Vec<Arc<dyn Projection>>,
         db: Database,
         changes: broadcast::Sender<Change>,
     ) -> Self {
-        let (status, _) = watch::channel(ProjectionStatus::default());
+        let mut models: Vec<Model> = projections
+            .into_iter()
+            .map(|projection| Model {
+                projection,
+                status: watch::channel(ProjectionStatus::default()).0,
+            })
+            .collect();
+        // Checkpoints are locked in name order by every writer, so a batch
+        // and a rebuild queue up instead of deadlocking.
+        models.sort_by_key(|m| m.projection.name());
         Projector {
-            projection,
+            states: RunStates::new(db.store.clone()),
+            models,
             db,
-            status,
             changes,
             batch_size: 500,
         }
     }
 
-    pub fn name(&self) -> &'static str {
-        self.projection.name()
+    /// Each model's name and status.
+    pub fn statuses(&self) -> Vec<(&'static str, watch::Receiver<ProjectionStatus>)> {
+        self.models
+            .iter()
+            .map(|m| (m.projection.name(), m.status.subscribe()))
+            .collect()
     }
 
-    pub fn status(&self) -> watch::Receiver<ProjectionStatus> {
-        self.status.subscribe()
+    fn names(&self) -> Vec<&'static str> {
+        self.models.iter().map(|m| m.projection.name()).collect()
     }
 
     /// The log after `from`, in batches, lingering briefly after a wake-up
@@ -122,27 +161,39 @@ impl Projector {
             .linger(LINGER)
     }
 
-    fn report_failure(&self, position: i64, error: &dyn std::fmt::Display) {
-        tracing::error!(projection = self.name(), position, %error, "projection cannot apply an event; retrying");
-        self.status
-            .send_modify(|s| s.failing = Some((position, error.to_string())));
+    /// Told to one model (`Some(index)`) or all of them.
+    fn report_failure(&self, model: Option<usize>, position: i64, error: &dyn std::fmt::Display) {
+        for (i, m) in self.models.iter().enumerate() {
+            if model.is_none_or(|f| f == i) {
+                tracing::error!(projection = m.projection.name(), position, %error, "projection cannot apply an event; retrying");
+                m.status
+                    .send_modify(|s| s.failing = Some((position, error.to_string())));
+            }
+        }
+    }
+
+    async fn load(&self, shutdown: &CancellationToken) -> Option<Vec<LogPosition>> {
+        let names = self.names();
+        let load = (|| load_checkpoints(&self.db, &names))
+            .retry(pauses())
+            .sleep(tokio::time::sleep)
+            .notify(|e, _| self.report_failure(None, 0, e));
+        tokio::select! {
+            () = shutdown.cancelled() => None,
+            // The schedule has no end: only shutdown stops it.
+            loaded = load => loaded.ok(),
+        }
     }
 
     pub async fn run(self, shutdown: CancellationToken) {
-        let load = (|| load_checkpoint(&self.db, self.name()))
-            .retry(pauses())
-            .sleep(tokio::time::sleep)
-            .notify(|e, _| self.report_failure(0, e));
-        let mut checkpoint = tokio::select! {
-            () = shutdown.cancelled() => return,
-            loaded = load => match loaded {
-                Ok(c) => c,
-                // The schedule has no end: only shutdown stops it.
-                Err(_) => return,
-            },
+        let Some(mut checkpoints) = self.load(&shutdown).await else {
+            return;
         };
-        self.status.send_modify(|s| s.checkpoint = checkpoint);
-        let mut follower = self.follower(checkpoint);
+        for (m, c) in self.models.iter().zip(&checkpoints) {
+            m.status.send_modify(|s| s.checkpoint = *c);
+        }
+        let from = checkpoints.iter().min().copied().unwrap_or_default();
+        let mut follower = self.follower(from);
         let mut read_pauses = pauses().build();
         loop {
             let batch = tokio::select! {
@@ -155,7 +206,7 @@ impl Projector {
                     b
                 }
                 Err(e) => {
-                    self.report_failure(checkpoint.position, &e);
+                    self.report_failure(None, follower.cursor().position, &e);
                     let pause = read_pauses.next().unwrap_or_default();
                     tokio::select! {
                         () = shutdown.cancelled() => return,
@@ -165,15 +216,27 @@ impl Projector {
                     continue;
                 }
             };
-            // A batch that fails is applied again (the same events, in order)
-            // until it lands; one that finds its checkpoint moved is not.
-            let apply = (|| apply_batch(&*self.projection, &self.db, checkpoint, &batch))
+            // Folded once; a fold that fails (an event it cannot decode) is
+            // tried again, as a batch that fails is applied again (the same
+            // events, in order) until it lands.
+            let fold = (|| self.states.fold(&batch))
+                .retry(pauses())
+                .sleep(tokio::time::sleep)
+                .notify(|e, _| self.report_failure(None, failed_position(e), e));
+            let steps = tokio::select! {
+                () = shutdown.cancelled() => return,
+                steps = fold => match steps {
+                    Ok(steps) => steps,
+                    Err(_) => return,
+                },
+            };
+            let apply = (|| apply_batch(&self.models, &self.db, &checkpoints, &steps))
                 .retry(pauses())
                 .sleep(tokio::time::sleep)
                 .when(|e| matches!(e, BatchError::Failed(..)))
                 .notify(|e, _| {
-                    if let BatchError::Failed(position, e) = e {
-                        self.report_failure(*position, e);
+                    if let BatchError::Failed(model, position, e) = e {
+                        self.report_failure(Some(*model), *position, e);
                     }
                 });
             let applied = tokio::select! {
@@ -182,36 +245,45 @@ impl Projector {
             };
             match applied {
                 Ok(changed) => {
-                    checkpoint = batch.last().map_or(checkpoint, RecordedEvent::cursor);
-                    self.status.send_replace(ProjectionStatus {
-                        checkpoint,
-                        failing: None,
-                    });
-                    for key in changed {
-                        let _ = self.changes.send(Change {
-                            projection: self.name(),
-                            key,
+                    let last = batch.last().map(RecordedEvent::cursor);
+                    for ((m, checkpoint), keys) in
+                        self.models.iter().zip(&mut checkpoints).zip(changed)
+                    {
+                        *checkpoint = last.map_or(*checkpoint, |l| l.max(*checkpoint));
+                        m.status.send_replace(ProjectionStatus {
+                            checkpoint: *checkpoint,
+                            failing: None,
                         });
+                        for key in keys {
+                            let _ = self.changes.send(Change {
+                                projection: m.projection.name(),
+                                key,
+                            });
+                        }
                     }
                 }
                 Err(BatchError::CheckpointMoved) => {
                     tracing::warn!(
-                        projection = self.name(),
-                        "checkpoint moved by someone else; reloading"
+                        "a read model's checkpoint was moved by someone else; reloading"
                     );
-                    checkpoint = match load_checkpoint(&self.db, self.name()).await {
-                        Ok(c) => c,
-                        Err(e) => {
-                            self.report_failure(checkpoint.position, &e);
-                            checkpoint
-                        }
+                    let Some(loaded) = self.load(&shutdown).await else {
+                        return;
                     };
-                    follower = self.follower(checkpoint);
+                    checkpoints = loaded;
+                    let from = checkpoints.iter().min().copied().unwrap_or_default();
+                    follower = self.follower(from);
                 }
                 // The schedule has no end: only shutdown stops it.
                 Err(BatchError::Failed(..)) => return,
             }
         }
+    }
+}
+
+fn failed_position(e: &ProjectionError) -> i64 {
+    match e {
+        ProjectionError::Decode { position, .. } => *position,
+        _ => 0,
     }
 }
 
@@ -226,40 +298,64 @@ fn pauses() -> ExponentialBuilder {
         .without_max_times()
 }
 
+/// The steps a model at `checkpoint` has not applied: a suffix, as a batch
+/// is in log order.
+fn after<'s, 'e>(steps: &'s [Step<'e>], checkpoint: LogPosition) -> &'s [Step<'e>] {
+    let first = steps.partition_point(|s| s.event.cursor() <= checkpoint);
+    &steps[first..]
+}
+
+/// Apply a batch to every model, and move the checkpoints, in one
+/// transaction. Returns each model's changed keys, in the models' order.
 async fn apply_batch(
-    projection: &dyn Projection,
+    models: &[Model],
     db: &Database,
-    expected: LogPosition,
-    batch: &[RecordedEvent],
-) -> Result<Vec<String>, BatchError> {
-    let first = batch.first().map_or(expected.position, |e| e.position);
-    let failed_at = |position| move |e: sqlx::Error| BatchError::Failed(position, e.into());
+    expected: &[LogPosition],
+    steps: &[Step<'_>],
+) -> Result<Vec<Vec<String>>, BatchError> {
+    let first = steps.first().map_or(0, |s| s.event.position);
+    let failed_at = |position| move |e: sqlx::Error| BatchError::Failed(0, position, e.into());
     let mut tx = Tx::begin(&db.pool).await.map_err(failed_at(first))?;
-    // The checkpoint row is locked first, by every writer of this model, so a
-    // rebuild and a live batch queue up instead of deadlocking on rows.
-    let current = lock_checkpoint(&mut tx, projection.name())
-        .await
-        .map_err(failed_at(first))?;
-    if current.unwrap_or(LogPosition::START) != expected {
-        return Err(BatchError::CheckpointMoved);
-    }
-    let mut changed = Vec::new();
-    for event in batch {
-        match projection.apply(&mut tx, event).await {
-            Ok(Some(key)) => changed.push(key),
-            Ok(None) => {}
-            Err(e) => return Err(BatchError::Failed(event.position, e)),
+    for (m, expected) in models.iter().zip(expected) {
+        let current = lock_checkpoint(&mut tx, m.projection.name())
+            .await
+            .map_err(failed_at(first))?;
+        if current.unwrap_or(LogPosition::START) != *expected {
+            return Err(BatchError::CheckpointMoved);
         }
     }
-    let Some(last) = batch.last() else {
-        return Ok(changed);
-    };
-    write_checkpoint(&mut tx, projection.name(), last.cursor())
-        .await
-        .map_err(failed_at(last.position))?;
-    tx.commit().await.map_err(failed_at(last.position))?;
-    changed.dedup();
+    let mut changed = Vec::with_capacity(models.len());
+    for (i, (m, expected)) in models.iter().zip(expected).enumerate() {
+        let todo = after(steps, *expected);
+        let (Some(first), Some(last)) = (todo.first(), todo.last()) else {
+            changed.push(Vec::new());
+            continue;
+        };
+        let keys = m
+            .projection
+            .apply(&mut tx, todo)
+            .await
+            .map_err(|e| BatchError::Failed(i, first.event.position, e))?;
+        write_checkpoint(&mut tx, m.projection.name(), last.event.cursor())
+            .await
+            .map_err(|e| BatchError::Failed(i, last.event.position, e.into()))?;
+        changed.push(keys);
+    }
+    let last = steps.last().map_or(0, |s| s.event.position);
+    tx.commit().await.map_err(failed_at(last))?;
     Ok(changed)
+}
+
+/// Each named model's checkpoint, in the order given.
+async fn load_checkpoints(
+    db: &Database,
+    names: &[&'static str],
+) -> Result<Vec<LogPosition>, sqlx::Error> {
+    let mut checkpoints = Vec::with_capacity(names.len());
+    for name in names {
+        checkpoints.push(load_checkpoint(db, name).await?);
+    }
+    Ok(checkpoints)
 }
 
 pub(crate) async fn load_checkpoint(db: &Database, name: &str) -> Result<LogPosition, sqlx::Error> {
@@ -321,26 +417,31 @@ pub(crate) async fn write_checkpoint(
     Ok(())
 }
 
-/// Empty the projection's tables and apply the whole log again, in one
-/// transaction: readers see the old model until the new one is complete.
-/// `progress` is told (events applied, log head) after each batch.
+/// Empty the models' tables and apply the whole log again, read once for
+/// all of them, in one transaction: readers see the old models until the new
+/// ones are complete. `progress` is told (events applied, log head) after
+/// each batch.
 pub async fn rebuild(
-    projection: &dyn Projection,
+    projections: &[Arc<dyn Projection>],
     db: &Database,
     mut progress: impl FnMut(u64, i64),
 ) -> Result<u64, ProjectionError> {
     let head = db.store.head_position().await?;
+    let mut projections = projections.to_vec();
+    projections.sort_by_key(|p| p.name());
     let mut tx = Tx::begin(&db.pool).await?;
-    lock_checkpoint(&mut tx, projection.name()).await?;
-    for table in projection.tables() {
-        let sql = format!("DELETE FROM {table}");
-        on_tx!(&mut tx, c => sqlx::query(&sql).execute(c).await?.rows_affected());
+    for projection in &projections {
+        lock_checkpoint(&mut tx, projection.name()).await?;
+        for table in projection.tables() {
+            let sql = format!("DELETE FROM {table}");
+            on_tx!(&mut tx, c => sqlx::query(&sql).execute(c).await?.rows_affected());
+        }
     }
-
+    let states = RunStates::new(db.store.clone());
     let mut cursor = LogPosition::START;
     let mut applied = 0u64;
     loop {
-        let batch = db.store.read_all(cursor, 1000).await?;
+        let batch = db.store.read_all(cursor, REBUILD_BATCH).await?;
         let Some(last) = batch.events.last() else {
             if batch.held_back {
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -349,14 +450,17 @@ pub async fn rebuild(
             break;
         };
         let last = last.cursor();
-        for event in &batch.events {
-            projection.apply(&mut tx, event).await?;
+        let steps = states.fold(&batch.events).await?;
+        for projection in &projections {
+            projection.apply(&mut tx, &steps).await?;
         }
         applied += batch.events.len() as u64;
         cursor = last;
         progress(applied, head);
     }
-    write_checkpoint(&mut tx, projection.name(), cursor).await?;
+    for projection in &projections {
+        write_checkpoint(&mut tx, projection.name(), cursor).await?;
+    }
     tx.commit().await?;
     Ok(applied)
 }

@@ -1,39 +1,28 @@
 //! The `runs` read model: one row per run, as of its latest event.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
-use sp_eventstore::{EventStore, RecordedEvent};
 
-use crate::run_states::RunStates;
+use crate::batch::{last_per_run, rows_per_statement};
 use crate::run_view::RunRow;
-use crate::runner::{Projection, ProjectionError};
+use crate::runner::{Projection, ProjectionError, Step};
 use sp_eventstore::Tx;
 use sp_eventstore::on_tx;
 
-#[derive(Debug)]
-pub struct RunsProjection {
-    states: RunStates,
-}
+#[derive(Debug, Default)]
+pub struct RunsProjection;
 
 impl RunsProjection {
     pub const NAME: &'static str = "runs";
-
-    pub fn new(store: Arc<dyn EventStore>) -> Self {
-        RunsProjection {
-            states: RunStates::new(store),
-        }
-    }
 }
 
-const UPSERT: &str = "INSERT INTO runs (
+const INSERT: &str = "INSERT INTO runs (
     run_id, seq, repository, commit_sha, platform, trigger_kind, branch, pull_request, requested_by,
     priority, status, stage, attempt, vm_name, deadline_at, deadline_kind, eligible_at, queued_at,
     started_at, finished_at, verdict, passed, failed, samples_done, samples_total, superseded_by,
-    final_reason, last_problem, version, last_position)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-        $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)
-ON CONFLICT (run_id) DO UPDATE SET
+    final_reason, last_problem, version, last_position) ";
+const COLUMNS: usize = 30;
+
+const ON_CONFLICT: &str = " ON CONFLICT (run_id) DO UPDATE SET
     status = excluded.status, stage = excluded.stage, attempt = excluded.attempt,
     vm_name = excluded.vm_name, deadline_at = excluded.deadline_at,
     deadline_kind = excluded.deadline_kind, eligible_at = excluded.eligible_at,
@@ -57,50 +46,51 @@ impl Projection for RunsProjection {
     async fn apply(
         &self,
         tx: &mut Tx<'_>,
-        event: &RecordedEvent,
-    ) -> Result<Option<String>, ProjectionError> {
-        let Some(folded) = self.states.after(event).await? else {
-            return Ok(None);
-        };
-        let Some(row) = RunRow::from_state(&folded.state, folded.seq, event.position) else {
-            return Ok(None);
-        };
-        on_tx!(tx, c => {
-            sqlx::query(UPSERT)
-                .bind(row.run_id.to_string())
-                .bind(row.seq)
-                .bind(&row.repository)
-                .bind(&row.commit_sha)
-                .bind(&row.platform)
-                .bind(&row.trigger_kind)
-                .bind(&row.branch)
-                .bind(row.pull_request)
-                .bind(&row.requested_by)
-                .bind(row.priority)
-                .bind(&row.status)
-                .bind(&row.stage)
-                .bind(row.attempt)
-                .bind(&row.vm_name)
-                .bind(row.deadline_at)
-                .bind(&row.deadline_kind)
-                .bind(row.eligible_at)
-                .bind(row.queued_at)
-                .bind(row.started_at)
-                .bind(row.finished_at)
-                .bind(&row.verdict)
-                .bind(row.passed)
-                .bind(row.failed)
-                .bind(row.samples_done)
-                .bind(row.samples_total)
-                .bind(&row.superseded_by)
-                .bind(&row.final_reason)
-                .bind(&row.last_problem)
-                .bind(row.version)
-                .bind(row.last_position)
-                .execute(c)
-                .await?
-                .rows_affected()
-        });
-        Ok(Some(row.run_id.to_string()))
+        steps: &[Step<'_>],
+    ) -> Result<Vec<String>, ProjectionError> {
+        let rows: Vec<RunRow> = last_per_run(steps)
+            .into_iter()
+            .filter_map(|(step, run)| RunRow::from_state(&run.state, run.seq, step.event.position))
+            .collect();
+        for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
+            on_tx!(&mut *tx, c => {
+                let mut q = sqlx::QueryBuilder::new(INSERT);
+                q.push_values(chunk, |mut b, row| {
+                    b.push_bind(row.run_id.to_string())
+                        .push_bind(row.seq)
+                        .push_bind(&row.repository)
+                        .push_bind(&row.commit_sha)
+                        .push_bind(&row.platform)
+                        .push_bind(&row.trigger_kind)
+                        .push_bind(&row.branch)
+                        .push_bind(row.pull_request)
+                        .push_bind(&row.requested_by)
+                        .push_bind(row.priority)
+                        .push_bind(&row.status)
+                        .push_bind(&row.stage)
+                        .push_bind(row.attempt)
+                        .push_bind(&row.vm_name)
+                        .push_bind(row.deadline_at)
+                        .push_bind(&row.deadline_kind)
+                        .push_bind(row.eligible_at)
+                        .push_bind(row.queued_at)
+                        .push_bind(row.started_at)
+                        .push_bind(row.finished_at)
+                        .push_bind(&row.verdict)
+                        .push_bind(row.passed)
+                        .push_bind(row.failed)
+                        .push_bind(row.samples_done)
+                        .push_bind(row.samples_total)
+                        .push_bind(&row.superseded_by)
+                        .push_bind(&row.final_reason)
+                        .push_bind(&row.last_problem)
+                        .push_bind(row.version)
+                        .push_bind(row.last_position);
+                });
+                q.push(ON_CONFLICT);
+                q.build().execute(c).await?.rows_affected()
+            });
+        }
+        Ok(rows.iter().map(|r| r.run_id.to_string()).collect())
     }
 }

@@ -1,30 +1,19 @@
 //! The `github_statuses` read model: for each run, the commit status GitHub
 //! should show and what it has been told. The status reporter's work list.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use sp_domain::{Final, Lifecycle, Run, Verdict};
-use sp_eventstore::{EventStore, RecordedEvent};
 
-use crate::run_states::RunStates;
-use crate::runner::{Projection, ProjectionError};
+use crate::batch::{last_per_run, rows_per_statement};
+use crate::runner::{Projection, ProjectionError, Step};
 use sp_eventstore::Tx;
 use sp_eventstore::on_tx;
 
-#[derive(Debug)]
-pub struct StatusesProjection {
-    states: RunStates,
-}
+#[derive(Debug, Default)]
+pub struct StatusesProjection;
 
 impl StatusesProjection {
     pub const NAME: &'static str = "statuses";
-
-    pub fn new(store: Arc<dyn EventStore>) -> Self {
-        StatusesProjection {
-            states: RunStates::new(store),
-        }
-    }
 }
 
 /// GitHub allows 140 characters of description.
@@ -68,6 +57,41 @@ pub fn desired(run: &Run) -> Option<(&'static str, String)> {
     })
 }
 
+const INSERT: &str = "INSERT INTO github_statuses (run_id, seq, repository, commit_sha, platform,
+    desired_state, description, told, settled) ";
+const COLUMNS: usize = 9;
+const ON_CONFLICT: &str =
+    " ON CONFLICT (run_id) DO UPDATE SET desired_state = excluded.desired_state,
+    description = excluded.description, told = excluded.told, settled = excluded.settled";
+
+/// One row of the model.
+struct Row<'a> {
+    run: &'a Run,
+    seq: i64,
+    state: Option<&'static str>,
+    description: String,
+    told: String,
+    settled: bool,
+}
+
+fn row(run: &Run, seq: i64) -> Row<'_> {
+    let (state, description) = match desired(run) {
+        Some((s, d)) => (Some(s), d),
+        None => (None, String::new()),
+    };
+    let told: Vec<&(String, String)> = run.reported.iter().chain(&run.status_abandoned).collect();
+    // A run reports to one context (its platform's), so the state alone says.
+    let settled = state.is_none_or(|s| told.iter().any(|(_, t)| t == s));
+    Row {
+        run,
+        seq,
+        state,
+        description,
+        told: serde_json::to_string(&told).unwrap_or_else(|_| "[]".into()),
+        settled,
+    }
+}
+
 #[async_trait]
 impl Projection for StatusesProjection {
     fn name(&self) -> &'static str {
@@ -81,41 +105,31 @@ impl Projection for StatusesProjection {
     async fn apply(
         &self,
         tx: &mut Tx<'_>,
-        event: &RecordedEvent,
-    ) -> Result<Option<String>, ProjectionError> {
-        let Some(folded) = self.states.after(event).await? else {
-            return Ok(None);
-        };
-        let Some(run) = folded.state.run.as_ref() else {
-            return Ok(None);
-        };
-        let (state, description) = match desired(run) {
-            Some((s, d)) => (Some(s), d),
-            None => (None, String::new()),
-        };
-        let told: Vec<&(String, String)> =
-            run.reported.iter().chain(&run.status_abandoned).collect();
-        // A run reports to one context (its platform's), so the state alone says.
-        let settled = state.is_none_or(|s| told.iter().any(|(_, t)| t == s));
-        let told = serde_json::to_string(&told).unwrap_or_else(|_| "[]".into());
-        let sql = "INSERT INTO github_statuses (run_id, seq, repository, commit_sha, platform, desired_state, description, told, settled)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                   ON CONFLICT (run_id) DO UPDATE SET desired_state = excluded.desired_state,
-                       description = excluded.description, told = excluded.told, settled = excluded.settled";
-        let run_id = run.info.id.to_string();
-        on_tx!(tx, c => sqlx::query(sql)
-            .bind(&run_id)
-            .bind(folded.seq)
-            .bind(&run.info.repository)
-            .bind(&run.info.commit_sha)
-            .bind(run.info.platform.as_str())
-            .bind(state)
-            .bind(&description)
-            .bind(&told)
-            .bind(settled)
-            .execute(c)
-            .await?
-            .rows_affected());
-        Ok(Some(run_id))
+        steps: &[Step<'_>],
+    ) -> Result<Vec<String>, ProjectionError> {
+        let last = last_per_run(steps);
+        let rows: Vec<Row<'_>> = last
+            .iter()
+            .filter_map(|(_, folded)| Some(row(folded.state.run.as_ref()?, folded.seq)))
+            .collect();
+        for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
+            on_tx!(&mut *tx, c => {
+                let mut q = sqlx::QueryBuilder::new(INSERT);
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.run.info.id.to_string())
+                        .push_bind(r.seq)
+                        .push_bind(&r.run.info.repository)
+                        .push_bind(&r.run.info.commit_sha)
+                        .push_bind(r.run.info.platform.as_str())
+                        .push_bind(r.state)
+                        .push_bind(&r.description)
+                        .push_bind(&r.told)
+                        .push_bind(r.settled);
+                });
+                q.push(ON_CONFLICT);
+                q.build().execute(c).await?.rows_affected()
+            });
+        }
+        Ok(rows.iter().map(|r| r.run.info.id.to_string()).collect())
     }
 }

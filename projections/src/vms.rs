@@ -2,30 +2,18 @@
 //! its life. The VM process manager's work list: requested VMs to create,
 //! deletions to carry out, and for reconciliation what should exist.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use sp_domain::RunEvent;
-use sp_eventstore::{EventStore, RecordedEvent};
 
-use crate::run_states::RunStates;
-use crate::runner::{Projection, ProjectionError};
+use crate::runner::{Projection, ProjectionError, Step};
 use sp_eventstore::Tx;
 use sp_eventstore::on_tx;
 
-#[derive(Debug)]
-pub struct VmsProjection {
-    states: RunStates,
-}
+#[derive(Debug, Default)]
+pub struct VmsProjection;
 
 impl VmsProjection {
     pub const NAME: &'static str = "vms";
-
-    pub fn new(store: Arc<dyn EventStore>) -> Self {
-        VmsProjection {
-            states: RunStates::new(store),
-        }
-    }
 }
 
 #[async_trait]
@@ -41,24 +29,38 @@ impl Projection for VmsProjection {
     async fn apply(
         &self,
         tx: &mut Tx<'_>,
-        event: &RecordedEvent,
-    ) -> Result<Option<String>, ProjectionError> {
-        let Some(folded) = self.states.after(event).await? else {
-            return Ok(None);
-        };
-        let Some(run) = folded.state.run.as_ref() else {
-            return Ok(None);
-        };
-        let run_id = run.info.id.to_string();
-        // Status only moves forward, as in the domain's own fold.
-        let changed = match &folded.event {
-            RunEvent::VmRequested(e) => {
-                let sql =
-                    "INSERT INTO vms (vm_name, run_id, platform, attempt, status, idempotency_key,
+        steps: &[Step<'_>],
+    ) -> Result<Vec<String>, ProjectionError> {
+        // A handful of VM events per run: one statement each, in order, as
+        // each moves a VM only forward from the status it finds.
+        let mut changed = Vec::new();
+        for step in steps {
+            if let Some(name) = apply_one(tx, step).await? {
+                changed.push(name);
+            }
+        }
+        Ok(changed)
+    }
+}
+
+async fn apply_one(tx: &mut Tx<'_>, step: &Step<'_>) -> Result<Option<String>, ProjectionError> {
+    let event = step.event;
+    let Some(folded) = &step.run else {
+        return Ok(None);
+    };
+    let Some(run) = folded.state.run.as_ref() else {
+        return Ok(None);
+    };
+    let run_id = run.info.id.to_string();
+    // Status only moves forward, as in the domain's own fold.
+    let changed = match &folded.event {
+        RunEvent::VmRequested(e) => {
+            let sql =
+                "INSERT INTO vms (vm_name, run_id, platform, attempt, status, idempotency_key,
                                             requested_at, last_position)
                            VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7)
                            ON CONFLICT (vm_name) DO NOTHING";
-                on_tx!(tx, c => sqlx::query(sql)
+            on_tx!(tx, c => sqlx::query(sql)
                     .bind(&e.vm_name)
                     .bind(&run_id)
                     .bind(run.info.platform.as_str())
@@ -69,25 +71,25 @@ impl Projection for VmsProjection {
                     .execute(c)
                     .await?
                     .rows_affected());
-                Some(e.vm_name.clone())
-            }
-            RunEvent::VmCreated(e) => {
-                let sql = "UPDATE vms SET status = 'created', created_at = $2, last_position = $3
+            Some(e.vm_name.clone())
+        }
+        RunEvent::VmCreated(e) => {
+            let sql = "UPDATE vms SET status = 'created', created_at = $2, last_position = $3
                            WHERE vm_name = $1 AND status = 'requested'";
-                on_tx!(tx, c => sqlx::query(sql)
+            on_tx!(tx, c => sqlx::query(sql)
                     .bind(&e.vm_name)
                     .bind(e.at)
                     .bind(event.position)
                     .execute(c)
                     .await?
                     .rows_affected());
-                Some(e.vm_name.clone())
-            }
-            RunEvent::VmDeleteRequested(e) => {
-                let sql = "UPDATE vms SET status = 'delete_requested', delete_requested_at = $2,
+            Some(e.vm_name.clone())
+        }
+        RunEvent::VmDeleteRequested(e) => {
+            let sql = "UPDATE vms SET status = 'delete_requested', delete_requested_at = $2,
                                           delete_reason = $3, last_position = $4
                            WHERE vm_name = $1 AND status IN ('requested', 'created')";
-                on_tx!(tx, c => sqlx::query(sql)
+            on_tx!(tx, c => sqlx::query(sql)
                     .bind(&e.vm_name)
                     .bind(e.at)
                     .bind(&e.reason)
@@ -95,13 +97,13 @@ impl Projection for VmsProjection {
                     .execute(c)
                     .await?
                     .rows_affected());
-                Some(e.vm_name.clone())
-            }
-            RunEvent::VmAbandoned(e) => {
-                let sql = "UPDATE vms SET status = 'abandoned', abandoned_at = $2,
+            Some(e.vm_name.clone())
+        }
+        RunEvent::VmAbandoned(e) => {
+            let sql = "UPDATE vms SET status = 'abandoned', abandoned_at = $2,
                                           abandoned_reason = $3, last_position = $4
                            WHERE vm_name = $1 AND status = 'delete_requested'";
-                on_tx!(tx, c => sqlx::query(sql)
+            on_tx!(tx, c => sqlx::query(sql)
                     .bind(&e.vm_name)
                     .bind(e.at)
                     .bind(&e.reason)
@@ -109,22 +111,21 @@ impl Projection for VmsProjection {
                     .execute(c)
                     .await?
                     .rows_affected());
-                Some(e.vm_name.clone())
-            }
-            RunEvent::VmDeleted(e) => {
-                let sql = "UPDATE vms SET status = 'deleted', deleted_at = $2, last_position = $3
+            Some(e.vm_name.clone())
+        }
+        RunEvent::VmDeleted(e) => {
+            let sql = "UPDATE vms SET status = 'deleted', deleted_at = $2, last_position = $3
                            WHERE vm_name = $1 AND status <> 'deleted'";
-                on_tx!(tx, c => sqlx::query(sql)
+            on_tx!(tx, c => sqlx::query(sql)
                     .bind(&e.vm_name)
                     .bind(e.at)
                     .bind(event.position)
                     .execute(c)
                     .await?
                     .rows_affected());
-                Some(e.vm_name.clone())
-            }
-            _ => None,
-        };
-        Ok(changed)
-    }
+            Some(e.vm_name.clone())
+        }
+        _ => None,
+    };
+    Ok(changed)
 }

@@ -272,10 +272,8 @@ impl Process {
         let stop = CancellationToken::new();
         let (changes, _) = broadcast::channel::<Change>(4096);
         let mut tasks = Vec::new();
-        for projection in sp_projections::standard(db.store.clone()) {
-            let projector = Projector::new(projection, db.clone(), changes.clone());
-            tasks.push(tokio::spawn(projector.run(stop.clone())));
-        }
+        let projector = Projector::new(sp_projections::standard(), db.clone(), changes.clone());
+        tasks.push(tokio::spawn(projector.run(stop.clone())));
         let leadership = sp_eventstore::lease::acquire(db, "harness", &stop)
             .await
             .expect("the lease");
@@ -575,10 +573,8 @@ async fn drive(
     let head = db.store.head_position().await.map_err(|e| e.to_string())?;
     let stop = CancellationToken::new();
     let (changes, _) = broadcast::channel::<Change>(64);
-    let projectors: Vec<JoinHandle<()>> = sp_projections::standard(db.store.clone())
-        .into_iter()
-        .map(|p| tokio::spawn(Projector::new(p, db.clone(), changes.clone()).run(stop.clone())))
-        .collect();
+    let projector = Projector::new(sp_projections::standard(), db.clone(), changes.clone());
+    let projectors: Vec<JoinHandle<()>> = vec![tokio::spawn(projector.run(stop.clone()))];
     let projected = wait_projected(&db, head).await;
     stop.cancel();
     for p in projectors {
@@ -586,11 +582,9 @@ async fn drive(
     }
     projected?;
     let live = crate::read_model_dump(&db).await;
-    for projection in sp_projections::standard(db.store.clone()) {
-        sp_projections::rebuild(&*projection, &db, |_, _| {})
-            .await
-            .map_err(|e| format!("rebuild {}: {e}", projection.name()))?;
-    }
+    sp_projections::rebuild(&sp_projections::standard(), &db, |_, _| {})
+        .await
+        .map_err(|e| format!("rebuild: {e}"))?;
     let rebuilt = crate::read_model_dump(&db).await;
     if live != rebuilt {
         return Err("a rebuilt read model differs from the live one".into());
@@ -648,9 +642,7 @@ async fn wait_projected(db: &Database, head: i64) -> Result<(), String> {
     // transaction horizon back, and readers wait for it.
     for _ in 0..3000 {
         let done = crate::checkpoints(&db.pool).await;
-        if done.len() == sp_projections::standard(db.store.clone()).len()
-            && done.iter().all(|p| *p >= head)
-        {
+        if done.len() == sp_projections::standard().len() && done.iter().all(|p| *p >= head) {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -321,17 +321,13 @@ impl TestPlatform {
 
     /// Rebuild every standard read model from the log.
     pub async fn rebuild_read_models(&self) {
-        for projection in sp_projections::standard(self.db.store()) {
-            let mut reports = 0;
-            sp_projections::rebuild(&*projection, &self.db.database, |_, _| reports += 1)
-                .await
-                .unwrap_or_else(|e| panic!("rebuild {}: {e}", projection.name()));
-            assert!(
-                reports > 0,
-                "the rebuild of {} reports its progress",
-                projection.name()
-            );
-        }
+        let mut reports = 0;
+        sp_projections::rebuild(&sp_projections::standard(), &self.db.database, |_, _| {
+            reports += 1
+        })
+        .await
+        .unwrap_or_else(|e| panic!("rebuild: {e}"));
+        assert!(reports > 0, "the rebuild reports its progress");
     }
 
     /// Wait until every read model has applied the whole log.
@@ -404,7 +400,7 @@ impl Drop for TestPlatform {
 /// sorted per table (see [`TestPlatform::read_models`]).
 pub async fn read_model_dump(db: &sp_eventstore::Database) -> Value {
     let mut models = serde_json::Map::new();
-    for projection in sp_projections::standard(db.store.clone()) {
+    for projection in sp_projections::standard() {
         for table in projection.tables() {
             let mut rows = table_rows(&db.pool, table).await;
             rows.sort();

@@ -95,7 +95,7 @@ async fn pushes_queue_a_run_per_platform_and_redeliveries_change_nothing(backend
     p.caught_up().await;
     let queue = p
         .query(
-            "{ queue { platform paused waiting { runId position stage attempt waitingSince deadlineAt } running { runId } } }",
+            "{ queue { platform paused waitingCount waiting { nodes { runId position stage attempt waitingSince deadlineAt } } running { runId } } }",
             json!({}),
         )
         .await;
@@ -103,9 +103,14 @@ async fn pushes_queue_a_run_per_platform_and_redeliveries_change_nothing(backend
     assert_eq!(queues.len(), 2, "{queue}");
     for q in &queues {
         assert_eq!(q["paused"], false);
-        assert_eq!(q["waiting"].as_array().map(Vec::len), Some(1), "{q}");
-        assert_eq!(q["waiting"][0]["position"], 1);
-        assert_eq!(q["waiting"][0]["attempt"], 1);
+        assert_eq!(
+            q["waiting"]["nodes"].as_array().map(Vec::len),
+            Some(1),
+            "{q}"
+        );
+        assert_eq!(q["waitingCount"], 1);
+        assert_eq!(q["waiting"]["nodes"][0]["position"], 1);
+        assert_eq!(q["waiting"]["nodes"][0]["attempt"], 1);
     }
 
     // Ignored pushes answer 202 with the reason.

@@ -124,11 +124,11 @@ async fn deadlines_fire_compensate_retry_and_fail(backend: Backend) {
     let q = eventually("the queue is empty", || async {
         let q = p
             .query(
-                "{ queue { waiting { runId } running { runId } } }",
+                "{ queue { waiting { nodes { runId } } running { runId } } }",
                 json!({}),
             )
             .await;
-        let empty = q["queue"][0]["waiting"]
+        let empty = q["queue"][0]["waiting"]["nodes"]
             .as_array()
             .is_some_and(Vec::is_empty)
             && q["queue"][0]["running"]
@@ -241,11 +241,11 @@ async fn awaiting_vm(p: &TestPlatform, run: &str) {
     eventually("the queue shows the run waiting for a VM", || async {
         let q = p
             .query(
-                "{ queue(platform: \"linux\") { waiting { runId stage } } }",
+                "{ queue(platform: \"linux\") { waiting { nodes { runId stage } } } }",
                 json!({}),
             )
             .await;
-        q["queue"][0]["waiting"]
+        q["queue"][0]["waiting"]["nodes"]
             .as_array()
             .is_some_and(|w| {
                 w.iter()
@@ -284,16 +284,17 @@ async fn capacity_and_maintenance_hold_runs_back(backend: Backend) {
     let q = eventually("the queue shows one running and one waiting", || async {
         let q = p
             .query(
-                "{ queue(platform: \"linux\") { capacity running { runId } waiting { runId } oldestWaitingSince } }",
+                "{ queue(platform: \"linux\") { capacity running { runId } waiting { nodes { runId } } waitingCount oldestWaitingSince } }",
                 json!({}),
             )
             .await;
-        (q["queue"][0]["waiting"][0]["runId"] == second.as_str()).then_some(q)
+        (q["queue"][0]["waiting"]["nodes"][0]["runId"] == second.as_str()).then_some(q)
     })
     .await;
     assert_eq!(q["queue"][0]["capacity"], 1);
     assert_eq!(q["queue"][0]["running"], json!([{ "runId": first }]));
     assert!(q["queue"][0]["oldestWaitingSince"].is_string(), "{q}");
+    assert_eq!(q["queue"][0]["waitingCount"], 1);
 
     let token = p.token("ops", &["operate"]).await;
     let paused = p

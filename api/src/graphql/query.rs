@@ -1,7 +1,7 @@
 //! Queries.
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, ID, Object, Result};
+use async_graphql::{ComplexObject, Context, ID, Object, Result};
 use sp_projections::queries;
 
 use super::types::{
@@ -14,8 +14,58 @@ use sp_commands::ErrorKind;
 const DEFAULT_PAGE: i32 = 20;
 const MAX_PAGE: i32 = 100;
 
+/// A connection's page size: `first`, or the default; a clear error
+/// beyond the maximum.
+fn page_size(first: Option<i32>) -> Result<usize> {
+    let first = first.unwrap_or(DEFAULT_PAGE);
+    match usize::try_from(first) {
+        Ok(n) if first <= MAX_PAGE => Ok(n),
+        _ => Err(coded(
+            ErrorKind::InvalidInput,
+            format!("first must be 0 to {MAX_PAGE}"),
+        )),
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct RunQuery;
+
+#[ComplexObject]
+impl PlatformQueue {
+    /// The platform's waiting runs in the order they will get a VM
+    /// (priority, then queue order), as a Relay connection.
+    #[graphql(
+        complexity = "1 + first.unwrap_or(DEFAULT_PAGE).clamp(0, MAX_PAGE) as usize * child_complexity"
+    )]
+    async fn waiting(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "At most 100; default 20.")] first: Option<i32>,
+        #[graphql(desc = "The cursor of the last entry of the previous page.")] after: Option<
+            String,
+        >,
+    ) -> Result<Connection<String, QueueEntry>> {
+        require(ctx, Scope::Read)?;
+        let first = page_size(first)?;
+        let after = match after {
+            Some(cursor) => Some(
+                cursor
+                    .parse::<queries::QueueCursor>()
+                    .map_err(|m| coded(ErrorKind::InvalidInput, m))?,
+            ),
+            None => None,
+        };
+        let (page, more) = queries::waiting(&services(ctx)?.db.pool, &self.platform, after, first)
+            .await
+            .map_err(internal)?;
+        let mut connection = Connection::new(after.is_some(), more);
+        connection.edges.extend(
+            page.into_iter()
+                .map(|(entry, cursor)| Edge::new(cursor.to_string(), QueueEntry::from(entry))),
+        );
+        Ok(connection)
+    }
+}
 
 #[Object]
 impl RunQuery {
@@ -33,13 +83,7 @@ impl RunQuery {
     ) -> Result<Connection<String, Run>> {
         require(ctx, Scope::Read)?;
         let services = services(ctx)?;
-        let first = first.unwrap_or(DEFAULT_PAGE);
-        if !(0..=MAX_PAGE).contains(&first) {
-            return Err(coded(
-                ErrorKind::InvalidInput,
-                format!("first must be 0 to {MAX_PAGE}"),
-            ));
-        }
+        let first = page_size(first)?;
         let after = match after {
             Some(cursor) => Some(cursor.parse::<i64>().map_err(|_| {
                 coded(
@@ -53,7 +97,7 @@ impl RunQuery {
             .unwrap_or_default()
             .to_query()
             .map_err(|m| coded(ErrorKind::InvalidInput, m))?;
-        let (rows, more) = queries::list_runs(&services.db.pool, &filter, first as usize, after)
+        let (rows, more) = queries::list_runs(&services.db.pool, &filter, first, after)
             .await
             .map_err(internal)?;
         let mut connection = Connection::new(after.is_some(), more);
@@ -74,8 +118,8 @@ impl RunQuery {
         Ok(row.map(Run::from))
     }
 
-    /// Each platform's waiting and running runs and maintenance state
-    /// (one platform, or all configured ones).
+    /// Each platform's running runs, waiting runs (a page at a time) and
+    /// maintenance state (one platform, or all configured ones).
     #[graphql(complexity = "200 + child_complexity")]
     async fn queue(
         &self,
@@ -84,49 +128,49 @@ impl RunQuery {
     ) -> Result<Vec<PlatformQueue>> {
         require(ctx, Scope::Read)?;
         let services = services(ctx)?;
-        let entries = queries::queue(&services.db.pool, platform.as_deref())
+        let pool = &services.db.pool;
+        let running = queries::running(pool, platform.as_deref())
             .await
             .map_err(internal)?;
-        let states = queries::platform_states(&services.db.pool)
-            .await
-            .map_err(internal)?;
+        let states = queries::platform_states(pool).await.map_err(internal)?;
         let mut names: Vec<String> = match platform {
             Some(p) => vec![p],
             None => services.platforms.clone(),
         };
-        for e in &entries {
+        for e in &running {
             if !names.contains(&e.platform) {
                 names.push(e.platform.clone());
             }
         }
-        Ok(names
-            .into_iter()
-            .map(|name| {
-                let state = states.iter().find(|s| s.platform == name);
-                let (running, waiting): (Vec<_>, Vec<_>) = entries
+        let mut queues = Vec::with_capacity(names.len());
+        for name in names {
+            let state = states.iter().find(|s| s.platform == name);
+            let (waiting_count, oldest_waiting_since) = queries::waiting_summary(pool, &name)
+                .await
+                .map_err(internal)?;
+            queues.push(PlatformQueue {
+                paused: state.is_some_and(|s| s.paused),
+                maintenance_note: state.filter(|s| s.paused).map(|s| s.note.clone()),
+                waiting_count,
+                running: running
                     .iter()
                     .filter(|e| e.platform == name)
                     .cloned()
-                    .partition(|e| e.status == "running");
-                let oldest_waiting_since = waiting.iter().map(|e| e.waiting_since).min();
-                PlatformQueue {
-                    paused: state.is_some_and(|s| s.paused),
-                    maintenance_note: state.filter(|s| s.paused).map(|s| s.note.clone()),
-                    waiting: waiting.into_iter().map(QueueEntry::from).collect(),
-                    running: running.into_iter().map(QueueEntry::from).collect(),
-                    oldest_waiting_since,
-                    capacity: i32::try_from(
-                        services
-                            .capacity
-                            .get(&name)
-                            .copied()
-                            .unwrap_or(services.default_capacity),
-                    )
-                    .unwrap_or(i32::MAX),
-                    platform: name,
-                }
-            })
-            .collect())
+                    .map(QueueEntry::from)
+                    .collect(),
+                oldest_waiting_since,
+                capacity: i32::try_from(
+                    services
+                        .capacity
+                        .get(&name)
+                        .copied()
+                        .unwrap_or(services.default_capacity),
+                )
+                .unwrap_or(i32::MAX),
+                platform: name,
+            });
+        }
+        Ok(queues)
     }
 
     /// VMs that need a person: deleting them failed until the platform gave up.

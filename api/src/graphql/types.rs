@@ -222,13 +222,16 @@ impl From<QueueRow> for QueueEntry {
     }
 }
 
-/// A platform's queue and maintenance state.
+/// A platform's queue and maintenance state. Its waiting runs are read a
+/// page at a time (`waiting`).
 #[derive(Debug, SimpleObject)]
+#[graphql(complex)]
 pub struct PlatformQueue {
     pub platform: String,
     pub paused: bool,
     pub maintenance_note: Option<String>,
-    pub waiting: Vec<QueueEntry>,
+    /// How many runs wait (for their build or for a VM).
+    pub waiting_count: i64,
     pub running: Vec<QueueEntry>,
     /// How many VMs the platform may have at once.
     pub capacity: i32,
