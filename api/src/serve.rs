@@ -10,7 +10,8 @@ use anyhow::{Context as _, bail};
 use backon::{ExponentialBuilder, Retryable};
 use sp_commands::{Catalogues, Clock, Intake, Operator, SystemClock};
 
-use sp_eventstore::{Database, lease, redact};
+use sp_eventstore::lease::{self, Role};
+use sp_eventstore::{Database, redact};
 use sp_gcp::GcpProvider;
 use sp_managers::local::{LocalConfig, LocalProvider};
 use sp_managers::{Lead, Managers, RunnerKeys, VmProvider};
@@ -66,7 +67,11 @@ pub async fn serve(
     } else {
         "disabled"
     });
-    let projector = Projector::new(sp_projections::standard(), db.clone(), changes.clone());
+    let projector = Arc::new(Projector::new(
+        sp_projections::standard(),
+        db.clone(),
+        changes.clone(),
+    ));
     let schema = graphql::schema(Arc::new(Services {
         db: db.clone(),
         operator,
@@ -115,6 +120,7 @@ pub async fn serve(
         redact(&settings.database_url)
     );
     let stop = shutdown.clone();
+    let runs = state.runs.clone();
     let server = tokio::spawn(http::serve(listener, state, async move {
         stop.cancelled().await
     }));
@@ -134,7 +140,7 @@ pub async fn serve(
             }
         }
         tracing::info!("database migrated; the platform is ready");
-        tokio::spawn(projector.run(shutdown.clone()));
+        tokio::spawn(project(db.clone(), projector, shutdown.clone()));
         if settings.managers {
             tokio::spawn(lead_managers(
                 db.clone(),
@@ -142,6 +148,7 @@ pub async fn serve(
                 managers_config,
                 changes,
                 health,
+                runs,
                 shutdown.clone(),
             ));
         }
@@ -225,6 +232,7 @@ async fn lead_managers(
     config: sp_managers::ManagersConfig,
     changes: broadcast::Sender<sp_projections::Change>,
     health: sp_managers::Health,
+    runs: sp_commands::Handler<sp_domain::RunState>,
     shutdown: CancellationToken,
 ) {
     let holder = format!("{}:{}", hostname(), std::process::id());
@@ -248,7 +256,7 @@ async fn lead_managers(
     health.ok("managers");
     loop {
         health.set_role("standby");
-        let Some(leadership) = lease::acquire(&db, &holder, &shutdown).await else {
+        let Some(leadership) = lease::acquire(&db, Role::Managers, &holder, &shutdown).await else {
             return;
         };
         health.set_role(format!("leader #{}", leadership.token()));
@@ -263,7 +271,10 @@ async fn lead_managers(
                 health: health.clone(),
                 keys: keys.clone(),
             },
-        );
+        )
+        // The runs the runner endpoint keeps folded: a run's manager does not
+        // read again what its reports recorded.
+        .sharing_folds_with(&runs);
         let stop = shutdown.child_token();
         let tasks = managers.spawn_all(&stop);
         tokio::select! {
@@ -277,6 +288,43 @@ async fn lead_managers(
         for task in tasks {
             let _ = task.await;
         }
+        if shutdown.is_cancelled() {
+            return;
+        }
+    }
+}
+
+/// The read models: one replica applies the log to them (it holds the
+/// projections' lease), the others follow it and publish its changes to
+/// their own subscribers and managers. On SQLite the one process applies.
+async fn project(db: Database, projector: Arc<Projector>, shutdown: CancellationToken) {
+    let holder = format!("{}:{}", hostname(), std::process::id());
+    loop {
+        let stop_following = shutdown.child_token();
+        let following = tokio::spawn({
+            let (projector, stop) = (projector.clone(), stop_following.clone());
+            async move { projector.follow(stop).await }
+        });
+        let leadership = lease::acquire(&db, Role::Projections, &holder, &shutdown).await;
+        stop_following.cancel();
+        let _ = following.await;
+        let Some(leadership) = leadership else {
+            return;
+        };
+        let stop = shutdown.child_token();
+        let applying = tokio::spawn({
+            let (projector, stop) = (projector.clone(), stop.clone());
+            async move { projector.run(stop).await }
+        });
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            () = leadership.lost.cancelled() => {
+                tracing::error!("lost the projections' lease; following whoever takes it");
+            }
+        }
+        stop.cancel();
+        leadership.lost.cancel();
+        let _ = applying.await;
         if shutdown.is_cancelled() {
             return;
         }

@@ -148,10 +148,17 @@ impl Catalogues {
         command: &CatalogueCommand,
     ) -> Result<Outcome<Catalogue>, Error> {
         let loaded = Loaded::clone(&*self.current().await?);
-        self.handler
+        let outcome = self
+            .handler
             .execute_loaded(catalogue::STREAM, loaded, command, &Envelope::new(actor))
             .await
-            .map_err(catalogue_error)
+            .map_err(catalogue_error)?;
+        // Read what was recorded now, once, rather than by the next run
+        // queued (an import of thousands of tests is one command).
+        if !outcome.events.is_empty() {
+            let _ = self.refresh().await;
+        }
+        Ok(outcome)
     }
 
     /// Accept what `run` produced for one output of one test, on the run's

@@ -169,7 +169,8 @@ pub struct Loaded<A> {
     pub state: A,
     pub version: u64,
     /// For idempotency: a request whose first event id is here was recorded.
-    pub event_ids: HashSet<Uuid>,
+    /// Shared with the kept fold, and copied only when both change.
+    pub event_ids: Arc<HashSet<Uuid>>,
 }
 
 /// Executes commands against streams of one aggregate type.
@@ -200,6 +201,15 @@ impl<A> Folds<A> {
             .unwrap_or_else(|p| p.into_inner())
             .get(stream)
             .cloned()
+    }
+
+    /// Drop the kept fold of a stream about to change, so the command's own
+    /// copy of its state and ids is the only one and changes in place.
+    fn forget(&self, stream: &str) {
+        self.kept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(stream);
     }
 
     fn keep(&self, stream: &str, loaded: Arc<Loaded<A>>) {
@@ -246,6 +256,13 @@ impl<A: Aggregate> Handler<A> {
         self
     }
 
+    /// Keep folds in `other`'s cache (both handlers fold the same streams;
+    /// a kept fold is a cache, never trusted over the expected version).
+    pub fn sharing_folds_with(mut self, other: &Handler<A>) -> Self {
+        self.folds = other.folds.clone();
+        self
+    }
+
     pub fn store(&self) -> &Arc<dyn EventStore> {
         &self.store
     }
@@ -259,10 +276,14 @@ impl<A: Aggregate> Handler<A> {
         let kept = folds.get(stream);
         let from = kept.as_ref().map_or(1, |k| k.version + 1);
         let recorded = self.store.read_stream(stream, from).await?;
-        let kept = kept.map(Arc::unwrap_or_clone).unwrap_or_default();
         if recorded.is_empty() {
-            return Ok(kept);
+            // A copy shares the state's big parts (tests, results, ids).
+            return Ok(kept.map(|k| Loaded::clone(&k)).unwrap_or_default());
         }
+        // Out of the cache while it changes, so the state's shared parts
+        // change in place instead of being copied.
+        folds.forget(stream);
+        let kept = kept.map(Arc::unwrap_or_clone).unwrap_or_default();
         let loaded = Self::fold_onto(stream, kept, &recorded)?;
         folds.keep(stream, Arc::new(loaded.clone()));
         Ok(loaded)
@@ -283,7 +304,8 @@ impl<A: Aggregate> Handler<A> {
         mut loaded: Loaded<A>,
         recorded: &[RecordedEvent],
     ) -> Result<Loaded<A>, CommandError<A::Rejection>> {
-        loaded.event_ids.reserve(recorded.len());
+        let ids = Arc::make_mut(&mut loaded.event_ids);
+        ids.reserve(recorded.len());
         for e in recorded {
             let event = A::Event::decode(&e.event_type, e.schema_version, e.data.clone()).map_err(
                 |error| CommandError::Corrupt {
@@ -294,7 +316,7 @@ impl<A: Aggregate> Handler<A> {
             )?;
             loaded.state = loaded.state.apply(&event);
             loaded.version = e.stream_version;
-            loaded.event_ids.insert(e.event_id);
+            ids.insert(e.event_id);
         }
         Ok(loaded)
     }
@@ -411,15 +433,30 @@ impl<A: Aggregate> Handler<A> {
         envelope: &Envelope,
     ) -> Result<Outcome<A>, CommandError<A::Rejection>> {
         for _ in 0..CONFLICT_RETRIES {
-            let prepared = match loaded.take() {
-                Some(loaded) => self.prepare_loaded(stream, loaded, command, envelope)?,
-                None => self.prepare(stream, command, envelope).await?,
+            let loaded = match loaded.take() {
+                Some(loaded) => loaded,
+                None => self.load(stream).await?,
             };
+            if let Some(folds) = &self.folds {
+                folds.forget(stream);
+            }
+            // Once `prepare_loaded` has dropped `loaded`, the only copy.
+            let mut ids = loaded.event_ids.clone();
+            let prepared = self.prepare_loaded(stream, loaded, command, envelope)?;
             let Prepared {
                 append,
                 mut outcome,
             } = prepared;
             let Some(append) = append else {
+                // Nothing to record: the stream is as it was, kept as such.
+                if let Some(folds) = &self.folds {
+                    let kept = Loaded {
+                        state: outcome.state.clone(),
+                        version: outcome.version,
+                        event_ids: ids,
+                    };
+                    folds.keep(stream, Arc::new(kept));
+                }
                 return Ok(outcome);
             };
             match self
@@ -431,6 +468,15 @@ impl<A: Aggregate> Handler<A> {
                     if appended.already_appended {
                         outcome.events.clear();
                         outcome.already_applied = true;
+                    } else if let Some(folds) = &self.folds {
+                        // What was appended is known: kept without reading it back.
+                        Arc::make_mut(&mut ids).extend(append.events.iter().map(|e| e.event_id));
+                        let kept = Loaded {
+                            state: outcome.state.clone(),
+                            version: appended.last_version,
+                            event_ids: ids,
+                        };
+                        folds.keep(stream, Arc::new(kept));
                     }
                     outcome.version = appended.last_version;
                     return Ok(outcome);

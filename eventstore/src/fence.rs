@@ -81,4 +81,8 @@ impl EventStore for FencedStore {
     fn wakeups(&self) -> watch::Receiver<u64> {
         self.inner.wakeups()
     }
+
+    fn counts(&self) -> crate::StoreCounts {
+        self.inner.counts()
+    }
 }

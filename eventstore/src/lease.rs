@@ -1,4 +1,5 @@
-//! One active instance of the process managers at a time.
+//! One active instance of the process managers at a time, and of the read
+//! models' projector (each its own lease, [`Role`]).
 //!
 //! On PostgreSQL the leader holds a session advisory lock on a connection of
 //! its own: if the process dies, its connection closes and the lock goes
@@ -34,32 +35,59 @@ impl Leadership {
     }
 }
 
-/// The name of the managers' lease of a deployment.
-pub fn lease_name(db: &Database) -> String {
-    format!("sample-platform:managers:{}", db.deployment)
+/// What a lease is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The process managers: their appends are fenced by the lease.
+    Managers,
+    /// The read models' projector: the others follow it.
+    Projections,
 }
 
-/// Wait until this instance leads (or `shutdown`); then keep watching the
-/// lease in the background.
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Managers => "managers",
+            Role::Projections => "projections",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Role::Managers => "the process managers",
+            Role::Projections => "the read models' projector",
+        }
+    }
+}
+
+/// The name of a role's lease in a deployment.
+pub fn lease_name(db: &Database, role: Role) -> String {
+    format!("sample-platform:{}:{}", role.as_str(), db.deployment)
+}
+
+/// Wait until this instance leads `role` (or `shutdown`); then keep
+/// watching the lease in the background.
 pub async fn acquire(
     db: &Database,
+    role: Role,
     holder: &str,
     shutdown: &CancellationToken,
 ) -> Option<Leadership> {
-    let name = lease_name(db);
+    let name = lease_name(db, role);
+    let what = role.what();
     let mut waiting_logged = false;
     loop {
         match try_acquire(db, &name, holder).await {
             Ok(Some(leadership)) => {
-                tracing::info!(lease = %name, token = leadership.token(), "leading the process managers");
+                tracing::info!(lease = %name, token = leadership.token(), "leading {what}");
                 return Some(leadership);
             }
             Ok(None) if !waiting_logged => {
-                tracing::info!(lease = %name, "another instance leads the process managers; standing by");
+                tracing::info!(lease = %name, "another instance leads {what}; standing by");
                 waiting_logged = true;
             }
             Ok(None) => {}
-            Err(error) => tracing::warn!(%error, "cannot take the managers' lease; retrying"),
+            Err(error) => tracing::warn!(%error, "cannot take the lease of {what}; retrying"),
         }
         tokio::select! {
             () = shutdown.cancelled() => return None,
@@ -88,6 +116,7 @@ async fn try_acquire(
             let mut conn = conn.detach();
             let token = next_token(db, name, holder).await?;
             let watch = lost.clone();
+            let lease = name.to_string();
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(CHECK_EVERY).await;
@@ -96,7 +125,7 @@ async fn try_acquire(
                         return;
                     }
                     if let Err(error) = conn.ping().await {
-                        tracing::error!(%error, "lost the connection holding the managers' lease");
+                        tracing::error!(%error, %lease, "lost the connection holding its lease");
                         watch.cancel();
                         return;
                     }

@@ -31,6 +31,7 @@
 //! `testing`, run by `tests/conformance.rs` through [`on_both_backends!`], the
 //! one way every crate runs a test on both backends).
 
+mod counters;
 mod database;
 mod error;
 mod fence;
@@ -48,6 +49,7 @@ mod tx;
 use async_trait::async_trait;
 use tokio::sync::watch;
 
+pub use counters::StoreCounts;
 pub use database::{Database, DbOptions, Pool, redact};
 pub use error::StoreError;
 pub use fence::FencedStore;
@@ -116,6 +118,9 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     /// Changes after every commit of this process, and of other processes
     /// where the backend can tell (PostgreSQL `LISTEN`).
     fn wakeups(&self) -> watch::Receiver<u64>;
+
+    /// Rows read and events written since the store was opened.
+    fn counts(&self) -> StoreCounts;
 }
 
 /// The path (`field.list[2].name`) of the first string in `value`, key or

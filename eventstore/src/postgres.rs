@@ -30,11 +30,14 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::counters::Counters;
 use crate::error::{StoreError, unique_violation};
 use crate::model::{
     Appended, ExpectedVersion, Fence, LogBatch, LogPosition, NewEvent, RecordedEvent, StreamAppend,
 };
-use crate::{EventStore, by_stream, previously_appended, validate_append, validate_many};
+use crate::{
+    EventStore, StoreCounts, by_stream, previously_appended, validate_append, validate_many,
+};
 
 /// The shortest gap between two notifications to other processes.
 const NOTIFY_INTERVAL: Duration = Duration::from_millis(5);
@@ -47,6 +50,7 @@ pub struct PgStore {
     pool: PgPool,
     wake: Arc<watch::Sender<u64>>,
     notify: Arc<Notify>,
+    counters: Counters,
     _tasks: Arc<Tasks>,
 }
 
@@ -126,6 +130,7 @@ impl PgStore {
         ];
         PgStore {
             pool,
+            counters: Counters::default(),
             wake,
             notify,
             _tasks: Arc::new(Tasks(tasks)),
@@ -321,6 +326,8 @@ impl PgStore {
             }
             if outcomes.iter().all(|(_, inserted)| inserted.is_some()) {
                 self.committed();
+                self.counters
+                    .wrote(parts.iter().map(|(_, _, events)| events.len()).sum());
                 return Ok(outcomes
                     .into_iter()
                     .filter_map(|(_, inserted)| inserted)
@@ -440,6 +447,7 @@ impl EventStore for PgStore {
             .bind(i64::try_from(from_version).unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await?;
+        self.counters.read(rows.len());
         rows.iter().map(decode).collect()
     }
 
@@ -459,6 +467,7 @@ impl EventStore for PgStore {
             .bind(streams)
             .fetch_all(&self.pool)
             .await?;
+        self.counters.read(rows.len());
         let events = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
         Ok(by_stream(streams, events))
     }
@@ -481,6 +490,7 @@ impl EventStore for PgStore {
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await?;
+        self.counters.read(rows.len());
         let mut batch = LogBatch::default();
         for row in &rows {
             let commit: i64 = row.try_get("commit")?;
@@ -503,6 +513,10 @@ impl EventStore for PgStore {
             .fetch_one(&self.pool)
             .await?,
         )
+    }
+
+    fn counts(&self) -> StoreCounts {
+        self.counters.counts()
     }
 
     fn wakeups(&self) -> watch::Receiver<u64> {

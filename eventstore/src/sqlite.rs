@@ -11,17 +11,21 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use crate::counters::Counters;
 use crate::error::StoreError;
 use crate::model::{
     Appended, ExpectedVersion, Fence, LogBatch, LogPosition, NewEvent, RecordedEvent, StreamAppend,
 };
-use crate::{EventStore, by_stream, previously_appended, validate_append, validate_many};
+use crate::{
+    EventStore, StoreCounts, by_stream, previously_appended, validate_append, validate_many,
+};
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     wake: Arc<watch::Sender<u64>>,
+    counters: Counters,
 }
 
 const COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, schema_version, data, metadata, recorded_at";
@@ -34,6 +38,7 @@ impl SqliteStore {
             writer,
             reader,
             wake: Arc::new(wake),
+            counters: Counters::default(),
         }
     }
 }
@@ -170,6 +175,14 @@ impl SqliteStore {
         if results.iter().any(|r| !r.already_appended) {
             tx.commit().await?;
             self.wake.send_modify(|n| *n = n.wrapping_add(1));
+            self.counters.wrote(
+                appends
+                    .iter()
+                    .zip(&results)
+                    .filter(|(_, r)| !r.already_appended)
+                    .map(|(a, _)| a.events.len())
+                    .sum(),
+            );
         }
         Ok(results)
     }
@@ -191,6 +204,7 @@ impl EventStore for SqliteStore {
         if !appended.already_appended {
             tx.commit().await?;
             self.wake.send_modify(|n| *n = n.wrapping_add(1));
+            self.counters.wrote(events.len());
         }
         Ok(appended)
     }
@@ -220,6 +234,7 @@ impl EventStore for SqliteStore {
             .bind(to_i64(from_version)?)
             .fetch_all(&self.reader)
             .await?;
+        self.counters.read(rows.len());
         rows.iter().map(decode).collect()
     }
 
@@ -237,6 +252,7 @@ impl EventStore for SqliteStore {
             .bind(names)
             .fetch_all(&self.reader)
             .await?;
+        self.counters.read(rows.len());
         let events = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
         Ok(by_stream(streams, events))
     }
@@ -251,6 +267,7 @@ impl EventStore for SqliteStore {
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(&self.reader)
             .await?;
+        self.counters.read(rows.len());
         Ok(LogBatch {
             events: rows.iter().map(decode).collect::<Result<_, _>>()?,
             held_back: false,
@@ -263,6 +280,10 @@ impl EventStore for SqliteStore {
                 .fetch_one(&self.reader)
                 .await?,
         )
+    }
+
+    fn counts(&self) -> StoreCounts {
+        self.counters.counts()
     }
 
     fn wakeups(&self) -> watch::Receiver<u64> {

@@ -195,6 +195,13 @@ impl Managers {
         }
     }
 
+    /// Keep runs folded together with `runs` (the runner endpoint's handler
+    /// in the same process), so what one recorded the other need not read.
+    pub fn sharing_folds_with(mut self, runs: &Handler<RunState>) -> Self {
+        self.runs = self.runs.sharing_folds_with(runs);
+        self
+    }
+
     /// Run every manager until `stop`.
     pub fn spawn_all(&self, stop: &CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
         let mut tasks = vec![

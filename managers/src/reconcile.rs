@@ -50,44 +50,6 @@ pub async fn reconcile(m: &Managers, missing_once: &mut HashSet<String>) {
         }
     };
 
-    // The runs of every listed VM, read in one round trip.
-    let run_ids: Vec<Option<RunId>> = listed
-        .iter()
-        .map(|vm| vm.label(RUN_LABEL).and_then(|r| r.parse::<RunId>().ok()))
-        .collect();
-    let streams: Vec<String> = run_ids.iter().flatten().map(RunId::stream).collect();
-    let read = match m.db.store.read_streams(&streams).await {
-        Ok(read) => read,
-        Err(error) => {
-            m.health
-                .failing(NAME, format!("cannot read the runs of listed VMs: {error}"));
-            return;
-        }
-    };
-    let mut states = read.iter().zip(&streams).map(|(events, stream)| {
-        sp_commands::Handler::<RunState>::fold(stream, events).map(|l| l.state)
-    });
-    for (vm, run_id) in listed.iter().zip(&run_ids) {
-        let state = match run_id {
-            Some(_) => match states.next() {
-                Some(Ok(state)) => Some(state),
-                Some(Err(error)) => {
-                    m.health.failing(
-                        NAME,
-                        format!("cannot read the run of VM {}: {error}", vm.name),
-                    );
-                    continue;
-                }
-                None => None,
-            },
-            None => None,
-        };
-        check_vm(m, vm, *run_id, state.as_ref()).await;
-    }
-
-    // Running attempts whose VM is not listed at all.
-    let listed_names: HashSet<&str> = listed.iter().map(|vm| vm.name.as_str()).collect();
-    forget_abandoned_vms_now_gone(m, &listed_names).await;
     let entries = match queries::running(&m.db.pool, None).await {
         Ok(entries) => entries,
         Err(error) => {
@@ -96,11 +58,44 @@ pub async fn reconcile(m: &Managers, missing_once: &mut HashSet<String>) {
             return;
         }
     };
+    // A running VM the queue shows in use by its run's current attempt
+    // needs no look at the run: acting needs the run's own state, but not
+    // acting can wait for the next pass if the read model is behind.
+    let in_use: HashSet<&str> = entries
+        .iter()
+        .filter_map(|e| e.vm_name.as_deref())
+        .collect();
+    // The run of any other listed VM, from the managers' kept folds: a
+    // pass reads only what the run recorded since the last one.
+    for vm in &listed {
+        if vm.state != VmState::Terminated && in_use.contains(vm.name.as_str()) {
+            continue;
+        }
+        let run_id = vm.label(RUN_LABEL).and_then(|r| r.parse::<RunId>().ok());
+        let state = match run_id {
+            Some(run) => match m.runs.load(&run.stream()).await {
+                Ok(loaded) => Some(loaded.state),
+                Err(error) => {
+                    m.health.failing(
+                        NAME,
+                        format!("cannot read the run of VM {}: {error}", vm.name),
+                    );
+                    continue;
+                }
+            },
+            None => None,
+        };
+        check_vm(m, vm, run_id, state.as_ref()).await;
+    }
+
+    // Running attempts whose VM is not listed at all.
+    let listed_names: HashSet<&str> = listed.iter().map(|vm| vm.name.as_str()).collect();
+    forget_abandoned_vms_now_gone(m, &listed_names).await;
     m.health.ok(NAME);
     let mut still_missing = HashSet::new();
-    for entry in entries {
+    for entry in &entries {
         let running = matches!(entry.stage.as_str(), "booting" | "preparing" | "testing");
-        let Some(vm_name) = entry.vm_name.filter(|_| running) else {
+        let Some(vm_name) = entry.vm_name.clone().filter(|_| running) else {
             continue;
         };
         if listed_names.contains(vm_name.as_str()) {

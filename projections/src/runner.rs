@@ -16,6 +16,7 @@ use sp_eventstore::Tx;
 use sp_eventstore::on_tx;
 
 use crate::run_states::{Folded, RunStates};
+use sp_domain::RunId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -72,6 +73,8 @@ pub trait Projection: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProjectionStatus {
     pub checkpoint: LogPosition,
+    /// This replica follows another one's projector instead of applying.
+    pub following: bool,
     /// The event it cannot apply, and why; retried until it can.
     pub failing: Option<(i64, String)>,
 }
@@ -185,12 +188,16 @@ impl Projector {
         }
     }
 
-    pub async fn run(self, shutdown: CancellationToken) {
+    /// Apply the log to the models until shut down.
+    pub async fn run(&self, shutdown: CancellationToken) {
         let Some(mut checkpoints) = self.load(&shutdown).await else {
             return;
         };
         for (m, c) in self.models.iter().zip(&checkpoints) {
-            m.status.send_modify(|s| s.checkpoint = *c);
+            m.status.send_modify(|s| {
+                s.checkpoint = *c;
+                s.following = false;
+            });
         }
         let from = checkpoints.iter().min().copied().unwrap_or_default();
         let mut follower = self.follower(from);
@@ -252,6 +259,7 @@ impl Projector {
                         *checkpoint = last.map_or(*checkpoint, |l| l.max(*checkpoint));
                         m.status.send_replace(ProjectionStatus {
                             checkpoint: *checkpoint,
+                            following: false,
                             failing: None,
                         });
                         for key in keys {
@@ -275,6 +283,84 @@ impl Projector {
                 }
                 // The schedule has no end: only shutdown stops it.
                 Err(BatchError::Failed(..)) => return,
+            }
+        }
+    }
+}
+
+/// How often a following replica looks at the checkpoints while the
+/// applying one has not reached what it read.
+const FOLLOW_POLL: Duration = Duration::from_millis(10);
+
+impl Projector {
+    /// While another replica applies the log (it holds the lease), follow
+    /// it: read what it applies and, once its checkpoints have passed it,
+    /// publish the changes here, so this replica's subscribers and managers
+    /// see every change as promptly as if it applied them itself. Until shut
+    /// down (cancel it when this replica takes the lease).
+    pub async fn follow(&self, shutdown: CancellationToken) {
+        let Some(checkpoints) = self.load(&shutdown).await else {
+            return;
+        };
+        for (m, c) in self.models.iter().zip(&checkpoints) {
+            m.status.send_replace(ProjectionStatus {
+                checkpoint: *c,
+                following: true,
+                failing: None,
+            });
+        }
+        let names = self.names();
+        let from = checkpoints.iter().min().copied().unwrap_or_default();
+        let mut follower = self.follower(from);
+        loop {
+            let batch = tokio::select! {
+                () = shutdown.cancelled() => return,
+                batch = follower.next_batch() => batch,
+            };
+            let Ok(batch) = batch else {
+                // The next read tries again; the follower stays where it was.
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(FOLLOW_POLL * 10) => {}
+                }
+                continue;
+            };
+            let Some(last) = batch.last().map(RecordedEvent::cursor) else {
+                continue;
+            };
+            loop {
+                if let Ok(checkpoints) = load_checkpoints(&self.db, &names).await {
+                    for (m, c) in self.models.iter().zip(&checkpoints) {
+                        m.status.send_replace(ProjectionStatus {
+                            checkpoint: *c,
+                            following: true,
+                            failing: None,
+                        });
+                    }
+                    if checkpoints.iter().all(|c| *c >= last) {
+                        break;
+                    }
+                }
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(FOLLOW_POLL) => {}
+                }
+            }
+            let mut keys: Vec<String> = batch
+                .iter()
+                .map(|e| match RunId::from_stream(&e.stream_id) {
+                    Some(run) => run.to_string(),
+                    None => e.stream_id.clone(),
+                })
+                .collect();
+            keys.dedup();
+            for m in &self.models {
+                for key in &keys {
+                    let _ = self.changes.send(Change {
+                        projection: m.projection.name(),
+                        key: key.clone(),
+                    });
+                }
             }
         }
     }

@@ -315,7 +315,69 @@ async fn with_github_artifacts_and_statuses(backend: Backend) {
     assert_eq!(github.status_attempts(), 1 + 2 + 1, "{stored:?}");
 }
 
+/// Tests in the big catalogue: a run's cost must stay linear in it.
+const BIG: usize = 2_000;
+
+/// A catalogue of 2,000 tests runs for real to its verdict, and the run reads
+/// the log about once: the rows the platform's store read while it ran are
+/// at most twice the events it wrote (counted by the store, not timed).
+async fn a_catalogue_of_2000_tests_runs_to_completed(backend: Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = sp_tests::generated_catalogue(dir.path(), BIG);
+    let p = TestPlatform::start_with(backend, move |s| {
+        let mut s = demo_runner(RUNNER)(s);
+        s.catalogue = Some(file);
+        s.log = "error".into();
+        s
+    })
+    .await;
+    p.caught_up().await;
+    let before = p.store_counts().await;
+    let run = p.push("big-1", '2').await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    loop {
+        let r = p
+            .query(
+                "query($id: ID!) { run(id: $id) { status verdict passed failed } }",
+                serde_json::json!({ "id": run }),
+            )
+            .await;
+        if r["run"]["status"] == "COMPLETED" {
+            assert_eq!(r["run"]["verdict"], "pass", "{r}");
+            assert_eq!(r["run"]["passed"], BIG, "{r}");
+            assert_eq!(r["run"]["failed"], 0, "{r}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the run of {BIG} tests did not complete in 10 minutes: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    p.until(&run, "VmDeleted").await;
+    p.caught_up().await;
+    let after = p.store_counts().await;
+    let read = after.rows_read - before.rows_read;
+    let written = after.events_written - before.events_written;
+    assert!(written > BIG as u64, "{written} events for {BIG} results?");
+    assert!(
+        read <= 2 * written,
+        "the run read {read} rows of the log for {written} events written: more than twice"
+    );
+    let results = p
+        .query(
+            "query($id: ID!) { results(runId: $id) { passed } }",
+            serde_json::json!({ "id": run }),
+        )
+        .await;
+    let passed = results["results"]
+        .as_array()
+        .map_or(0, |r| r.iter().filter(|o| o["passed"] == true).count());
+    assert_eq!(passed, BIG, "the results model judged every test");
+}
+
 sp_tests::on_both_backends!(
+    a_catalogue_of_2000_tests_runs_to_completed,
     the_demo_catalogue_runs_to_a_verdict,
     a_killed_runner_is_retried_through_the_heartbeat_deadline,
     with_github_artifacts_and_statuses,

@@ -273,10 +273,16 @@ impl Process {
         let (changes, _) = broadcast::channel::<Change>(4096);
         let mut tasks = Vec::new();
         let projector = Projector::new(sp_projections::standard(), db.clone(), changes.clone());
-        tasks.push(tokio::spawn(projector.run(stop.clone())));
-        let leadership = sp_eventstore::lease::acquire(db, "harness", &stop)
-            .await
-            .expect("the lease");
+        let applying = stop.clone();
+        tasks.push(tokio::spawn(async move { projector.run(applying).await }));
+        let leadership = sp_eventstore::lease::acquire(
+            db,
+            sp_eventstore::lease::Role::Managers,
+            "harness",
+            &stop,
+        )
+        .await
+        .expect("the lease");
         let keys = RunnerKeys::load_or_create(db).await.expect("runner keys");
         let managers = Managers::new(
             db.clone(),
@@ -574,7 +580,9 @@ async fn drive(
     let stop = CancellationToken::new();
     let (changes, _) = broadcast::channel::<Change>(64);
     let projector = Projector::new(sp_projections::standard(), db.clone(), changes.clone());
-    let projectors: Vec<JoinHandle<()>> = vec![tokio::spawn(projector.run(stop.clone()))];
+    let applying = stop.clone();
+    let projectors: Vec<JoinHandle<()>> =
+        vec![tokio::spawn(async move { projector.run(applying).await })];
     let projected = wait_projected(&db, head).await;
     stop.cancel();
     for p in projectors {

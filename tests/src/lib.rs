@@ -61,6 +61,27 @@ pub fn demo_runner(runner: &'static str) -> impl FnOnce(Settings) -> Settings {
     }
 }
 
+/// A catalogue of `n` regression tests (`t00000`, …) of the demo program on
+/// its hello sample, each passing on its approved `upper.txt`: a run of any
+/// size. Written to `dir/catalogue.toml`.
+pub fn generated_catalogue(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
+    use std::fmt::Write as _;
+    let sample = demo_dir().join("samples/hello.txt");
+    let mut toml = format!(
+        "[[samples]]\nname = \"hello.txt\"\nsha256 = \"a948904f2f0f479b8f8197694b30184b0d2ed1c1cd2a1ec0fb85d299a192a447\"\npath = \"{}\"\n",
+        sample.display()
+    );
+    for i in 0..n {
+        let _ = write!(
+            toml,
+            "\n[[tests]]\nid = \"t{i:05}\"\nsample = \"hello.txt\"\ncommand = \"{{exe}} {{sample}} {{outdir}}\"\ncategories = [\"generated\"]\n[[tests.outputs]]\nname = \"upper.txt\"\napproved_sha256 = \"2949725604dd9eef82100f8ff39fcced9d3682700ee2fb5c4205e3e584defee6\"\n"
+        );
+    }
+    let path = dir.join("catalogue.toml");
+    std::fs::write(&path, toml).expect("write the catalogue");
+    path
+}
+
 /// Run each scenario `fn(Backend)` as a test on SQLite and on PostgreSQL
 /// (see `sp_eventstore::on_both_backends!` for its other forms).
 pub use sp_eventstore::on_both_backends;
@@ -134,16 +155,25 @@ impl TestPlatform {
     }
 
     pub async fn wait_ready(&self) {
-        eventually("the platform gets ready", || async {
-            let r = self
-                .http
-                .get(format!("{}/readyz", self.base))
-                .send()
-                .await
-                .ok()?;
-            (r.status() == 200).then_some(())
-        })
-        .await;
+        wait_ready(&self.http, &self.base).await;
+    }
+
+    /// Another replica of the platform: the same settings and database, its
+    /// own port. Stopped when dropped.
+    pub async fn replica(&self) -> Replica {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let shutdown = CancellationToken::new();
+        let (serving, stop) = (self.settings.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            if let Err(e) = sp_api::serve::serve(listener, serving, stop).await {
+                panic!("the replica stopped: {e:#}");
+            }
+        });
+        wait_ready(&self.http, &base).await;
+        Replica { base, shutdown }
     }
 
     /// Deliver a webhook signed with the platform's secret.
@@ -214,6 +244,21 @@ impl TestPlatform {
             .expect("GET");
         let status = response.status().as_u16();
         (status, response.text().await.unwrap_or_default())
+    }
+
+    /// What the platform's event store has read and written so far, by its
+    /// own counters (`/readyz` says).
+    pub async fn store_counts(&self) -> sp_eventstore::StoreCounts {
+        let (_, r) = self.readyz().await;
+        let count = |name: &str| {
+            r["store"][name]
+                .as_u64()
+                .unwrap_or_else(|| panic!("/readyz says no store.{name}: {r}"))
+        };
+        sp_eventstore::StoreCounts {
+            rows_read: count("rows_read"),
+            events_written: count("events_written"),
+        }
     }
 
     /// `/readyz`: its status and its JSON (null when it is not JSON).
@@ -360,10 +405,36 @@ impl TestPlatform {
     }
 
     pub async fn stop(mut self) {
+        self.stop_serving().await;
+    }
+
+    /// Stop the platform, keeping its database (and this handle) to look at.
+    pub async fn stop_serving(&mut self) {
         self.shutdown.cancel();
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
+    }
+}
+
+async fn wait_ready(http: &reqwest::Client, base: &str) {
+    eventually("the platform gets ready", || async {
+        let r = http.get(format!("{base}/readyz")).send().await.ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+}
+
+/// A second replica of a [`TestPlatform`] (see [`TestPlatform::replica`]).
+#[derive(Debug)]
+pub struct Replica {
+    pub base: String,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
     }
 }
 

@@ -10,9 +10,16 @@ use sp_tests::{Backend, TestPlatform, eventually};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-async fn subscribers_see_runs_change(backend: Backend) {
-    let p = TestPlatform::start(backend).await;
-    let url = format!("{}/graphql/ws", p.base.replace("http://", "ws://"));
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn send(v: Value) -> Message {
+    Message::Text(v.to_string().into())
+}
+
+/// A GraphQL websocket to the platform at `base`, initialised.
+async fn graphql_socket(base: &str) -> Socket {
+    let url = format!("{}/graphql/ws", base.replace("http://", "ws://"));
     let mut request = url.into_client_request().expect("request");
     request.headers_mut().insert(
         "Sec-WebSocket-Protocol",
@@ -21,13 +28,18 @@ async fn subscribers_see_runs_change(backend: Backend) {
     let (mut socket, _) = tokio_tungstenite::connect_async(request)
         .await
         .expect("connect");
-    let send = |v: Value| Message::Text(v.to_string().into());
     socket
         .send(send(json!({ "type": "connection_init", "payload": {} })))
         .await
         .expect("init");
     let ack = socket.next().await.expect("ack").expect("message");
     assert!(ack.to_string().contains("connection_ack"), "{ack}");
+    socket
+}
+
+async fn subscribers_see_runs_change(backend: Backend) {
+    let p = TestPlatform::start(backend).await;
+    let mut socket = graphql_socket(&p.base).await;
     socket
         .send(send(json!({
             "id": "1",
@@ -341,6 +353,67 @@ async fn an_event_a_model_cannot_apply_stops_it_visibly(backend: Backend) {
         assert_eq!(check["ok"], false, "{model}: {r}");
         assert_eq!(check["failing_at"], appended.last_position, "{model}: {r}");
     }
+}
+
+/// Replicas on one PostgreSQL database: one applies the log to the read
+/// models (it holds the projections' lease), the other follows it, and the
+/// follower's subscribers still see each change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_applies_the_others_follow() {
+    let p = TestPlatform::start(Backend::Postgres).await;
+    let replica = p.replica().await;
+    let role = |base: String| {
+        let http = p.http.clone();
+        async move {
+            let r: Value = http
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let roles: Vec<String> = ["runs", "queue", "audit", "vms", "statuses", "results"]
+                .iter()
+                .filter_map(|m| r["checks"][format!("projection:{m}")]["role"].as_str())
+                .map(str::to_string)
+                .collect();
+            (roles.len() == 6 && roles.iter().all(|r| *r == roles[0])).then(|| roles[0].clone())
+        }
+    };
+    eventually("one replica applies, the other follows", || async {
+        let roles = (
+            role(p.base.clone()).await?,
+            role(replica.base.clone()).await?,
+        );
+        (roles == ("applying".to_string(), "following".to_string())).then_some(())
+    })
+    .await;
+
+    let mut socket = graphql_socket(&replica.base).await;
+    socket
+        .send(send(json!({
+            "id": "1",
+            "type": "subscribe",
+            "payload": { "query": "subscription { runChanged { id status } }" }
+        })))
+        .await
+        .expect("subscribe");
+    // Pushed to the applying replica, seen on the following one's socket.
+    let mut pushed = Vec::new();
+    let message = loop {
+        let commit = char::from_digit(2 + pushed.len() as u32 % 14, 16).unwrap_or('a');
+        let id = p.push(&format!("d-replica-{}", pushed.len()), commit).await;
+        pushed.push(id);
+        match tokio::time::timeout(std::time::Duration::from_millis(500), socket.next()).await {
+            Ok(message) => break message.expect("message").expect("frame"),
+            Err(_) => assert!(pushed.len() < 20, "no change arrived on the follower"),
+        }
+    };
+    let payload: Value = serde_json::from_str(&message.to_string()).expect("json");
+    assert_eq!(payload["type"], "next", "{payload}");
+    let run = &payload["payload"]["data"]["runChanged"];
+    assert_eq!(run["status"], "QUEUED", "{payload}");
 }
 
 sp_tests::on_both_backends!(

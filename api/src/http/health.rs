@@ -19,7 +19,8 @@ pub async fn healthz() -> &'static str {
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Ready to do work: the database answers, every migration is applied, and no
-/// read model is stuck on an event. Each read model's lag is reported.
+/// read model is stuck on an event. Each read model's lag is reported, and
+/// the store's counts of rows read and events written.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
     let mut ready = true;
     let mut checks = Map::new();
@@ -49,12 +50,18 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Val
     for (name, status) in &state.projections {
         let status = status.borrow().clone();
         let lag = head.map(|h| (h - status.checkpoint.position).max(0));
+        // Applying here, or following the replica that holds the lease.
+        let role = if status.following {
+            "following"
+        } else {
+            "applying"
+        };
         let value = match &status.failing {
             Some((position, error)) => {
                 ready = false;
-                json!({ "ok": false, "failing_at": position, "error": error, "behind": lag })
+                json!({ "ok": false, "failing_at": position, "error": error, "behind": lag, "role": role })
             }
-            None => json!({ "ok": true, "behind": lag }),
+            None => json!({ "ok": true, "behind": lag, "role": role }),
         };
         checks.insert(format!("projection:{name}"), value);
     }
@@ -94,5 +101,12 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Val
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(json!({ "ready": ready, "checks": checks })))
+    // What this process's store has read and written: rows read per event
+    // written is the read amplification an operator can watch.
+    let counts = state.db.store.counts();
+    let store = json!({ "rows_read": counts.rows_read, "events_written": counts.events_written });
+    (
+        status,
+        Json(json!({ "ready": ready, "checks": checks, "store": store })),
+    )
 }

@@ -176,7 +176,7 @@ pub async fn report(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let caller = authorize(&state, &headers, &run).await?;
+    let mut caller = authorize(&state, &headers, &run).await?;
     let report: Report = super::body::json(&body, "report")?;
     // No early refusal for a stale caller: a report resent after it was
     // applied (its answer lost) must be acknowledged as a duplicate, even
@@ -216,9 +216,13 @@ pub async fn report(
         reason: None,
     };
     let stream = caller.run.stream();
+    // Said before the state moves into the command (not copied: a run's
+    // results change in place when only the command holds them).
+    let stale_now = stale(&caller);
+    let loaded = std::mem::take(&mut caller.loaded);
     match state
         .runs
-        .execute_loaded(&stream, caller.loaded.clone(), &command, &envelope)
+        .execute_loaded(&stream, loaded, &command, &envelope)
         .await
     {
         Ok(done) if done.already_applied => {
@@ -228,7 +232,7 @@ pub async fn report(
         Err(CommandError::Rejected(
             r @ (Rejection::StaleAttempt { .. } | Rejection::RunFinal { .. }),
         )) => {
-            let reason = stale(&caller).unwrap_or_else(|| r.to_string());
+            let reason = stale_now.unwrap_or_else(|| r.to_string());
             Ok(refuse(&state, &caller, &what, reason).await)
         }
         Err(CommandError::Rejected(r)) => Err(ApiError::conflict(r.to_string())),
