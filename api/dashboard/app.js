@@ -119,7 +119,10 @@ function ghUrl(repo, kind, x) {
 }
 const commitLink = (repo, sha) =>
   h`<a class="sha" href="${ghUrl(repo, 'commit', sha)}" title="${sha}">${short(sha)}</a>`;
-const runLink = (id, text = short(id, 8)) =>
+/** Run ids are UUIDv7: their first digits are the time, the same for every
+ * run queued within a minute; the last ones tell runs apart. */
+const runTag = (id) => (id ? String(id).slice(-8) : '');
+const runLink = (id, text = runTag(id)) =>
   h`<a data-link="run" href="/runs/${encodeURIComponent(id)}" class="mono" title="${id}">${text}</a>`;
 const testLink = (id) => h`<a href="/tests/${encodeURIComponent(id)}">${id}</a>`;
 const hash = (sha) => (sha ? h`<code class="hash" title="${sha}">${short(sha, 12)}</code>` : dash);
@@ -601,7 +604,7 @@ function runHead(run) {
   const pct = run.samplesTotal ? Math.round((100 * run.samplesDone) / run.samplesTotal) : 0;
   return h`
     <header class="run-head">
-      <h1>Run <code title="${run.id}">${short(run.id, 8)}</code> ${statusBadge(run.status)}</h1>
+      <h1>Run <code title="${run.id}">${runTag(run.id)}</code> ${statusBadge(run.status)}</h1>
       <div class="actions">
         ${final ? '' : raw('<button class="op danger" data-action="cancel">Cancel…</button>')}
         ${final ? raw('<button class="op" data-action="rerun" title="Queue a new run of this commit on this platform with the regression catalogue as it is now (not the snapshot this run used).">Run again</button>') : ''}
@@ -666,7 +669,7 @@ async function runPage(app, id) {
   const show = () => {
     $('#run').dataset.status = page.run.status;
     setHtml($('#run-head'), runHead(page.run));
-    document.title = `Run ${short(id, 8)} ${page.run.status} — Sample Platform`;
+    document.title = `Run ${runTag(id)} ${page.run.status} — Sample Platform`;
   };
   show();
   loadResults(page);
@@ -693,7 +696,7 @@ async function runPage(app, id) {
 
   actions = {
     cancel: async () => {
-      const reason = askReason(`Cancel run ${short(id, 8)}? Why:`);
+      const reason = askReason(`Cancel run ${runTag(id)}? Why:`);
       if (reason === null) return;
       const done = (await gql('mutation($id:ID!,$r:String!){cancelRun(id:$id,reason:$r)}', { id, r: reason })).cancelRun;
       say(done ? `cancelled run ${id}` : `run ${id} was already finished; nothing cancelled`);
@@ -1071,11 +1074,34 @@ async function queuePage(app) {
   setHtml(app, h`<h1>Queue</h1><div id="queue"><p class="muted">Loading…</p></div>`);
   const entry = 'runId position status stage attempt priority queuedAt waitingSince eligibleAt deadlineAt deadlineKind vmName';
   const page = `nodes{${entry}} pageInfo{hasNextPage endCursor}`;
+  // How many waiting runs each platform shows: a refresh keeps the pages a
+  // person asked for instead of going back to the first.
+  const wanted = {};
+  const nextPage = async (section, platform, after) => {
+    const data = await gql(`query($p:String!,$a:String!){queue(platform:$p){waitingCount waiting(first:${QUEUE_PAGE},after:$a){${page}}}}`,
+      { p: platform, a: after });
+    const q = data.queue[0];
+    // The waiting table is the section's last (a button shows only under one).
+    const tables = section.querySelectorAll('table.queue');
+    const waitingBody = tables[tables.length - 1].querySelector('tbody');
+    waitingBody.insertAdjacentHTML('beforeend', part(queueRows(q.waiting.nodes, false)));
+    const shown = waitingBody.rows.length;
+    setHtml(section.querySelector('.waiting-more'), moreWaiting(platform, q.waiting, shown, q.waitingCount));
+    return { shown, after: q.waiting.pageInfo.hasNextPage ? q.waiting.pageInfo.endCursor : null };
+  };
   const load = async () => {
     const data = await gql(`{queue{platform paused maintenanceNote oldestWaitingSince capacity waitingCount
       waiting(first:${QUEUE_PAGE}){${page}} running{${entry}}} abandonedVms{vmName runId platform reason since}}`);
     if (!stillOn(gen)) return;
     setHtml($('#queue'), h`${abandonedSection(data.abandonedVms)}${data.queue.length ? data.queue.map(platformSection) : h`<p class="muted">No platforms are configured.</p>`}`);
+    for (const p of data.queue) {
+      const info = p.waiting.pageInfo;
+      let next = { shown: p.waiting.nodes.length, after: info.hasNextPage ? info.endCursor : null };
+      const section = $(`section.platform[data-platform="${CSS.escape(p.platform)}"]`);
+      while (next.after && section && next.shown < (wanted[p.platform] || 0) && stillOn(gen)) {
+        next = await nextPage(section, p.platform, next.after);
+      }
+    }
   };
   const setPaused = async (el, pause) => {
     const platform = el.dataset.platform;
@@ -1089,16 +1115,8 @@ async function queuePage(app) {
     await load();
   };
   const more = async (el) => {
-    const section = el.closest('section.platform');
-    const data = await gql(`query($p:String!,$a:String!){queue(platform:$p){waitingCount waiting(first:${QUEUE_PAGE},after:$a){${page}}}}`,
-      { p: el.dataset.platform, a: el.dataset.after });
-    const q = data.queue[0];
-    // The waiting table is the section's last (a button shows only under one).
-    const tables = section.querySelectorAll('table.queue');
-    const waitingBody = tables[tables.length - 1].querySelector('tbody');
-    waitingBody.insertAdjacentHTML('beforeend', part(queueRows(q.waiting.nodes, false)));
-    const shown = waitingBody.rows.length;
-    setHtml(section.querySelector('.waiting-more'), moreWaiting(el.dataset.platform, q.waiting, shown, q.waitingCount));
+    const platform = el.dataset.platform;
+    wanted[platform] = (await nextPage(el.closest('section.platform'), platform, el.dataset.after)).shown;
   };
   actions = { pause: (el) => setPaused(el, true), resume: (el) => setPaused(el, false), more };
   try {

@@ -65,8 +65,8 @@ const ON_CONFLICT: &str = " ON CONFLICT (run_id) DO UPDATE SET
 
 /// A run's place in the queue after one of its events: its row, if it is
 /// waiting or running with a deadline.
-fn entry(run: &Folded, position: i64) -> Option<RunRow> {
-    let row = RunRow::from_state(&run.state, run.seq, position)?;
+fn entry(run: &Folded) -> Option<RunRow> {
+    let row = run.row.clone();
     let status = RunStatus::parse(&row.status).unwrap_or(RunStatus::Failed);
     (!status.is_final() && row.deadline_at.is_some() && row.deadline_kind.is_some()).then_some(row)
 }
@@ -107,10 +107,8 @@ impl Projection for QueueProjection {
                 continue;
             }
             let Some(run) = &step.run else { continue };
-            let Some(id) = run.state.run.as_ref().map(|r| r.info.id) else {
-                continue;
-            };
-            let row = entry(run, step.event.position);
+            let id = run.run;
+            let row = entry(run);
             let at = run.event.at();
             match index.get(&id) {
                 None => {

@@ -66,18 +66,15 @@ impl Projection for ResultsProjection {
         let mut changed: Vec<String> = Vec::new();
         for (i, step) in steps.iter().enumerate() {
             let Some(folded) = &step.run else { continue };
-            let Some(run) = folded.state.run.as_ref() else {
-                continue;
-            };
-            let run_id = run.info.id.to_string();
+            let run_id = folded.run.to_string();
             match &folded.event {
                 RunEvent::RetryScheduled(_) => {
                     rows.retain(|(r, _), _| *r != run_id);
                     retried.push(run_id.clone());
                 }
                 RunEvent::SampleResult(e) => {
-                    let tests = scopes.entry(run.info.id).or_insert_with(|| {
-                        run.info.tests.iter().map(|t| (t.id.as_str(), t)).collect()
+                    let tests = scopes.entry(folded.run).or_insert_with(|| {
+                        folded.tests.iter().map(|t| (t.id.as_str(), t)).collect()
                     });
                     let Some(test) = tests.get(e.result.test_id.as_str()) else {
                         continue;

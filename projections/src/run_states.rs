@@ -9,17 +9,28 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sp_domain::{RunEvent, RunId, RunState};
+use sp_domain::{Platform, RegressionTest, RunEvent, RunId, RunState};
 use sp_eventstore::{EventStore, RecordedEvent};
 
+use crate::run_view::RunRow;
 use crate::runner::{ProjectionError, Step, decode};
 
 /// Entries kept before the cache starts over; a run's state is small.
 const CAPACITY: usize = 20_000;
 
+/// A run as of one of its events, as every read model sees it.
 #[derive(Debug, Clone)]
 pub struct Folded {
-    pub state: Arc<RunState>,
+    pub run: RunId,
+    pub platform: Platform,
+    /// The tests in scope (shared with the state).
+    pub tests: Arc<[RegressionTest]>,
+    /// The dashboard's row after the event.
+    pub row: RunRow,
+    /// The whole state after the event, on the run's last event of a batch
+    /// only: holding each event's state would copy the run's results at
+    /// every event after it.
+    pub state: Option<Arc<RunState>>,
     /// Position of the run's Queued event.
     pub seq: i64,
     pub event: RunEvent,
@@ -39,8 +50,8 @@ impl RunStates {
         }
     }
 
-    /// Each event of a batch with, for a run's events, the run's state just
-    /// after it.
+    /// Each event of a batch with, for a run's events, the run as of it;
+    /// the last event of each run also carries its whole state.
     pub async fn fold<'a>(
         &self,
         batch: &'a [RecordedEvent],
@@ -52,10 +63,23 @@ impl RunStates {
                 run: self.after(event).await?,
             });
         }
+        // Each run's state as the batch leaves it, shared with the cache
+        // only now that no more events of this batch change it.
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = std::collections::HashSet::new();
+        for step in steps.iter_mut().rev() {
+            if let Some(run) = &mut step.run
+                && seen.insert(step.event.stream_id.as_str())
+            {
+                run.state = cache.get(&step.event.stream_id).map(|(s, _)| s.clone());
+            }
+        }
+        drop(cache);
         Ok(steps)
     }
 
-    /// The run's state just after `event`; `None` for events of other streams.
+    /// The run as of `event`; `None` for events of other streams (and a run
+    /// stream without a run, which no model shows).
     async fn after(&self, event: &RecordedEvent) -> Result<Option<Folded>, ProjectionError> {
         if RunId::from_stream(&event.stream_id).is_none() {
             return Ok(None);
@@ -67,7 +91,7 @@ impl RunStates {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&event.stream_id);
         let (state, seq) = match cached {
-            // The previous `Folded` is gone by now: the state is not copied.
+            // Nothing else holds it (steps hold only views): not copied.
             Some((state, seq)) if state.version + 1 == event.stream_version => {
                 (Arc::unwrap_or_clone(state).evolve(&decoded), seq)
             }
@@ -76,17 +100,23 @@ impl RunStates {
             }
             _ => self.fold_prefix(event).await?,
         };
-        let state = Arc::new(state);
+        let folded = state.run.as_ref().and_then(|run| {
+            Some(Folded {
+                run: run.info.id,
+                platform: run.info.platform.clone(),
+                tests: run.info.tests.clone(),
+                row: RunRow::from_state(&state, seq, event.position)?,
+                state: None,
+                seq,
+                event: decoded,
+            })
+        });
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CAPACITY {
             cache.clear();
         }
-        cache.insert(event.stream_id.clone(), (state.clone(), seq));
-        Ok(Some(Folded {
-            state,
-            seq,
-            event: decoded,
-        }))
+        cache.insert(event.stream_id.clone(), (Arc::new(state), seq));
+        Ok(folded)
     }
 
     async fn fold_prefix(&self, event: &RecordedEvent) -> Result<(RunState, i64), ProjectionError> {

@@ -48,9 +48,9 @@ impl Projection for RunsProjection {
         tx: &mut Tx<'_>,
         steps: &[Step<'_>],
     ) -> Result<Vec<String>, ProjectionError> {
-        let rows: Vec<RunRow> = last_per_run(steps)
+        let rows: Vec<&RunRow> = last_per_run(steps)
             .into_iter()
-            .filter_map(|(step, run)| RunRow::from_state(&run.state, run.seq, step.event.position))
+            .map(|(_, run)| &run.row)
             .collect();
         for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
             on_tx!(&mut *tx, c => {

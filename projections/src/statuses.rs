@@ -110,7 +110,7 @@ impl Projection for StatusesProjection {
         let last = last_per_run(steps);
         let rows: Vec<Row<'_>> = last
             .iter()
-            .filter_map(|(_, folded)| Some(row(folded.state.run.as_ref()?, folded.seq)))
+            .filter_map(|(_, folded)| Some(row(folded.state.as_ref()?.run.as_ref()?, folded.seq)))
             .collect();
         for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
             on_tx!(&mut *tx, c => {

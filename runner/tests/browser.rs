@@ -294,6 +294,87 @@ async fn a_maintainer_follows_a_run_opens_its_diff_accepts_it_and_sees_the_rerun
     let _ = browser.close().await;
 }
 
+/// A long queue is read a page at a time: 50 waiting runs first, then the
+/// next ones on request, numbered on from where the page ended; each run's
+/// short id tells it apart from runs queued the same minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_queue_is_read_a_page_at_a_time() {
+    let p = TestPlatform::start(Backend::Sqlite).await;
+    let token = p.token("olga", &["operate"]).await;
+    for i in 0..60u64 {
+        let r = p
+            .graphql(
+                "mutation($s: String!) { enqueueRun(repository: \"CCExtractor/ccextractor\", commitSha: $s, platforms: [\"linux\"]) }",
+                serde_json::json!({ "s": format!("{:040x}", 0xfeed_0000_u64 + i) }),
+                Some(&token),
+            )
+            .await;
+        assert!(r.get("errors").is_none(), "{r}");
+    }
+    p.caught_up().await;
+    let driver = Driver::start();
+    let browser = driver.browser().await;
+    let walk = Walk {
+        browser: &browser,
+        name: "queue-pages",
+    };
+    browser
+        .goto(&format!("{}/queue", p.base))
+        .await
+        .expect("open /queue");
+    let linux = "section[data-platform=\"linux\"]";
+    let more = format!("{linux} button[data-action=\"more\"]");
+    // The page re-renders live: read what it shows in one script each time
+    // rather than through element references that may go stale.
+    let shown = || async {
+        let script = "return [...document.querySelectorAll(arguments[0])].map(r => [r.cells[0].textContent.trim(), r.querySelector('a').textContent.trim()]);";
+        let rows = browser
+            .execute(
+                script,
+                vec![serde_json::json!(format!("{linux} table.queue tbody tr"))],
+            )
+            .await
+            .unwrap_or_default();
+        serde_json::from_value::<Vec<(String, String)>>(rows).unwrap_or_default()
+    };
+    walk.element(&more).await;
+    let first = shown().await;
+    assert_eq!(
+        first.len(),
+        50,
+        "the first page {}",
+        evidence(&browser, "queue-pages").await
+    );
+    let counts = walk.text(&format!("{linux} .counts")).await;
+    assert!(counts.starts_with("60 waiting"), "{counts}");
+    let mut tags: Vec<&String> = first.iter().map(|(_, tag)| tag).collect();
+    tags.sort();
+    tags.dedup();
+    assert_eq!(tags.len(), 50, "every run's short id differs: {tags:?}");
+
+    walk.click(&more).await;
+    let start = std::time::Instant::now();
+    let all = loop {
+        let rows = shown().await;
+        if rows.len() == 60 {
+            break rows;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the next page never came: {} rows {}",
+            rows.len(),
+            evidence(&browser, "queue-pages").await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let positions: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+    let expected: Vec<String> = (1..=60).map(|n| n.to_string()).collect();
+    assert_eq!(positions, expected, "positions carry on across pages");
+    let buttons = browser.find_all(Locator::Css(&more)).await.expect("find");
+    assert!(buttons.is_empty(), "nothing more to show");
+    let _ = browser.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_pauses_a_platform_and_cancels_a_run_from_the_pages() {
     // No process managers: the runs stay queued for the operator to act on.

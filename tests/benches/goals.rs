@@ -16,8 +16,10 @@
 //! - **wake-up**: push 202 → VmRequested, p50/p99 over 50 pushes.
 //!
 //! `cargo bench -p sp-tests --bench goals`. `SP_BENCH_TESTS` (run sizes,
-//! default `100,1000,10000`), `SP_BENCH_DELIVERIES` (per concurrency level,
-//! default 25000), `SP_BENCH_BACKENDS` (default `postgres,sqlite`).
+//! default `100,1000,10000`; the rebuild is measured with N=1,000),
+//! `SP_BENCH_DELIVERIES` (per concurrency level, default 25000),
+//! `SP_BENCH_BACKENDS` (default `postgres,sqlite`), `SP_BENCH_ONLY` (default
+//! `reports,wake-up,intake`; the queries are measured after the intake).
 
 use std::time::{Duration, Instant};
 
@@ -391,16 +393,23 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(25_000);
+    let only = env_list("SP_BENCH_ONLY", "reports,wake-up,intake");
     for backend in env_list("SP_BENCH_BACKENDS", "postgres,sqlite") {
         let (b, name) = match backend.as_str() {
             "postgres" => (Backend::Postgres, "postgres"),
             "sqlite" => (Backend::Sqlite, "sqlite"),
             other => panic!("SP_BENCH_BACKENDS: {other:?} is neither postgres nor sqlite"),
         };
-        for &n in &sizes {
-            reports(b, name, n).await;
+        if only.iter().any(|o| o == "reports") {
+            for &n in &sizes {
+                reports(b, name, n).await;
+            }
         }
-        wake_up(b, name, 50).await;
-        intake_and_queries(b, name, per_level).await;
+        if only.iter().any(|o| o == "wake-up") {
+            wake_up(b, name, 50).await;
+        }
+        if only.iter().any(|o| o == "intake") {
+            intake_and_queries(b, name, per_level).await;
+        }
     }
 }
