@@ -213,7 +213,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = Settings::load(&cli.global, None)?;
             init_tracing(&settings.log);
             let db = settings.open().await?;
-            db.migrate().await.context("migration failed")?;
+            db.migrate().await.with_context(|| {
+                format!(
+                    "cannot prepare the database {}",
+                    redact(&settings.database_url)
+                )
+            })?;
             println!("migrations applied to {}", redact(&settings.database_url));
             db.close().await;
             Ok(())

@@ -251,7 +251,10 @@ impl Settings {
     /// The database these settings name, with every migration applied.
     pub async fn open_migrated(&self) -> anyhow::Result<Database> {
         let db = self.open().await?;
-        db.migrate().await.context("migration failed")?;
+        // The store's error says "migration failed" and why.
+        db.migrate().await.with_context(|| {
+            format!("cannot prepare the database {}", redact(&self.database_url))
+        })?;
         Ok(db)
     }
 
