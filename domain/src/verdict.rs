@@ -67,6 +67,17 @@ pub struct RegressionTest {
     pub outputs: Vec<ExpectedOutput>,
 }
 
+/// The test with this id in a run's scope. Snapshots list tests in id order
+/// (the catalogue keeps them so), so a lookup costs O(log n) per result
+/// rather than a scan of a 10,000-test scope; a scope in another order is
+/// still searched in full.
+pub fn find_test<'a>(tests: &'a [RegressionTest], id: &str) -> Option<&'a RegressionTest> {
+    match tests.binary_search_by(|t| t.id.as_str().cmp(id)) {
+        Ok(i) => tests.get(i),
+        Err(_) => tests.iter().find(|t| t.id == id),
+    }
+}
+
 /// What the runner says it found for one output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -28,6 +28,9 @@ pub struct SqliteStore {
     counters: Counters,
 }
 
+/// Events per INSERT: 8 bound values each, under SQLite's 32,766.
+const ROWS_PER_INSERT: usize = 4_000;
+
 const COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, schema_version, data, metadata, recorded_at";
 
 impl SqliteStore {
@@ -116,30 +119,35 @@ async fn append_in(
         });
     }
 
-    let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
-        "INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, data, metadata, recorded_at) ",
-    );
     let mut rows = Vec::with_capacity(events.len());
     for (i, e) in events.iter().enumerate() {
         let metadata = serde_json::to_string(&e.metadata)
             .map_err(|err| StoreError::Invalid(err.to_string()))?;
         rows.push((to_i64(current + i as u64 + 1)?, e, metadata));
     }
-    insert.push_values(rows, |mut b, (version, e, metadata)| {
-        b.push_bind(stream)
-            .push_bind(version)
-            .push_bind(e.event_id.to_string())
-            .push_bind(e.event_type.as_str())
-            .push_bind(i64::from(e.schema_version))
-            .push_bind(e.data.to_string())
-            .push_bind(metadata)
-            .push_bind(recorded_at);
-    });
-    insert.push(" RETURNING position");
-    let positions: Vec<i64> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
+    // SQLite binds at most 32,766 values per statement: 8 per event.
+    let mut last_position = 0;
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, data, metadata, recorded_at) ",
+        );
+        insert.push_values(chunk, |mut b, (version, e, metadata)| {
+            b.push_bind(stream)
+                .push_bind(*version)
+                .push_bind(e.event_id.to_string())
+                .push_bind(e.event_type.as_str())
+                .push_bind(i64::from(e.schema_version))
+                .push_bind(e.data.to_string())
+                .push_bind(metadata.as_str())
+                .push_bind(recorded_at);
+        });
+        insert.push(" RETURNING position");
+        let positions: Vec<i64> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
+        last_position = positions.into_iter().max().unwrap_or(0).max(last_position);
+    }
     Ok(Appended {
         last_version: current + events.len() as u64,
-        last_position: positions.into_iter().max().unwrap_or(0),
+        last_position,
         already_appended: false,
     })
 }

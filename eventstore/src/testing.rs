@@ -435,6 +435,32 @@ pub async fn retried_appends_are_idempotent(store: Arc<dyn EventStore>) {
     assert_eq!(read_everything(&*store).await.len(), 3);
 }
 
+/// One append of 10,000 events (a catalogue import of as many tests): more
+/// values than one SQLite statement may bind, in one transaction still.
+pub async fn a_large_batch_lands_whole(store: Arc<dyn EventStore>) {
+    let batch: Vec<NewEvent> = (0..10_000u64).map(|i| event("Big", i)).collect();
+    let appended = store
+        .append("catalogue-big", ExpectedVersion::NoStream, &batch)
+        .await
+        .expect("a 10,000-event append");
+    assert_eq!(appended.last_version, 10_000);
+    let read = store.read_stream("catalogue-big", 1).await.expect("read");
+    assert_eq!(read.len(), 10_000);
+    assert!(
+        read.windows(2).all(|w| w[0].position < w[1].position),
+        "positions follow versions"
+    );
+    assert_eq!(
+        read.last().map(|e| e.position),
+        Some(appended.last_position)
+    );
+    let again = store
+        .append("catalogue-big", ExpectedVersion::NoStream, &batch)
+        .await
+        .expect("the same append again");
+    assert!(again.already_appended, "a repeat is a no-op");
+}
+
 /// Streams read from a version; the log reads forward in batches; metadata
 /// and payloads come back as written.
 pub async fn reads_streams_and_the_log(store: Arc<dyn EventStore>) {

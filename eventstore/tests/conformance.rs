@@ -20,6 +20,10 @@ async fn reads_streams_and_the_log(db: TestDb) {
     testing::reads_streams_and_the_log(db.store()).await;
 }
 
+async fn a_large_batch_lands_whole(db: TestDb) {
+    testing::a_large_batch_lands_whole(db.store()).await;
+}
+
 async fn fenced_appends_land_only_under_the_current_token(db: TestDb) {
     testing::fenced_appends_land_only_under_the_current_token(&db).await;
 }
@@ -47,6 +51,7 @@ sp_eventstore::on_both_backends! {
         retried_appends_are_idempotent,
         atomic_appends_to_several_streams,
         reads_streams_and_the_log,
+        a_large_batch_lands_whole,
         fenced_appends_land_only_under_the_current_token,
         nul_characters_are_refused_alike,
         survives_reopen;

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use sp_domain::verdict::judge;
-use sp_domain::{RegressionTest, RunEvent, RunId};
+use sp_domain::RunEvent;
+use sp_domain::verdict::{find_test, judge};
 
 use crate::batch::{delete_runs, rows_per_statement};
 use crate::runner::{Projection, ProjectionError, Step};
@@ -61,8 +61,6 @@ impl Projection for ResultsProjection {
         // last one per test winning.
         let mut retried: Vec<String> = Vec::new();
         let mut rows: HashMap<(String, String), (usize, Row)> = HashMap::new();
-        // Each run's tests by id, built once per batch for runs with results.
-        let mut scopes: HashMap<RunId, HashMap<&str, &RegressionTest>> = HashMap::new();
         let mut changed: Vec<String> = Vec::new();
         for (i, step) in steps.iter().enumerate() {
             let Some(folded) = &step.run else { continue };
@@ -73,10 +71,7 @@ impl Projection for ResultsProjection {
                     retried.push(run_id.clone());
                 }
                 RunEvent::SampleResult(e) => {
-                    let tests = scopes.entry(folded.run).or_insert_with(|| {
-                        folded.tests.iter().map(|t| (t.id.as_str(), t)).collect()
-                    });
-                    let Some(test) = tests.get(e.result.test_id.as_str()) else {
+                    let Some(test) = find_test(&folded.tests, &e.result.test_id) else {
                         continue;
                     };
                     let mismatches = judge(test, Some(&e.result));

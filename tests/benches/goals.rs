@@ -402,7 +402,22 @@ async fn main() {
         };
         if only.iter().any(|o| o == "reports") {
             for &n in &sizes {
-                reports(b, name, n).await;
+                if std::env::var_os("SP_BENCH_CHILD").is_some() {
+                    reports(b, name, n).await;
+                } else {
+                    // A process per run: a peak RSS is then that run's own
+                    // (the allocator keeps what an earlier run freed).
+                    let status = std::process::Command::new(
+                        std::env::current_exe().expect("this bench's path"),
+                    )
+                    .env("SP_BENCH_CHILD", "1")
+                    .env("SP_BENCH_BACKENDS", name)
+                    .env("SP_BENCH_TESTS", n.to_string())
+                    .env("SP_BENCH_ONLY", "reports")
+                    .status()
+                    .expect("run the bench for one size");
+                    assert!(status.success(), "the run of {n} tests on {name} failed");
+                }
             }
         }
         if only.iter().any(|o| o == "wake-up") {

@@ -417,11 +417,17 @@ impl TestPlatform {
     }
 }
 
+/// Up to a minute: a platform seeding a catalogue of 10,000 tests is not
+/// ready before it is imported.
 async fn wait_ready(http: &reqwest::Client, base: &str) {
-    eventually("the platform gets ready", || async {
-        let r = http.get(format!("{base}/readyz")).send().await.ok()?;
-        (r.status() == 200).then_some(())
-    })
+    eventually_within(
+        Duration::from_secs(60),
+        "the platform gets ready",
+        || async {
+            let r = http.get(format!("{base}/readyz")).send().await.ok()?;
+            (r.status() == 200).then_some(())
+        },
+    )
     .await;
 }
 
@@ -528,12 +534,21 @@ async fn table_rows(pool: &sp_eventstore::Pool, table: &str) -> Vec<String> {
 }
 
 /// Poll `check` until it gives a value; fail after ten seconds.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    eventually_within(Duration::from_secs(10), what, check).await
+}
+
+/// [`eventually`], failing after `patience`.
+pub async fn eventually_within<T, F, Fut>(patience: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + patience;
     loop {
         if let Some(v) = check().await {
             return v;

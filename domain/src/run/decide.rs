@@ -270,7 +270,7 @@ impl Decider<'_> {
                 if phase.vm_name().is_none() {
                     return Err(wrong_stage());
                 }
-                if !self.run.info.tests.iter().any(|t| t.id == result.test_id) {
+                if self.run.info.test(&result.test_id).is_none() {
                     return Err(Rejection::Invalid(format!(
                         "regression test {:?} is not in this run's scope",
                         result.test_id

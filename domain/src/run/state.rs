@@ -62,6 +62,13 @@ pub struct RunInfo {
     pub queued_at: DateTime<Utc>,
 }
 
+impl RunInfo {
+    /// The test in scope with this id (see [`crate::verdict::find_test`]).
+    pub fn test(&self, id: &str) -> Option<&RegressionTest> {
+        crate::verdict::find_test(&self.tests, id)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Artifact {
     pub size_bytes: u64,
