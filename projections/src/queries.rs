@@ -236,8 +236,12 @@ pub async fn waiting_summary(
     pool: &Pool,
     platform: &str,
 ) -> Result<(i64, Option<DateTime<Utc>>), sqlx::Error> {
-    let sql = "SELECT COUNT(*), MIN(waiting_since) FROM queue_entries
-               WHERE platform = $1 AND status = 'queued'";
+    // The count is kept by the queue model; the oldest wait is the first
+    // entry of the (platform, status, waiting_since) index.
+    let sql = "SELECT COALESCE((SELECT entries FROM queue_counts
+                                WHERE platform = $1 AND status = 'queued'), 0),
+                      (SELECT MIN(waiting_since) FROM queue_entries
+                       WHERE platform = $1 AND status = 'queued')";
     Ok(on_pool!(pool, p => sqlx::query_as(sql).bind(platform).fetch_one(p).await?))
 }
 

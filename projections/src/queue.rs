@@ -1,7 +1,7 @@
 //! The `queue` read model: per platform, the runs that are not final, and
 //! whether the platform is paused for maintenance.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -81,6 +81,56 @@ struct Outcome {
     first_at: DateTime<Utc>,
 }
 
+/// Move `queue_counts` by what the batch does to each run's place: out of
+/// its stored (platform, status), into its new one. A count that reaches
+/// zero goes, as a rebuild would never have written it.
+async fn count_changes(tx: &mut Tx<'_>, runs: &[(RunId, Outcome)]) -> Result<(), ProjectionError> {
+    let mut moves: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for chunk in runs.chunks(rows_per_statement(1)) {
+        let stored: Vec<(String, String)> = on_tx!(&mut *tx, c => {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT platform, status FROM queue_entries WHERE run_id IN (",
+            );
+            let mut ids = q.separated(", ");
+            for (id, _) in chunk {
+                ids.push_bind(id.to_string());
+            }
+            q.push(")");
+            q.build_query_as().fetch_all(c).await?
+        });
+        for key in stored {
+            *moves.entry(key).or_default() -= 1;
+        }
+    }
+    for (_, outcome) in runs {
+        if let Some(row) = &outcome.row {
+            *moves
+                .entry((row.platform.clone(), row.status.clone()))
+                .or_default() += 1;
+        }
+    }
+    moves.retain(|_, n| *n != 0);
+    if moves.is_empty() {
+        return Ok(());
+    }
+    let sql = "INSERT INTO queue_counts (platform, status, entries) VALUES ($1, $2, $3)
+               ON CONFLICT (platform, status) DO UPDATE SET entries = queue_counts.entries + excluded.entries";
+    for ((platform, status), n) in &moves {
+        on_tx!(&mut *tx, c => sqlx::query(sql)
+            .bind(platform)
+            .bind(status)
+            .bind(*n)
+            .execute(c)
+            .await?
+            .rows_affected());
+    }
+    on_tx!(&mut *tx, c => sqlx::query("DELETE FROM queue_counts WHERE entries = 0")
+        .execute(c)
+        .await?
+        .rows_affected());
+    Ok(())
+}
+
 #[async_trait]
 impl Projection for QueueProjection {
     fn name(&self) -> &'static str {
@@ -88,7 +138,7 @@ impl Projection for QueueProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["queue_entries", "platform_states"]
+        &["queue_entries", "platform_states", "queue_counts"]
     }
 
     async fn apply(
@@ -132,6 +182,7 @@ impl Projection for QueueProjection {
                 }
             }
         }
+        count_changes(tx, &runs).await?;
         // Runs that left the queue, or whose status changed within the batch
         // (their stored row is no guide), go first; then one upsert.
         let gone: Vec<String> = runs
