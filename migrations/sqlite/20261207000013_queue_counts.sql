@@ -9,3 +9,8 @@ CREATE TABLE queue_counts (
 );
 INSERT INTO queue_counts (platform, status, entries)
 SELECT platform, status, COUNT(*) FROM queue_entries GROUP BY platform, status;
+
+-- The running runs (at most the platforms' capacities) without walking the
+-- waiting ones.
+CREATE INDEX queue_entries_running ON queue_entries (platform, priority DESC, seq)
+    WHERE status = 'running';

@@ -240,8 +240,9 @@ pub async fn waiting_summary(
     // entry of the (platform, status, waiting_since) index.
     let sql = "SELECT COALESCE((SELECT entries FROM queue_counts
                                 WHERE platform = $1 AND status = 'queued'), 0),
-                      (SELECT MIN(waiting_since) FROM queue_entries
-                       WHERE platform = $1 AND status = 'queued')";
+                      (SELECT waiting_since FROM queue_entries
+                       WHERE platform = $1 AND status = 'queued'
+                       ORDER BY waiting_since LIMIT 1)";
     Ok(on_pool!(pool, p => sqlx::query_as(sql).bind(platform).fetch_one(p).await?))
 }
 
