@@ -289,6 +289,24 @@ impl<A: Aggregate> Handler<A> {
         Ok(loaded)
     }
 
+    /// Keep the stream as a command left it, when folds are kept.
+    fn keep_outcome(
+        &self,
+        stream: &str,
+        outcome: &Outcome<A>,
+        version: u64,
+        event_ids: Arc<HashSet<Uuid>>,
+    ) {
+        if let Some(folds) = &self.folds {
+            let kept = Loaded {
+                state: outcome.state.clone(),
+                version,
+                event_ids,
+            };
+            folds.keep(stream, Arc::new(kept));
+        }
+    }
+
     /// Fold a stream read by the caller (several at once with
     /// `EventStore::read_streams`).
     pub fn fold(
@@ -449,14 +467,7 @@ impl<A: Aggregate> Handler<A> {
             } = prepared;
             let Some(append) = append else {
                 // Nothing to record: the stream is as it was, kept as such.
-                if let Some(folds) = &self.folds {
-                    let kept = Loaded {
-                        state: outcome.state.clone(),
-                        version: outcome.version,
-                        event_ids: ids,
-                    };
-                    folds.keep(stream, Arc::new(kept));
-                }
+                self.keep_outcome(stream, &outcome, outcome.version, ids);
                 return Ok(outcome);
             };
             match self
@@ -468,15 +479,10 @@ impl<A: Aggregate> Handler<A> {
                     if appended.already_appended {
                         outcome.events.clear();
                         outcome.already_applied = true;
-                    } else if let Some(folds) = &self.folds {
+                    } else if self.folds.is_some() {
                         // What was appended is known: kept without reading it back.
                         Arc::make_mut(&mut ids).extend(append.events.iter().map(|e| e.event_id));
-                        let kept = Loaded {
-                            state: outcome.state.clone(),
-                            version: appended.last_version,
-                            event_ids: ids,
-                        };
-                        folds.keep(stream, Arc::new(kept));
+                        self.keep_outcome(stream, &outcome, appended.last_version, ids);
                     }
                     outcome.version = appended.last_version;
                     return Ok(outcome);

@@ -16,21 +16,29 @@ pub struct StoreCounts {
 }
 
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Counters(Arc<[AtomicU64; 2]>);
+pub(crate) struct Counters(Arc<Totals>);
+
+#[derive(Debug, Default)]
+struct Totals {
+    rows_read: AtomicU64,
+    events_written: AtomicU64,
+}
 
 impl Counters {
     pub(crate) fn read(&self, rows: usize) {
-        self.0[0].fetch_add(rows as u64, Ordering::Relaxed);
+        self.0.rows_read.fetch_add(rows as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn wrote(&self, events: usize) {
-        self.0[1].fetch_add(events as u64, Ordering::Relaxed);
+        self.0
+            .events_written
+            .fetch_add(events as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn counts(&self) -> StoreCounts {
         StoreCounts {
-            rows_read: self.0[0].load(Ordering::Relaxed),
-            events_written: self.0[1].load(Ordering::Relaxed),
+            rows_read: self.0.rows_read.load(Ordering::Relaxed),
+            events_written: self.0.events_written.load(Ordering::Relaxed),
         }
     }
 }

@@ -65,15 +65,15 @@ const ON_CONFLICT: &str = " ON CONFLICT (run_id) DO UPDATE SET
 
 /// A run's place in the queue after one of its events: its row, if it is
 /// waiting or running with a deadline.
-fn entry(run: &Folded) -> Option<RunRow> {
-    let row = run.row.clone();
+fn entry(run: &Folded) -> Option<&RunRow> {
+    let row = &run.row;
     let status = RunStatus::parse(&row.status).unwrap_or(RunStatus::Failed);
     (!status.is_final() && row.deadline_at.is_some() && row.deadline_kind.is_some()).then_some(row)
 }
 
 /// What a batch leaves of one run in the queue.
-struct Outcome {
-    row: Option<RunRow>,
+struct Outcome<'a> {
+    row: Option<&'a RunRow>,
     /// When its status last changed within the batch; `None` when it did
     /// not change since the run's first event in the batch, whose time is
     /// `first_at`: then the stored row says whether it changed before.
@@ -84,7 +84,10 @@ struct Outcome {
 /// Move `queue_counts` by what the batch does to each run's place: out of
 /// its stored (platform, status), into its new one. A count that reaches
 /// zero goes, as a rebuild would never have written it.
-async fn count_changes(tx: &mut Tx<'_>, runs: &[(RunId, Outcome)]) -> Result<(), ProjectionError> {
+async fn count_changes(
+    tx: &mut Tx<'_>,
+    runs: &[(RunId, Outcome<'_>)],
+) -> Result<(), ProjectionError> {
     let mut moves: BTreeMap<(String, String), i64> = BTreeMap::new();
     for chunk in runs.chunks(rows_per_statement(1)) {
         let stored: Vec<(String, String)> = on_tx!(&mut *tx, c => {
@@ -157,7 +160,7 @@ impl Projection for QueueProjection {
                 continue;
             }
             let Some(run) = &step.run else { continue };
-            let id = run.run;
+            let id = run.row.run_id;
             let row = entry(run);
             let at = run.event.at();
             match index.get(&id) {
@@ -174,8 +177,7 @@ impl Projection for QueueProjection {
                 }
                 Some(&i) => {
                     let outcome = &mut runs[i].1;
-                    let status = |r: &Option<RunRow>| r.as_ref().map(|r| r.status.clone());
-                    if status(&outcome.row) != status(&row) {
+                    if outcome.row.map(|r| &r.status) != row.map(|r| &r.status) {
                         outcome.changed_at = Some(at);
                     }
                     outcome.row = row;
@@ -193,7 +195,7 @@ impl Projection for QueueProjection {
         delete_runs(tx, "queue_entries", &gone).await?;
         let rows: Vec<(&RunRow, DateTime<Utc>)> = runs
             .iter()
-            .filter_map(|(_, o)| Some((o.row.as_ref()?, o.changed_at.unwrap_or(o.first_at))))
+            .filter_map(|(_, o)| Some((o.row?, o.changed_at.unwrap_or(o.first_at))))
             .collect();
         for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
             on_tx!(&mut *tx, c => {

@@ -64,7 +64,7 @@ impl Projection for ResultsProjection {
         let mut changed: Vec<String> = Vec::new();
         for (i, step) in steps.iter().enumerate() {
             let Some(folded) = &step.run else { continue };
-            let run_id = folded.run.to_string();
+            let run_id = folded.row.run_id.to_string();
             match &folded.event {
                 RunEvent::RetryScheduled(_) => {
                     rows.retain(|(r, _), _| *r != run_id);

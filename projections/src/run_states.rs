@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sp_domain::{Platform, RegressionTest, RunEvent, RunId, RunState};
+use sp_domain::{RegressionTest, RunEvent, RunId, RunState};
 use sp_eventstore::{EventStore, RecordedEvent};
 
 use crate::run_view::RunRow;
@@ -21,18 +21,15 @@ const CAPACITY: usize = 20_000;
 /// A run as of one of its events, as every read model sees it.
 #[derive(Debug, Clone)]
 pub struct Folded {
-    pub run: RunId,
-    pub platform: Platform,
     /// The tests in scope (shared with the state).
     pub tests: Arc<[RegressionTest]>,
-    /// The dashboard's row after the event.
+    /// The dashboard's row after the event (its id, platform, position of
+    /// its Queued event, …).
     pub row: RunRow,
     /// The whole state after the event, on the run's last event of a batch
     /// only: holding each event's state would copy the run's results at
     /// every event after it.
     pub state: Option<Arc<RunState>>,
-    /// Position of the run's Queued event.
-    pub seq: i64,
     pub event: RunEvent,
 }
 
@@ -102,12 +99,9 @@ impl RunStates {
         };
         let folded = state.run.as_ref().and_then(|run| {
             Some(Folded {
-                run: run.info.id,
-                platform: run.info.platform.clone(),
                 tests: run.info.tests.clone(),
                 row: RunRow::from_state(&state, seq, event.position)?,
                 state: None,
-                seq,
                 event: decoded,
             })
         });

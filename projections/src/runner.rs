@@ -108,14 +108,19 @@ struct Model {
 /// load, a batch per few milliseconds instead of a transaction per delivery.
 const LINGER: Duration = Duration::from_millis(2);
 
+/// How often a following replica looks at the checkpoints while the
+/// applying one has not reached what it read.
+const FOLLOW_POLL: Duration = Duration::from_millis(10);
+
 /// Events read per batch by a rebuild, which has the whole log to read.
 const REBUILD_BATCH: usize = 5_000;
 
 enum BatchError {
     /// Someone else (a rebuild, another replica) moved a checkpoint.
     CheckpointMoved,
-    /// The model at this index cannot apply the event at this position.
-    Failed(usize, i64, ProjectionError),
+    /// The model at this index (`None`: the batch's transaction, so all of
+    /// them) cannot apply the event at this position.
+    Failed(Option<usize>, i64, ProjectionError),
 }
 
 impl Projector {
@@ -150,6 +155,18 @@ impl Projector {
             .iter()
             .map(|m| (m.projection.name(), m.status.subscribe()))
             .collect()
+    }
+
+    /// Show each model at its checkpoint, applying or following, failing
+    /// at nothing.
+    fn show(&self, checkpoints: &[LogPosition], following: bool) {
+        for (m, c) in self.models.iter().zip(checkpoints) {
+            m.status.send_replace(ProjectionStatus {
+                checkpoint: *c,
+                following,
+                failing: None,
+            });
+        }
     }
 
     fn names(&self) -> Vec<&'static str> {
@@ -193,12 +210,7 @@ impl Projector {
         let Some(mut checkpoints) = self.load(&shutdown).await else {
             return;
         };
-        for (m, c) in self.models.iter().zip(&checkpoints) {
-            m.status.send_modify(|s| {
-                s.checkpoint = *c;
-                s.following = false;
-            });
-        }
+        self.show(&checkpoints, false);
         let from = checkpoints.iter().min().copied().unwrap_or_default();
         let mut follower = self.follower(from);
         let mut read_pauses = pauses().build();
@@ -243,7 +255,7 @@ impl Projector {
                 .when(|e| matches!(e, BatchError::Failed(..)))
                 .notify(|e, _| {
                     if let BatchError::Failed(model, position, e) = e {
-                        self.report_failure(Some(*model), *position, e);
+                        self.report_failure(*model, *position, e);
                     }
                 });
             let applied = tokio::select! {
@@ -253,15 +265,11 @@ impl Projector {
             match applied {
                 Ok(changed) => {
                     let last = batch.last().map(RecordedEvent::cursor);
-                    for ((m, checkpoint), keys) in
-                        self.models.iter().zip(&mut checkpoints).zip(changed)
-                    {
+                    for checkpoint in &mut checkpoints {
                         *checkpoint = last.map_or(*checkpoint, |l| l.max(*checkpoint));
-                        m.status.send_replace(ProjectionStatus {
-                            checkpoint: *checkpoint,
-                            following: false,
-                            failing: None,
-                        });
+                    }
+                    self.show(&checkpoints, false);
+                    for (m, keys) in self.models.iter().zip(changed) {
                         for key in keys {
                             let _ = self.changes.send(Change {
                                 projection: m.projection.name(),
@@ -286,13 +294,7 @@ impl Projector {
             }
         }
     }
-}
 
-/// How often a following replica looks at the checkpoints while the
-/// applying one has not reached what it read.
-const FOLLOW_POLL: Duration = Duration::from_millis(10);
-
-impl Projector {
     /// While another replica applies the log (it holds the lease), follow
     /// it: read what it applies and, once its checkpoints have passed it,
     /// publish the changes here, so this replica's subscribers and managers
@@ -302,13 +304,7 @@ impl Projector {
         let Some(checkpoints) = self.load(&shutdown).await else {
             return;
         };
-        for (m, c) in self.models.iter().zip(&checkpoints) {
-            m.status.send_replace(ProjectionStatus {
-                checkpoint: *c,
-                following: true,
-                failing: None,
-            });
-        }
+        self.show(&checkpoints, true);
         let names = self.names();
         let from = checkpoints.iter().min().copied().unwrap_or_default();
         let mut follower = self.follower(from);
@@ -317,33 +313,39 @@ impl Projector {
                 () = shutdown.cancelled() => return,
                 batch = follower.next_batch() => batch,
             };
-            let Ok(batch) = batch else {
-                // The next read tries again; the follower stays where it was.
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(FOLLOW_POLL * 10) => {}
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(e) => {
+                    // Said on /readyz until a read works again; the follower
+                    // stays where it was.
+                    self.report_failure(None, follower.cursor().position, &e);
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(FOLLOW_POLL * 10) => {}
+                    }
+                    continue;
                 }
-                continue;
             };
             let Some(last) = batch.last().map(RecordedEvent::cursor) else {
                 continue;
             };
             loop {
-                if let Ok(checkpoints) = load_checkpoints(&self.db, &names).await {
-                    for (m, c) in self.models.iter().zip(&checkpoints) {
-                        m.status.send_replace(ProjectionStatus {
-                            checkpoint: *c,
-                            following: true,
-                            failing: None,
-                        });
+                let pause = match load_checkpoints(&self.db, &names).await {
+                    Ok(checkpoints) => {
+                        self.show(&checkpoints, true);
+                        if checkpoints.iter().all(|c| *c >= last) {
+                            break;
+                        }
+                        FOLLOW_POLL
                     }
-                    if checkpoints.iter().all(|c| *c >= last) {
-                        break;
+                    Err(e) => {
+                        self.report_failure(None, last.position, &e);
+                        FOLLOW_POLL * 10
                     }
-                }
+                };
                 tokio::select! {
                     () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(FOLLOW_POLL) => {}
+                    () = tokio::time::sleep(pause) => {}
                 }
             }
             let mut keys: Vec<String> = batch
@@ -400,7 +402,7 @@ async fn apply_batch(
     steps: &[Step<'_>],
 ) -> Result<Vec<Vec<String>>, BatchError> {
     let first = steps.first().map_or(0, |s| s.event.position);
-    let failed_at = |position| move |e: sqlx::Error| BatchError::Failed(0, position, e.into());
+    let failed_at = |position| move |e: sqlx::Error| BatchError::Failed(None, position, e.into());
     let mut tx = Tx::begin(&db.pool).await.map_err(failed_at(first))?;
     for (m, expected) in models.iter().zip(expected) {
         let current = lock_checkpoint(&mut tx, m.projection.name())
@@ -421,10 +423,10 @@ async fn apply_batch(
             .projection
             .apply(&mut tx, todo)
             .await
-            .map_err(|e| BatchError::Failed(i, first.event.position, e))?;
+            .map_err(|e| BatchError::Failed(Some(i), first.event.position, e))?;
         write_checkpoint(&mut tx, m.projection.name(), last.event.cursor())
             .await
-            .map_err(|e| BatchError::Failed(i, last.event.position, e.into()))?;
+            .map_err(|e| BatchError::Failed(Some(i), last.event.position, e.into()))?;
         changed.push(keys);
     }
     let last = steps.last().map_or(0, |s| s.event.position);

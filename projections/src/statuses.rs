@@ -110,7 +110,9 @@ impl Projection for StatusesProjection {
         let last = last_per_run(steps);
         let rows: Vec<Row<'_>> = last
             .iter()
-            .filter_map(|(_, folded)| Some(row(folded.state.as_ref()?.run.as_ref()?, folded.seq)))
+            .filter_map(|(_, folded)| {
+                Some(row(folded.state.as_ref()?.run.as_ref()?, folded.row.seq))
+            })
             .collect();
         for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
             on_tx!(&mut *tx, c => {

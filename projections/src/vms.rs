@@ -48,7 +48,7 @@ async fn apply_one(tx: &mut Tx<'_>, step: &Step<'_>) -> Result<Option<String>, P
     let Some(folded) = &step.run else {
         return Ok(None);
     };
-    let run_id = folded.run.to_string();
+    let run_id = folded.row.run_id.to_string();
     // Status only moves forward, as in the domain's own fold.
     let changed = match &folded.event {
         RunEvent::VmRequested(e) => {
@@ -60,7 +60,7 @@ async fn apply_one(tx: &mut Tx<'_>, step: &Step<'_>) -> Result<Option<String>, P
             on_tx!(tx, c => sqlx::query(sql)
                     .bind(&e.vm_name)
                     .bind(&run_id)
-                    .bind(folded.platform.as_str())
+                    .bind(&folded.row.platform)
                     .bind(i32::try_from(e.attempt).unwrap_or(i32::MAX))
                     .bind(&e.idempotency_key)
                     .bind(e.at)

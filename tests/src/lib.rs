@@ -263,8 +263,19 @@ impl TestPlatform {
 
     /// `/readyz`: its status and its JSON (null when it is not JSON).
     pub async fn readyz(&self) -> (u16, Value) {
-        let (status, body) = self.get_text("/readyz").await;
-        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+        self.readyz_of(&self.base).await
+    }
+
+    /// `/readyz` of the platform (or a [`Replica`]) at `base`.
+    pub async fn readyz_of(&self, base: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .expect("GET /readyz");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     /// A GraphQL query that must succeed: its `data`.
@@ -378,15 +389,7 @@ impl TestPlatform {
     /// Wait until every read model has applied the whole log.
     pub async fn caught_up(&self) {
         eventually("the read models catch up", || async {
-            let r: Value = self
-                .http
-                .get(format!("{}/readyz", self.base))
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
+            let (_, r) = self.readyz().await;
             let checks = r["checks"].as_object()?;
             let projections: Vec<&Value> = checks
                 .iter()

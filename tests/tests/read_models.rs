@@ -363,16 +363,9 @@ async fn one_replica_applies_the_others_follow() {
     let p = TestPlatform::start(Backend::Postgres).await;
     let replica = p.replica().await;
     let role = |base: String| {
-        let http = p.http.clone();
+        let p = &p;
         async move {
-            let r: Value = http
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
+            let (_, r) = p.readyz_of(&base).await;
             let roles: Vec<String> = ["runs", "queue", "audit", "vms", "statuses", "results"]
                 .iter()
                 .filter_map(|m| r["checks"][format!("projection:{m}")]["role"].as_str())
