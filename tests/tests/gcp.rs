@@ -314,7 +314,8 @@ mod platform {
             "the last attempt gives up: {types:?}"
         );
         let reason = events
-            .last()
+            .iter()
+            .rfind(|(t, _)| t == "Failed")
             .map(|(_, d)| d["reason"]["message"].clone())
             .unwrap_or_default();
         assert!(
