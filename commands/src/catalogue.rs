@@ -120,7 +120,7 @@ impl Catalogues {
         .map_err(catalogue_error)?;
         let mut origins = SampleOrigins::clone(&cached.origins);
         for e in newer.iter().filter(|e| e.event_type == "SampleAdded") {
-            if let Some(sha) = e.data["sample"]["sha256"].as_str() {
+            if let Some(sha) = e.data.to_value()["sample"]["sha256"].as_str() {
                 origins.insert(sha.to_string(), (e.recorded_at, e.metadata.actor.clone()));
             }
         }

@@ -325,13 +325,12 @@ impl<A: Aggregate> Handler<A> {
         let ids = Arc::make_mut(&mut loaded.event_ids);
         ids.reserve(recorded.len());
         for e in recorded {
-            let event = A::Event::decode(&e.event_type, e.schema_version, e.data.clone()).map_err(
-                |error| CommandError::Corrupt {
+            let event = A::Event::decode(&e.event_type, e.schema_version, e.data.as_str())
+                .map_err(|error| CommandError::Corrupt {
                     stream: stream.to_string(),
                     position: e.position,
                     error,
-                },
-            )?;
+                })?;
             loaded.state = loaded.state.apply(&event);
             loaded.version = e.stream_version;
             ids.insert(e.event_id);

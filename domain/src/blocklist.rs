@@ -14,7 +14,6 @@ pub const STREAM: &str = "blocked-users";
 #[derive(
     Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumCount,
 )]
-#[serde(tag = "type")]
 pub enum BlocklistEvent {
     UserBlocked {
         at: DateTime<Utc>,

@@ -125,7 +125,6 @@ impl TestDefinition {
 #[derive(
     Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumCount,
 )]
-#[serde(tag = "type")]
 pub enum CatalogueEvent {
     SampleAdded {
         at: DateTime<Utc>,

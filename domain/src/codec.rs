@@ -4,7 +4,11 @@
 //! schema version goes up by one and an [`Upcaster`] turns the old JSON into
 //! the new before it is deserialized. Events are never rewritten in the log.
 
-use serde::{Serialize, de::DeserializeOwned};
+use serde::de::{
+    DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, IgnoredAny, IntoDeserializer,
+    VariantAccess, Visitor,
+};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::run::RunEvent;
@@ -45,8 +49,9 @@ pub enum DecodeError {
 
 /// A family of events stored through this codec.
 ///
-/// The enum must be `#[serde(tag = "type")]` and derive `strum::IntoStaticStr`
-/// and `strum::EnumCount`, with no renames: serde's tag, the stored type name
+/// The enum must keep serde's default (externally tagged) representation and
+/// derive `strum::IntoStaticStr` and `strum::EnumCount`, with no renames:
+/// serde's variant name, the stored type name
 /// and [`EventSchema::type_name`] are then all the variant's name, so what is
 /// written under one name can never be read back expecting another. `encode`
 /// refuses to disagree with serde all the same (see the every-variant test in
@@ -71,18 +76,27 @@ pub trait EventSchema: Serialize + DeserializeOwned + strum::EnumCount {
 
     fn encode(&self) -> EncodedEvent {
         let event_type = self.type_name();
-        let mut data = match serde_json::to_value(self) {
-            Ok(Value::Object(map)) => map,
-            // Every variant is a struct, so this cannot happen; keep the data anyway.
+        // Serde writes a variant as `{"Name": {data}}`: the log keeps the
+        // name and the data apart.
+        let data = match serde_json::to_value(self) {
+            Ok(Value::Object(variant)) => {
+                let mut entries = variant.into_iter();
+                match (entries.next(), entries.next()) {
+                    (Some((name, Value::Object(data))), None) => {
+                        debug_assert_eq!(
+                            name, event_type,
+                            "serde's variant name and the stored type name must agree"
+                        );
+                        data
+                    }
+                    // Every variant holds a struct, so this cannot happen; keep the data anyway.
+                    (Some((_, other)), None) => Map::from_iter([("value".to_string(), other)]),
+                    _ => Map::new(),
+                }
+            }
             Ok(other) => Map::from_iter([("value".to_string(), other)]),
             Err(e) => Map::from_iter([("encode_error".to_string(), Value::String(e.to_string()))]),
         };
-        let tag = data.remove("type");
-        debug_assert_eq!(
-            tag.as_ref().and_then(Value::as_str),
-            Some(event_type),
-            "serde's tag and the stored type name must be the variant's name"
-        );
         EncodedEvent {
             event_type,
             schema_version: Self::schema_version(event_type),
@@ -90,7 +104,11 @@ pub trait EventSchema: Serialize + DeserializeOwned + strum::EnumCount {
         }
     }
 
-    fn decode(event_type: &str, schema_version: u32, data: Value) -> Result<Self, DecodeError> {
+    /// Reads stored JSON text. Data at the current schema version is
+    /// deserialized straight from the text (no JSON tree in between: this is
+    /// the read models' and the command handlers' hot path); older data is
+    /// upcast as a tree first.
+    fn decode(event_type: &str, schema_version: u32, data: &str) -> Result<Self, DecodeError> {
         let known = Self::schema_version(event_type);
         if schema_version > known {
             return Err(DecodeError::FromTheFuture {
@@ -99,11 +117,27 @@ pub trait EventSchema: Serialize + DeserializeOwned + strum::EnumCount {
                 known,
             });
         }
-        let Value::Object(mut map) = data else {
+        if !data.trim_start().starts_with('{') {
             return Err(DecodeError::NotAnObject {
                 event_type: event_type.to_string(),
             });
+        }
+        let invalid = |e: serde_json::Error| DecodeError::Invalid {
+            event_type: event_type.to_string(),
+            version: schema_version,
+            message: e.to_string(),
         };
+        if schema_version == known {
+            let mut text = serde_json::Deserializer::from_str(data);
+            let event = Self::deserialize(Variant {
+                name: event_type,
+                data: &mut text,
+            })
+            .map_err(invalid)?;
+            text.end().map_err(invalid)?;
+            return Ok(event);
+        }
+        let mut map: Map<String, Value> = serde_json::from_str(data).map_err(invalid)?;
         for version in schema_version..known {
             if let Some(u) = Self::upcasters()
                 .iter()
@@ -112,12 +146,72 @@ pub trait EventSchema: Serialize + DeserializeOwned + strum::EnumCount {
                 map = (u.upcast)(map);
             }
         }
-        map.insert("type".to_string(), Value::String(event_type.to_string()));
-        serde_json::from_value(Value::Object(map)).map_err(|e| DecodeError::Invalid {
-            event_type: event_type.to_string(),
-            version: schema_version,
-            message: e.to_string(),
+        Self::deserialize(Variant {
+            name: event_type,
+            data: Value::Object(map),
         })
+        .map_err(invalid)
+    }
+}
+
+/// A stored event as serde's enum derive reads it: the stored type name
+/// picks the variant and the data is the variant's content, so no `type`
+/// field has to be spliced into the data (and buffered) to find the variant.
+struct Variant<'a, D> {
+    name: &'a str,
+    data: D,
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for Variant<'_, D> {
+    type Error = D::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        visitor.visit_enum(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+impl<'de, D: Deserializer<'de>> EnumAccess<'de> for Variant<'_, D> {
+    type Error = D::Error;
+    type Variant = VariantData<D>;
+
+    fn variant_seed<V: DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, VariantData<D>), D::Error> {
+        let name = seed.deserialize(IntoDeserializer::<D::Error>::into_deserializer(self.name))?;
+        Ok((name, VariantData(self.data)))
+    }
+}
+
+struct VariantData<D>(D);
+
+impl<'de, D: Deserializer<'de>> VariantAccess<'de> for VariantData<D> {
+    type Error = D::Error;
+
+    fn unit_variant(self) -> Result<(), D::Error> {
+        IgnoredAny::deserialize(self.0).map(|_| ())
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, D::Error> {
+        seed.deserialize(self.0)
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_tuple(len, visitor)
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        self.0.deserialize_struct("", fields, visitor)
     }
 }
 
@@ -160,7 +254,7 @@ mod tests {
             "trigger": {"kind": "push", "branch": "master"},
             "deadline": {"at": "2026-11-01T11:00:00Z", "kind": "artifact_wait"}
         });
-        let event = RunEvent::decode("Queued", 1, v1).expect("v1 upcasts");
+        let event = RunEvent::decode("Queued", 1, &v1.to_string()).expect("v1 upcasts");
         let RunEvent::Queued(q) = &event else {
             panic!("decoded {event:?}")
         };
@@ -169,7 +263,7 @@ mod tests {
         assert_eq!(encoded.schema_version, 2);
         assert!(encoded.data.get("commit").is_none());
         assert_eq!(
-            RunEvent::decode("Queued", 2, encoded.data).expect("v2 reads"),
+            RunEvent::decode("Queued", 2, &encoded.data.to_string()).expect("v2 reads"),
             event
         );
     }
@@ -177,19 +271,19 @@ mod tests {
     #[test]
     fn unknown_future_versions_and_garbage_are_typed_errors() {
         assert!(matches!(
-            RunEvent::decode("Queued", 3, json!({})),
+            RunEvent::decode("Queued", 3, &json!({}).to_string()),
             Err(DecodeError::FromTheFuture { .. })
         ));
         assert!(matches!(
-            RunEvent::decode("Cancelled", 1, json!([1])),
+            RunEvent::decode("Cancelled", 1, &json!([1]).to_string()),
             Err(DecodeError::NotAnObject { .. })
         ));
         assert!(matches!(
-            RunEvent::decode("NoSuchEvent", 1, json!({})),
+            RunEvent::decode("NoSuchEvent", 1, &json!({}).to_string()),
             Err(DecodeError::Invalid { .. })
         ));
         assert!(matches!(
-            RunEvent::decode("Cancelled", 1, json!({"at": "yesterday"})),
+            RunEvent::decode("Cancelled", 1, &json!({"at": "yesterday"}).to_string()),
             Err(DecodeError::Invalid { .. })
         ));
     }

@@ -44,7 +44,6 @@ pub enum DeliveryOutcome {
 #[derive(
     Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumCount,
 )]
-#[serde(tag = "type")]
 pub enum DeliveryEvent {
     DeliveryHandled {
         at: DateTime<Utc>,
@@ -117,7 +116,6 @@ impl Aggregate for DeliveryState {
 #[derive(
     Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumCount,
 )]
-#[serde(tag = "type")]
 pub enum BuildEvent {
     BuildFinished {
         at: DateTime<Utc>,

@@ -21,7 +21,6 @@ pub const STREAM: &str = "notices";
     strum::EnumCount,
     strum::VariantNames,
 )]
-#[serde(tag = "type")]
 pub enum NoticeEvent {
     NoticeRecorded {
         at: DateTime<Utc>,

@@ -16,7 +16,6 @@ pub fn stream(platform: &Platform) -> String {
 #[derive(
     Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumCount,
 )]
-#[serde(tag = "type")]
 pub enum PlatformEvent {
     PlatformPaused(MaintenanceChange),
     PlatformResumed(MaintenanceChange),

@@ -31,7 +31,6 @@ pub struct PlannedRun {
 #[derive(
     Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumCount,
 )]
-#[serde(tag = "type")]
 pub enum PullRequestEvent {
     HeadObserved(HeadObserved),
     PullRequestClosed(Closed),

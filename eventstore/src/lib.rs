@@ -55,8 +55,8 @@ pub use error::StoreError;
 pub use fence::FencedStore;
 pub use follow::LogFollower;
 pub use model::{
-    Appended, ExpectedVersion, Fence, LogBatch, LogPosition, Metadata, NewEvent, RecordedEvent,
-    StreamAppend,
+    Appended, EventData, ExpectedVersion, Fence, LogBatch, LogPosition, Metadata, NewEvent,
+    RecordedEvent, StreamAppend,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

@@ -5,6 +5,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 /// Who and why: carried by every event.
@@ -70,9 +71,58 @@ pub struct RecordedEvent {
     pub event_id: Uuid,
     pub event_type: String,
     pub schema_version: u32,
-    pub data: Value,
+    pub data: EventData,
     pub metadata: Metadata,
     pub recorded_at: DateTime<Utc>,
+}
+
+/// An event's data as the log holds it: JSON text, kept as read. Decoding
+/// reads the text straight into the domain's types, and the audit copies it,
+/// so reading the log builds no JSON tree per event.
+#[derive(Clone)]
+pub struct EventData(Box<RawValue>);
+
+impl EventData {
+    /// Checks that `text` is JSON.
+    pub fn from_text(text: String) -> Result<Self, serde_json::Error> {
+        RawValue::from_string(text).map(EventData)
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The data as a tree, for a reader that looks at a field or two.
+    pub fn to_value(&self) -> Value {
+        // It was checked to be JSON when it was read.
+        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+    }
+}
+
+impl From<Box<RawValue>> for EventData {
+    fn from(raw: Box<RawValue>) -> Self {
+        EventData(raw)
+    }
+}
+
+/// The same JSON, however it is spaced or its keys ordered (PostgreSQL's
+/// `jsonb` gives its own order back).
+impl PartialEq for EventData {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str() || self.to_value() == other.to_value()
+    }
+}
+
+impl fmt::Debug for EventData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for EventData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl RecordedEvent {

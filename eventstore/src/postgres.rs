@@ -24,7 +24,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sqlx::postgres::{PgListener, PgRow};
+use sqlx::types::Json;
 use sqlx::{PgPool, Row};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -33,7 +35,8 @@ use uuid::Uuid;
 use crate::counters::Counters;
 use crate::error::{StoreError, unique_violation};
 use crate::model::{
-    Appended, ExpectedVersion, Fence, LogBatch, LogPosition, NewEvent, RecordedEvent, StreamAppend,
+    Appended, ExpectedVersion, Fence, LogBatch, LogPosition, Metadata, NewEvent, RecordedEvent,
+    StreamAppend,
 };
 use crate::{
     EventStore, StoreCounts, by_stream, previously_appended, validate_append, validate_many,
@@ -186,7 +189,8 @@ fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     let corrupt = |message: String| StoreError::Corrupt { position, message };
     let version: i64 = row.try_get("stream_version")?;
     let schema_version: i32 = row.try_get("schema_version")?;
-    let metadata: Value = row.try_get("metadata")?;
+    let data: Json<Box<RawValue>> = row.try_get("data")?;
+    let metadata: Json<Metadata> = row.try_get("metadata")?;
     Ok(RecordedEvent {
         position,
         commit: row.try_get("commit")?,
@@ -195,8 +199,8 @@ fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
         event_id: row.try_get("event_id")?,
         event_type: row.try_get("event_type")?,
         schema_version: u32::try_from(schema_version).map_err(|e| corrupt(e.to_string()))?,
-        data: row.try_get("data")?,
-        metadata: serde_json::from_value(metadata).map_err(|e| corrupt(e.to_string()))?,
+        data: data.0.into(),
+        metadata: metadata.0,
         recorded_at: row.try_get::<DateTime<Utc>, _>("recorded_at")?,
     })
 }

@@ -14,7 +14,8 @@ use uuid::Uuid;
 use crate::counters::Counters;
 use crate::error::StoreError;
 use crate::model::{
-    Appended, ExpectedVersion, Fence, LogBatch, LogPosition, NewEvent, RecordedEvent, StreamAppend,
+    Appended, EventData, ExpectedVersion, Fence, LogBatch, LogPosition, NewEvent, RecordedEvent,
+    StreamAppend,
 };
 use crate::{
     EventStore, StoreCounts, by_stream, previously_appended, validate_append, validate_many,
@@ -62,7 +63,7 @@ fn decode(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
         event_id: Uuid::parse_str(&event_id).map_err(|e| corrupt(e.to_string()))?,
         event_type: row.try_get("event_type")?,
         schema_version: u32::try_from(schema_version).map_err(|e| corrupt(e.to_string()))?,
-        data: serde_json::from_str(&data).map_err(|e| corrupt(e.to_string()))?,
+        data: EventData::from_text(data).map_err(|e| corrupt(e.to_string()))?,
         metadata: serde_json::from_str(&metadata).map_err(|e| corrupt(e.to_string()))?,
         recorded_at: row.try_get::<DateTime<Utc>, _>("recorded_at")?,
     })

@@ -516,7 +516,7 @@ pub async fn reads_streams_and_the_log(store: Arc<dyn EventStore>) {
     assert!(seen.windows(2).all(|w| w[0].position < w[1].position));
     for (stored, original) in seen.iter().zip(&written) {
         assert_eq!(stored.event_id, original.event_id);
-        assert_eq!(stored.data, original.data);
+        assert_eq!(stored.data.to_value(), original.data);
         assert_eq!(stored.metadata, original.metadata);
         assert_eq!(stored.event_type, "C");
         let age = chrono::Utc::now() - stored.recorded_at;

@@ -48,7 +48,7 @@ impl Projection for AuditProjection {
                         .push_bind(i64::try_from(event.stream_version).unwrap_or(i64::MAX))
                         .push_bind(&event.event_type)
                         .push_bind(i32::try_from(event.schema_version).unwrap_or(i32::MAX))
-                        .push_bind(event.data.to_string())
+                        .push_bind(event.data.as_str())
                         .push_bind(&event.metadata.actor)
                         .push_bind(event.metadata.correlation_id.to_string())
                         .push_bind(event.metadata.causation_id.map(|c| c.to_string()))

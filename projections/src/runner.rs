@@ -32,7 +32,7 @@ pub enum ProjectionError {
 pub(crate) fn decode<E: sp_domain::codec::EventSchema>(
     event: &RecordedEvent,
 ) -> Result<E, ProjectionError> {
-    E::decode(&event.event_type, event.schema_version, event.data.clone()).map_err(|e| {
+    E::decode(&event.event_type, event.schema_version, event.data.as_str()).map_err(|e| {
         ProjectionError::Decode {
             position: event.position,
             message: e.to_string(),

@@ -288,8 +288,9 @@ async fn a_maintainer_follows_a_run_opens_its_diff_accepts_it_and_sees_the_rerun
         .iter()
         .find(|e| e.event_type == "OutputAccepted")
         .expect("an OutputAccepted event");
-    assert_eq!(accepted.data["reason"], "the F0X typo is fixed");
-    assert_eq!(accepted.data["run_id"], run.as_str());
+    let data = accepted.data.to_value();
+    assert_eq!(data["reason"], "the F0X typo is fixed");
+    assert_eq!(data["run_id"], run.as_str());
     assert_eq!(accepted.metadata.actor, "user:alice");
     let _ = browser.close().await;
 }

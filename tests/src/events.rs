@@ -44,7 +44,7 @@ pub struct Family {
     pub encoded: Vec<StoredShape>,
     /// Decode a stored (type, version, data) and encode it again: equal to
     /// the input when the family reads what it writes.
-    pub reencode: fn(&str, u32, Value) -> Result<StoredShape, String>,
+    pub reencode: fn(&str, u32, &str) -> Result<StoredShape, String>,
     variants_covered: usize,
     variants: usize,
 }

@@ -415,7 +415,7 @@ async fn states(store: &dyn EventStore, runs: &[RunId]) -> Result<Vec<(RunId, Ru
         }
         let mut requested = std::collections::HashSet::new();
         for e in events.iter().filter(|e| e.event_type == "VmRequested") {
-            let attempt = e.data["attempt"].as_u64().unwrap_or(0);
+            let attempt = e.data.to_value()["attempt"].as_u64().unwrap_or(0);
             if !requested.insert(attempt) {
                 return Err(format!("run {id} requested two VMs for attempt {attempt}"));
             }
@@ -677,7 +677,8 @@ async fn finish_one(runner: &Handler<RunState>, db: &Database, run: RunId, dice:
         return;
     };
     let created = events.iter().any(|e| {
-        e.event_type == "VmCreated" && e.data["attempt"].as_u64() == Some(u64::from(attempt))
+        e.event_type == "VmCreated"
+            && e.data.to_value()["attempt"].as_u64() == Some(u64::from(attempt))
     });
     if !created {
         return;

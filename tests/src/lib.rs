@@ -296,7 +296,7 @@ impl TestPlatform {
             .await
             .expect("read the run's events")
             .into_iter()
-            .map(|e| (e.event_type, e.data))
+            .map(|e| (e.event_type, e.data.to_value()))
             .collect()
     }
 

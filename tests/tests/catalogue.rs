@@ -101,7 +101,7 @@ async fn catalogue_events(p: &TestPlatform) -> Vec<(String, Value, String)> {
         .await
         .expect("the catalogue stream")
         .into_iter()
-        .map(|e| (e.event_type, e.data, e.metadata.actor))
+        .map(|e| (e.event_type, e.data.to_value(), e.metadata.actor))
         .collect()
 }
 

@@ -403,7 +403,7 @@ async fn runner_events(p: &TestPlatform, run: &str) -> Vec<(String, Value, Strin
         .await
         .expect("read the run")
         .into_iter()
-        .map(|e| (e.event_type, e.data, e.metadata.actor))
+        .map(|e| (e.event_type, e.data.to_value(), e.metadata.actor))
         .collect()
 }
 

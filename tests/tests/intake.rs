@@ -160,8 +160,9 @@ async fn pushes_queue_a_run_per_platform_and_redeliveries_change_nothing(backend
             .await
             .expect("read");
     assert_eq!(build.len(), 1);
-    assert_eq!(build[0].data["conclusion"], "success");
-    assert_eq!(build[0].data["workflow_run_id"], 77);
+    let build = build[0].data.to_value();
+    assert_eq!(build["conclusion"], "success");
+    assert_eq!(build["workflow_run_id"], 77);
 }
 
 async fn bad_deliveries_are_refused_and_record_nothing(backend: Backend) {

@@ -225,8 +225,9 @@ async fn orphans_are_deleted_and_noticed(backend: Backend) {
         notices
             .iter()
             .any(|n| {
-                n.data["kind"] == "orphan_vm_deleted"
-                    && n.data["message"]
+                let n = n.data.to_value();
+                n["kind"] == "orphan_vm_deleted"
+                    && n["message"]
                         .as_str()
                         .unwrap_or("")
                         .contains("sp-linux-orphan-a1")

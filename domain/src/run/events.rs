@@ -19,7 +19,6 @@ use crate::verdict::{Counts, RegressionTest, TestResult, Verdict};
     strum::EnumCount,
     strum::VariantNames,
 )]
-#[serde(tag = "type")]
 pub enum RunEvent {
     Queued(Queued),
     Superseded(Superseded),
