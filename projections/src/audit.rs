@@ -1,4 +1,6 @@
 //! The `audit` read model: every event of every run, with who, why and when.
+//! The events' data stays in the log (the trail reads it from there by the
+//! stream's key), so the model does not write the log a second time.
 
 use async_trait::async_trait;
 use sp_domain::RunId;
@@ -17,8 +19,8 @@ impl AuditProjection {
 }
 
 const INSERT: &str = "INSERT INTO audit_events (position, run_id, stream_version, event_type,
-    schema_version, data, actor, correlation_id, causation_id, recorded_at) ";
-const COLUMNS: usize = 10;
+    schema_version, actor, correlation_id, causation_id, recorded_at) ";
+const COLUMNS: usize = 9;
 
 #[async_trait]
 impl Projection for AuditProjection {
@@ -48,7 +50,6 @@ impl Projection for AuditProjection {
                         .push_bind(i64::try_from(event.stream_version).unwrap_or(i64::MAX))
                         .push_bind(&event.event_type)
                         .push_bind(i32::try_from(event.schema_version).unwrap_or(i32::MAX))
-                        .push_bind(event.data.as_str())
                         .push_bind(&event.metadata.actor)
                         .push_bind(event.metadata.correlation_id.to_string())
                         .push_bind(event.metadata.causation_id.map(|c| c.to_string()))

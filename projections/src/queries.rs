@@ -342,9 +342,13 @@ pub struct AuditEntry {
 }
 
 pub async fn audit_trail(pool: &Pool, run_id: &str) -> Result<Vec<AuditEntry>, sqlx::Error> {
-    let sql = "SELECT position, run_id, stream_version, event_type, schema_version, data, actor,
-                      correlation_id, causation_id, recorded_at
-               FROM audit_events WHERE run_id = $1 ORDER BY stream_version";
+    let sql = "SELECT a.position, a.run_id, a.stream_version, a.event_type, a.schema_version,
+                      CAST(e.data AS TEXT) AS data, a.actor, a.correlation_id, a.causation_id,
+                      a.recorded_at
+               FROM audit_events a
+               JOIN events e ON e.stream_id = 'run-' || a.run_id
+                            AND e.stream_version = a.stream_version
+               WHERE a.run_id = $1 ORDER BY a.stream_version";
     Ok(on_pool!(pool, p => {
         sqlx::query_as::<_, AuditEntry>(sql).bind(run_id).fetch_all(p).await?
     }))

@@ -509,6 +509,39 @@ pub(crate) async fn write_checkpoint(
 /// all of them, in one transaction: readers see the old models until the new
 /// ones are complete. `progress` is told (events applied, log head) after
 /// each batch.
+/// The whole log in batches, the next one read while the last is applied
+/// (the read waits on the database, the apply mostly on this process). Ends
+/// after the last batch or an error; stops when the receiver is dropped.
+fn read_ahead(
+    store: Arc<dyn sp_eventstore::EventStore>,
+) -> tokio::sync::mpsc::Receiver<Result<Vec<RecordedEvent>, StoreError>> {
+    let (send, receive) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        let mut cursor = LogPosition::START;
+        loop {
+            let batch = match store.read_all(cursor, REBUILD_BATCH).await {
+                Ok(batch) => batch,
+                Err(e) => {
+                    let _ = send.send(Err(e)).await;
+                    return;
+                }
+            };
+            let Some(last) = batch.events.last() else {
+                if batch.held_back {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
+                return;
+            };
+            cursor = last.cursor();
+            if send.send(Ok(batch.events)).await.is_err() {
+                return;
+            }
+        }
+    });
+    receive
+}
+
 pub async fn rebuild(
     projections: &[Arc<dyn Projection>],
     db: &Database,
@@ -528,22 +561,15 @@ pub async fn rebuild(
     let states = RunStates::new(db.store.clone());
     let mut cursor = LogPosition::START;
     let mut applied = 0u64;
-    loop {
-        let batch = db.store.read_all(cursor, REBUILD_BATCH).await?;
-        let Some(last) = batch.events.last() else {
-            if batch.held_back {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                continue;
-            }
-            break;
-        };
-        let last = last.cursor();
-        let steps = states.fold(&batch.events).await?;
+    let mut batches = read_ahead(db.store.clone());
+    while let Some(events) = batches.recv().await {
+        let events = events?;
+        let steps = states.fold(&events).await?;
         for projection in &projections {
             projection.apply(&mut tx, &steps).await?;
         }
-        applied += batch.events.len() as u64;
-        cursor = last;
+        applied += events.len() as u64;
+        cursor = events.last().map_or(cursor, RecordedEvent::cursor);
         progress(applied, head);
     }
     for projection in &projections {
