@@ -3,12 +3,22 @@
 
 const TOKEN_KEY = 'sp-token';
 const STATUSES = ['QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'SUPERSEDED', 'CANCELLED'];
+// What a run came to, in one word (GraphQL's RunOutcome), and what each means.
+const OUTCOMES = {
+  PASS: 'tested: every test passed',
+  FAIL: 'tested: at least one test failed',
+  ERROR: 'could not be tested (no build, no VM, a deadline passed)',
+  CANCELLED: 'cancelled by a person',
+  SUPERSEDED: 'a newer commit replaced it',
+  QUEUED: 'waiting for its build or a VM',
+  RUNNING: 'being tested',
+};
 const FINAL = new Set(['COMPLETED', 'FAILED', 'SUPERSEDED', 'CANCELLED']);
 const PAGE_SIZE = 50;
 // Logs can be large; the preview must not freeze the tab.
 const PREVIEW_BYTES = 64 * 1024;
 
-const RUN_FIELDS = `id repository commitSha platform status stage attempt trigger branch
+const RUN_FIELDS = `id repository commitSha platform status outcome stage attempt trigger branch
   pullRequest requestedBy priority queuedAt startedAt finishedAt vmName deadlineAt deadlineKind
   verdict passed failed samplesDone samplesTotal supersededBy finalReason lastProblem version`;
 
@@ -134,7 +144,7 @@ function prOrBranch(run) {
   return run.branch ? h`<code>${run.branch}</code>` : dash;
 }
 
-const statusBadge = (s) => h`<span class="badge s-${String(s).toLowerCase()}">${s}</span>`;
+const outcomeBadge = (o) => h`<span class="badge o-${String(o).toLowerCase()}" title="${OUTCOMES[o] ?? ''}">${String(o).toLowerCase()}</span>`;
 const passBadge = (passed) => (passed ? raw('<span class="badge pass">pass</span>') : raw('<span class="badge fail">fail</span>'));
 const isFinal = (status) => FINAL.has(status);
 
@@ -445,6 +455,8 @@ function readFilter() {
   }
   const status = q.get('status')?.trim().toUpperCase();
   if (STATUSES.includes(status)) f.status = status;
+  const outcome = q.get('outcome')?.trim().toUpperCase();
+  if (outcome in OUTCOMES) f.outcome = outcome;
   const pr = Number.parseInt(q.get('pullRequest') ?? '', 10);
   if (Number.isInteger(pr)) f.pullRequest = pr;
   return f;
@@ -456,9 +468,9 @@ function filterForm(f) {
   return h`
     <form id="filter" class="filter" role="search">
       ${field('platform', 'Platform')}
-      <label>Status <select name="status">
+      <label>Outcome <select name="outcome">
         <option value="">any</option>
-        ${STATUSES.map((s) => h`<option ${s === f.status ? raw('selected') : ''}>${s}</option>`)}
+        ${Object.keys(OUTCOMES).map((o) => h`<option value="${o}" ${o === f.outcome ? raw('selected') : ''}>${o.toLowerCase()}</option>`)}
       </select></label>
       ${field('repository', 'Repository', 'placeholder="owner/name"')}
       ${field('branch', 'Branch')}
@@ -474,11 +486,11 @@ function runCells(run) {
   if (run.startedAt && run.finishedAt) took = runtime(Date.parse(run.finishedAt) - Date.parse(run.startedAt));
   else if (run.startedAt && !isFinal(run.status)) took = since(run.startedAt, { format: 'duration' });
   let result = dash;
-  if (run.verdict) result = h`${passBadge(run.verdict === 'pass')} <span class="muted">${run.passed ?? 0}✓ ${run.failed ?? 0}✗</span>`;
+  if (run.verdict) result = h`<span class="muted">${run.passed ?? 0}✓ ${run.failed ?? 0}✗</span>`;
   else if (!isFinal(run.status) && run.samplesTotal) result = h`<span class="muted">${run.samplesDone}/${run.samplesTotal}</span>`;
   return h`
     <td>${runLink(run.id)}</td>
-    <td data-field="status">${statusBadge(run.status)}</td>
+    <td data-field="outcome">${outcomeBadge(run.outcome)}</td>
     <td data-field="stage">${run.stage}</td>
     <td>${run.platform}</td>
     <td>${run.repository}</td>
@@ -496,7 +508,7 @@ async function runsPage(app) {
     <h1>Runs</h1>
     ${filterForm(filter)}
     <div class="scroll"><table class="runs">
-      <thead><tr><th>Run</th><th>Status</th><th>Stage</th><th>Platform</th><th>Repository</th>
+      <thead><tr><th>Run</th><th>Outcome</th><th>Stage</th><th>Platform</th><th>Repository</th>
         <th>Commit</th><th>PR / branch</th><th>Result</th><th>Queued</th><th>Duration</th></tr></thead>
       <tbody id="runs-body"></tbody>
     </table></div>
@@ -535,7 +547,7 @@ async function runsPage(app) {
   function upsert(run, { live = false } = {}) {
     const tr = rowOf(run.id);
     // A run that left the status filter would otherwise linger with a stale status.
-    if (filter.status && run.status !== filter.status) {
+    if ((filter.status && run.status !== filter.status) || (filter.outcome && run.outcome !== filter.outcome)) {
       tr?.remove();
       showEmpty();
       return;
@@ -577,7 +589,7 @@ async function runsPage(app) {
   }
   if (!stillOn(gen)) return;
   // Without the status filter: a run leaving that status must still arrive, to be removed.
-  const { status: _status, ...liveFilter } = filter;
+  const { status: _status, outcome: _outcome, ...liveFilter } = filter;
   onLeave(subscribe(
     `subscription($filter:RunFilter){runChanged(filter:$filter){${RUN_FIELDS}}}`,
     { filter: liveFilter },
@@ -604,7 +616,8 @@ function runHead(run) {
   const pct = run.samplesTotal ? Math.round((100 * run.samplesDone) / run.samplesTotal) : 0;
   return h`
     <header class="run-head">
-      <h1>Run <code title="${run.id}">${runTag(run.id)}</code> ${statusBadge(run.status)}</h1>
+      <h1>Run <code title="${run.id}">${runTag(run.id)}</code> ${outcomeBadge(run.outcome)}
+        <span class="muted outcome-words">${OUTCOMES[run.outcome] ?? ''}</span></h1>
       <div class="actions">
         ${final ? '' : raw('<button class="op danger" data-action="cancel">Cancel…</button>')}
         ${final ? raw('<button class="op" data-action="rerun" title="Queue a new run of this commit on this platform with the regression catalogue as it is now (not the snapshot this run used).">Run again</button>') : ''}
@@ -757,6 +770,7 @@ function outcomeRow(t) {
   return h`
     <tr data-test-id="${t.testId}" data-passed="${t.passed ? 'true' : 'false'}" class="${t.passed ? 'pass' : 'fail'}">
       <td>${testLink(t.testId)}</td>
+      <td>${t.categories.map((c) => h`<span class="tag">${c}</span> `)}</td>
       <td>${passBadge(t.passed)}</td>
       <td class="num">${t.exitCode}</td>
       <td class="num">${runtime(t.runtimeMs)}</td>
@@ -764,16 +778,10 @@ function outcomeRow(t) {
     </tr>`;
 }
 
+/** Each test once, failures first, its categories as tags. */
 function resultsTable(outcomes) {
-  const groups = new Map();
-  for (const t of outcomes) {
-    for (const c of t.categories.length ? t.categories : ['uncategorised']) {
-      if (!groups.has(c)) groups.set(c, []);
-      groups.get(c).push(t);
-    }
-  }
-  const names = [...groups.keys()].sort((a, b) =>
-    (a === 'uncategorised') - (b === 'uncategorised') || a.localeCompare(b));
+  const sorted = [...outcomes].sort((a, b) =>
+    (a.passed - b.passed) || a.testId.localeCompare(b.testId, undefined, { numeric: true }));
   const passed = outcomes.filter((t) => t.passed).length;
   const attempt = outcomes[0]?.attempt;
   return h`
@@ -782,15 +790,8 @@ function resultsTable(outcomes) {
       ${attempt ? h`<span class="muted">(attempt ${attempt})</span>` : ''}
       <label class="toggle"><input type="checkbox" name="failures-only"> failures only</label></p>
     <div class="scroll"><table class="results">
-      <thead><tr><th>Test</th><th>Result</th><th class="num">Exit</th><th class="num">Time</th><th>Why it failed</th></tr></thead>
-      ${names.map((name) => {
-        const list = groups.get(name);
-        const ok = list.filter((t) => t.passed).length;
-        return h`<tbody>
-          <tr class="group"><th colspan="5">${name} <span class="muted">${ok} passed, ${list.length - ok} failed</span></th></tr>
-          ${list.map(outcomeRow)}
-        </tbody>`;
-      })}
+      <thead><tr><th>Test</th><th>Categories</th><th>Result</th><th class="num">Exit</th><th class="num">Time</th><th>Why it failed</th></tr></thead>
+      <tbody>${sorted.map(outcomeRow)}</tbody>
     </table></div>`;
 }
 

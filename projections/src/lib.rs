@@ -47,7 +47,7 @@ pub use queue::QueueProjection;
 pub use results::ResultsProjection;
 pub use run_states::Folded;
 pub use run_states::run_as_of;
-pub use run_view::{RunRow, RunStatus};
+pub use run_view::{RunOutcome, RunRow, RunStatus};
 pub use runner::{Change, Projection, ProjectionError, ProjectionStatus, Projector, Step, rebuild};
 pub use runs::RunsProjection;
 pub use statuses::StatusesProjection;

@@ -14,6 +14,8 @@ use sp_eventstore::on_pool;
 pub struct RunFilter {
     pub platform: Option<String>,
     pub status: Option<String>,
+    /// Only runs whose verdict is this (`pass`, `fail`).
+    pub verdict: Option<String>,
     pub repository: Option<String>,
     pub branch: Option<String>,
     pub pull_request: Option<i64>,
@@ -49,6 +51,9 @@ pub async fn list_runs(
     }
     if let Some(v) = &filter.status {
         add("status = ?", Param::Text(v.clone()));
+    }
+    if let Some(v) = &filter.verdict {
+        add("verdict = ?", Param::Text(v.clone()));
     }
     if let Some(v) = &filter.repository {
         add("repository = ?", Param::Text(v.clone()));

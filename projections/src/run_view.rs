@@ -47,6 +47,63 @@ impl RunStatus {
     }
 }
 
+/// What a person asks of a run first, in one word: a completed run whose
+/// tests failed is a `Fail`, not a success of the machinery, and a run that
+/// could not be tested at all (no build, no VM, a timeout) is an `Error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    Queued,
+    Running,
+    Pass,
+    Fail,
+    Error,
+    Cancelled,
+    Superseded,
+}
+
+impl RunOutcome {
+    pub const ALL: [RunOutcome; 7] = [
+        RunOutcome::Queued,
+        RunOutcome::Running,
+        RunOutcome::Pass,
+        RunOutcome::Fail,
+        RunOutcome::Error,
+        RunOutcome::Cancelled,
+        RunOutcome::Superseded,
+    ];
+
+    /// From the row's status and verdict.
+    pub fn of(status: RunStatus, verdict: Option<&str>) -> RunOutcome {
+        match status {
+            RunStatus::Queued => RunOutcome::Queued,
+            RunStatus::Running => RunOutcome::Running,
+            RunStatus::Completed => match verdict {
+                Some("pass") => RunOutcome::Pass,
+                Some("fail") => RunOutcome::Fail,
+                // Completed without a verdict it can name: not good news.
+                _ => RunOutcome::Error,
+            },
+            RunStatus::Failed => RunOutcome::Error,
+            RunStatus::Cancelled => RunOutcome::Cancelled,
+            RunStatus::Superseded => RunOutcome::Superseded,
+        }
+    }
+
+    /// The row's status and, where it decides, its verdict: what a filter
+    /// on this outcome matches.
+    pub fn row_match(self) -> (RunStatus, Option<&'static str>) {
+        match self {
+            RunOutcome::Queued => (RunStatus::Queued, None),
+            RunOutcome::Running => (RunStatus::Running, None),
+            RunOutcome::Pass => (RunStatus::Completed, Some("pass")),
+            RunOutcome::Fail => (RunStatus::Completed, Some("fail")),
+            RunOutcome::Error => (RunStatus::Failed, None),
+            RunOutcome::Cancelled => (RunStatus::Cancelled, None),
+            RunOutcome::Superseded => (RunStatus::Superseded, None),
+        }
+    }
+}
+
 /// One row of the `runs` read model.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct RunRow {
@@ -186,5 +243,28 @@ impl RunRow {
         };
         row.status = status.as_str().to_string();
         Some(row)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outcome_filter_matches_exactly_the_runs_of_that_outcome() {
+        for outcome in RunOutcome::ALL {
+            let (status, verdict) = outcome.row_match();
+            assert_eq!(RunOutcome::of(status, verdict), outcome);
+        }
+        // A completed run's tests decide; a run that ended before them is an error.
+        assert_eq!(
+            RunOutcome::of(RunStatus::Completed, Some("fail")),
+            RunOutcome::Fail
+        );
+        assert_eq!(RunOutcome::of(RunStatus::Failed, None), RunOutcome::Error);
+        assert_eq!(
+            RunOutcome::of(RunStatus::Completed, None),
+            RunOutcome::Error
+        );
     }
 }

@@ -230,9 +230,15 @@ async fn a_maintainer_follows_a_run_opens_its_diff_accepts_it_and_sees_the_rerun
         .await;
     walk.element("#run[data-status=\"COMPLETED\"]").await;
     walk.text_becomes("#verdict", "fail").await;
+    // Completed, yet its tests failed: the page leads with a red "fail".
+    walk.text_becomes(".run-head h1 .badge.o-fail", "fail")
+        .await;
     walk.element("#results tr[data-test-id=\"upper-fox\"][data-passed=\"false\"]")
         .await;
     walk.element("#results tr[data-test-id=\"upper-hello\"][data-passed=\"true\"]")
+        .await;
+    // Failures first, each test once.
+    walk.element("#results tbody tr:first-child[data-test-id=\"upper-fox\"]")
         .await;
 
     // The diff: the old baseline's line against today's.
@@ -274,8 +280,26 @@ async fn a_maintainer_follows_a_run_opens_its_diff_accepts_it_and_sees_the_rerun
     walk.click("a[data-link=\"new-run\"]").await;
     walk.element("#run[data-status=\"COMPLETED\"]").await;
     walk.text_becomes("#verdict", "pass").await;
+    walk.text_becomes(".run-head h1 .badge.o-pass", "pass")
+        .await;
     walk.element("#results tr[data-test-id=\"upper-fox\"][data-passed=\"true\"]")
         .await;
+
+    // The list, filtered to failed runs, shows the first run and not the rerun.
+    browser
+        .goto(&format!("{}/?outcome=fail", p.base))
+        .await
+        .expect("open the failed runs");
+    walk.text_becomes(
+        &format!("tr[data-run-id=\"{run}\"] td[data-field=\"outcome\"]"),
+        "fail",
+    )
+    .await;
+    let rows = browser
+        .find_all(fantoccini::Locator::Css("#runs-body tr"))
+        .await
+        .expect("the runs");
+    assert_eq!(rows.len(), 1, "only the failed run is listed");
 
     // The acceptance is in the catalogue's record, naming who and why.
     let events =

@@ -322,6 +322,17 @@ mod platform {
             reason.as_str().unwrap_or("").contains("QUOTA_EXCEEDED"),
             "{reason}"
         );
+        // It could not be tested: an error, not a failed test.
+        eventually("the run reads as an error", || async {
+            let r = p
+                .query(
+                    "query($id: ID!) { run(id: $id) { outcome } }",
+                    serde_json::json!({ "id": run }),
+                )
+                .await;
+            (r["run"]["outcome"] == "ERROR").then_some(())
+        })
+        .await;
     }
 
     /// The undo that cannot finish: a VM the cloud will not delete is left

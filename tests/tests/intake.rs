@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use sp_tests::github::{self, REPO, sha};
 use sp_tests::{Backend, TestPlatform, eventually};
 
-const RUN_FIELDS: &str = "id repository commitSha platform status stage attempt branch pullRequest \
+const RUN_FIELDS: &str = "id repository commitSha platform status outcome stage attempt branch pullRequest \
                           queuedAt supersededBy finalReason trigger deadlineAt deadlineKind";
 
 async fn run(p: &TestPlatform, id: &str) -> Value {
@@ -276,8 +276,24 @@ async fn pull_request_updates_supersede_and_late_deliveries_do_not(backend: Back
     assert_eq!(ids(&body["superseded"]), vec![first.clone()]);
     let old = run_with_status(&p, &first, "SUPERSEDED").await;
     assert_eq!(old["supersededBy"], second.as_str());
+    assert_eq!(old["outcome"], "SUPERSEDED");
     let new = run_with_status(&p, &second, "QUEUED").await;
     assert_eq!(new["pullRequest"], 42);
+    assert_eq!(new["outcome"], "QUEUED");
+    // The list by outcome: the superseded run, not the waiting one.
+    let superseded = p
+        .query(
+            "{ runs(first: 10, filter: { pullRequest: 42, outcome: SUPERSEDED }) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    let listed: Vec<&Value> = superseded["runs"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| &e["node"]["id"])
+        .collect();
+    assert_eq!(listed, vec![&json!(first)], "{superseded}");
 
     // A delivery from before the second one, arriving late: it must not
     // supersede the newer run.
@@ -613,6 +629,24 @@ async fn bad_queries_are_refused_with_a_code(backend: Backend) {
         )
         .await;
     assert_eq!(too_many["errors"][0]["extensions"]["code"], "INVALID_INPUT");
+    let contradiction = p
+        .graphql(
+            "{ runs(filter: { status: QUEUED, outcome: PASS }) { edges { cursor } } }",
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        contradiction["errors"][0]["extensions"]["code"], "INVALID_INPUT",
+        "{contradiction}"
+    );
+    assert!(
+        contradiction["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no run is both queued and pass"),
+        "{contradiction}"
+    );
     let not_an_id = p
         .graphql("{ run(id: \"42\") { id } }", json!({}), None)
         .await;

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sp_projections::queries::{
     AuditEntry as AuditRow, QueueEntry as QueueRow, RunFilter as Filter,
 };
-use sp_projections::{RunRow, RunStatus as Status};
+use sp_projections::{RunOutcome as Outcome, RunRow, RunStatus as Status};
 
 // The read model's statuses as GraphQL spells them: `remote` derives the
 // conversions both ways, so the two lists cannot drift apart.
@@ -27,6 +27,22 @@ impl RunStatus {
     }
 }
 
+/// What a person asks of a run first, in one word.
+#[derive(Debug, Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "RunOutcome", remote = "sp_projections::RunOutcome")]
+pub enum RunOutcome {
+    Queued,
+    Running,
+    /// Tested, and every test passed.
+    Pass,
+    /// Tested, and at least one test failed.
+    Fail,
+    /// Could not be tested (no build, no VM, a deadline passed).
+    Error,
+    Cancelled,
+    Superseded,
+}
+
 /// A test run, as of its latest event (or as of a position, for `runAsOf`).
 #[derive(Debug, SimpleObject)]
 pub struct Run {
@@ -35,6 +51,9 @@ pub struct Run {
     pub commit_sha: String,
     pub platform: String,
     pub status: RunStatus,
+    /// pass, fail, error (could not be tested), cancelled, superseded, or
+    /// queued / running while it is not final.
+    pub outcome: RunOutcome,
     /// Where the run is: awaiting_artifact, awaiting_vm, provisioning_vm,
     /// booting, preparing, testing, finished.
     pub stage: String,
@@ -71,9 +90,11 @@ pub struct Run {
 
 impl From<RunRow> for Run {
     fn from(r: RunRow) -> Self {
+        let status = Status::parse(&r.status).unwrap_or(Status::Failed);
         Run {
             id: ID(r.run_id.to_string()),
-            status: Status::parse(&r.status).unwrap_or(Status::Failed).into(),
+            outcome: Outcome::of(status, r.verdict.as_deref()).into(),
+            status: status.into(),
             repository: r.repository,
             commit_sha: r.commit_sha,
             platform: r.platform,
@@ -109,6 +130,8 @@ impl From<RunRow> for Run {
 pub struct RunFilter {
     pub platform: Option<String>,
     pub status: Option<RunStatus>,
+    /// pass, fail, error, …: a finer status.
+    pub outcome: Option<RunOutcome>,
     pub repository: Option<String>,
     pub branch: Option<String>,
     pub pull_request: Option<i64>,
@@ -127,9 +150,27 @@ impl RunFilter {
                 "commitPrefix {prefix:?} is not a hexadecimal prefix of a SHA"
             ));
         }
+        let (status, verdict) = match self.outcome {
+            None => (self.status.map(Status::from), None),
+            Some(outcome) => {
+                let (status, verdict) = Outcome::from(outcome).row_match();
+                if let Some(asked) = self.status.map(Status::from)
+                    && asked != status
+                {
+                    return Err(format!(
+                        "no run is both {} and {}: that outcome is a {} run",
+                        asked.as_str(),
+                        format!("{outcome:?}").to_lowercase(),
+                        status.as_str()
+                    ));
+                }
+                (Some(status), verdict)
+            }
+        };
         Ok(Filter {
             platform: self.platform.clone(),
-            status: self.status.map(|s| s.as_row_value().to_string()),
+            status: status.map(|s| s.as_str().to_string()),
+            verdict: verdict.map(str::to_string),
             repository: self.repository.clone(),
             branch: self.branch.clone(),
             pull_request: self.pull_request,
@@ -142,6 +183,11 @@ impl RunFilter {
         let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
         eq(&self.platform, &run.platform)
             && self.status.is_none_or(|s| s.as_row_value() == run.status)
+            && self.outcome.is_none_or(|o| {
+                let want = Outcome::from(o);
+                Status::parse(&run.status)
+                    .is_some_and(|s| Outcome::of(s, run.verdict.as_deref()) == want)
+            })
             && eq(&self.repository, &run.repository)
             && self
                 .branch
