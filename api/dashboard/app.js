@@ -608,6 +608,18 @@ window.addEventListener('popstate', route);
 
 /* ---------- run page ---------- */
 
+/**
+ * What the latest problem means now: a run still waiting for its build or a
+ * VM is waiting on it; one that went on retried past it; only a completed
+ * run recovered from it.
+ */
+function problemLabel(run) {
+  if (run.status === 'COMPLETED') return 'Recovered from';
+  if (isFinal(run.status)) return 'Last problem';
+  if (run.stage === 'awaiting_artifact' || run.stage === 'awaiting_vm') return 'Waiting after';
+  return 'Retrying after';
+}
+
 function runHead(run) {
   const final = isFinal(run.status);
   const total = run.startedAt && run.finishedAt
@@ -624,7 +636,7 @@ function runHead(run) {
       </div>
     </header>
     ${run.finalReason ? h`<p class="callout bad"><strong>${run.status === 'COMPLETED' ? 'Note' : 'Why it ended'}:</strong> ${run.finalReason}</p>` : ''}
-    ${run.lastProblem ? h`<p class="callout warn"><strong>Last problem (recovered):</strong> ${run.lastProblem}</p>` : ''}
+    ${run.lastProblem ? h`<p class="callout warn" id="last-problem"><strong>${problemLabel(run)}:</strong> ${run.lastProblem}</p>` : ''}
     ${run.supersededBy ? h`<p class="callout">Superseded by run ${runLink(run.supersededBy, run.supersededBy)}</p>` : ''}
     ${final ? '' : h`
       <div class="progress-box">
