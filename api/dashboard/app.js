@@ -774,7 +774,11 @@ function mismatchWords(m) {
   }
 }
 
-function outcomeRow(t) {
+// How much of a failing test's stderr is read for its tail, and shown.
+const STDERR_READ_BYTES = 256 * 1024;
+const STDERR_TAIL_LINES = 30;
+
+function outcomeRow(t, stderr) {
   const mismatches = [].concat(asJson(t.mismatches) ?? []);
   const problems = mismatches.map((m) => h`<li>${mismatchWords(m)}${m?.kind === 'output_differs'
     ? h` <button class="small" data-action="diff" data-test-id="${t.testId}" data-output="${m.output}">diff</button>`
@@ -787,11 +791,38 @@ function outcomeRow(t) {
       <td class="num">${t.exitCode}</td>
       <td class="num">${runtime(t.runtimeMs)}</td>
       <td>${problems.length ? h`<ul class="problems">${problems}</ul>` : ''}</td>
-    </tr>`;
+    </tr>
+    ${!t.passed && stderr ? h`
+    <tr class="failure-detail fail" data-stderr-for="${t.testId}">
+      <td colspan="6"><div class="stderr-tail"><span class="muted">standard error, last lines
+        (<a href="${safeUrl(stderr.url)}" data-action="download" data-url="${stderr.url}" data-name="attempt${stderr.attempt}-${stderr.name}">${stderr.name}</a>, ${bytes(stderr.sizeBytes)})</span>
+        <pre data-url="${stderr.url}" data-size="${stderr.sizeBytes}">…</pre></div></td>
+    </tr>` : ''}`;
 }
 
-/** Each test once, failures first, its categories as tags. */
-function resultsTable(outcomes) {
+/** Fill each failure's stderr tail; the first 20 failures only, one at a time. */
+async function loadStderrTails(page) {
+  for (const pre of [...document.querySelectorAll('#results .stderr-tail pre')].slice(0, 20)) {
+    if (!stillOn(page.gen)) return;
+    try {
+      const { text, cut } = await fetchHead(pre.dataset.url, STDERR_READ_BYTES);
+      const lines = text.replace(/\n$/, '').split('\n');
+      pre.textContent = lines.slice(-STDERR_TAIL_LINES).join('\n');
+      if (cut) {
+        const note = document.createElement('p');
+        note.className = 'muted';
+        note.textContent = `These are the last lines of its first ${bytes(STDERR_READ_BYTES)} of ${bytes(Number(pre.dataset.size))}; download the file for the rest.`;
+        pre.after(note);
+      }
+    } catch (e) {
+      pre.textContent = `The file could not be read: ${e.message}`;
+    }
+  }
+}
+
+/** Each test once, failures first, its categories as tags, a failure's stderr tail under it. */
+function resultsTable(outcomes, files = []) {
+  const byName = new Map(files.map((f) => [`${f.attempt}/${f.name}`, f]));
   const sorted = [...outcomes].sort((a, b) =>
     (a.passed - b.passed) || a.testId.localeCompare(b.testId, undefined, { numeric: true }));
   const passed = outcomes.filter((t) => t.passed).length;
@@ -803,21 +834,22 @@ function resultsTable(outcomes) {
       <label class="toggle"><input type="checkbox" name="failures-only"> failures only</label></p>
     <div class="scroll"><table class="results">
       <thead><tr><th>Test</th><th>Categories</th><th>Result</th><th class="num">Exit</th><th class="num">Time</th><th>Why it failed</th></tr></thead>
-      <tbody>${sorted.map(outcomeRow)}</tbody>
+      <tbody>${sorted.map((t) => outcomeRow(t, byName.get(`${t.attempt}/${t.stderrFile}`)))}</tbody>
     </table></div>`;
 }
 
 async function loadResults(page) {
   try {
     const data = await gql(`query($id:ID!){results(runId:$id){testId attempt categories passed exitCode
-      runtimeMs timedOut mismatches outputs}}`, { id: page.id });
+      runtimeMs timedOut mismatches outputs stderrFile} runFiles(runId:$id){attempt name sizeBytes url}}`, { id: page.id });
     if (!stillOn(page.gen)) return;
     const el = $('#results');
     const failuresOnly = $('[name="failures-only"]', el)?.checked;
     setHtml(el, data.results.length
-      ? resultsTable(data.results)
+      ? resultsTable(data.results, data.runFiles)
       : h`<p class="muted">${isFinal(page.run.status) ? 'No test results.' : 'No results yet.'}</p>`);
     if (failuresOnly) $('[name="failures-only"]', el).checked = true;
+    loadStderrTails(page);
   } catch (e) {
     if (stillOn(page.gen)) setHtml($('#results'), h`<p class="callout bad">Results could not be loaded.</p>`);
     showError(e);

@@ -8,6 +8,24 @@ use crate::ids::RunId;
 use crate::run::RunnerStage;
 use crate::verdict::{RegressionTest, TestResult};
 
+/// The name a runner uploads a test's standard error under (when it is not
+/// empty), so the dashboard can put it next to the failure: the platform
+/// accepts letters, digits and `._-` in a file name.
+pub fn stderr_file_name(test_id: &str) -> String {
+    let clean: String = test_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(56)
+        .collect();
+    format!("{}.stderr", clean.trim_start_matches('.'))
+}
+
 /// `GET /runner/v1/runs/{run}/job`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {

@@ -121,22 +121,6 @@ fn timestamp() -> String {
     format!("[{}.{:03}]", now.as_secs(), now.subsec_millis())
 }
 
-/// Names of per-test log files: the platform accepts letters, digits, `._-`.
-fn log_name(test_id: &str) -> String {
-    let clean: String = test_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(56)
-        .collect();
-    format!("{}.stderr", clean.trim_start_matches('.'))
-}
-
 /// What the heartbeat says.
 #[derive(Debug, Clone)]
 struct Now {
@@ -288,7 +272,10 @@ async fn work(
             return Ok(Outcome::Refused(reason));
         }
         let outdir = config.work_dir.join("outputs").join(format!("{i:04}"));
-        let stderr = config.work_dir.join("stderr").join(log_name(&t.test.id));
+        let stderr = config
+            .work_dir
+            .join("stderr")
+            .join(sp_domain::protocol::stderr_file_name(&t.test.id));
         let result = exec::run_test(&t.test, &exe, sample, &outdir, &stderr, timeout).await;
         upload_outputs(client, &result, &outdir, log).await;
         log.line(format!(
@@ -406,7 +393,7 @@ async fn upload_logs(client: &Client, config: &Config, job: &Job, log: &Log) {
         tracing::warn!(error = %e, "cannot upload the runner log");
     }
     for t in &job.tests {
-        let name = log_name(&t.test.id);
+        let name = sp_domain::protocol::stderr_file_name(&t.test.id);
         let path = config.work_dir.join("stderr").join(&name);
         // An empty stderr says nothing: one request per test of a large
         // catalogue for nothing is what made the end of a run slow.

@@ -184,6 +184,23 @@ impl Walk<'_> {
         }
     }
 
+    /// Wait for `css`'s text to contain `part`.
+    async fn text_contains(&self, css: &str, part: &str) {
+        let start = std::time::Instant::now();
+        loop {
+            if self.text(css).await.contains(part) {
+                return;
+            }
+            if start.elapsed() > PATIENCE {
+                panic!(
+                    "{css} never held {part:?} {}",
+                    evidence(self.browser, self.name).await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Answer the prompt the last click opened.
     async fn answer_prompt(&self, text: &str) {
         let start = std::time::Instant::now();
@@ -240,6 +257,12 @@ async fn a_maintainer_follows_a_run_opens_its_diff_accepts_it_and_sees_the_rerun
     // Failures first, each test once.
     walk.element("#results tbody tr:first-child[data-test-id=\"upper-fox\"]")
         .await;
+    // Its standard error's last lines beside the failure.
+    walk.text_contains(
+        "#results tr[data-stderr-for=\"upper-fox\"] .stderr-tail pre",
+        "4 words, upper-cased",
+    )
+    .await;
 
     // The diff: the old baseline's line against today's.
     walk.click("button[data-action=\"diff\"][data-test-id=\"upper-fox\"]")

@@ -344,6 +344,9 @@ pub struct TestOutcome {
     pub mismatches: Json<serde_json::Value>,
     /// Each output: `equal`, its sha256, or `missing`.
     pub outputs: Json<serde_json::Value>,
+    /// The name of the runner file with the test's standard error, among
+    /// this attempt's `runFiles` when the test wrote any.
+    pub stderr_file: String,
 }
 
 impl From<sp_projections::queries::ResultRow> for TestOutcome {
@@ -358,6 +361,7 @@ impl From<sp_projections::queries::ResultRow> for TestOutcome {
                 .collect(),
             mismatches: json(&r.mismatches),
             outputs: json(&r.outputs),
+            stderr_file: sp_domain::protocol::stderr_file_name(&r.test_id),
             test_id: r.test_id,
             attempt: r.attempt,
             passed: r.passed,
