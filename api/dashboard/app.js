@@ -792,11 +792,15 @@ function outcomeRow(t, stderr) {
       <td class="num">${runtime(t.runtimeMs)}</td>
       <td>${problems.length ? h`<ul class="problems">${problems}</ul>` : ''}</td>
     </tr>
-    ${!t.passed && stderr ? h`
-    <tr class="failure-detail fail" data-stderr-for="${t.testId}">
-      <td colspan="6"><div class="stderr-tail"><span class="muted">standard error, last lines
+    ${!t.passed && (stderr || t.reproduce) ? h`
+    <tr class="failure-detail fail" data-detail-for="${t.testId}">
+      <td colspan="6">
+        ${t.reproduce ? h`<div class="reproduce"><span class="muted">reproduce locally, with your build of this commit and the sample in the current directory:</span>
+          <pre><code>${t.reproduce}</code></pre></div>` : ''}
+        ${stderr ? h`<div class="stderr-tail"><span class="muted">standard error, last lines
         (<a href="${safeUrl(stderr.url)}" data-action="download" data-url="${stderr.url}" data-name="attempt${stderr.attempt}-${stderr.name}">${stderr.name}</a>, ${bytes(stderr.sizeBytes)})</span>
-        <pre data-url="${stderr.url}" data-size="${stderr.sizeBytes}">…</pre></div></td>
+        <pre data-url="${stderr.url}" data-size="${stderr.sizeBytes}">…</pre></div>` : ''}
+      </td>
     </tr>` : ''}`;
 }
 
@@ -841,7 +845,7 @@ function resultsTable(outcomes, files = []) {
 async function loadResults(page) {
   try {
     const data = await gql(`query($id:ID!){results(runId:$id){testId attempt categories passed exitCode
-      runtimeMs timedOut mismatches outputs stderrFile} runFiles(runId:$id){attempt name sizeBytes url}}`, { id: page.id });
+      runtimeMs timedOut mismatches outputs stderrFile reproduce} runFiles(runId:$id){attempt name sizeBytes url}}`, { id: page.id });
     if (!stillOn(page.gen)) return;
     const el = $('#results');
     const failuresOnly = $('[name="failures-only"]', el)?.checked;

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// A media sample, addressed by its content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +66,59 @@ pub struct RegressionTest {
     pub categories: Vec<String>,
     #[serde(default)]
     pub outputs: Vec<ExpectedOutput>,
+}
+
+impl RegressionTest {
+    /// What the verdict on this test depends on (its command, input,
+    /// expected exit code and accepted outputs) as a short hash: results of
+    /// one commit judged against the same definition should agree, and when
+    /// they do not the test is flaky. Accepting an output changes it.
+    pub fn definition_hash(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.command.as_bytes());
+        h.update([0]);
+        h.update(self.input.as_str().as_bytes());
+        h.update(self.expected_exit_code.to_le_bytes());
+        for o in &self.outputs {
+            h.update([0]);
+            h.update(o.name.as_bytes());
+            h.update([0]);
+            h.update(o.approved_sha256.as_bytes());
+            for v in &o.variants {
+                h.update([1]);
+                h.update(v.as_bytes());
+            }
+            h.update([u8::from(o.ignore)]);
+        }
+        h.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// The command line that reproduces the test by hand: `exe` for the
+    /// program, the sample by its file name, outputs in `out/`.
+    pub fn reproduce(&self, exe: &str) -> String {
+        let line = command_line(&self.command, exe, &self.sample.name, "out");
+        match self.input {
+            InputKind::File => line,
+            InputKind::Stdin => format!("{line} < {}", shell_quote(&self.sample.name)),
+        }
+    }
+}
+
+/// The command line with `{exe}`, `{sample}` and `{outdir}` filled in, each
+/// quoted for `sh`: what the runner runs, and what a person runs to reproduce.
+pub fn command_line(template: &str, exe: &str, sample: &str, outdir: &str) -> String {
+    template
+        .replace("{exe}", &shell_quote(exe))
+        .replace("{sample}", &shell_quote(sample))
+        .replace("{outdir}", &shell_quote(outdir))
+}
+
+/// `s` as one word for `sh`.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// The test with this id in a run's scope. Snapshots list tests in id order
@@ -216,6 +270,33 @@ pub const UNCATEGORISED: &str = "uncategorised";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accepting_an_output_changes_the_definition_a_result_was_judged_by() {
+        let t = test_case();
+        assert_eq!(t.definition_hash(), test_case().definition_hash());
+        assert_eq!(t.definition_hash().len(), 16);
+        let mut accepted = test_case();
+        accepted.outputs[0].variants.push("f".repeat(64));
+        assert_ne!(t.definition_hash(), accepted.definition_hash());
+        let mut renamed = test_case();
+        renamed.categories.push("new".into());
+        assert_eq!(
+            t.definition_hash(),
+            renamed.definition_hash(),
+            "categories do not change a verdict"
+        );
+    }
+
+    #[test]
+    fn the_reproduction_names_the_sample_and_reads_standard_input_when_the_test_does() {
+        let mut t = test_case();
+        t.command = "{exe} {sample} -o {outdir}/x.srt".into();
+        assert_eq!(t.reproduce("./ccx"), "'./ccx' 'a.ts' -o 'out'/x.srt");
+        t.command = "{exe} -".into();
+        t.input = InputKind::Stdin;
+        assert_eq!(t.reproduce("./ccx"), "'./ccx' - < 'a.ts'");
+    }
 
     fn test_case() -> RegressionTest {
         RegressionTest {

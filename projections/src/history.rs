@@ -21,12 +21,14 @@ pub struct HistoryRow {
     pub finished_at: Option<DateTime<Utc>>,
     pub passed: bool,
     pub attempt: i32,
+    /// The test's definition the result was judged by.
+    pub definition: String,
 }
 
 /// A regression test's outcomes, newest run first.
 pub async fn rows(pool: &Pool, test_id: &str, limit: i64) -> Result<Vec<HistoryRow>, sqlx::Error> {
     let sql = "SELECT r.run_id, r.platform, r.repository, r.commit_sha, r.queued_at, r.finished_at,
-                      s.passed, s.attempt
+                      s.passed, s.attempt, s.definition
                FROM sample_results s JOIN runs r ON r.run_id = s.run_id
                WHERE s.test_id = $1
                ORDER BY r.seq DESC LIMIT $2";
@@ -83,10 +85,15 @@ pub async fn test_history(
 /// and the commits it both passed and failed on. `rows` are newest first.
 pub fn summarise(rows: &[HistoryRow]) -> (Vec<PlatformHistory>, Vec<FlakyCommit>) {
     let mut by_platform: BTreeMap<&str, Vec<&HistoryRow>> = BTreeMap::new();
-    let mut by_commit: BTreeMap<(&str, &str), (u32, u32)> = BTreeMap::new();
+    // Flaky: one commit judged by one definition of the test, both ways. A
+    // result judged after an output was accepted is judged by another
+    // definition, so an acceptance and a rerun are not flaky.
+    let mut by_definition: BTreeMap<(&str, &str, &str), (u32, u32)> = BTreeMap::new();
     for r in rows {
         by_platform.entry(&r.platform).or_default().push(r);
-        let counts = by_commit.entry((&r.platform, &r.commit_sha)).or_default();
+        let counts = by_definition
+            .entry((&r.platform, &r.commit_sha, &r.definition))
+            .or_default();
         if r.passed {
             counts.0 += 1;
         } else {
@@ -116,9 +123,16 @@ pub fn summarise(rows: &[HistoryRow]) -> (Vec<PlatformHistory>, Vec<FlakyCommit>
             }
         })
         .collect();
+    let mut by_commit: BTreeMap<(&str, &str), (u32, u32)> = BTreeMap::new();
+    for ((platform, commit, _), (passed, failed)) in by_definition {
+        if passed > 0 && failed > 0 {
+            let counts = by_commit.entry((platform, commit)).or_default();
+            counts.0 += passed;
+            counts.1 += failed;
+        }
+    }
     let flaky = by_commit
         .into_iter()
-        .filter(|(_, (p, f))| *p > 0 && *f > 0)
         .map(|((platform, commit), (passed, failed))| FlakyCommit {
             platform: platform.to_string(),
             commit_sha: commit.to_string(),
@@ -134,6 +148,10 @@ mod tests {
     use super::*;
 
     fn row(platform: &str, commit: &str, passed: bool) -> HistoryRow {
+        judged_by(platform, commit, passed, "d1")
+    }
+
+    fn judged_by(platform: &str, commit: &str, passed: bool, definition: &str) -> HistoryRow {
         HistoryRow {
             run_id: format!("{platform}-{commit}-{passed}"),
             platform: platform.into(),
@@ -143,6 +161,7 @@ mod tests {
             finished_at: None,
             passed,
             attempt: 1,
+            definition: definition.into(),
         }
     }
 
@@ -180,5 +199,17 @@ mod tests {
         let (_, flaky) = summarise(&rows);
         assert_eq!(flaky.len(), 1);
         assert_eq!((flaky[0].passed, flaky[0].failed), (1, 1));
+    }
+
+    #[test]
+    fn a_pass_after_an_accepted_output_is_not_flaky() {
+        // Newest first: the rerun after the acceptance passes, judged by the
+        // test with the accepted output; the first run failed by the old one.
+        let rows = vec![
+            judged_by("linux", "c1", true, "accepted"),
+            judged_by("linux", "c1", false, "before"),
+        ];
+        let (_, flaky) = summarise(&rows);
+        assert!(flaky.is_empty(), "{flaky:?}");
     }
 }

@@ -463,12 +463,14 @@ pub struct ResultRow {
     pub mismatches: String,
     /// JSON list of the outputs as the runner reported them.
     pub outputs: String,
+    /// The command line that reproduces the test by hand.
+    pub reproduce: String,
 }
 
 pub async fn results(pool: &Pool, run_id: &str) -> Result<Vec<ResultRow>, sqlx::Error> {
     let sql =
         "SELECT run_id, test_id, attempt, categories, passed, exit_code, runtime_ms, timed_out,
-                      mismatches, outputs
+                      mismatches, outputs, reproduce
                FROM sample_results WHERE run_id = $1 ORDER BY categories, test_id";
     Ok(on_pool!(pool, p => sqlx::query_as::<_, ResultRow>(sql).bind(run_id).fetch_all(p).await?))
 }

@@ -1,6 +1,7 @@
 //! The `sample_results` read model: each regression test's outcome in a run's
 //! current attempt, judged with the domain's own rules against the run's
-//! snapshot of the test. A retry starts the run's results afresh.
+//! snapshot of the test, with the definition it was judged by and the command
+//! line that reproduces it. A retry starts the run's results afresh.
 
 use std::collections::HashMap;
 
@@ -21,12 +22,20 @@ impl ResultsProjection {
 }
 
 const INSERT: &str = "INSERT INTO sample_results (run_id, test_id, attempt, categories, passed,
-    exit_code, runtime_ms, timed_out, mismatches, outputs) ";
-const COLUMNS: usize = 10;
+    exit_code, runtime_ms, timed_out, mismatches, outputs, definition, reproduce) ";
+const COLUMNS: usize = 12;
 const ON_CONFLICT: &str = " ON CONFLICT (run_id, test_id) DO UPDATE SET attempt = excluded.attempt,
     passed = excluded.passed, exit_code = excluded.exit_code,
     runtime_ms = excluded.runtime_ms, timed_out = excluded.timed_out,
-    mismatches = excluded.mismatches, outputs = excluded.outputs";
+    mismatches = excluded.mismatches, outputs = excluded.outputs,
+    definition = excluded.definition, reproduce = excluded.reproduce";
+
+/// The program a person reproduces a test with: their build of the commit,
+/// named after the repository (`CCExtractor/ccextractor`: `./ccextractor`).
+fn program(repository: &str) -> String {
+    let name = repository.rsplit('/').next().unwrap_or(repository);
+    format!("./{name}")
+}
 
 /// One row of the model.
 struct Row {
@@ -40,6 +49,8 @@ struct Row {
     timed_out: bool,
     mismatches: String,
     outputs: String,
+    definition: String,
+    reproduce: String,
 }
 
 #[async_trait]
@@ -87,6 +98,8 @@ impl Projection for ResultsProjection {
                         timed_out: e.result.timed_out,
                         mismatches: json(serde_json::to_string(&mismatches)),
                         outputs: json(serde_json::to_string(&e.result.outputs)),
+                        definition: test.definition_hash(),
+                        reproduce: test.reproduce(&program(&folded.row.repository)),
                     };
                     rows.insert((run_id.clone(), e.result.test_id.clone()), (i, row));
                 }
@@ -113,7 +126,9 @@ impl Projection for ResultsProjection {
                         .push_bind(r.runtime_ms)
                         .push_bind(r.timed_out)
                         .push_bind(&r.mismatches)
-                        .push_bind(&r.outputs);
+                        .push_bind(&r.outputs)
+                        .push_bind(&r.definition)
+                        .push_bind(&r.reproduce);
                 });
                 q.push(ON_CONFLICT);
                 q.build().execute(c).await?.rows_affected()

@@ -13,17 +13,14 @@ use sp_domain::{RegressionTest, TestResult};
 
 use crate::client::hash_file;
 
-/// Quote a path for `sh`.
-fn quote(path: &Path) -> String {
-    format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
-}
-
-/// The command line with `{exe}`, `{sample}` and `{outdir}` filled in.
+/// The command line with the paths of `{exe}`, `{sample}` and `{outdir}`.
 pub fn command_line(template: &str, exe: &Path, sample: &Path, outdir: &Path) -> String {
-    template
-        .replace("{exe}", &quote(exe))
-        .replace("{sample}", &quote(sample))
-        .replace("{outdir}", &quote(outdir))
+    sp_domain::verdict::command_line(
+        template,
+        &exe.display().to_string(),
+        &sample.display().to_string(),
+        &outdir.display().to_string(),
+    )
 }
 
 /// Run `test` on `sample` with `exe`, its outputs in `outdir`, its stderr in

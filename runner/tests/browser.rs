@@ -257,10 +257,16 @@ async fn a_maintainer_follows_a_run_opens_its_diff_accepts_it_and_sees_the_rerun
     // Failures first, each test once.
     walk.element("#results tbody tr:first-child[data-test-id=\"upper-fox\"]")
         .await;
-    // Its standard error's last lines beside the failure.
+    // Its standard error's last lines and the command that reproduces it
+    // beside the failure.
     walk.text_contains(
-        "#results tr[data-stderr-for=\"upper-fox\"] .stderr-tail pre",
+        "#results tr[data-detail-for=\"upper-fox\"] .stderr-tail pre",
         "4 words, upper-cased",
+    )
+    .await;
+    walk.text_becomes(
+        "#results tr[data-detail-for=\"upper-fox\"] .reproduce code",
+        "'./ccextractor' 'fox.txt' 'out'",
     )
     .await;
 
@@ -323,6 +329,25 @@ async fn a_maintainer_follows_a_run_opens_its_diff_accepts_it_and_sees_the_rerun
         .await
         .expect("the runs");
     assert_eq!(rows.len(), 1, "only the failed run is listed");
+
+    // The same commit failed, then passed once its output was accepted:
+    // judged by two definitions of the test, that is not flaky.
+    let history = p
+        .query(
+            "{ testHistory(testId: \"upper-fox\") { entries { passed } flaky { commitSha } } }",
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(
+        history["testHistory"]["entries"].as_array().map(Vec::len),
+        Some(2),
+        "{history}"
+    );
+    assert_eq!(
+        history["testHistory"]["flaky"],
+        serde_json::json!([]),
+        "{history}"
+    );
 
     // The acceptance is in the catalogue's record, naming who and why.
     let events =

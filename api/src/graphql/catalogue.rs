@@ -99,7 +99,8 @@ pub struct TestHistory {
     /// Newest first.
     pub entries: Vec<HistoryEntry>,
     pub platforms: Vec<PlatformHistory>,
-    /// Commits where the test both passed and failed on one platform.
+    /// Commits where the test both passed and failed on one platform,
+    /// judged by the same definition (an accepted output is a new one).
     pub flaky: Vec<FlakyCommit>,
 }
 

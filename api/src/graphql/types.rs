@@ -347,6 +347,11 @@ pub struct TestOutcome {
     /// The name of the runner file with the test's standard error, among
     /// this attempt's `runFiles` when the test wrote any.
     pub stderr_file: String,
+    /// The command line that reproduces the test by hand, with your build
+    /// of the commit as `./<repository name>`, the sample by its file name
+    /// and outputs in `out/` (empty for results recorded before it existed,
+    /// until `projections rebuild results`).
+    pub reproduce: String,
 }
 
 impl From<sp_projections::queries::ResultRow> for TestOutcome {
@@ -362,6 +367,7 @@ impl From<sp_projections::queries::ResultRow> for TestOutcome {
             mismatches: json(&r.mismatches),
             outputs: json(&r.outputs),
             stderr_file: sp_domain::protocol::stderr_file_name(&r.test_id),
+            reproduce: r.reproduce,
             test_id: r.test_id,
             attempt: r.attempt,
             passed: r.passed,
