@@ -904,7 +904,7 @@ async function showDiff(page, testId, output) {
   let d;
   try {
     d = (await gql(`query($run:ID!,$test:String!,$out:String!){outputDiff(runId:$run,testId:$test,output:$out){
-      testId output expectedSha256 producedSha256 expectedUrl producedUrl binary truncated note
+      testId output expectedSha256 producedSha256 acceptedNow expectedUrl producedUrl binary truncated note
       lines{kind oldLine newLine text}}}`, { run: page.id, test: testId, out: output })).outputDiff;
   } catch (e) {
     setHtml(box, h`<h2>Diff: ${testId} — ${output}</h2><p class="callout bad">The diff could not be loaded.</p>`);
@@ -922,12 +922,14 @@ async function showDiff(page, testId, output) {
     <p>expected ${hash(d.expectedSha256)} · produced ${hash(d.producedSha256)}
       · ${dl(d.expectedUrl, 'download expected', `expected-${base}`)}
       · ${dl(d.producedUrl, 'download produced', `produced-${base}`)}</p>
-    <p class="actions">
+    ${d.acceptedNow
+    ? h`<p class="callout ok" id="accepted-now">Accepted: the catalogue as it is now accepts this output on ${page.run.platform}. Run the commit again to see the test pass.</p>`
+    : h`<p class="actions">
       <button class="op" data-action="accept-variant" data-test-id="${d.testId}" data-output="${d.output}"
         title="Also accept this produced output on ${page.run.platform}, beside the approved one">Accept as variant…</button>
       <button class="op" data-action="accept-baseline" data-test-id="${d.testId}" data-output="${d.output}"
         title="Make this produced output the approved one on ${page.run.platform}">Accept as baseline…</button>
-    </p>
+    </p>`}
     ${d.binary ? h`<p class="callout">The output is binary; compare the downloads.</p>` : ''}
     ${d.truncated ? h`<p class="callout warn">The diff is truncated: only its beginning is shown. Download both files for the rest.</p>` : ''}
     ${d.lines.length ? diffTable(d.lines) : h`<p class="callout">${d.note || 'There are no lines to compare.'}</p>`}`);
@@ -944,6 +946,13 @@ async function accept(page, el, asBaseline) {
   say(changed
     ? `accepted ${output} of ${testId} as ${what} on ${page.run.platform}`
     : `${output} of ${testId} was already accepted on ${page.run.platform}; nothing changed`);
+  // The row and the diff say so now, and the buttons go.
+  const row = document.querySelector(`#results tr[data-test-id="${CSS.escape(testId)}"]`);
+  const button = row?.querySelector(`button[data-action="diff"][data-output="${CSS.escape(output)}"]`);
+  if (button && !button.nextElementSibling?.matches('.badge.accepted')) {
+    button.insertAdjacentHTML('afterend', ' <span class="badge accepted" title="accepted since this run: run the commit again">accepted</span>');
+  }
+  await showDiff(page, testId, output);
 }
 
 /* ----- runner files ----- */

@@ -47,6 +47,10 @@ pub struct OutputDiff {
     pub output: String,
     pub expected_sha256: Option<String>,
     pub produced_sha256: Option<String>,
+    /// The catalogue as it is now accepts the produced output on the run's
+    /// platform (approved or a variant): accepted since the run, or a
+    /// difference only in how the run judged it.
+    pub accepted_now: bool,
     /// Whether the platform's store has each side's content.
     pub expected_stored: bool,
     pub produced_stored: bool,
@@ -110,6 +114,14 @@ impl Catalogues {
             Some(OutputProduced::Sha256 { sha256 }) => sha256,
         };
         diff.produced_sha256 = Some(produced.clone());
+        let catalogue = self.current().await?;
+        diff.accepted_now = catalogue
+            .state
+            .tests
+            .get(test_id)
+            .and_then(|t| t.outputs.iter().find(|o| o.name == output))
+            .map(|o| o.on(run.info.platform.as_str()))
+            .is_some_and(|o| o.approved_sha256 == produced || o.variants.contains(&produced));
         if !is_sha256(&expected) || !is_sha256(&produced) {
             diff.note = Some("not a content hash".into());
             return Ok(diff);

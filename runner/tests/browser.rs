@@ -305,6 +305,20 @@ async fn a_maintainer_follows_a_run_opens_its_diff_accepts_it_and_sees_the_rerun
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The page says so: the output is marked accepted and its buttons are gone.
+    walk.text_becomes(
+        "#results tr[data-test-id=\"upper-fox\"] .badge.accepted",
+        "accepted",
+    )
+    .await;
+    walk.element("#diff #accepted-now").await;
+    let buttons = browser
+        .find_all(fantoccini::Locator::Css(
+            "#diff button[data-action^=\"accept\"]",
+        ))
+        .await
+        .expect("find");
+    assert!(buttons.is_empty(), "no accept buttons after the acceptance");
     walk.click("button[data-action=\"rerun\"]").await;
     walk.click("a[data-link=\"new-run\"]").await;
     walk.element("#run[data-status=\"COMPLETED\"]").await;

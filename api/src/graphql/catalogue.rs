@@ -127,6 +127,9 @@ pub struct OutputDiff {
     pub output: String,
     pub expected_sha256: Option<String>,
     pub produced_sha256: Option<String>,
+    /// The catalogue as it is now accepts the produced output on the run's
+    /// platform: a new run of this commit passes it.
+    pub accepted_now: bool,
     /// Null when the platform does not have that content.
     pub expected_url: Option<String>,
     pub produced_url: Option<String>,
@@ -416,6 +419,7 @@ impl CatalogueQuery {
             output: diff.output,
             expected_sha256: diff.expected_sha256,
             produced_sha256: diff.produced_sha256,
+            accepted_now: diff.accepted_now,
             binary: diff.binary,
             truncated: diff.truncated,
             note: diff.note,
