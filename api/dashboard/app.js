@@ -881,18 +881,38 @@ function diffRows(lines) {
   return rows;
 }
 
+/**
+ * A changed line beside the line that replaced it, its changed characters
+ * marked: what lies between their common start and common end (by code
+ * point, so a character is never split).
+ */
+function changedSpan(text, other) {
+  const a = [...text];
+  const b = [...other];
+  let start = 0;
+  while (start < a.length && start < b.length && a[start] === b[start]) start += 1;
+  let end = 0;
+  while (end < a.length - start && end < b.length - start
+    && a[a.length - 1 - end] === b[b.length - 1 - end]) end += 1;
+  const mid = a.slice(start, a.length - end).join('');
+  return h`${a.slice(0, start).join('')}${mid ? h`<mark>${mid}</mark>` : ''}${a.slice(a.length - end).join('')}`;
+}
+
 function diffTable(lines) {
-  const cell = (line, side) => {
+  const cell = (line, side, other) => {
     if (!line) return raw('<td class="num"></td><td class="empty"></td>');
     const cls = line.kind === 'equal' ? 'eq' : side === 'left' ? 'del' : 'ins';
     const n = side === 'left' ? line.oldLine : line.newLine;
-    return h`<td class="num">${n ?? ''}</td><td class="${cls}">${line.text}</td>`;
+    const text = line.kind !== 'equal' && other && other.kind !== 'equal'
+      ? changedSpan(line.text, other.text)
+      : line.text;
+    return h`<td class="num">${n ?? ''}</td><td class="${cls}">${text}</td>`;
   };
   return h`
     <div class="scroll"><table class="sbs">
       <colgroup><col class="n"><col><col class="n"><col></colgroup>
       <thead><tr><th colspan="2">expected</th><th colspan="2">produced</th></tr></thead>
-      <tbody>${diffRows(lines).map(([l, r]) => h`<tr>${cell(l, 'left')}${cell(r, 'right')}</tr>`)}</tbody>
+      <tbody>${diffRows(lines).map(([l, r]) => h`<tr>${cell(l, 'left', r)}${cell(r, 'right', l)}</tr>`)}</tbody>
     </table></div>`;
 }
 

@@ -280,6 +280,9 @@ async fn a_maintainer_follows_a_run_opens_its_diff_accepts_it_and_sees_the_rerun
         "expected F0X → FOX, got {deleted:?} → {inserted:?} {}",
         evidence(&browser, "diff").await
     );
+    // Within the line, only the changed character is marked.
+    assert_eq!(walk.text("#diff td.del mark").await, "0");
+    assert_eq!(walk.text("#diff td.ins mark").await, "O");
 
     // With a token, accept today's output as a variant and run again.
     let field = walk.element("#token").await;
