@@ -795,7 +795,7 @@ function outcomeRow(t, stderr) {
     ${!t.passed && (stderr || t.reproduce) ? h`
     <tr class="failure-detail fail" data-detail-for="${t.testId}">
       <td colspan="6">
-        ${t.reproduce ? h`<div class="reproduce"><span class="muted">reproduce locally, with your build of this commit and the sample in the current directory:</span>
+        ${t.reproduce ? h`<div class="reproduce"><span class="muted">reproduce locally, from a directory holding your build of this commit and the sample:</span>
           <pre><code>${t.reproduce}</code></pre></div>` : ''}
         ${stderr ? h`<div class="stderr-tail"><span class="muted">standard error, last lines
         (<a href="${safeUrl(stderr.url)}" data-action="download" data-url="${stderr.url}" data-name="attempt${stderr.attempt}-${stderr.name}">${stderr.name}</a>, ${bytes(stderr.sizeBytes)})</span>
@@ -806,7 +806,9 @@ function outcomeRow(t, stderr) {
 
 /** Fill each failure's stderr tail; the first 20 failures only, one at a time. */
 async function loadStderrTails(page) {
-  for (const pre of [...document.querySelectorAll('#results .stderr-tail pre')].slice(0, 20)) {
+  const tails = [...document.querySelectorAll('#results .stderr-tail pre')];
+  for (const pre of tails.slice(20)) pre.textContent = 'Not loaded (only the first 20 failures are); download the file.';
+  for (const pre of tails.slice(0, 20)) {
     if (!stillOn(page.gen)) return;
     try {
       const { text, cut } = await fetchHead(pre.dataset.url, STDERR_READ_BYTES);
@@ -845,12 +847,15 @@ function resultsTable(outcomes, files = []) {
 async function loadResults(page) {
   try {
     const data = await gql(`query($id:ID!){results(runId:$id){testId attempt categories passed exitCode
-      runtimeMs timedOut mismatches outputs stderrFile reproduce} runFiles(runId:$id){attempt name sizeBytes url}}`, { id: page.id });
+      runtimeMs timedOut mismatches outputs stderrFile reproduce}}`, { id: page.id });
+    // Without the file list the results still show, without stderr tails.
+    const files = await gql('query($id:ID!){runFiles(runId:$id){attempt name sizeBytes url}}', { id: page.id })
+      .then((d) => d.runFiles, () => []);
     if (!stillOn(page.gen)) return;
     const el = $('#results');
     const failuresOnly = $('[name="failures-only"]', el)?.checked;
     setHtml(el, data.results.length
-      ? resultsTable(data.results, data.runFiles)
+      ? resultsTable(data.results, files)
       : h`<p class="muted">${isFinal(page.run.status) ? 'No test results.' : 'No results yet.'}</p>`);
     if (failuresOnly) $('[name="failures-only"]', el).checked = true;
     loadStderrTails(page);
@@ -943,7 +948,7 @@ async function showDiff(page, testId, output) {
       · ${dl(d.expectedUrl, 'download expected', `expected-${base}`)}
       · ${dl(d.producedUrl, 'download produced', `produced-${base}`)}</p>
     ${d.acceptedNow
-    ? h`<p class="callout ok" id="accepted-now">Accepted: the catalogue as it is now accepts this output on ${page.run.platform}. Run the commit again to see the test pass.</p>`
+    ? h`<p class="callout ok" id="accepted-now">Accepted: the catalogue as it is now accepts this output on ${page.run.platform}. Run the commit again to judge it by the catalogue as it is now.</p>`
     : h`<p class="actions">
       <button class="op" data-action="accept-variant" data-test-id="${d.testId}" data-output="${d.output}"
         title="Also accept this produced output on ${page.run.platform}, beside the approved one">Accept as variant…</button>

@@ -48,8 +48,8 @@ pub struct OutputDiff {
     pub expected_sha256: Option<String>,
     pub produced_sha256: Option<String>,
     /// The catalogue as it is now accepts the produced output on the run's
-    /// platform (approved or a variant): accepted since the run, or a
-    /// difference only in how the run judged it.
+    /// platform (approved, a variant, or an output it ignores): accepted
+    /// since the run. The test's other outputs and exit code still count.
     pub accepted_now: bool,
     /// Whether the platform's store has each side's content.
     pub expected_stored: bool,
@@ -121,7 +121,9 @@ impl Catalogues {
             .get(test_id)
             .and_then(|t| t.outputs.iter().find(|o| o.name == output))
             .map(|o| o.on(run.info.platform.as_str()))
-            .is_some_and(|o| o.approved_sha256 == produced || o.variants.contains(&produced));
+            .is_some_and(|o| {
+                o.ignore || o.approved_sha256 == produced || o.variants.contains(&produced)
+            });
         if !is_sha256(&expected) || !is_sha256(&produced) {
             diff.note = Some("not a content hash".into());
             return Ok(diff);

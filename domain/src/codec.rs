@@ -79,19 +79,16 @@ pub trait EventSchema: Serialize + DeserializeOwned + strum::EnumCount {
         // Serde writes a variant as `{"Name": {data}}`: the log keeps the
         // name and the data apart.
         let data = match serde_json::to_value(self) {
-            Ok(Value::Object(variant)) => {
-                let mut entries = variant.into_iter();
-                match (entries.next(), entries.next()) {
-                    (Some((name, Value::Object(data))), None) => {
-                        debug_assert_eq!(
-                            name, event_type,
-                            "serde's variant name and the stored type name must agree"
-                        );
-                        data
-                    }
+            Ok(Value::Object(variant)) if variant.len() == 1 => {
+                let (name, data) = variant.into_iter().next().unwrap_or_default();
+                debug_assert_eq!(
+                    name, event_type,
+                    "serde's variant name and the stored type name must agree"
+                );
+                match data {
+                    Value::Object(data) => data,
                     // Every variant holds a struct, so this cannot happen; keep the data anyway.
-                    (Some((_, other)), None) => Map::from_iter([("value".to_string(), other)]),
-                    _ => Map::new(),
+                    other => Map::from_iter([("value".to_string(), other)]),
                 }
             }
             Ok(other) => Map::from_iter([("value".to_string(), other)]),
@@ -284,6 +281,13 @@ mod tests {
         ));
         assert!(matches!(
             RunEvent::decode("Cancelled", 1, &json!({"at": "yesterday"}).to_string()),
+            Err(DecodeError::Invalid { .. })
+        ));
+        // Straight from the text: what follows the object is refused too.
+        let cancelled = json!({"at": "2026-11-01T10:00:00Z", "reason": "r"});
+        assert!(RunEvent::decode("Cancelled", 1, &cancelled.to_string()).is_ok());
+        assert!(matches!(
+            RunEvent::decode("Cancelled", 1, &format!("{cancelled} x")),
             Err(DecodeError::Invalid { .. })
         ));
     }

@@ -2,6 +2,7 @@
 //! a runner fetches, and the reports it sends back.
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::ids::RunId;
@@ -10,20 +11,23 @@ use crate::verdict::{RegressionTest, TestResult};
 
 /// The name a runner uploads a test's standard error under (when it is not
 /// empty), so the dashboard can put it next to the failure: the platform
-/// accepts letters, digits and `._-` in a file name.
+/// accepts letters, digits and `._-` in a file name. An id that had to be
+/// changed to fit gets a short hash of itself, so two ids never share a file.
 pub fn stderr_file_name(test_id: &str) -> String {
+    let fits = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
+    if test_id.len() <= 56 && !test_id.starts_with('.') && test_id.chars().all(fits) {
+        return format!("{test_id}.stderr");
+    }
     let clean: String = test_id
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(56)
+        .map(|c| if fits(c) { c } else { '_' })
+        .take(47)
         .collect();
-    format!("{}.stderr", clean.trim_start_matches('.'))
+    let hash: String = Sha256::digest(test_id.as_bytes())[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{}-{hash}.stderr", clean.trim_start_matches('.'))
 }
 
 /// `GET /runner/v1/runs/{run}/job`.

@@ -69,12 +69,15 @@ pub struct RegressionTest {
 }
 
 impl RegressionTest {
-    /// What the verdict on this test depends on (its command, input,
-    /// expected exit code and accepted outputs) as a short hash: results of
-    /// one commit judged against the same definition should agree, and when
-    /// they do not the test is flaky. Accepting an output changes it.
+    /// What the verdict on this test depends on (its sample, command,
+    /// input, expected exit code and accepted outputs) as a short hash:
+    /// results of one commit judged against the same definition should
+    /// agree, and when they do not the test is flaky. Accepting an output
+    /// changes it.
     pub fn definition_hash(&self) -> String {
         let mut h = Sha256::new();
+        h.update(self.sample.sha256.as_bytes());
+        h.update([0]);
         h.update(self.command.as_bytes());
         h.update([0]);
         h.update(self.input.as_str().as_bytes());
@@ -96,24 +99,46 @@ impl RegressionTest {
             .collect()
     }
 
-    /// The command line that reproduces the test by hand: `exe` for the
-    /// program, the sample by its file name, outputs in `out/`.
+    /// The command line that reproduces the test by hand, from a directory
+    /// holding the program as `exe` and the sample under its file name: like
+    /// the runner, it runs in the output directory (`out/`).
     pub fn reproduce(&self, exe: &str) -> String {
-        let line = command_line(&self.command, exe, &self.sample.name, "out");
-        match self.input {
+        let exe = format!("../{}", exe.trim_start_matches("./"));
+        let sample = format!("../{}", self.sample.name);
+        let line = command_line(&self.command, &exe, &sample, ".");
+        let line = match self.input {
             InputKind::File => line,
-            InputKind::Stdin => format!("{line} < {}", shell_quote(&self.sample.name)),
-        }
+            InputKind::Stdin => format!("{line} < {}", shell_quote(&sample)),
+        };
+        format!("mkdir -p out && cd out && {line}")
     }
 }
 
 /// The command line with `{exe}`, `{sample}` and `{outdir}` filled in, each
 /// quoted for `sh`: what the runner runs, and what a person runs to reproduce.
+/// One pass, so a path that holds a placeholder's name stays as it is.
 pub fn command_line(template: &str, exe: &str, sample: &str, outdir: &str) -> String {
-    template
-        .replace("{exe}", &shell_quote(exe))
-        .replace("{sample}", &shell_quote(sample))
-        .replace("{outdir}", &shell_quote(outdir))
+    let mut line = String::with_capacity(template.len() + exe.len() + sample.len());
+    let mut rest = template;
+    while let Some(at) = rest.find('{') {
+        line.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let filled = [("{exe}", exe), ("{sample}", sample), ("{outdir}", outdir)]
+            .into_iter()
+            .find(|(name, _)| rest.starts_with(name));
+        match filled {
+            Some((name, value)) => {
+                line.push_str(&shell_quote(value));
+                rest = &rest[name.len()..];
+            }
+            None => {
+                line.push('{');
+                rest = &rest[1..];
+            }
+        }
+    }
+    line.push_str(rest);
+    line
 }
 
 /// `s` as one word for `sh`.
@@ -279,6 +304,9 @@ mod tests {
         let mut accepted = test_case();
         accepted.outputs[0].variants.push("f".repeat(64));
         assert_ne!(t.definition_hash(), accepted.definition_hash());
+        let mut moved = test_case();
+        moved.sample.sha256 = "another sample".into();
+        assert_ne!(t.definition_hash(), moved.definition_hash());
         let mut renamed = test_case();
         renamed.categories.push("new".into());
         assert_eq!(
@@ -292,10 +320,24 @@ mod tests {
     fn the_reproduction_names_the_sample_and_reads_standard_input_when_the_test_does() {
         let mut t = test_case();
         t.command = "{exe} {sample} -o {outdir}/x.srt".into();
-        assert_eq!(t.reproduce("./ccx"), "'./ccx' 'a.ts' -o 'out'/x.srt");
+        assert_eq!(
+            t.reproduce("./ccx"),
+            "mkdir -p out && cd out && '../ccx' '../a.ts' -o '.'/x.srt"
+        );
         t.command = "{exe} -".into();
         t.input = InputKind::Stdin;
-        assert_eq!(t.reproduce("./ccx"), "'./ccx' - < 'a.ts'");
+        assert_eq!(
+            t.reproduce("./ccx"),
+            "mkdir -p out && cd out && '../ccx' - < '../a.ts'"
+        );
+    }
+
+    #[test]
+    fn a_path_holding_a_placeholder_name_is_not_filled_again() {
+        assert_eq!(
+            command_line("{exe} {sample} {outdir} {other}", "e", "{outdir}.ts", "o"),
+            "'e' '{outdir}.ts' 'o' {other}"
+        );
     }
 
     fn test_case() -> RegressionTest {

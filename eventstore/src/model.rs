@@ -77,8 +77,8 @@ pub struct RecordedEvent {
 }
 
 /// An event's data as the log holds it: JSON text, kept as read. Decoding
-/// reads the text straight into the domain's types, and the audit copies it,
-/// so reading the log builds no JSON tree per event.
+/// reads the text straight into the domain's types, so reading the log
+/// builds no JSON tree per event.
 #[derive(Clone)]
 pub struct EventData(Box<RawValue>);
 

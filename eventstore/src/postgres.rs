@@ -189,8 +189,12 @@ fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     let corrupt = |message: String| StoreError::Corrupt { position, message };
     let version: i64 = row.try_get("stream_version")?;
     let schema_version: i32 = row.try_get("schema_version")?;
-    let data: Json<Box<RawValue>> = row.try_get("data")?;
-    let metadata: Json<Metadata> = row.try_get("metadata")?;
+    let data: Json<Box<RawValue>> = row
+        .try_get("data")
+        .map_err(|e| corrupt(format!("data: {e}")))?;
+    let metadata: Json<Metadata> = row
+        .try_get("metadata")
+        .map_err(|e| corrupt(format!("metadata: {e}")))?;
     Ok(RecordedEvent {
         position,
         commit: row.try_get("commit")?,

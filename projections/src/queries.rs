@@ -351,11 +351,14 @@ pub async fn audit_trail(pool: &Pool, run_id: &str) -> Result<Vec<AuditEntry>, s
                       CAST(e.data AS TEXT) AS data, a.actor, a.correlation_id, a.causation_id,
                       a.recorded_at
                FROM audit_events a
-               JOIN events e ON e.stream_id = 'run-' || a.run_id
-                            AND e.stream_version = a.stream_version
+               JOIN events e ON e.stream_id = $2 AND e.stream_version = a.stream_version
                WHERE a.run_id = $1 ORDER BY a.stream_version";
+    let stream = run_id
+        .parse::<RunId>()
+        .map(|id| id.stream())
+        .unwrap_or_default();
     Ok(on_pool!(pool, p => {
-        sqlx::query_as::<_, AuditEntry>(sql).bind(run_id).fetch_all(p).await?
+        sqlx::query_as::<_, AuditEntry>(sql).bind(run_id).bind(&stream).fetch_all(p).await?
     }))
 }
 

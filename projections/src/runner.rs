@@ -505,13 +505,10 @@ pub(crate) async fn write_checkpoint(
     Ok(())
 }
 
-/// Empty the models' tables and apply the whole log again, read once for
-/// all of them, in one transaction: readers see the old models until the new
-/// ones are complete. `progress` is told (events applied, log head) after
-/// each batch.
 /// The whole log in batches, the next one read while the last is applied
 /// (the read waits on the database, the apply mostly on this process). Ends
-/// after the last batch or an error; stops when the receiver is dropped.
+/// after the last batch, an error, or at events that wait for a transaction
+/// still running; stops when the receiver is dropped.
 fn read_ahead(
     store: Arc<dyn sp_eventstore::EventStore>,
 ) -> tokio::sync::mpsc::Receiver<Result<Vec<RecordedEvent>, StoreError>> {
@@ -526,11 +523,11 @@ fn read_ahead(
                     return;
                 }
             };
+            // Held back: on PostgreSQL the rebuild's own transaction is
+            // older than anything appended since it began, so waiting would
+            // wait for ever; what follows is the live projector's, from the
+            // checkpoint the rebuild writes.
             let Some(last) = batch.events.last() else {
-                if batch.held_back {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                    continue;
-                }
                 return;
             };
             cursor = last.cursor();
@@ -542,6 +539,11 @@ fn read_ahead(
     receive
 }
 
+/// Empty the models' tables and apply the whole log again, read once for
+/// all of them, in one transaction: readers see the old models until the new
+/// ones are complete. Events appended while it runs are left to the live
+/// projector, which goes on from the checkpoint it writes. `progress` is
+/// told (events applied, log head) after each batch.
 pub async fn rebuild(
     projections: &[Arc<dyn Projection>],
     db: &Database,

@@ -266,7 +266,7 @@ async fn a_maintainer_follows_a_run_opens_its_diff_accepts_it_and_sees_the_rerun
     .await;
     walk.text_becomes(
         "#results tr[data-detail-for=\"upper-fox\"] .reproduce code",
-        "'./ccextractor' 'fox.txt' 'out'",
+        "mkdir -p out && cd out && '../ccextractor' '../fox.txt' '.'",
     )
     .await;
 

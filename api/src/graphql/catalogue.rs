@@ -128,7 +128,8 @@ pub struct OutputDiff {
     pub expected_sha256: Option<String>,
     pub produced_sha256: Option<String>,
     /// The catalogue as it is now accepts the produced output on the run's
-    /// platform: a new run of this commit passes it.
+    /// platform (approved, a variant, or ignored): a new run judges this
+    /// output good; the test's other outputs and exit code still count.
     pub accepted_now: bool,
     /// Null when the platform does not have that content.
     pub expected_url: Option<String>,

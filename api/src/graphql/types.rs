@@ -347,10 +347,10 @@ pub struct TestOutcome {
     /// The name of the runner file with the test's standard error, among
     /// this attempt's `runFiles` when the test wrote any.
     pub stderr_file: String,
-    /// The command line that reproduces the test by hand, with your build
-    /// of the commit as `./<repository name>`, the sample by its file name
-    /// and outputs in `out/` (empty for results recorded before it existed,
-    /// until `projections rebuild results`).
+    /// The command line that reproduces the test by hand, from a directory
+    /// holding your build of the commit as `<repository name>` and the
+    /// sample under its file name; outputs go to `out/` (empty for results
+    /// recorded before it existed, until `projections rebuild results`).
     pub reproduce: String,
 }
 
