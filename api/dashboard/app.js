@@ -690,13 +690,20 @@ async function runPage(app, id) {
     return;
   }
 
-  const page = { id, run, gen };
+  // The runner's files, fetched once per load for both the results (stderr
+  // tails) and the file list; stderr tails read once per page.
+  const page = { id, run, gen, files: null, tails: new Map() };
+  const refreshFiles = () => {
+    page.files = gql('query($id:ID!){runFiles(runId:$id){attempt name sizeBytes url}}', { id })
+      .then((d) => d.runFiles);
+  };
   const show = () => {
     $('#run').dataset.status = page.run.status;
     setHtml($('#run-head'), runHead(page.run));
     document.title = `Run ${runTag(id)} ${page.run.status} — Sample Platform`;
   };
   show();
+  refreshFiles();
   loadResults(page);
   loadFiles(page);
   loadAudit(page);
@@ -709,7 +716,7 @@ async function runPage(app, id) {
     const wasFinal = isFinal(page.run.status);
     page.run = next;
     show();
-    if (!wasFinal && isFinal(next.status)) { loadResults(page); loadFiles(page); loadAudit(page); }
+    if (!wasFinal && isFinal(next.status)) { refreshFiles(); loadResults(page); loadFiles(page); loadAudit(page); }
     else if (!isFinal(next.status)) refreshLive();
     else refreshAudit();
   };
@@ -811,7 +818,10 @@ async function loadStderrTails(page) {
   for (const pre of tails.slice(0, 20)) {
     if (!stillOn(page.gen)) return;
     try {
-      const { text, cut } = await fetchHead(pre.dataset.url, STDERR_READ_BYTES);
+      const { url } = pre.dataset;
+      if (!page.tails.has(url)) page.tails.set(url, fetchHead(url, STDERR_READ_BYTES));
+      const { text, cut } = await page.tails.get(url);
+      if (!stillOn(page.gen)) return;
       const lines = text.replace(/\n$/, '').split('\n');
       pre.textContent = lines.slice(-STDERR_TAIL_LINES).join('\n');
       if (cut) {
@@ -849,8 +859,7 @@ async function loadResults(page) {
     const data = await gql(`query($id:ID!){results(runId:$id){testId attempt categories passed exitCode
       runtimeMs timedOut mismatches outputs stderrFile reproduce}}`, { id: page.id });
     // Without the file list the results still show, without stderr tails.
-    const files = await gql('query($id:ID!){runFiles(runId:$id){attempt name sizeBytes url}}', { id: page.id })
-      .then((d) => d.runFiles, () => []);
+    const files = await page.files.catch(() => []);
     if (!stillOn(page.gen)) return;
     const el = $('#results');
     const failuresOnly = $('[name="failures-only"]', el)?.checked;
@@ -984,7 +993,7 @@ async function accept(page, el, asBaseline) {
 
 async function loadFiles(page) {
   try {
-    const files = (await gql('query($id:ID!){runFiles(runId:$id){attempt name sizeBytes url}}', { id: page.id })).runFiles;
+    const files = await page.files;
     if (!stillOn(page.gen)) return;
     setHtml($('#files'), files.length ? h`
       <table class="files">

@@ -100,10 +100,11 @@ impl RegressionTest {
     }
 
     /// The command line that reproduces the test by hand, from a directory
-    /// holding the program as `exe` and the sample under its file name: like
-    /// the runner, it runs in the output directory (`out/`).
-    pub fn reproduce(&self, exe: &str) -> String {
-        let exe = format!("../{}", exe.trim_start_matches("./"));
+    /// holding the program under the file name `program` and the sample
+    /// under its own: like the runner, it runs in the output directory
+    /// (`out/`).
+    pub fn reproduce(&self, program: &str) -> String {
+        let exe = format!("../{program}");
         let sample = format!("../{}", self.sample.name);
         let line = command_line(&self.command, &exe, &sample, ".");
         let line = match self.input {
@@ -321,13 +322,13 @@ mod tests {
         let mut t = test_case();
         t.command = "{exe} {sample} -o {outdir}/x.srt".into();
         assert_eq!(
-            t.reproduce("./ccx"),
+            t.reproduce("ccx"),
             "mkdir -p out && cd out && '../ccx' '../a.ts' -o '.'/x.srt"
         );
         t.command = "{exe} -".into();
         t.input = InputKind::Stdin;
         assert_eq!(
-            t.reproduce("./ccx"),
+            t.reproduce("ccx"),
             "mkdir -p out && cd out && '../ccx' - < '../a.ts'"
         );
     }

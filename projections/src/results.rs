@@ -31,10 +31,9 @@ const ON_CONFLICT: &str = " ON CONFLICT (run_id, test_id) DO UPDATE SET attempt 
     definition = excluded.definition, reproduce = excluded.reproduce";
 
 /// The program a person reproduces a test with: their build of the commit,
-/// named after the repository (`CCExtractor/ccextractor`: `./ccextractor`).
-fn program(repository: &str) -> String {
-    let name = repository.rsplit('/').next().unwrap_or(repository);
-    format!("./{name}")
+/// named after the repository (`CCExtractor/ccextractor`: `ccextractor`).
+fn program(repository: &str) -> &str {
+    repository.rsplit('/').next().unwrap_or(repository)
 }
 
 /// One row of the model.
@@ -99,7 +98,7 @@ impl Projection for ResultsProjection {
                         mismatches: json(serde_json::to_string(&mismatches)),
                         outputs: json(serde_json::to_string(&e.result.outputs)),
                         definition: test.definition_hash(),
-                        reproduce: test.reproduce(&program(&folded.row.repository)),
+                        reproduce: test.reproduce(program(&folded.row.repository)),
                     };
                     rows.insert((run_id.clone(), e.result.test_id.clone()), (i, row));
                 }

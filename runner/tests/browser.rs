@@ -169,31 +169,28 @@ impl Walk<'_> {
     /// Wait for `css`'s text to be `expected`, in any case: the page's
     /// style may capitalise it and WebDriver reports the rendered text.
     async fn text_becomes(&self, css: &str, expected: &str) {
-        let start = std::time::Instant::now();
-        loop {
-            if self.text(css).await.trim().eq_ignore_ascii_case(expected) {
-                return;
-            }
-            if start.elapsed() > PATIENCE {
-                panic!(
-                    "{css} never read {expected:?} {}",
-                    evidence(self.browser, self.name).await
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.text_until(css, &format!("read {expected:?}"), |t| {
+            t.trim().eq_ignore_ascii_case(expected)
+        })
+        .await;
     }
 
     /// Wait for `css`'s text to contain `part`.
     async fn text_contains(&self, css: &str, part: &str) {
+        self.text_until(css, &format!("held {part:?}"), |t| t.contains(part))
+            .await;
+    }
+
+    /// Wait until `css`'s text passes `done`; `what` says what it never did.
+    async fn text_until(&self, css: &str, what: &str, done: impl Fn(&str) -> bool) {
         let start = std::time::Instant::now();
         loop {
-            if self.text(css).await.contains(part) {
+            if done(&self.text(css).await) {
                 return;
             }
             if start.elapsed() > PATIENCE {
                 panic!(
-                    "{css} never held {part:?} {}",
+                    "{css} never {what} {}",
                     evidence(self.browser, self.name).await
                 );
             }
