@@ -17,7 +17,7 @@ use sp_domain::intake::{GithubEvent, IntakeConfig, Plan, PullRequestDelivery, pl
 use sp_domain::pull_request::{
     self, PlannedRun, PullRequestCommand, PullRequestRejection, PullRequestState,
 };
-use sp_domain::{Policy, QueueRun, Rejection, RunCommand, RunId, RunState, Trigger};
+use sp_domain::{Ancestry, Policy, QueueRun, Rejection, RunCommand, RunId, RunState, Trigger};
 use sp_eventstore::{EventStore, RecordedEvent, StoreError};
 use uuid::Uuid;
 
@@ -194,6 +194,7 @@ impl Intake {
                 repository,
                 commit_sha,
                 branch,
+                ancestry,
                 runs,
                 priority,
             } => {
@@ -203,6 +204,7 @@ impl Intake {
                     repository: &repository,
                     commit_sha: &commit_sha,
                     trigger: Trigger::Push { branch },
+                    ancestry,
                     priority,
                     runs: &runs,
                 };
@@ -332,6 +334,7 @@ impl Intake {
                 priority: new.priority,
                 tests: catalogue.state.tests_for(run.platform.as_str()),
                 delivery_id: Some(ctx.delivery_id.clone()),
+                ancestry: new.ancestry.clone(),
             });
             let envelope = ctx.envelope(&format!("queue:{}", run.run_id));
             match self.prepare_run(states, run.run_id, &command, &envelope) {
@@ -407,6 +410,7 @@ impl Intake {
                 number: pr.number,
                 head_ref: head.head_ref.clone(),
             },
+            ancestry: pr.ancestry(),
             priority,
             runs: &head.runs,
         };
@@ -493,6 +497,7 @@ struct NewRuns<'a> {
     repository: &'a str,
     commit_sha: &'a str,
     trigger: Trigger,
+    ancestry: Ancestry,
     priority: i32,
     runs: &'a [PlannedRun],
 }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use sp_domain::blocklist::{self, Blocklist, BlocklistCommand};
 use sp_domain::platform::{self, PlatformCommand, PlatformState};
-use sp_domain::{Platform, Policy, QueueRun, Rejection, RunCommand, RunId, RunState, Trigger};
+use sp_domain::{
+    Ancestry, Platform, Policy, QueueRun, Rejection, RunCommand, RunId, RunState, Trigger,
+};
 use sp_eventstore::EventStore;
 use uuid::Uuid;
 
@@ -95,6 +97,7 @@ impl Operator {
                 },
                 priority: 0,
                 delivery_id: None,
+                ancestry: Ancestry::default(),
             });
             // A fresh id: its stream is empty, nothing to read.
             let prepared = self
@@ -165,6 +168,7 @@ impl Operator {
                 original.info.tests.to_vec()
             },
             delivery_id: None,
+            ancestry: original.info.ancestry.clone(),
         });
         // A fresh id: its stream is empty, nothing to read.
         self.runs

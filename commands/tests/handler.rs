@@ -22,6 +22,7 @@ fn queue(run_id: RunId) -> RunCommand {
         priority: 0,
         tests: vec![],
         delivery_id: None,
+        ancestry: Default::default(),
     })
 }
 

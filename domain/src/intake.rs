@@ -8,6 +8,7 @@ use crate::blocklist::Blocklist;
 use crate::delivery::RecordBuild;
 use crate::ids::{Platform, RunId};
 use crate::pull_request::PlannedRun;
+use crate::run::Ancestry;
 
 /// Which deliveries queue runs, and for which platforms.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,8 +56,44 @@ pub struct Push {
     pub git_ref: String,
     pub before: String,
     pub after: String,
+    /// The pushed commits' SHAs, oldest first, as the payload lists them
+    /// (GitHub lists at most 20).
+    pub commits: Vec<String>,
     pub deleted: bool,
     pub sender: String,
+}
+
+impl Push {
+    /// The pushed commit's known ancestors, nearest first: the commits
+    /// pushed before it, then the branch's previous head.
+    fn ancestry(&self, branch: &str) -> Ancestry {
+        let mut ancestors: Vec<String> = self
+            .commits
+            .iter()
+            .rev()
+            .filter(|c| **c != self.after)
+            .cloned()
+            .collect();
+        if self.before != ZERO_SHA {
+            ancestors.push(self.before.clone());
+        }
+        ancestors.dedup();
+        Ancestry {
+            base_branch: Some(branch.to_string()),
+            ancestors,
+        }
+    }
+}
+
+impl PullRequestDelivery {
+    /// What the pull request is measured against: its base branch and the
+    /// base commit GitHub named.
+    pub fn ancestry(&self) -> Ancestry {
+        Ancestry {
+            base_branch: Some(self.base_ref.clone()),
+            ancestors: vec![self.base_sha.clone()],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +125,10 @@ pub struct PullRequestDelivery {
     pub number: u64,
     pub head_sha: String,
     pub head_ref: String,
+    /// The branch it is to be merged into, and that branch's commit GitHub
+    /// compares it with.
+    pub base_ref: String,
+    pub base_sha: String,
     /// Who opened the pull request.
     pub author: String,
     pub updated_at: DateTime<Utc>,
@@ -112,6 +153,7 @@ pub enum Plan {
         repository: String,
         commit_sha: String,
         branch: String,
+        ancestry: Ancestry,
         runs: Vec<PlannedRun>,
         priority: i32,
     },
@@ -213,6 +255,7 @@ fn plan_push(push: &Push, config: &IntakeConfig, blocklist: &Blocklist) -> Plan 
         repository: push.repository.clone(),
         commit_sha: push.after.clone(),
         branch: branch.to_string(),
+        ancestry: push.ancestry(branch),
         runs,
         priority: config.push_priority,
     }
@@ -231,6 +274,7 @@ mod tests {
             git_ref: git_ref.into(),
             before: before.into(),
             after: after.into(),
+            commits: vec![after.into()],
             deleted: false,
             sender: "octocat".into(),
         })
@@ -317,5 +361,27 @@ mod tests {
             matches!(&p, Plan::Ignore(r) if r.contains("allow-list")),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn a_push_names_its_commits_then_the_previous_head_as_ancestors() {
+        let GithubEvent::Push(mut p) = push("refs/heads/master", &sha('1'), &sha('4')) else {
+            unreachable!()
+        };
+        p.commits = vec![sha('2'), sha('3'), sha('4')];
+        let planned = plan(
+            &GithubEvent::Push(p.clone()),
+            &IntakeConfig::default(),
+            &Blocklist::default(),
+        );
+        let Plan::QueuePush { ancestry, .. } = planned else {
+            panic!("{planned:?}")
+        };
+        assert_eq!(ancestry.base_branch.as_deref(), Some("master"));
+        assert_eq!(ancestry.ancestors, vec![sha('3'), sha('2'), sha('1')]);
+        // A new branch has no previous head.
+        p.before = ZERO_SHA.into();
+        p.commits = vec![sha('4')];
+        assert!(p.ancestry("master").ancestors.is_empty());
     }
 }

@@ -30,6 +30,7 @@ pub mod aggregate;
 pub mod blocklist;
 pub mod catalogue;
 pub mod codec;
+pub mod comparison;
 pub mod context;
 pub mod delivery;
 pub mod ids;
@@ -48,9 +49,9 @@ pub use context::Context;
 pub use ids::{Platform, RunId};
 pub use policy::{DeadlinePolicy, Policy, RetryPolicy};
 pub use run::{
-    Artifact, Deadline, DeadlineKind, ErrorClass, FailureReason, Final, Lifecycle, Phase, QueueRun,
-    Rejection, Run, RunCommand, RunEvent, RunInfo, RunState, RunnerStage, Stage, Trigger, VmRecord,
-    VmStatus, decide,
+    Ancestry, Artifact, Deadline, DeadlineKind, ErrorClass, FailureReason, Final, Lifecycle, Phase,
+    QueueRun, Rejection, Run, RunCommand, RunEvent, RunInfo, RunState, RunnerStage, Stage, Trigger,
+    VmRecord, VmStatus, decide,
 };
 pub use verdict::{
     Counts, ExpectedOutput, InputKind, OutputProduced, ProducedOutput, RegressionTest, SampleRef,

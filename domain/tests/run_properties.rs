@@ -132,6 +132,7 @@ fn concrete(step: &Step, state: &RunState, run_id: RunId) -> Option<RunCommand> 
             priority: 0,
             tests: tests_in_scope(),
             delivery_id: None,
+            ancestry: Default::default(),
         }),
         Step::Supersede => RunCommand::Supersede {
             by: RunId::derived("newer"),

@@ -19,7 +19,9 @@
 //! platform with their deadlines; paused platforms), [`AuditProjection`]
 //! (`audit`: every event of every run), [`VmsProjection`] (`vms`),
 //! [`StatusesProjection`] (`statuses`, table `github_statuses`) and
-//! [`ResultsProjection`] (`results`, table `sample_results`). Also public:
+//! [`ResultsProjection`] (`results`, table `sample_results`) and
+//! [`ComparisonsProjection`] (`comparisons`, table `run_comparisons`: each
+//! completed run's tests classified against an earlier run). Also public:
 //! [`RunRow`] and [`RunStatus`] (a run as the dashboard shows it, derived from
 //! the domain's state), and [`run_as_of`] (a run as it was at any position
 //! of its stream); [`Change`] (published after commit, for live
@@ -29,6 +31,7 @@
 
 mod audit;
 mod batch;
+mod comparisons;
 pub mod history;
 pub mod queries;
 mod queue;
@@ -43,6 +46,7 @@ mod vms;
 use std::sync::Arc;
 
 pub use audit::AuditProjection;
+pub use comparisons::{ComparisonsProjection, ReferenceKind};
 pub use queue::QueueProjection;
 pub use results::ResultsProjection;
 pub use run_states::Folded;
@@ -62,5 +66,6 @@ pub fn standard() -> Vec<Arc<dyn Projection>> {
         Arc::new(VmsProjection),
         Arc::new(StatusesProjection),
         Arc::new(ResultsProjection),
+        Arc::new(ComparisonsProjection),
     ]
 }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sp_domain::RunId;
+use sp_domain::comparison::{self, Class, Observations};
 use sp_eventstore::Pool;
 use sqlx::{FromRow, Row};
 
@@ -476,4 +477,76 @@ pub async fn results(pool: &Pool, run_id: &str) -> Result<Vec<ResultRow>, sqlx::
                       mismatches, outputs, reproduce
                FROM sample_results WHERE run_id = $1 ORDER BY categories, test_id";
     Ok(on_pool!(pool, p => sqlx::query_as::<_, ResultRow>(sql).bind(run_id).fetch_all(p).await?))
+}
+
+/// A completed run's comparison with the run it is measured against.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ComparisonRow {
+    pub run_id: String,
+    pub reference_run: Option<String>,
+    pub reference_kind: Option<String>,
+    pub reference_commit: Option<String>,
+    /// Which reference, in words, or why there is none.
+    pub reference_note: String,
+    pub broken: i32,
+    pub failing_differently: i32,
+    pub fixed: i32,
+    pub failing_identically: i32,
+    pub new_tests: i32,
+    pub no_reference: i32,
+    pub unchanged_pass: i32,
+    /// JSON: each test observed here, and in the reference.
+    pub observations: String,
+    pub reference_observations: Option<String>,
+}
+
+impl ComparisonRow {
+    /// How many tests fell in each class, most urgent first, classes with
+    /// none left out.
+    pub fn counts(&self) -> Vec<(Class, u32)> {
+        Class::ALL
+            .into_iter()
+            .map(|class| {
+                let n = match class {
+                    Class::Broken => self.broken,
+                    Class::FailingDifferently => self.failing_differently,
+                    Class::Fixed => self.fixed,
+                    Class::FailingIdentically => self.failing_identically,
+                    Class::New => self.new_tests,
+                    Class::NoReference => self.no_reference,
+                    Class::UnchangedPass => self.unchanged_pass,
+                };
+                (class, u32::try_from(n).unwrap_or(0))
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    /// Every test with its class, most urgent first: the stored counts'
+    /// classification again, from the stored observations.
+    pub fn tests(&self) -> Result<Vec<(String, Class)>, serde_json::Error> {
+        let here: Observations = serde_json::from_str(&self.observations)?;
+        let reference: Option<Observations> = self
+            .reference_observations
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()?;
+        Ok(comparison::compare(&here, reference.as_ref()))
+    }
+}
+
+const COMPARISON: &str = "SELECT c.run_id, c.reference_run, c.reference_kind, c.reference_commit,
+        c.reference_note, c.broken, c.failing_differently, c.fixed, c.failing_identically,
+        c.new_tests, c.no_reference, c.unchanged_pass, c.observations,
+        r.observations AS reference_observations
+    FROM run_comparisons c LEFT JOIN run_comparisons r ON r.run_id = c.reference_run";
+
+/// The comparison of a completed run; `None` before it completes (or when
+/// it ended without testing).
+pub async fn comparison(pool: &Pool, run_id: &str) -> Result<Option<ComparisonRow>, sqlx::Error> {
+    let sql = format!("{COMPARISON} WHERE c.run_id = $1");
+    Ok(on_pool!(pool, p => sqlx::query_as::<_, ComparisonRow>(&sql)
+        .bind(run_id)
+        .fetch_optional(p)
+        .await?))
 }

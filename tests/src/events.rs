@@ -156,6 +156,10 @@ fn run_events() -> Vec<RunEvent> {
             priority: 1,
             tests: vec![regression_test()],
             delivery_id: Some("d-1".into()),
+            ancestry: sp_domain::Ancestry {
+                base_branch: Some("master".into()),
+                ancestors: vec!["f".repeat(40)],
+            },
             deadline: deadline(DeadlineKind::ArtifactWait),
         }),
         RunEvent::Superseded(Superseded {

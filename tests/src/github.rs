@@ -158,3 +158,9 @@ pub fn ping() -> Value {
         "sender": user("octocat")
     })
 }
+
+/// `payload`, a `pull_request` delivery, onto base commit `base_sha`.
+pub fn onto(mut payload: Value, base_sha: &str) -> Value {
+    payload["pull_request"]["base"]["sha"] = Value::String(base_sha.into());
+    payload
+}

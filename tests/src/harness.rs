@@ -377,6 +377,7 @@ fn queue(seed: u64, n: u64) -> (RunId, RunCommand) {
         priority: 0,
         tests: vec![],
         delivery_id: None,
+        ancestry: Default::default(),
     });
     (run_id, command)
 }

@@ -69,8 +69,17 @@ struct PushPayload {
     after: String,
     #[serde(default)]
     deleted: bool,
+    /// Empty when a branch is deleted.
+    #[serde(default)]
+    commits: Vec<PushCommit>,
     repository: Repository,
     sender: User,
+}
+
+#[derive(Debug, Deserialize)]
+struct PushCommit {
+    #[serde(deserialize_with = "text")]
+    id: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +94,7 @@ struct PullRequestPayload {
 #[derive(Debug, Deserialize)]
 struct PullRequest {
     head: Head,
+    base: Head,
     user: User,
     updated_at: DateTime<Utc>,
 }
@@ -194,6 +204,12 @@ pub fn parse_event(event: &str, body: &[u8]) -> Result<GithubEvent, PayloadError
                 git_ref: p.git_ref,
                 before: commit_sha(event, "before", &p.before)?,
                 after: commit_sha(event, "after", &p.after)?,
+                commits: p
+                    .commits
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| commit_sha(event, &format!("commits[{i}].id"), &c.id))
+                    .collect::<Result<_, _>>()?,
                 deleted: p.deleted,
                 sender: p.sender.login,
             })
@@ -211,6 +227,8 @@ pub fn parse_event(event: &str, body: &[u8]) -> Result<GithubEvent, PayloadError
                 number: p.number,
                 head_sha: commit_sha(event, "pull_request.head.sha", &p.pull_request.head.sha)?,
                 head_ref: p.pull_request.head.git_ref,
+                base_ref: p.pull_request.base.git_ref,
+                base_sha: commit_sha(event, "pull_request.base.sha", &p.pull_request.base.sha)?,
                 author: p.pull_request.user.login,
                 updated_at: p.pull_request.updated_at,
             })

@@ -3,6 +3,7 @@
 //! test fails when the code and the file drift apart.
 
 mod catalogue;
+mod comparison;
 mod mutation;
 mod query;
 mod subscription;

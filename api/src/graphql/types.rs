@@ -45,6 +45,7 @@ pub enum RunOutcome {
 
 /// A test run, as of its latest event (or as of a position, for `runAsOf`).
 #[derive(Debug, SimpleObject)]
+#[graphql(complex)]
 pub struct Run {
     pub id: ID,
     pub repository: String,

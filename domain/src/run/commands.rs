@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::types::{ErrorClass, RunnerStage, Stage, Trigger};
+use super::types::{Ancestry, ErrorClass, RunnerStage, Stage, Trigger};
 use crate::ids::{Platform, RunId};
 use crate::verdict::{RegressionTest, TestResult};
 
@@ -16,6 +16,7 @@ pub struct QueueRun {
     pub priority: i32,
     pub tests: Vec<RegressionTest>,
     pub delivery_id: Option<String>,
+    pub ancestry: Ancestry,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -61,6 +61,7 @@ fn queue(q: &QueueRun, ctx: &Context) -> Decision {
         priority: q.priority,
         tests: q.tests.clone(),
         delivery_id: q.delivery_id.clone(),
+        ancestry: q.ancestry.clone(),
         deadline,
     })])
 }

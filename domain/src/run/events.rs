@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::types::{Deadline, ErrorClass, FailureReason, RunnerStage, Stage, Trigger};
+use super::types::{Ancestry, Deadline, ErrorClass, FailureReason, RunnerStage, Stage, Trigger};
 use crate::ids::{Platform, RunId};
 use crate::verdict::{Counts, RegressionTest, TestResult, Verdict};
 
@@ -81,6 +81,9 @@ pub struct Queued {
     /// The GitHub delivery that caused it, when one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_id: Option<String>,
+    /// What the commit descends from, for the comparison with earlier runs.
+    #[serde(default, skip_serializing_if = "Ancestry::is_empty")]
+    pub ancestry: Ancestry,
     /// Until when the build artifact may take to appear.
     pub deadline: Deadline,
 }

@@ -10,7 +10,9 @@ pub use commands::{QueueRun, Rejection, RunCommand};
 pub use decide::decide;
 pub use events::RunEvent;
 pub use state::{Artifact, Final, Lifecycle, Phase, Run, RunInfo, RunState, VmRecord, VmStatus};
-pub use types::{Deadline, DeadlineKind, ErrorClass, FailureReason, RunnerStage, Stage, Trigger};
+pub use types::{
+    Ancestry, Deadline, DeadlineKind, ErrorClass, FailureReason, RunnerStage, Stage, Trigger,
+};
 
 #[cfg(test)]
 mod tests;

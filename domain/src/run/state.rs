@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::events::RunEvent;
-use super::types::{Deadline, ErrorClass, FailureReason, RunnerStage, Stage, Trigger};
+use super::types::{Ancestry, Deadline, ErrorClass, FailureReason, RunnerStage, Stage, Trigger};
 use crate::ids::{Platform, RunId};
 use crate::verdict::{Counts, RegressionTest, TestResult, Verdict};
 
@@ -59,6 +59,7 @@ pub struct RunInfo {
     /// command, and this is the largest part of it.
     pub tests: Arc<[RegressionTest]>,
     pub delivery_id: Option<String>,
+    pub ancestry: Ancestry,
     pub queued_at: DateTime<Utc>,
 }
 
@@ -223,6 +224,7 @@ impl RunState {
                         priority: q.priority,
                         tests: Arc::from(q.tests.as_slice()),
                         delivery_id: q.delivery_id.clone(),
+                        ancestry: q.ancestry.clone(),
                         queued_at: q.at,
                     },
                     lifecycle: Lifecycle::Active {

@@ -56,6 +56,7 @@ fn queue_command() -> RunCommand {
         priority: 0,
         tests: vec![test_case("t1"), test_case("t2")],
         delivery_id: Some("delivery-1".into()),
+        ancestry: Default::default(),
     })
 }
 

@@ -24,6 +24,28 @@ pub enum Trigger {
     },
 }
 
+/// Where a commit comes from, as far as GitHub told us when the run was
+/// queued: what its results are compared with. Nothing here is guessed; what
+/// GitHub did not say is left empty, and the comparison says "no reference".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ancestry {
+    /// The branch the change is measured against: a push's own branch, a
+    /// pull request's base branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_branch: Option<String>,
+    /// Commits this one descends from, nearest first: a push's earlier
+    /// commits and the branch's previous head (`before`), a pull request's
+    /// base commit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ancestors: Vec<String>,
+}
+
+impl Ancestry {
+    pub fn is_empty(&self) -> bool {
+        self.base_branch.is_none() && self.ancestors.is_empty()
+    }
+}
+
 /// Which limit a deadline enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
