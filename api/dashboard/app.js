@@ -20,7 +20,8 @@ const PREVIEW_BYTES = 64 * 1024;
 
 const RUN_FIELDS = `id repository commitSha platform status outcome stage attempt trigger branch
   pullRequest requestedBy priority queuedAt startedAt finishedAt vmName deadlineAt deadlineKind
-  verdict passed failed samplesDone samplesTotal supersededBy finalReason lastProblem version`;
+  verdict passed failed samplesDone samplesTotal supersededBy finalReason lastProblem version
+  comparison { broken fixed }`;
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -145,6 +146,13 @@ function prOrBranch(run) {
 }
 
 const outcomeBadge = (o) => h`<span class="badge o-${String(o).toLowerCase()}" title="${OUTCOMES[o] ?? ''}">${String(o).toLowerCase()}</span>`;
+// What a run's change did against the earlier run it is compared with.
+const CLASS_ORDER = ['BROKEN', 'FAILING_DIFFERENTLY', 'FAILING_IDENTICALLY', 'NO_REFERENCE', 'NEW', 'FIXED', 'UNCHANGED_PASS'];
+const classTag = (c, label) => h`<span class="change c-${String(c).toLowerCase()}">${label ?? String(c).toLowerCase().replace(/_/g, ' ')}</span>`;
+function changeBadges(comparison) {
+  if (!comparison) return '';
+  return h`${comparison.broken ? h` <span class="change c-broken" title="tests that pass in the run it is compared with and fail here">+${comparison.broken} broken</span>` : ''}${comparison.fixed ? h` <span class="change c-fixed" title="tests that failed in the run it is compared with and pass here">${comparison.fixed} fixed</span>` : ''}`;
+}
 const passBadge = (passed) => (passed ? raw('<span class="badge pass">pass</span>') : raw('<span class="badge fail">fail</span>'));
 const isFinal = (status) => FINAL.has(status);
 
@@ -486,7 +494,7 @@ function runCells(run) {
   if (run.startedAt && run.finishedAt) took = runtime(Date.parse(run.finishedAt) - Date.parse(run.startedAt));
   else if (run.startedAt && !isFinal(run.status)) took = since(run.startedAt, { format: 'duration' });
   let result = dash;
-  if (run.verdict) result = h`<span class="muted">${run.passed ?? 0}✓ ${run.failed ?? 0}✗</span>`;
+  if (run.verdict) result = h`<span class="muted">${run.passed ?? 0}✓ ${run.failed ?? 0}✗</span>${changeBadges(run.comparison)}`;
   else if (!isFinal(run.status) && run.samplesTotal) result = h`<span class="muted">${run.samplesDone}/${run.samplesTotal}</span>`;
   return h`
     <td>${runLink(run.id)}</td>
@@ -785,7 +793,7 @@ function mismatchWords(m) {
 const STDERR_READ_BYTES = 256 * 1024;
 const STDERR_TAIL_LINES = 30;
 
-function outcomeRow(t, stderr) {
+function outcomeRow(t, stderr, change) {
   const mismatches = [].concat(asJson(t.mismatches) ?? []);
   const problems = mismatches.map((m) => h`<li>${mismatchWords(m)}${m?.kind === 'output_differs'
     ? h` <button class="small" data-action="diff" data-test-id="${t.testId}" data-output="${m.output}">diff</button>`
@@ -795,13 +803,14 @@ function outcomeRow(t, stderr) {
       <td>${testLink(t.testId)}</td>
       <td>${t.categories.map((c) => h`<span class="tag">${c}</span> `)}</td>
       <td>${passBadge(t.passed)}</td>
+      <td>${change ? classTag(change) : ''}</td>
       <td class="num">${t.exitCode}</td>
       <td class="num">${runtime(t.runtimeMs)}</td>
       <td>${problems.length ? h`<ul class="problems">${problems}</ul>` : ''}</td>
     </tr>
     ${!t.passed && (stderr || t.reproduce) ? h`
     <tr class="failure-detail fail" data-detail-for="${t.testId}">
-      <td colspan="6">
+      <td colspan="7">
         ${t.reproduce ? h`<div class="reproduce"><span class="muted">reproduce locally, from a directory holding your build of this commit and the sample:</span>
           <pre><code>${t.reproduce}</code></pre></div>` : ''}
         ${stderr ? h`<div class="stderr-tail"><span class="muted">standard error, last lines
@@ -836,35 +845,60 @@ async function loadStderrTails(page) {
   }
 }
 
-/** Each test once, failures first, its categories as tags, a failure's stderr tail under it. */
-function resultsTable(outcomes, files = []) {
+/** What the change did: counts per class and the run it is compared with. */
+function comparisonSummary(c) {
+  if (!c) return '';
+  const ref = c.reference;
+  return h`
+    <div id="comparison" class="comparison">
+      <p class="classes">${c.classes.map((g) => h`${classTag(g.class, `${g.count} ${g.label}`)} `)}</p>
+      <p class="muted">${ref
+        ? h`Compared with run ${runLink(ref.runId)} of ${commitLink(ref.run?.repository ?? '', ref.commit)}: ${c.note}.`
+        : h`Not compared: ${c.note}.`}</p>
+    </div>`;
+}
+
+/**
+ * Each test once, in the order a contributor reads them: what this change
+ * broke, then what fails differently, then failures it did not cause, then
+ * the rest; categories as tags, a failure's stderr tail under it.
+ */
+function resultsTable(outcomes, files = [], comparison = null) {
   const byName = new Map(files.map((f) => [`${f.attempt}/${f.name}`, f]));
+  const classOf = new Map();
+  for (const g of comparison?.classes ?? []) for (const t of g.tests) classOf.set(t, g.class);
+  const rank = (t) => {
+    const i = CLASS_ORDER.indexOf(classOf.get(t.testId));
+    return i < 0 ? CLASS_ORDER.length : i;
+  };
   const sorted = [...outcomes].sort((a, b) =>
-    (a.passed - b.passed) || a.testId.localeCompare(b.testId, undefined, { numeric: true }));
+    (a.passed - b.passed) || (rank(a) - rank(b)) || a.testId.localeCompare(b.testId, undefined, { numeric: true }));
   const passed = outcomes.filter((t) => t.passed).length;
   const attempt = outcomes[0]?.attempt;
   return h`
+    ${comparisonSummary(comparison)}
     <p class="summary">${outcomes.length} tests: <strong class="ok">${passed} passed,</strong>
       <strong class="${outcomes.length - passed ? 'bad' : ''}">${outcomes.length - passed} failed</strong>
       ${attempt ? h`<span class="muted">(attempt ${attempt})</span>` : ''}
       <label class="toggle"><input type="checkbox" name="failures-only"> failures only</label></p>
     <div class="scroll"><table class="results">
-      <thead><tr><th>Test</th><th>Categories</th><th>Result</th><th class="num">Exit</th><th class="num">Time</th><th>Why it failed</th></tr></thead>
-      <tbody>${sorted.map((t) => outcomeRow(t, byName.get(`${t.attempt}/${t.stderrFile}`)))}</tbody>
+      <thead><tr><th>Test</th><th>Categories</th><th>Result</th><th>Change</th><th class="num">Exit</th><th class="num">Time</th><th>Why it failed</th></tr></thead>
+      <tbody>${sorted.map((t) => outcomeRow(t, byName.get(`${t.attempt}/${t.stderrFile}`), classOf.get(t.testId)))}</tbody>
     </table></div>`;
 }
 
 async function loadResults(page) {
   try {
     const data = await gql(`query($id:ID!){results(runId:$id){testId attempt categories passed exitCode
-      runtimeMs timedOut mismatches outputs stderrFile reproduce}}`, { id: page.id });
+      runtimeMs timedOut mismatches outputs stderrFile reproduce}
+      run(id:$id){comparison{note reference{kind commit runId run{repository}} classes{class label count tests}}}}`, { id: page.id });
     // Without the file list the results still show, without stderr tails.
     const files = await page.files.catch(() => []);
     if (!stillOn(page.gen)) return;
     const el = $('#results');
     const failuresOnly = $('[name="failures-only"]', el)?.checked;
     setHtml(el, data.results.length
-      ? resultsTable(data.results, files)
+      ? resultsTable(data.results, files, data.run?.comparison)
       : h`<p class="muted">${isFinal(page.run.status) ? 'No test results.' : 'No results yet.'}</p>`);
     if (failuresOnly) $('[name="failures-only"]', el).checked = true;
     loadStderrTails(page);

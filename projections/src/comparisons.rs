@@ -4,6 +4,8 @@
 //! classified against a reference run of the same repository and platform
 //! that completed earlier in the log:
 //!
+//! 0. for a run a person asked for (a rerun, an operator's enqueue), the
+//!    same commit's previous completed run: what the rerun changed;
 //! 1. the closest ancestor with a completed run: the commits GitHub named
 //!    when the run was queued (a push's earlier commits and previous head,
 //!    a pull request's base commit), nearest first;
@@ -36,6 +38,8 @@ impl ComparisonsProjection {
 /// Which earlier run a comparison is against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReferenceKind {
+    /// The same commit's previous completed run (for a manual run).
+    SameCommit,
     /// The closest ancestor commit with a completed run.
     Ancestor,
     /// The latest completed run of the base branch.
@@ -45,6 +49,7 @@ pub enum ReferenceKind {
 impl ReferenceKind {
     pub fn as_str(&self) -> &'static str {
         match self {
+            ReferenceKind::SameCommit => "same_commit",
             ReferenceKind::Ancestor => "ancestor",
             ReferenceKind::Base => "base",
         }
@@ -52,6 +57,7 @@ impl ReferenceKind {
 
     pub fn parse(s: &str) -> Option<ReferenceKind> {
         match s {
+            "same_commit" => Some(ReferenceKind::SameCommit),
             "ancestor" => Some(ReferenceKind::Ancestor),
             "base" => Some(ReferenceKind::Base),
             _ => None,
@@ -78,6 +84,24 @@ async fn reference(
     info: &RunInfo,
 ) -> Result<(Option<(ReferenceKind, Candidate)>, String), sqlx::Error> {
     let ancestry = &info.ancestry;
+    if matches!(info.trigger, Trigger::Manual { .. }) {
+        let sql = "SELECT run_id, commit_sha, observations FROM run_comparisons
+            WHERE repository = $1 AND platform = $2 AND commit_sha = $3
+            ORDER BY commit_id DESC, position DESC LIMIT 1";
+        let found: Option<Candidate> = on_tx!(&mut *tx, c => sqlx::query_as::<_, Candidate>(sql)
+            .bind(&info.repository)
+            .bind(info.platform.as_str())
+            .bind(&info.commit_sha)
+            .fetch_optional(c)
+            .await?);
+        if let Some(candidate) = found {
+            let note = format!(
+                "the previous finished run of this commit on {}",
+                info.platform
+            );
+            return Ok((Some((ReferenceKind::SameCommit, candidate)), note));
+        }
+    }
     if !ancestry.ancestors.is_empty() {
         let found: Vec<Candidate> = on_tx!(&mut *tx, c => {
             let mut q = sqlx::QueryBuilder::new(

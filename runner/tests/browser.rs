@@ -254,6 +254,10 @@ async fn a_maintainer_follows_a_run_opens_its_diff_accepts_it_and_sees_the_rerun
     // Failures first, each test once.
     walk.element("#results tbody tr:first-child[data-test-id=\"upper-fox\"]")
         .await;
+    // The first run of the repository has nothing to be compared with, and
+    // says so rather than passing for good news.
+    walk.text_contains("#comparison .classes", "3 no reference")
+        .await;
     // Its standard error's last lines and the command that reproduces it
     // beside the failure.
     walk.text_contains(
@@ -326,6 +330,11 @@ async fn a_maintainer_follows_a_run_opens_its_diff_accepts_it_and_sees_the_rerun
     walk.text_becomes(".run-head h1 .badge.o-pass", "pass")
         .await;
     walk.element("#results tr[data-test-id=\"upper-fox\"][data-passed=\"true\"]")
+        .await;
+    // Against the commit's first run, the rerun fixed upper-fox.
+    walk.text_contains("#comparison .classes", "1 fixed here")
+        .await;
+    walk.text_becomes("#results tr[data-test-id=\"upper-fox\"] .change", "fixed")
         .await;
 
     // The list, filtered to failed runs, shows the first run and not the rerun.

@@ -176,6 +176,43 @@ async fn a_pull_request_is_compared_with_its_base(backend: Backend) {
         .map(|e| e["node"]["comparison"].clone());
     assert_eq!(badge, Some(json!({ "broken": 1, "fixed": 1 })), "{list}");
 
+    // Run again by an operator, the pull request's commit is compared with
+    // its own previous run: what the rerun changed.
+    let token = p.token("ops", &["operate"]).await;
+    let retried = p
+        .graphql(
+            "mutation($id: ID!) { retryRun(id: $id) }",
+            json!({ "id": head }),
+            Some(&token),
+        )
+        .await;
+    let rerun = retried["data"]["retryRun"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{retried}"))
+        .to_string();
+    finish(
+        &p,
+        &rerun,
+        &[
+            result("upper-hello", 0, "equal"),
+            result("upper-fox", 0, &"d".repeat(64)),
+            result("upper-broken", 2, "equal"),
+        ],
+    )
+    .await;
+    let again = comparison(&p, &rerun).await;
+    assert_eq!(again["reference"]["kind"], "SAME_COMMIT", "{again}");
+    assert_eq!(again["reference"]["runId"], json!(head), "{again}");
+    assert_eq!(
+        again["classes"],
+        json!([
+            { "class": "FIXED", "label": "fixed here", "count": 1, "tests": ["upper-hello"] },
+            { "class": "FAILING_IDENTICALLY", "label": "failing identically", "count": 1, "tests": ["upper-fox"] },
+            { "class": "UNCHANGED_PASS", "label": "unchanged pass", "count": 1, "tests": ["upper-broken"] },
+        ]),
+        "{again}"
+    );
+
     // A rebuild chooses the same references and classes.
     let live = p.read_models().await;
     p.rebuild_read_models().await;

@@ -29,6 +29,9 @@ pub enum TestClass {
 /// Which earlier run a comparison is against.
 #[derive(Debug, Enum, Copy, Clone, Eq, PartialEq)]
 pub enum ReferenceKind {
+    /// The same commit's previous finished run (for a rerun or an
+    /// operator's run).
+    SameCommit,
     /// The closest ancestor commit (as GitHub named them) with a finished run.
     Ancestor,
     /// The latest finished run of the base branch.
@@ -85,6 +88,7 @@ impl Comparison {
     async fn reference(&self) -> Option<Reference> {
         let row = &self.0;
         let kind = match sp_projections::ReferenceKind::parse(row.reference_kind.as_deref()?)? {
+            sp_projections::ReferenceKind::SameCommit => ReferenceKind::SameCommit,
             sp_projections::ReferenceKind::Ancestor => ReferenceKind::Ancestor,
             sp_projections::ReferenceKind::Base => ReferenceKind::Base,
         };
