@@ -799,7 +799,7 @@ function outcomeRow(t, stderr, change) {
     ? h` <button class="small" data-action="diff" data-test-id="${t.testId}" data-output="${m.output}">diff</button>`
     : ''}</li>`);
   return h`
-    <tr data-test-id="${t.testId}" data-passed="${t.passed ? 'true' : 'false'}" class="${t.passed ? 'pass' : 'fail'}">
+    <tr id="test-${t.testId}" data-test-id="${t.testId}" data-passed="${t.passed ? 'true' : 'false'}" class="${t.passed ? 'pass' : 'fail'}">
       <td>${testLink(t.testId)}</td>
       <td>${t.categories.map((c) => h`<span class="tag">${c}</span> `)}</td>
       <td>${passBadge(t.passed)}</td>
@@ -901,6 +901,8 @@ async function loadResults(page) {
       ? resultsTable(data.results, files, data.run?.comparison)
       : h`<p class="muted">${isFinal(page.run.status) ? 'No test results.' : 'No results yet.'}</p>`);
     if (failuresOnly) $('[name="failures-only"]', el).checked = true;
+    // A link from the pull request's comment names a test: show it.
+    if (location.hash.startsWith('#test-')) document.getElementById(decodeURIComponent(location.hash.slice(1)))?.scrollIntoView();
     loadStderrTails(page);
   } catch (e) {
     if (stillOn(page.gen)) setHtml($('#results'), h`<p class="callout bad">Results could not be loaded.</p>`);

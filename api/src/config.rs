@@ -183,6 +183,9 @@ pub struct Settings {
     pub github_api_url: String,
     /// Status context per platform.
     pub status_context: String,
+    /// With a GitHub token, write one summary comment per pull request
+    /// (edited in place as its runs finish).
+    pub pull_request_comments: bool,
     /// Per platform, the name of the GitHub Actions artifact holding the build.
     pub artifact_names: std::collections::BTreeMap<String, String>,
 }
@@ -223,6 +226,7 @@ impl Default for Settings {
             github_token: None,
             github_api_url: "https://api.github.com".into(),
             status_context: "CI - {platform}".into(),
+            pull_request_comments: true,
             artifact_names: std::collections::BTreeMap::new(),
         }
     }
@@ -320,6 +324,7 @@ impl Settings {
             artifacts,
             github,
             status_context: self.status_context.clone(),
+            pull_request_comments: self.pull_request_comments,
             tick: sp_managers::TICK,
             vm_delete_pauses: sp_managers::VM_DELETE_PAUSES,
         })

@@ -15,6 +15,7 @@ use crate::aggregate::Aggregate;
 use crate::codec::EventSchema;
 use crate::context::Context;
 use crate::ids::{Platform, RunId};
+use crate::run::ErrorClass;
 
 /// The stream of a pull request.
 pub fn stream(repository: &str, number: u64) -> String {
@@ -29,11 +30,44 @@ pub struct PlannedRun {
 }
 
 #[derive(
-    Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumCount,
+    Debug,
+    Clone,
+    PartialEq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumCount,
+    strum::VariantNames,
 )]
 pub enum PullRequestEvent {
     HeadObserved(HeadObserved),
     PullRequestClosed(Closed),
+    CommentWritten(CommentWritten),
+    CommentFailed(CommentFailed),
+}
+
+/// GitHub accepted the pull request's one summary comment, posted or edited,
+/// saying what the runs of head `head_seq` found. Its id is kept so every
+/// later head edits the same comment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommentWritten {
+    pub at: DateTime<Utc>,
+    pub comment_id: u64,
+    pub head_seq: u32,
+    /// Posted now (rather than edited, or found by its marker after a crash).
+    pub posted: bool,
+    /// SHA-256 of the body GitHub accepted.
+    pub body_sha256: String,
+}
+
+/// The summary comment could not be written for head `head_seq`; a
+/// permanent failure ends the attempts for that head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommentFailed {
+    pub at: DateTime<Utc>,
+    pub head_seq: u32,
+    pub class: ErrorClass,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,6 +110,17 @@ pub enum PullRequestCommand {
     Close {
         updated_at: DateTime<Utc>,
     },
+    RecordCommentWritten {
+        comment_id: u64,
+        head_seq: u32,
+        posted: bool,
+        body_sha256: String,
+    },
+    RecordCommentFailed {
+        head_seq: u32,
+        class: ErrorClass,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,6 +137,8 @@ pub enum PullRequestRejection {
     AlreadyClosed,
     #[error("no head of this pull request is known")]
     Unknown,
+    #[error("head {0} of this pull request is not known")]
+    UnknownHead(u32),
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -99,6 +146,8 @@ pub struct PullRequestState {
     pub heads: Vec<HeadObserved>,
     /// Set when closed, cleared by the next head (a reopen).
     pub closed: Option<DateTime<Utc>>,
+    /// The summary comment: its id and the last one written (head, body).
+    pub comment: Option<CommentWritten>,
 }
 
 impl PullRequestState {
@@ -125,6 +174,14 @@ impl PullRequestState {
             .collect()
     }
 
+    fn known_head(&self, seq: u32) -> Result<(), PullRequestRejection> {
+        if self.heads.iter().any(|h| h.seq == seq) {
+            Ok(())
+        } else {
+            Err(PullRequestRejection::UnknownHead(seq))
+        }
+    }
+
     /// The newest time GitHub has told us about.
     fn known_as_of(&self) -> Option<DateTime<Utc>> {
         let head = self.heads.last().map(|h| h.updated_at);
@@ -144,6 +201,8 @@ impl Aggregate for PullRequestState {
                 self.closed = None;
             }
             PullRequestEvent::PullRequestClosed(c) => self.closed = Some(c.updated_at),
+            PullRequestEvent::CommentWritten(c) => self.comment = Some(c.clone()),
+            PullRequestEvent::CommentFailed(_) => {}
         }
         self
     }
@@ -219,6 +278,42 @@ impl Aggregate for PullRequestState {
                 Ok(vec![PullRequestEvent::PullRequestClosed(Closed {
                     at: ctx.now,
                     updated_at: *updated_at,
+                })])
+            }
+            PullRequestCommand::RecordCommentWritten {
+                comment_id,
+                head_seq,
+                posted,
+                body_sha256,
+            } => {
+                self.known_head(*head_seq)?;
+                let same = self.comment.as_ref().is_some_and(|c| {
+                    c.comment_id == *comment_id
+                        && c.head_seq == *head_seq
+                        && c.body_sha256 == *body_sha256
+                });
+                if same {
+                    return Ok(vec![]);
+                }
+                Ok(vec![PullRequestEvent::CommentWritten(CommentWritten {
+                    at: ctx.now,
+                    comment_id: *comment_id,
+                    head_seq: *head_seq,
+                    posted: *posted,
+                    body_sha256: body_sha256.clone(),
+                })])
+            }
+            PullRequestCommand::RecordCommentFailed {
+                head_seq,
+                class,
+                message,
+            } => {
+                self.known_head(*head_seq)?;
+                Ok(vec![PullRequestEvent::CommentFailed(CommentFailed {
+                    at: ctx.now,
+                    head_seq: *head_seq,
+                    class: *class,
+                    message: message.clone(),
                 })])
             }
         }

@@ -1,5 +1,5 @@
-//! GitHub's REST API, through octocrab: commit statuses, and the build
-//! artifacts of GitHub Actions.
+//! GitHub's REST API, through octocrab: commit statuses, pull request
+//! comments, and the build artifacts of GitHub Actions.
 //!
 //! Every call has a timeout (octocrab's are client-wide, so each call is also
 //! wrapped in one). octocrab's own retries are off: failures are classified
@@ -31,11 +31,23 @@ pub struct GithubConfig {
 pub struct GithubError {
     pub error: CallError,
     pub wait: Option<Duration>,
+    /// GitHub's answer, when it gave one.
+    pub status: Option<u16>,
+}
+
+impl GithubError {
+    pub fn not_found(&self) -> bool {
+        self.status == Some(404)
+    }
 }
 
 impl From<CallError> for GithubError {
     fn from(error: CallError) -> Self {
-        GithubError { error, wait: None }
+        GithubError {
+            error,
+            wait: None,
+            status: None,
+        }
     }
 }
 
@@ -115,16 +127,24 @@ impl Github {
         let rate_limited = status == StatusCode::TOO_MANY_REQUESTS
             || (status == StatusCode::FORBIDDEN
                 && (wait.is_some() || body.to_ascii_lowercase().contains("rate limit")));
+        let code = Some(status.as_u16());
         if rate_limited {
             return GithubError {
                 error: CallError::retryable(message),
                 wait: Some(wait.unwrap_or(Duration::from_secs(60))),
+                status: code,
             };
         }
-        if status.is_server_error() {
-            return CallError::retryable(message).into();
+        let error = if status.is_server_error() {
+            CallError::retryable(message)
+        } else {
+            CallError::permanent(message)
+        };
+        GithubError {
+            error,
+            wait: None,
+            status: code,
         }
-        CallError::permanent(message).into()
     }
 
     /// One request, bounded by the timeout; a response that is not a
@@ -155,11 +175,7 @@ impl Github {
         path: &str,
     ) -> Result<T, GithubError> {
         let response = self.send(what, self.client._get(path)).await?;
-        let body = collect(response)
-            .await
-            .map_err(|e| CallError::retryable(format!("{what}: {e}")))?;
-        serde_json::from_str(&body)
-            .map_err(|e| CallError::permanent(format!("{what}: unexpected answer: {e}")).into())
+        self.answer(what, response).await
     }
 
     /// `POST /repos/{repository}/statuses/{sha}`.
@@ -186,6 +202,65 @@ impl Github {
             .client
             ._post(format!("/repos/{repository}/statuses/{sha}"), Some(&body));
         self.send(&what, call).await.map(|_| ())
+    }
+
+    /// The comments of an issue or pull request, oldest first, a page of
+    /// up to 100 at a time (`page` from 1).
+    pub async fn comments(
+        &self,
+        repository: &str,
+        number: u64,
+        page: u32,
+    ) -> Result<Vec<Comment>, GithubError> {
+        self.get_json(
+            "list the pull request's comments",
+            &format!("/repos/{repository}/issues/{number}/comments?per_page=100&page={page}"),
+        )
+        .await
+    }
+
+    /// `POST /repos/{repository}/issues/{number}/comments`: the new comment.
+    pub async fn create_comment(
+        &self,
+        repository: &str,
+        number: u64,
+        body: &str,
+    ) -> Result<Comment, GithubError> {
+        let what = crate::saga::WRITE_COMMENT.on(&format!("{repository}#{number}"));
+        let body = serde_json::json!({ "body": body });
+        let call = self.client._post(
+            format!("/repos/{repository}/issues/{number}/comments"),
+            Some(&body),
+        );
+        self.answer(&what, self.send(&what, call).await?).await
+    }
+
+    /// `PATCH /repos/{repository}/issues/comments/{id}`.
+    pub async fn update_comment(
+        &self,
+        repository: &str,
+        id: u64,
+        body: &str,
+    ) -> Result<Comment, GithubError> {
+        let what = crate::saga::WRITE_COMMENT.on(&format!("{repository} comment {id}"));
+        let body = serde_json::json!({ "body": body });
+        let call = self.client._patch(
+            format!("/repos/{repository}/issues/comments/{id}"),
+            Some(&body),
+        );
+        self.answer(&what, self.send(&what, call).await?).await
+    }
+
+    async fn answer<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        response: Response,
+    ) -> Result<T, GithubError> {
+        let body = collect(response)
+            .await
+            .map_err(|e| CallError::retryable(format!("{what}: {e}")))?;
+        serde_json::from_str(&body)
+            .map_err(|e| CallError::permanent(format!("{what}: unexpected answer: {e}")).into())
     }
 
     /// The workflow runs of a commit, newest first.
@@ -217,6 +292,14 @@ impl Github {
             .await?;
         Ok(page.artifacts)
     }
+}
+
+/// An issue or pull request comment, as GitHub answers it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Comment {
+    pub id: u64,
+    #[serde(default)]
+    pub body: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -13,7 +13,9 @@
 //! - [`reconcile`]: deletes VMs nobody wants and notices VMs that vanished;
 //! - [`statuses`]: tells GitHub each run's commit status once per state
 //!   (`StatusReported`, or `StatusReportFailed`) through [`github`] (octocrab:
-//!   statuses and Actions artifacts); it runs only with a GitHub token.
+//!   statuses, comments and Actions artifacts); it runs only with a GitHub token;
+//! - [`comments`]: writes one summary comment per pull request ([`summary`]),
+//!   edited as its heads are tested (`CommentWritten`, or `CommentFailed`).
 //!
 //! They wake when a read model they follow changes, when their next due time
 //! comes, and on a slow tick. After a crash they start from the read models
@@ -34,6 +36,7 @@
 
 pub mod artifacts;
 mod backoff;
+pub mod comments;
 pub mod credentials;
 pub mod external;
 pub mod github;
@@ -44,6 +47,7 @@ pub mod reconcile;
 pub mod saga;
 pub mod scheduler;
 pub mod statuses;
+pub mod summary;
 pub mod timer;
 pub mod vm_manager;
 mod wake;
@@ -84,6 +88,8 @@ pub struct ManagersConfig {
     pub github: Option<github::Github>,
     /// Status context per platform, e.g. `CI - {platform}`.
     pub status_context: String,
+    /// Write one summary comment per pull request (with `github`).
+    pub pull_request_comments: bool,
     /// How often a manager looks at its work with nothing telling it to: a
     /// fallback for a missed wake-up ([`TICK`] in production; the fault
     /// harness, in virtual time, takes longer ones).
@@ -212,12 +218,23 @@ impl Managers {
             tokio::spawn(reconcile::run(self.clone(), stop.clone())),
         ];
         match &self.config.github {
-            Some(github) => tasks.push(tokio::spawn(statuses::run(
-                self.clone(),
-                github.clone(),
-                stop.clone(),
-            ))),
-            None => tracing::warn!("no GitHub token configured: commit statuses are not reported"),
+            Some(github) => {
+                tasks.push(tokio::spawn(statuses::run(
+                    self.clone(),
+                    github.clone(),
+                    stop.clone(),
+                )));
+                if self.config.pull_request_comments {
+                    tasks.push(tokio::spawn(comments::run(
+                        self.clone(),
+                        github.clone(),
+                        stop.clone(),
+                    )));
+                }
+            }
+            None => tracing::warn!(
+                "no GitHub token configured: commit statuses and pull request comments are not written"
+            ),
         }
         tasks
     }

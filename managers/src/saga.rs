@@ -82,6 +82,19 @@ pub const REPORT_STATUS: Step = Step {
     undo: Undo::Nothing("the next state of the commit's newest run overwrites it"),
 };
 
+pub const WRITE_COMMENT: Step = Step {
+    name: "write pull request comment",
+    manager: "comments",
+    intent: "Completed",
+    effect: "the pull request's one summary comment says what its head's runs found",
+    repeat: "the comment's id is recorded (CommentWritten) and later heads edit it; before \
+             posting, the pull request's comments are searched for the platform's hidden \
+             marker, so a comment posted but not recorded when the process died is edited, \
+             never posted twice",
+    outcomes: &["CommentWritten", "CommentFailed"],
+    undo: Undo::Nothing("the next head's summary replaces it"),
+};
+
 pub const DELETE_ORPHAN: Step = Step {
     name: "delete orphan VM",
     manager: "reconcile",
@@ -98,6 +111,7 @@ pub const STEPS: &[Step] = &[
     DELETE_VM,
     FETCH_ARTIFACT,
     REPORT_STATUS,
+    WRITE_COMMENT,
     DELETE_ORPHAN,
 ];
 
@@ -117,6 +131,7 @@ mod tests {
     fn recorded(name: &str) -> bool {
         sp_domain::RunEvent::VARIANTS.contains(&name)
             || sp_domain::notices::NoticeEvent::VARIANTS.contains(&name)
+            || sp_domain::pull_request::PullRequestEvent::VARIANTS.contains(&name)
     }
 
     #[test]

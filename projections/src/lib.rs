@@ -21,7 +21,9 @@
 //! [`StatusesProjection`] (`statuses`, table `github_statuses`) and
 //! [`ResultsProjection`] (`results`, table `sample_results`) and
 //! [`ComparisonsProjection`] (`comparisons`, table `run_comparisons`: each
-//! completed run's tests classified against an earlier run). Also public:
+//! completed run's tests classified against an earlier run) and
+//! [`CommentsProjection`] (`comments`, table `pull_request_comments`: each
+//! pull request's current head and its summary comment). Also public:
 //! [`RunRow`] and [`RunStatus`] (a run as the dashboard shows it, derived from
 //! the domain's state), and [`run_as_of`] (a run as it was at any position
 //! of its stream); [`Change`] (published after commit, for live
@@ -31,6 +33,7 @@
 
 mod audit;
 mod batch;
+mod comments;
 mod comparisons;
 pub mod history;
 pub mod queries;
@@ -46,6 +49,7 @@ mod vms;
 use std::sync::Arc;
 
 pub use audit::AuditProjection;
+pub use comments::{CommentsProjection, pull_request_of};
 pub use comparisons::{ComparisonsProjection, ReferenceKind};
 pub use queue::QueueProjection;
 pub use results::ResultsProjection;
@@ -67,5 +71,6 @@ pub fn standard() -> Vec<Arc<dyn Projection>> {
         Arc::new(StatusesProjection),
         Arc::new(ResultsProjection),
         Arc::new(ComparisonsProjection),
+        Arc::new(CommentsProjection),
     ]
 }

@@ -550,3 +550,35 @@ pub async fn comparison(pool: &Pool, run_id: &str) -> Result<Option<ComparisonRo
         .fetch_optional(p)
         .await?))
 }
+
+/// An open pull request whose current head has no summary comment yet.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct CommentToWrite {
+    pub stream: String,
+    /// Lower case, as the pull request's stream names it.
+    pub repository: String,
+    pub number: i64,
+    pub head_seq: i64,
+    pub head_sha: String,
+    /// Comma-separated run ids.
+    pub head_runs: String,
+    pub comment_id: Option<i64>,
+}
+
+impl CommentToWrite {
+    pub fn runs(&self) -> impl Iterator<Item = &str> {
+        self.head_runs.split(',').filter(|r| !r.is_empty())
+    }
+}
+
+/// The comment writer's work: open pull requests whose current head's
+/// summary is neither written nor given up on.
+pub async fn comments_to_write(pool: &Pool) -> Result<Vec<CommentToWrite>, sqlx::Error> {
+    let sql = "SELECT stream, repository, number, head_seq, head_sha, head_runs, comment_id
+               FROM pull_request_comments
+               WHERE NOT closed
+                 AND (written_seq IS NULL OR written_seq < head_seq)
+                 AND (failed_seq IS NULL OR failed_seq < head_seq)
+               ORDER BY stream";
+    Ok(on_pool!(pool, p => sqlx::query_as::<_, CommentToWrite>(sql).fetch_all(p).await?))
+}

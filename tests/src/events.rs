@@ -17,7 +17,9 @@ use sp_domain::codec::EventSchema;
 use sp_domain::delivery::{BuildEvent, DeliveryEvent, DeliveryOutcome};
 use sp_domain::notices::NoticeEvent;
 use sp_domain::platform::{MaintenanceChange, PlatformEvent};
-use sp_domain::pull_request::{Closed, HeadObserved, PlannedRun, PullRequestEvent};
+use sp_domain::pull_request::{
+    Closed, CommentFailed, CommentWritten, HeadObserved, PlannedRun, PullRequestEvent,
+};
 use sp_domain::run::events::*;
 use sp_domain::verdict::{CategoryCounts, OutputProduced};
 use sp_domain::{
@@ -418,6 +420,19 @@ fn pull_request_events() -> Vec<PullRequestEvent> {
         PullRequestEvent::PullRequestClosed(Closed {
             at: at(1),
             updated_at: at(1),
+        }),
+        PullRequestEvent::CommentWritten(CommentWritten {
+            at: at(2),
+            comment_id: 1_000_001,
+            head_seq: 1,
+            posted: true,
+            body_sha256: "c".repeat(64),
+        }),
+        PullRequestEvent::CommentFailed(CommentFailed {
+            at: at(3),
+            head_seq: 1,
+            class: ErrorClass::Retryable,
+            message: "create pull request comment: HTTP 502".into(),
         }),
     ]
 }

@@ -1,6 +1,7 @@
 //! A fake GitHub on 127.0.0.1: the REST endpoints the platform uses, in
 //! GitHub's shapes (workflow runs, artifacts with a redirecting download,
-//! commit statuses with rate-limit headers), with failures on demand.
+//! commit statuses with rate-limit headers, issue comments with GitHub's
+//! pagination, length limit and 404/422 answers), with failures on demand.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -11,7 +12,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -48,6 +49,14 @@ struct Inner {
     /// (repository, sha, body) of every status accepted.
     statuses: Vec<(String, String, Value)>,
     status_attempts: usize,
+    /// Every comment: (repository, issue number, comment).
+    comments: Vec<(String, u64, Value)>,
+    next_comment_id: u64,
+    /// Failures for the next comment writes (POST and PATCH).
+    comment_failures: VecDeque<Failure>,
+    /// How many comments were posted and edited.
+    comment_posts: usize,
+    comment_edits: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +80,14 @@ impl FakeGithub {
             )
             .route("/blobs/{id}", get(blob))
             .route("/repos/{owner}/{repo}/statuses/{sha}", post(create_status))
+            .route(
+                "/repos/{owner}/{repo}/issues/{number}/comments",
+                get(list_comments).post(create_comment),
+            )
+            .route(
+                "/repos/{owner}/{repo}/issues/comments/{id}",
+                patch(update_comment),
+            )
             .with_state(inner.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
@@ -146,6 +163,226 @@ impl FakeGithub {
     pub fn status_attempts(&self) -> usize {
         self.lock().status_attempts
     }
+
+    /// A comment someone (`login`) wrote on issue or pull request `number`;
+    /// its id.
+    pub fn add_comment(&self, repository: &str, number: u64, login: &str, body: &str) -> u64 {
+        let mut i = self.lock();
+        let id = next_comment_id(&mut i);
+        let comment = comment_json(&self.url, repository, number, id, login, body);
+        i.comments.push((repository.to_string(), number, comment));
+        id
+    }
+
+    /// The comments of issue or pull request `number`, oldest first.
+    pub fn comments(&self, repository: &str, number: u64) -> Vec<Value> {
+        self.lock()
+            .comments
+            .iter()
+            .filter(|(r, n, _)| r.eq_ignore_ascii_case(repository) && *n == number)
+            .map(|(_, _, c)| c.clone())
+            .collect()
+    }
+
+    /// How many comments were posted, and how many edited.
+    pub fn comment_writes(&self) -> (usize, usize) {
+        let i = self.lock();
+        (i.comment_posts, i.comment_edits)
+    }
+
+    /// Answer the next comment writes with these failures, in order.
+    pub fn fail_comments(&self, failures: Vec<Failure>) {
+        self.lock().comment_failures = failures.into();
+    }
+}
+
+fn next_comment_id(i: &mut Inner) -> u64 {
+    i.next_comment_id = i.next_comment_id.max(1_000_000) + 1;
+    i.next_comment_id
+}
+
+/// An issue comment as GitHub's REST API shows it.
+fn comment_json(
+    base: &str,
+    repository: &str,
+    number: u64,
+    id: u64,
+    login: &str,
+    body: &str,
+) -> Value {
+    let now = chrono::Utc::now().to_rfc3339();
+    json!({
+        "id": id,
+        "node_id": format!("IC_kwDO{id}"),
+        "url": format!("{base}/repos/{repository}/issues/comments/{id}"),
+        "html_url": format!("https://github.com/{repository}/pull/{number}#issuecomment-{id}"),
+        "issue_url": format!("{base}/repos/{repository}/issues/{number}"),
+        "body": body,
+        "user": { "login": login, "id": 99, "type": if login.ends_with("[bot]") { "Bot" } else { "User" } },
+        "created_at": now,
+        "updated_at": now,
+        "author_association": "NONE"
+    })
+}
+
+/// GitHub's 422 for a comment body it will not take.
+fn invalid_body(body: &Value) -> Option<Response> {
+    let text = body["body"].as_str();
+    let error = match text {
+        None => json!({ "resource": "IssueComment", "code": "missing_field", "field": "body" }),
+        Some(t) if t.trim().is_empty() => {
+            json!({ "resource": "IssueComment", "code": "missing_field", "field": "body" })
+        }
+        Some(t) if t.chars().count() > 65_536 => json!({
+            "resource": "IssueComment", "code": "custom", "field": "body",
+            "message": "body is too long (maximum is 65536 characters)"
+        }),
+        Some(_) => return None,
+    };
+    Some(
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(json!({
+                "message": "Validation Failed",
+                "errors": [error],
+                "documentation_url": "https://docs.github.com/rest/issues/comments#create-an-issue-comment"
+            })),
+        )
+            .into_response(),
+    )
+}
+
+fn authorized(headers: &HeaderMap) -> bool {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer ") || v.starts_with("token "))
+}
+
+/// A canned failure's answer, or `None` to go on.
+async fn canned(failure: Option<Failure>) -> Option<Response> {
+    match failure? {
+        Failure::Status(code) => Some(github_error(code, "Server Error")),
+        Failure::RateLimited { retry_after_secs } => Some(
+            (
+                StatusCode::FORBIDDEN,
+                [
+                    ("retry-after", retry_after_secs.to_string()),
+                    ("x-ratelimit-remaining", "0".to_string()),
+                ],
+                axum::Json(json!({ "message": "API rate limit exceeded" })),
+            )
+                .into_response(),
+        ),
+        Failure::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Some(StatusCode::GATEWAY_TIMEOUT.into_response())
+        }
+    }
+}
+
+async fn list_comments(
+    State(inner): Shared,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorized(&headers) {
+        return github_error(401, "Requires authentication");
+    }
+    // GitHub: per_page at most 100 (default 30), pages from 1.
+    let per_page = query
+        .get("per_page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let page = query
+        .get("page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let repository = format!("{owner}/{repo}");
+    let all: Vec<Value> = lock(&inner)
+        .comments
+        .iter()
+        .filter(|(r, n, _)| r.eq_ignore_ascii_case(&repository) && *n == number)
+        .map(|(_, _, c)| c.clone())
+        .collect();
+    let page: Vec<Value> = all
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
+    axum::Json(Value::Array(page)).into_response()
+}
+
+async fn create_comment(
+    State(inner): Shared,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    if !authorized(&headers) {
+        return github_error(401, "Requires authentication");
+    }
+    let failure = lock(&inner).comment_failures.pop_front();
+    if let Some(answer) = canned(failure).await {
+        return answer;
+    }
+    if let Some(refused) = invalid_body(&body) {
+        return refused;
+    }
+    let repository = format!("{owner}/{repo}");
+    let mut i = lock(&inner);
+    let id = next_comment_id(&mut i);
+    let base = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .map(|h| format!("http://{h}"))
+        .unwrap_or_default();
+    let comment = comment_json(
+        &base,
+        &repository,
+        number,
+        id,
+        "sample-platform[bot]",
+        body["body"].as_str().unwrap_or_default(),
+    );
+    i.comments.push((repository, number, comment.clone()));
+    i.comment_posts += 1;
+    (StatusCode::CREATED, axum::Json(comment)).into_response()
+}
+
+async fn update_comment(
+    State(inner): Shared,
+    Path((owner, repo, id)): Path<(String, String, u64)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    if !authorized(&headers) {
+        return github_error(401, "Requires authentication");
+    }
+    let failure = lock(&inner).comment_failures.pop_front();
+    if let Some(answer) = canned(failure).await {
+        return answer;
+    }
+    if let Some(refused) = invalid_body(&body) {
+        return refused;
+    }
+    let repository = format!("{owner}/{repo}");
+    let mut i = lock(&inner);
+    let Some((_, _, comment)) = i
+        .comments
+        .iter_mut()
+        .find(|(r, _, c)| r.eq_ignore_ascii_case(&repository) && c["id"] == id)
+    else {
+        return github_error(404, "Not Found");
+    };
+    comment["body"] = body["body"].clone();
+    comment["updated_at"] = Value::String(chrono::Utc::now().to_rfc3339());
+    let comment = comment.clone();
+    i.comment_edits += 1;
+    axum::Json(comment).into_response()
 }
 
 type Shared = State<Arc<Mutex<Inner>>>;

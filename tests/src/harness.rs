@@ -340,6 +340,7 @@ fn config() -> ManagersConfig {
         artifacts: ArtifactSource::None,
         github: None,
         status_context: "CI - {platform}".into(),
+        pull_request_comments: false,
         tick: Duration::from_millis(10),
         vm_delete_pauses: (Duration::from_millis(10), Duration::from_millis(100)),
     }

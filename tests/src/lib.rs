@@ -61,6 +61,22 @@ pub fn demo_runner(runner: &'static str) -> impl FnOnce(Settings) -> Settings {
     }
 }
 
+/// A runner's result report for one test of the demo catalogue: its exit
+/// code and the hash of its `upper.txt` (`"equal"`: the approved one).
+pub fn demo_result(test: &str, exit_code: i32, upper: &str) -> Value {
+    let produced = if upper == "equal" {
+        json!({ "kind": "equal" })
+    } else {
+        json!({ "kind": "sha256", "sha256": upper })
+    };
+    json!({ "client_id": uuid::Uuid::new_v4(), "kind": "result", "result": {
+        "test_id": test, "exit_code": exit_code, "runtime_ms": 5,
+        "outputs": [
+            { "name": "upper.txt", "produced": produced },
+            { "name": "words.txt", "produced": { "kind": "equal" } }
+        ] } })
+}
+
 /// A catalogue of `n` regression tests (`t00000`, …) of the demo program on
 /// its hello sample, each passing on its approved `upper.txt`: a run of any
 /// size. Written to `dir/catalogue.toml`.
@@ -349,6 +365,21 @@ impl TestPlatform {
         self.until(&run, "VmCreated").await;
         let credential = self.runner_credential(&run, 1).await;
         (run, credential)
+    }
+
+    /// Report `results` for the run's first attempt as its runner would
+    /// (see [`demo_result`]) and finish it; returns once it completed.
+    pub async fn finish_run(&self, run: &str, results: &[Value]) {
+        self.until(run, "VmCreated").await;
+        let token = self.runner_credential(run, 1).await;
+        for r in results {
+            let (status, body) = self.report(run, &token, r).await;
+            assert_eq!(status, 202, "{body}");
+        }
+        let finish = json!({ "client_id": uuid::Uuid::new_v4(), "kind": "finish" });
+        let (status, body) = self.report(run, &token, &finish).await;
+        assert_eq!(status, 202, "{body}");
+        self.until(run, "Completed").await;
     }
 
     /// The credential the platform gives a run attempt's runner.

@@ -4,37 +4,7 @@
 //! chooses the same references.
 
 use serde_json::{Value, json};
-use sp_tests::{Backend, TestPlatform, demo_dir, github, github::sha};
-
-/// What a runner reports for one demo test: its exit code and the hash of
-/// its `upper.txt` (`equal`: the approved one).
-fn result(test: &str, exit_code: i32, upper: &str) -> Value {
-    let produced = if upper == "equal" {
-        json!({ "kind": "equal" })
-    } else {
-        json!({ "kind": "sha256", "sha256": upper })
-    };
-    json!({ "client_id": uuid::Uuid::new_v4(), "kind": "result", "result": {
-        "test_id": test, "exit_code": exit_code, "runtime_ms": 5,
-        "outputs": [
-            { "name": "upper.txt", "produced": produced },
-            { "name": "words.txt", "produced": { "kind": "equal" } }
-        ] } })
-}
-
-/// Report `results` for the run's first attempt and finish it.
-async fn finish(p: &TestPlatform, run: &str, results: &[Value]) {
-    p.until(run, "VmCreated").await;
-    let token = p.runner_credential(run, 1).await;
-    for r in results {
-        let (status, body) = p.report(run, &token, r).await;
-        assert_eq!(status, 202, "{body}");
-    }
-    let finish = json!({ "client_id": uuid::Uuid::new_v4(), "kind": "finish" });
-    let (status, body) = p.report(run, &token, &finish).await;
-    assert_eq!(status, 202, "{body}");
-    p.until(run, "Completed").await;
-}
+use sp_tests::{Backend, TestPlatform, demo_dir, demo_result as result, github, github::sha};
 
 const COMPARISON: &str = "query($id: ID!) { run(id: $id) { outcome comparison {
     reference { kind commit runId run { commitSha } } note broken fixed
@@ -57,8 +27,7 @@ async fn a_pull_request_is_compared_with_its_base(backend: Backend) {
     // The base: master at 2 (upper-hello passes, upper-fox fails with one
     // output, upper-broken fails: it should exit 2).
     let base = p.push("base", '2').await;
-    finish(
-        &p,
+    p.finish_run(
         &base,
         &[
             result("upper-hello", 0, "equal"),
@@ -98,8 +67,7 @@ async fn a_pull_request_is_compared_with_its_base(backend: Backend) {
     let (status, body) = p.deliver("pull_request", "pr-5", &payload).await;
     assert_eq!(status, 202, "{body}");
     let head = body["runs"][0].as_str().expect("a run").to_string();
-    finish(
-        &p,
+    p.finish_run(
         &head,
         &[
             result("upper-hello", 0, &"c".repeat(64)),
@@ -140,8 +108,7 @@ async fn a_pull_request_is_compared_with_its_base(backend: Backend) {
         .await;
     assert_eq!(status, 202, "{body}");
     let next = body["runs"][0].as_str().expect("a run").to_string();
-    finish(
-        &p,
+    p.finish_run(
         &next,
         &[
             result("upper-hello", 0, "equal"),
@@ -190,8 +157,7 @@ async fn a_pull_request_is_compared_with_its_base(backend: Backend) {
         .as_str()
         .unwrap_or_else(|| panic!("{retried}"))
         .to_string();
-    finish(
-        &p,
+    p.finish_run(
         &rerun,
         &[
             result("upper-hello", 0, "equal"),
