@@ -125,6 +125,23 @@ pub struct ServeArgs {
     #[arg(long, env = "SP_GITHUB_TOKEN", hide_env_values = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub github_token: Option<String>,
+
+    /// A GitHub App's id: with `github_app_key`, GitHub is called as the
+    /// App's installation on each repository (check runs need it).
+    #[arg(long, env = "SP_GITHUB_APP_ID")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub github_app_id: Option<u64>,
+
+    /// The GitHub App's private key: a PEM file.
+    #[arg(long, env = "SP_GITHUB_APP_KEY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub github_app_key: Option<PathBuf>,
+
+    /// How runs are reported on commits: `statuses` (commit statuses) or
+    /// `check_runs` (GitHub check runs; needs the App).
+    #[arg(long, env = "SP_GITHUB_REPORTS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub github_reports: Option<String>,
 }
 
 /// Every setting, after defaults, file, environment and flags are merged.
@@ -179,6 +196,12 @@ pub struct Settings {
     /// A larger sample upload is refused.
     pub max_sample_bytes: u64,
     pub github_token: Option<String>,
+    /// A GitHub App (id and PEM private key file): calls are made as its
+    /// installation on each repository.
+    pub github_app_id: Option<u64>,
+    pub github_app_key: Option<std::path::PathBuf>,
+    /// `statuses` or `check_runs`: how a run's state is shown on its commit.
+    pub github_reports: String,
     /// GitHub's API (a GitHub Enterprise one, or a fake in tests).
     pub github_api_url: String,
     /// Status context per platform.
@@ -224,6 +247,9 @@ impl Default for Settings {
             object_store: "objects".into(),
             max_sample_bytes: 8 * 1024 * 1024 * 1024,
             github_token: None,
+            github_app_id: None,
+            github_app_key: None,
+            github_reports: "statuses".into(),
             github_api_url: "https://api.github.com".into(),
             status_context: "CI - {platform}".into(),
             pull_request_comments: true,
@@ -277,15 +303,45 @@ impl Settings {
             max_bytes: self.artifact_max_bytes,
             timeout: Duration::from_secs(300),
         };
-        let github = match &self.github_token {
-            Some(token) => Some(sp_managers::github::Github::new(
+        let app = match (self.github_app_id, &self.github_app_key) {
+            (Some(app_id), Some(path)) => Some(sp_managers::github::GithubApp {
+                app_id,
+                private_key_pem: std::fs::read_to_string(path).map_err(|e| {
+                    format!("github_app_key {}: cannot read it: {e}", path.display())
+                })?,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(
+                    "a GitHub App needs both github_app_id and github_app_key (a PEM file)".into(),
+                );
+            }
+        };
+        let checks = match self.github_reports.as_str() {
+            "statuses" => false,
+            "check_runs" if app.is_some() => true,
+            "check_runs" => {
+                return Err(
+                    "github_reports = \"check_runs\" needs a GitHub App: set github_app_id and github_app_key".into(),
+                );
+            }
+            other => {
+                return Err(format!(
+                    "github_reports {other:?}: use statuses or check_runs"
+                ));
+            }
+        };
+        let github = if self.github_token.is_some() || app.is_some() {
+            Some(sp_managers::github::Github::new(
                 sp_managers::github::GithubConfig {
                     api_url: self.github_api_url.clone(),
-                    token: token.clone(),
+                    token: self.github_token.clone().unwrap_or_default(),
+                    app,
                     timeout: Duration::from_secs(30),
                 },
-            )?),
-            None => None,
+            )?)
+        } else {
+            None
         };
         let artifacts = match self.artifact_source.as_str() {
             "none" => ArtifactSource::None,
@@ -325,6 +381,7 @@ impl Settings {
             github,
             status_context: self.status_context.clone(),
             pull_request_comments: self.pull_request_comments,
+            check_runs: checks,
             tick: sp_managers::TICK,
             vm_delete_pauses: sp_managers::VM_DELETE_PAUSES,
         })

@@ -224,6 +224,15 @@ impl Intake {
                 self.close_pull_request(&mut work, &ctx, loaded, &delivery)
                     .await?
             }
+            Plan::Rerun {
+                repository,
+                commit_sha,
+                of,
+                requested_by,
+            } => {
+                self.rerun(&mut work, &ctx, &repository, &commit_sha, of, &requested_by)
+                    .await?
+            }
             Plan::RecordBuild(build) => {
                 let stream = delivery::build_stream(&build.repository, &build.commit_sha);
                 match self
@@ -347,6 +356,75 @@ impl Intake {
             }
         }
         Ok(())
+    }
+
+    /// "Re-run" pressed on GitHub: a new run of the commit on the platform
+    /// of the run named (a check run's), or on every platform (a check
+    /// suite's), recorded with the GitHub user as who asked.
+    async fn rerun(
+        &self,
+        work: &mut UnitOfWork,
+        ctx: &DeliveryContext,
+        repository: &str,
+        commit_sha: &str,
+        of: Option<RunId>,
+        requested_by: &str,
+    ) -> Result<DeliveryOutcome, Attempt> {
+        let (platforms, ancestry, priority) = match of {
+            Some(id) => {
+                let states = self.read_runs(&[id]).await?;
+                let earlier = states.get(&id).and_then(|l| l.state.run.as_ref());
+                match earlier {
+                    Some(run)
+                        if run.info.repository.eq_ignore_ascii_case(repository)
+                            && run.info.commit_sha == commit_sha =>
+                    {
+                        (
+                            vec![run.info.platform.clone()],
+                            run.info.ancestry.clone(),
+                            run.info.priority,
+                        )
+                    }
+                    _ => {
+                        return Ok(DeliveryOutcome::Ignored {
+                            reason: format!(
+                                "no run {id} of {repository}@{commit_sha} to run again"
+                            ),
+                        });
+                    }
+                }
+            }
+            None => (
+                self.config.platforms.clone(),
+                Ancestry::default(),
+                self.config.push_priority,
+            ),
+        };
+        let runs: Vec<PlannedRun> = platforms
+            .into_iter()
+            .map(|platform| PlannedRun {
+                run_id: RunId::derived(&format!("rerun:{}:{platform}", ctx.delivery_id)),
+                platform,
+            })
+            .collect();
+        let run_ids: Vec<RunId> = runs.iter().map(|r| r.run_id).collect();
+        let mut states = self.read_runs(&run_ids).await?;
+        let new = NewRuns {
+            repository,
+            commit_sha,
+            trigger: Trigger::Manual {
+                requested_by: format!("github:{requested_by}"),
+                note: Some("re-run requested on GitHub".into()),
+            },
+            ancestry,
+            priority,
+            runs: &runs,
+        };
+        self.queue(work, ctx, &mut states, &new).await?;
+        Ok(DeliveryOutcome::Queued {
+            runs: run_ids,
+            superseded: vec![],
+        })
     }
 
     async fn pull_request_head(

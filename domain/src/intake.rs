@@ -42,6 +42,9 @@ pub enum GithubEvent {
     Push(Push),
     PullRequest(PullRequestDelivery),
     WorkflowRun(WorkflowRunDelivery),
+    /// "Re-run" pressed on GitHub: a check run's (`run` is its
+    /// `external_id`, the platform's run) or a whole check suite's.
+    Rerequested(Rerequested),
     /// An event (or action) the platform does not act on.
     Other {
         event: String,
@@ -144,6 +147,16 @@ pub struct WorkflowRunDelivery {
     pub conclusion: String,
 }
 
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rerequested {
+    pub repository: String,
+    pub head_sha: String,
+    /// A check run's `external_id`; `None` for a check suite.
+    pub external_id: Option<String>,
+    /// Who pressed it.
+    pub sender: String,
+}
+
 /// What to do with a delivery.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
@@ -163,6 +176,14 @@ pub enum Plan {
     },
     ClosePullRequest(PullRequestDelivery),
     RecordBuild(RecordBuild),
+    /// Queue new runs of a commit: on the platform of run `of`, or on every
+    /// platform; `requested_by` pressed "Re-run" on GitHub.
+    Rerun {
+        repository: String,
+        commit_sha: String,
+        of: Option<RunId>,
+        requested_by: String,
+    },
 }
 
 const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
@@ -187,6 +208,28 @@ pub fn plan(event: &GithubEvent, config: &IntakeConfig, blocklist: &Blocklist) -
                     delivery: pr.clone(),
                     priority: config.pull_request_priority,
                 },
+            }
+        }),
+        GithubEvent::Rerequested(r) => not_served(&r.repository, config).unwrap_or_else(|| {
+            if let Some(reason) = blocklist.reason(&r.sender) {
+                return Plan::Ignore(format!("{} is blocked: {reason}", r.sender));
+            }
+            let of = match &r.external_id {
+                None => None,
+                Some(id) => match id.parse::<RunId>() {
+                    Ok(run) => Some(run),
+                    Err(_) => {
+                        return Plan::Ignore(format!(
+                            "check run {id:?} was not made by this platform"
+                        ));
+                    }
+                },
+            };
+            Plan::Rerun {
+                repository: r.repository.clone(),
+                commit_sha: r.head_sha.clone(),
+                of,
+                requested_by: r.sender.clone(),
             }
         }),
         GithubEvent::WorkflowRun(w) => not_served(&w.repository, config).unwrap_or_else(|| {

@@ -226,6 +226,7 @@ fn concrete(step: &Step, state: &RunState, run_id: RunId) -> Option<RunCommand> 
             context: ["CI - linux", "CI - windows"][*c].into(),
             state: ["pending", "success", "error"][*s].into(),
             description: String::new(),
+            check_run_id: None,
         },
     })
 }

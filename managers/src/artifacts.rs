@@ -257,13 +257,9 @@ pub async fn from_github(
                             artifact.size_in_bytes, store.max_bytes
                         )));
                     }
-                    return download(
-                        client,
-                        &artifact.archive_download_url,
-                        Some(&github.config().token),
-                        store,
-                    )
-                    .await;
+                    let token = github.token_for(repository).await.map_err(|e| e.error)?;
+                    return download(client, &artifact.archive_download_url, Some(&token), store)
+                        .await;
                 }
                 recent_success |= run
                     .updated_at

@@ -7,6 +7,8 @@
 //! GitHub names in `Retry-After` or `x-ratelimit-reset`; other 4xx
 //! permanent) and the platform's one mechanism retries.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::StatusCode;
@@ -22,8 +24,28 @@ use crate::external::CallError;
 pub struct GithubConfig {
     /// `https://api.github.com`, or a fake one in tests.
     pub api_url: String,
+    /// A personal or fine-grained token (empty with an App).
     pub token: String,
+    /// A GitHub App: every call is made with the installation token of the
+    /// repository's installation (needed for check runs).
+    pub app: Option<GithubApp>,
     pub timeout: Duration,
+}
+
+/// A GitHub App's identity: its id and its private key (PEM).
+#[derive(Clone, PartialEq, Eq)]
+pub struct GithubApp {
+    pub app_id: u64,
+    pub private_key_pem: String,
+}
+
+impl std::fmt::Debug for GithubApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GithubApp")
+            .field("app_id", &self.app_id)
+            .field("private_key_pem", &"<secret>")
+            .finish()
+    }
 }
 
 /// A failed call; `wait` is how long GitHub asked us to wait (rate limits).
@@ -53,8 +75,13 @@ impl From<CallError> for GithubError {
 
 #[derive(Debug, Clone)]
 pub struct Github {
+    /// With a token, the client for every call; with an App, the App's own
+    /// (JWT) client, which finds installations.
     client: Octocrab,
     config: GithubConfig,
+    /// With an App: per repository, a client on its installation (octocrab
+    /// mints and renews the installation token).
+    installations: Arc<Mutex<HashMap<String, Octocrab>>>,
 }
 
 /// A response as octocrab hands it over.
@@ -98,17 +125,86 @@ fn rate_limit_wait(headers: &http::HeaderMap) -> Option<Duration> {
 
 impl Github {
     pub fn new(config: GithubConfig) -> Result<Github, String> {
-        let client = Octocrab::builder()
+        let builder = Octocrab::builder()
             .base_uri(config.api_url.as_str())
-            .map_err(|e| format!("GitHub API URL {:?}: {e}", config.api_url))?
-            .personal_token(config.token.clone())
+            .map_err(|e| format!("GitHub API URL {:?}: {e}", config.api_url))?;
+        let builder = match &config.app {
+            Some(app) => builder
+                .app_from_rsa_pem(
+                    octocrab::models::AppId(app.app_id),
+                    app.private_key_pem.as_bytes(),
+                )
+                .map_err(|e| format!("GitHub App {}: its private key: {e}", app.app_id))?,
+            None => builder.personal_token(config.token.clone()),
+        };
+        let client = builder
             .set_connect_timeout(Some(Duration::from_secs(10)))
             .set_read_timeout(Some(config.timeout))
             .set_write_timeout(Some(config.timeout))
             .add_retry_config(RetryConfig::None)
             .build()
             .map_err(|e| format!("GitHub client: {e}"))?;
-        Ok(Github { client, config })
+        Ok(Github {
+            client,
+            config,
+            installations: Arc::default(),
+        })
+    }
+
+    /// The client that acts on `repository`: with an App, on the
+    /// repository's installation (found once, then kept).
+    async fn client_for(&self, repository: &str) -> Result<Octocrab, GithubError> {
+        if self.config.app.is_none() {
+            return Ok(self.client.clone());
+        }
+        let key = repository.to_ascii_lowercase();
+        if let Some(client) = self
+            .installations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(client.clone());
+        }
+        #[derive(Deserialize)]
+        struct Installation {
+            id: u64,
+        }
+        let what = format!("find the GitHub App's installation on {repository}");
+        let call = self
+            .client
+            ._get(format!("/repos/{repository}/installation"));
+        let found: Installation = self.answer(&what, self.send(&what, call).await?).await?;
+        let client = self
+            .client
+            .installation(octocrab::models::InstallationId(found.id))
+            .map_err(|e| CallError::permanent(format!("{what}: {e}")))?;
+        self.installations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, client.clone());
+        Ok(client)
+    }
+
+    /// The token a download from `repository` is made with: the configured
+    /// one, or the installation's.
+    pub async fn token_for(&self, repository: &str) -> Result<String, GithubError> {
+        if self.config.app.is_none() {
+            return Ok(self.config.token.clone());
+        }
+        use secrecy::ExposeSecret;
+        let client = self.client_for(repository).await?;
+        let what = format!("get an installation token for {repository}");
+        let token = tokio::time::timeout(self.config.timeout, client.installation_token())
+            .await
+            .map_err(|_| {
+                CallError::retryable(format!(
+                    "{what}: no answer within {:?}",
+                    self.config.timeout
+                ))
+            })?
+            .map_err(|e| CallError::retryable(format!("{what}: {e}")))?;
+        Ok(token.expose_secret().to_string())
     }
 
     pub fn config(&self) -> &GithubConfig {
@@ -169,12 +265,15 @@ impl Github {
         Ok(response)
     }
 
+    /// `GET path` on `repository`'s behalf.
     async fn get_json<T: DeserializeOwned>(
         &self,
+        repository: &str,
         what: &str,
         path: &str,
     ) -> Result<T, GithubError> {
-        let response = self.send(what, self.client._get(path)).await?;
+        let client = self.client_for(repository).await?;
+        let response = self.send(what, client._get(path)).await?;
         self.answer(what, response).await
     }
 
@@ -198,9 +297,8 @@ impl Github {
             "description": description,
             "target_url": target_url,
         });
-        let call = self
-            .client
-            ._post(format!("/repos/{repository}/statuses/{sha}"), Some(&body));
+        let client = self.client_for(repository).await?;
+        let call = client._post(format!("/repos/{repository}/statuses/{sha}"), Some(&body));
         self.send(&what, call).await.map(|_| ())
     }
 
@@ -213,6 +311,7 @@ impl Github {
         page: u32,
     ) -> Result<Vec<Comment>, GithubError> {
         self.get_json(
+            repository,
             "list the pull request's comments",
             &format!("/repos/{repository}/issues/{number}/comments?per_page=100&page={page}"),
         )
@@ -228,7 +327,8 @@ impl Github {
     ) -> Result<Comment, GithubError> {
         let what = crate::saga::WRITE_COMMENT.on(&format!("{repository}#{number}"));
         let body = serde_json::json!({ "body": body });
-        let call = self.client._post(
+        let client = self.client_for(repository).await?;
+        let call = client._post(
             format!("/repos/{repository}/issues/{number}/comments"),
             Some(&body),
         );
@@ -244,11 +344,75 @@ impl Github {
     ) -> Result<Comment, GithubError> {
         let what = crate::saga::WRITE_COMMENT.on(&format!("{repository} comment {id}"));
         let body = serde_json::json!({ "body": body });
-        let call = self.client._patch(
+        let client = self.client_for(repository).await?;
+        let call = client._patch(
             format!("/repos/{repository}/issues/comments/{id}"),
             Some(&body),
         );
         self.answer(&what, self.send(&what, call).await?).await
+    }
+
+    /// The check run named `name` on commit `sha` that the platform made
+    /// for run `external_id`, if there is one (found after a crash between
+    /// making it and recording it).
+    pub async fn find_check_run(
+        &self,
+        repository: &str,
+        sha: &str,
+        name: &str,
+        external_id: &str,
+    ) -> Result<Option<u64>, GithubError> {
+        #[derive(Deserialize)]
+        struct Found {
+            id: u64,
+            #[serde(default)]
+            external_id: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Page {
+            check_runs: Vec<Found>,
+        }
+        let page: Page = self
+            .get_json(
+                repository,
+                "list the commit's check runs",
+                &format!(
+                    "/repos/{repository}/commits/{sha}/check-runs?check_name={}&filter=all&per_page=100",
+                    query_value(name)
+                ),
+            )
+            .await?;
+        Ok(page
+            .check_runs
+            .into_iter()
+            .find(|c| c.external_id.as_deref() == Some(external_id))
+            .map(|c| c.id))
+    }
+
+    /// `POST /repos/{repository}/check-runs`: the new check run's id.
+    pub async fn create_check_run(
+        &self,
+        repository: &str,
+        body: &serde_json::Value,
+    ) -> Result<u64, GithubError> {
+        let what = crate::saga::REPORT_STATUS.on(&format!("check run on {repository}"));
+        let client = self.client_for(repository).await?;
+        let call = client._post(format!("/repos/{repository}/check-runs"), Some(body));
+        let made: CheckRun = self.answer(&what, self.send(&what, call).await?).await?;
+        Ok(made.id)
+    }
+
+    /// `PATCH /repos/{repository}/check-runs/{id}`.
+    pub async fn update_check_run(
+        &self,
+        repository: &str,
+        id: u64,
+        body: &serde_json::Value,
+    ) -> Result<(), GithubError> {
+        let what = crate::saga::REPORT_STATUS.on(&format!("check run {id} on {repository}"));
+        let client = self.client_for(repository).await?;
+        let call = client._patch(format!("/repos/{repository}/check-runs/{id}"), Some(body));
+        self.send(&what, call).await.map(|_| ())
     }
 
     async fn answer<T: DeserializeOwned>(
@@ -271,6 +435,7 @@ impl Github {
     ) -> Result<Vec<WorkflowRun>, GithubError> {
         let page: WorkflowRuns = self
             .get_json(
+                repository,
                 "list the commit's workflow runs",
                 &format!("/repos/{repository}/actions/runs?head_sha={sha}&per_page=100"),
             )
@@ -286,12 +451,31 @@ impl Github {
     ) -> Result<Vec<Artifact>, GithubError> {
         let page: Artifacts = self
             .get_json(
+                repository,
                 "list the workflow run's artifacts",
                 &format!("/repos/{repository}/actions/runs/{run_id}/artifacts?per_page=100"),
             )
             .await?;
         Ok(page.artifacts)
     }
+}
+
+/// A value in a URL's query: everything but unreserved characters escaped.
+fn query_value(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[derive(Debug, Deserialize)]
+struct CheckRun {
+    id: u64,
 }
 
 /// An issue or pull request comment, as GitHub answers it.

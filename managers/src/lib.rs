@@ -14,6 +14,8 @@
 //! - [`statuses`]: tells GitHub each run's commit status once per state
 //!   (`StatusReported`, or `StatusReportFailed`) through [`github`] (octocrab:
 //!   statuses, comments and Actions artifacts); it runs only with a GitHub token;
+//! - [`checks`]: with a GitHub App, check runs instead of commit statuses
+//!   (the same work list and events; annotations for failing tests);
 //! - [`comments`]: writes one summary comment per pull request ([`summary`]),
 //!   edited as its heads are tested (`CommentWritten`, or `CommentFailed`).
 //!
@@ -36,6 +38,7 @@
 
 pub mod artifacts;
 mod backoff;
+pub mod checks;
 pub mod comments;
 pub mod credentials;
 pub mod external;
@@ -90,6 +93,8 @@ pub struct ManagersConfig {
     pub status_context: String,
     /// Write one summary comment per pull request (with `github`).
     pub pull_request_comments: bool,
+    /// Report check runs (a GitHub App) instead of commit statuses.
+    pub check_runs: bool,
     /// How often a manager looks at its work with nothing telling it to: a
     /// fallback for a missed wake-up ([`TICK`] in production; the fault
     /// harness, in virtual time, takes longer ones).
@@ -219,11 +224,12 @@ impl Managers {
         ];
         match &self.config.github {
             Some(github) => {
-                tasks.push(tokio::spawn(statuses::run(
-                    self.clone(),
-                    github.clone(),
-                    stop.clone(),
-                )));
+                let reporter = if self.config.check_runs {
+                    tokio::spawn(checks::run(self.clone(), github.clone(), stop.clone()))
+                } else {
+                    tokio::spawn(statuses::run(self.clone(), github.clone(), stop.clone()))
+                };
+                tasks.push(reporter);
                 if self.config.pull_request_comments {
                     tasks.push(tokio::spawn(comments::run(
                         self.clone(),
@@ -233,7 +239,7 @@ impl Managers {
                 }
             }
             None => tracing::warn!(
-                "no GitHub token configured: commit statuses and pull request comments are not written"
+                "no GitHub token or App configured: commit statuses and pull request comments are not written"
             ),
         }
         tasks

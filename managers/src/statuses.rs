@@ -126,6 +126,7 @@ async fn report(m: &Managers, github: &Github, work: &mut Work) {
                     context,
                     state: row.desired_state.clone(),
                     description: row.description.clone(),
+                    check_run_id: None,
                 }
             }
             Err(failure) => {

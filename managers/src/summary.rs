@@ -74,6 +74,64 @@ fn verdict_cell(run: &RunRow) -> String {
     }
 }
 
+/// What one platform's run changed: the reference it was compared with and
+/// the tests broken, failing differently and fixed, by name (empty for a
+/// run without a comparison). `base` is the dashboard's address.
+pub fn platform_section(r: &PlatformRun, base: &str) -> String {
+    let run_url = |id: &str| format!("{base}/runs/{id}");
+    let Some(comparison) = &r.comparison else {
+        return String::new();
+    };
+    let mut out = String::new();
+    let _ = writeln!(out);
+    match (&comparison.reference_run, &comparison.reference_commit) {
+        (Some(reference), Some(_)) => {
+            let _ = writeln!(
+                out,
+                "**{}** compared with {} ([run]({})).",
+                r.run.platform,
+                comparison.reference_note,
+                run_url(reference)
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "**{}**: no reference, so nothing can be said about what changed ({}).",
+                r.run.platform, comparison.reference_note
+            );
+        }
+    }
+    let run_id = r.run.run_id.to_string();
+    for class in NAMED {
+        let names: Vec<&str> = r
+            .tests
+            .iter()
+            .filter(|(_, c)| *c == class)
+            .map(|(id, _)| id.as_str())
+            .collect();
+        if names.is_empty() {
+            continue;
+        }
+        let mut line: Vec<String> = names
+            .iter()
+            .take(NAMES)
+            .map(|id| format!("[{}]({}#test-{id})", code(id), run_url(&run_id)))
+            .collect();
+        if names.len() > NAMES {
+            line.push(format!("and {} more", names.len() - NAMES));
+        }
+        let label = class.label();
+        let mut chars = label.chars();
+        let label: String = match chars.next() {
+            Some(first) => first.to_uppercase().chain(chars).collect(),
+            None => String::new(),
+        };
+        let _ = writeln!(out, "- {label}: {}", line.join(", "));
+    }
+    out
+}
+
 /// The comment for a pull request's head: `public_url` is the dashboard.
 pub fn render(head_sha: &str, runs: &[PlatformRun], public_url: &str) -> String {
     let base = public_url.trim_end_matches('/');
@@ -143,55 +201,7 @@ pub fn render(head_sha: &str, runs: &[PlatformRun], public_url: &str) -> String 
         let _ = writeln!(out);
     }
     for r in runs {
-        let Some(comparison) = &r.comparison else {
-            continue;
-        };
-        let _ = writeln!(out);
-        match (&comparison.reference_run, &comparison.reference_commit) {
-            (Some(reference), Some(_)) => {
-                let _ = writeln!(
-                    out,
-                    "**{}** compared with {} ([run]({})).",
-                    r.run.platform,
-                    comparison.reference_note,
-                    run_url(reference)
-                );
-            }
-            _ => {
-                let _ = writeln!(
-                    out,
-                    "**{}**: no reference, so nothing can be said about what changed ({}).",
-                    r.run.platform, comparison.reference_note
-                );
-            }
-        }
-        let run_id = r.run.run_id.to_string();
-        for class in NAMED {
-            let names: Vec<&str> = r
-                .tests
-                .iter()
-                .filter(|(_, c)| *c == class)
-                .map(|(id, _)| id.as_str())
-                .collect();
-            if names.is_empty() {
-                continue;
-            }
-            let mut line: Vec<String> = names
-                .iter()
-                .take(NAMES)
-                .map(|id| format!("[{}]({}#test-{})", code(id), run_url(&run_id), id))
-                .collect();
-            if names.len() > NAMES {
-                line.push(format!("and {} more", names.len() - NAMES));
-            }
-            let label = class.label();
-            let mut label_chars = label.chars();
-            let label = match label_chars.next() {
-                Some(first) => first.to_uppercase().chain(label_chars).collect(),
-                None => String::new(),
-            };
-            let _ = writeln!(out, "- {label}: {}", line.join(", "));
-        }
+        out.push_str(&platform_section(r, base));
     }
     let _ = writeln!(out);
     let _ = writeln!(

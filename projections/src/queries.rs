@@ -582,3 +582,31 @@ pub async fn comments_to_write(pool: &Pool) -> Result<Vec<CommentToWrite>, sqlx:
                ORDER BY stream";
     Ok(on_pool!(pool, p => sqlx::query_as::<_, CommentToWrite>(sql).fetch_all(p).await?))
 }
+
+/// A run whose check run GitHub has not been told its state yet.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct CheckToReport {
+    #[sqlx(try_from = "String")]
+    pub run_id: RunId,
+    pub repository: String,
+    pub commit_sha: String,
+    pub platform: String,
+    /// `check:queued`, `check:in_progress`, `check:success`, …
+    pub desired_check: String,
+    /// GitHub's id of the run's check run, once made.
+    pub check_run_id: Option<i64>,
+}
+
+/// Runs with a check run state to tell, newest run per commit and platform
+/// only: an older run never overwrites what its successor said.
+pub async fn checks_to_report(pool: &Pool) -> Result<Vec<CheckToReport>, sqlx::Error> {
+    let sql =
+        "SELECT s.run_id, s.repository, s.commit_sha, s.platform, s.desired_check, s.check_run_id
+               FROM github_statuses s
+               WHERE NOT s.check_settled AND s.desired_check IS NOT NULL
+                 AND NOT EXISTS (SELECT 1 FROM github_statuses n
+                                 WHERE n.repository = s.repository AND n.commit_sha = s.commit_sha
+                                   AND n.platform = s.platform AND n.seq > s.seq)
+               ORDER BY s.seq";
+    Ok(on_pool!(pool, p => sqlx::query_as::<_, CheckToReport>(sql).fetch_all(p).await?))
+}

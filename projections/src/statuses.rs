@@ -1,8 +1,9 @@
 //! The `github_statuses` read model: for each run, the commit status GitHub
-//! should show and what it has been told. The status reporter's work list.
+//! should show, the check run state it should show (for a GitHub App), and
+//! what it has been told. The status and check run reporters' work list.
 
 use async_trait::async_trait;
-use sp_domain::{Final, Lifecycle, Run, Verdict};
+use sp_domain::{Final, Lifecycle, Phase, Run, Verdict};
 
 use crate::batch::{last_per_run, rows_per_statement};
 use crate::runner::{Projection, ProjectionError, Step};
@@ -57,12 +58,32 @@ pub fn desired(run: &Run) -> Option<(&'static str, String)> {
     })
 }
 
+/// The check run state GitHub should show for a run (see the migration
+/// `check_runs`); `None` for a superseded run.
+pub fn desired_check(run: &Run) -> Option<&'static str> {
+    Some(match &run.lifecycle {
+        Lifecycle::Active { phase, .. } => match phase {
+            Phase::Running { .. } => "check:in_progress",
+            _ => "check:queued",
+        },
+        Lifecycle::Final(Final::Completed { verdict, .. }) => match verdict {
+            Verdict::Pass => "check:success",
+            Verdict::Fail => "check:failure",
+        },
+        Lifecycle::Final(Final::Failed(_)) => "check:error",
+        Lifecycle::Final(Final::Cancelled { .. }) => "check:cancelled",
+        Lifecycle::Final(Final::Superseded { .. }) => return None,
+    })
+}
+
 const INSERT: &str = "INSERT INTO github_statuses (run_id, seq, repository, commit_sha, platform,
-    desired_state, description, told, settled) ";
-const COLUMNS: usize = 9;
+    desired_state, description, told, settled, desired_check, check_settled, check_run_id) ";
+const COLUMNS: usize = 12;
 const ON_CONFLICT: &str =
     " ON CONFLICT (run_id) DO UPDATE SET desired_state = excluded.desired_state,
-    description = excluded.description, told = excluded.told, settled = excluded.settled";
+    description = excluded.description, told = excluded.told, settled = excluded.settled,
+    desired_check = excluded.desired_check, check_settled = excluded.check_settled,
+    check_run_id = excluded.check_run_id";
 
 /// One row of the model.
 struct Row<'a> {
@@ -72,6 +93,8 @@ struct Row<'a> {
     description: String,
     told: String,
     settled: bool,
+    check: Option<&'static str>,
+    check_settled: bool,
 }
 
 fn row(run: &Run, seq: i64) -> Row<'_> {
@@ -82,6 +105,8 @@ fn row(run: &Run, seq: i64) -> Row<'_> {
     let told: Vec<&(String, String)> = run.reported.iter().chain(&run.status_abandoned).collect();
     // A run reports to one context (its platform's), so the state alone says.
     let settled = state.is_none_or(|s| told.iter().any(|(_, t)| t == s));
+    let check = desired_check(run);
+    let check_settled = check.is_none_or(|s| told.iter().any(|(_, t)| t == s));
     Row {
         run,
         seq,
@@ -89,6 +114,8 @@ fn row(run: &Run, seq: i64) -> Row<'_> {
         description,
         told: serde_json::to_string(&told).unwrap_or_else(|_| "[]".into()),
         settled,
+        check,
+        check_settled,
     }
 }
 
@@ -126,7 +153,10 @@ impl Projection for StatusesProjection {
                         .push_bind(r.state)
                         .push_bind(&r.description)
                         .push_bind(&r.told)
-                        .push_bind(r.settled);
+                        .push_bind(r.settled)
+                        .push_bind(r.check)
+                        .push_bind(r.check_settled)
+                        .push_bind(r.run.check_run_id.and_then(|id| i64::try_from(id).ok()));
                 });
                 q.push(ON_CONFLICT);
                 q.build().execute(c).await?.rows_affected()

@@ -299,8 +299,9 @@ fn run_events() -> Vec<RunEvent> {
         RunEvent::StatusReported(StatusReported {
             at: at(18),
             context: "CI - linux".into(),
-            state: "failure".into(),
-            description: "2 of 3 passed".into(),
+            state: "check:failure".into(),
+            description: "1 of 3 failed, 1 broken here".into(),
+            check_run_id: Some(4242),
         }),
         RunEvent::ReportRefused(ReportRefused {
             at: at(19),

@@ -1,7 +1,10 @@
 //! A fake GitHub on 127.0.0.1: the REST endpoints the platform uses, in
 //! GitHub's shapes (workflow runs, artifacts with a redirecting download,
 //! commit statuses with rate-limit headers, issue comments with GitHub's
-//! pagination, length limit and 404/422 answers), with failures on demand.
+//! pagination, length limit and 404/422 answers; check runs with their
+//! 50-annotation limit, only for an App's installation token; a GitHub App's
+//! installation found and its token minted with a JWT checked against the
+//! App's public key), with failures on demand.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -57,6 +60,15 @@ struct Inner {
     /// How many comments were posted and edited.
     comment_posts: usize,
     comment_edits: usize,
+    /// The App whose JWTs are accepted: its id and public key (PEM).
+    app: Option<(u64, Vec<u8>)>,
+    /// Installation tokens minted.
+    installation_tokens: Vec<String>,
+    /// Every check run: (repository, check run with all its annotations).
+    check_runs: Vec<(String, Value)>,
+    next_check_run_id: u64,
+    /// Check run requests (POST and PATCH), in order.
+    check_run_requests: Vec<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +99,17 @@ impl FakeGithub {
             .route(
                 "/repos/{owner}/{repo}/issues/comments/{id}",
                 patch(update_comment),
+            )
+            .route("/repos/{owner}/{repo}/installation", get(installation))
+            .route("/app/installations/{id}/access_tokens", post(access_token))
+            .route("/repos/{owner}/{repo}/check-runs", post(create_check_run))
+            .route(
+                "/repos/{owner}/{repo}/check-runs/{id}",
+                patch(update_check_run),
+            )
+            .route(
+                "/repos/{owner}/{repo}/commits/{sha}/check-runs",
+                get(list_check_runs),
             )
             .with_state(inner.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -194,6 +217,316 @@ impl FakeGithub {
     pub fn fail_comments(&self, failures: Vec<Failure>) {
         self.lock().comment_failures = failures.into();
     }
+
+    /// Accept JWTs of App `app_id` signed by the key whose public half is
+    /// `public_key_pem`, installed on every repository.
+    pub fn install_app(&self, app_id: u64, public_key_pem: &[u8]) {
+        self.lock().app = Some((app_id, public_key_pem.to_vec()));
+    }
+
+    /// The check runs of `repository`, with their annotations.
+    pub fn check_runs(&self, repository: &str) -> Vec<Value> {
+        self.lock()
+            .check_runs
+            .iter()
+            .filter(|(r, _)| r.eq_ignore_ascii_case(repository))
+            .map(|(_, c)| c.clone())
+            .collect()
+    }
+
+    /// Every check run request body accepted, in order.
+    pub fn check_run_requests(&self) -> Vec<Value> {
+        self.lock().check_run_requests.clone()
+    }
+}
+
+/// The installation GitHub answers for every repository.
+pub const INSTALLATION_ID: u64 = 4_242_424;
+
+/// An `Authorization: Bearer` JWT of the installed App, checked as GitHub
+/// does: RS256, signed by the App's key, issued by its id, not expired.
+fn app_jwt_problem(i: &Inner, headers: &HeaderMap) -> Option<Response> {
+    let Some((app_id, public_key)) = &i.app else {
+        return Some(github_error(401, "A JSON web token could not be decoded"));
+    };
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(token) = token else {
+        return Some(github_error(401, "Requires authentication"));
+    };
+    let Ok(key) = jsonwebtoken::DecodingKey::from_rsa_pem(public_key) else {
+        return Some(github_error(500, "bad test key"));
+    };
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    // `iss` is the App id as a number (as octocrab sends it) or a string,
+    // which the library's own check would not take: it is checked below.
+    validation.set_required_spec_claims(&["exp"]);
+    validation.validate_aud = false;
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        iss: Value,
+        #[allow(dead_code)]
+        iat: u64,
+    }
+    match jsonwebtoken::decode::<Claims>(token, &key, &validation) {
+        Ok(data) => {
+            let iss = match &data.claims.iss {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (iss != app_id.to_string())
+                .then(|| github_error(401, "'Issuer' claim ('iss') must be the App id"))
+        }
+        Err(e) => Some(github_error(
+            401,
+            &format!("A JSON web token could not be decoded: {e}"),
+        )),
+    }
+}
+
+async fn installation(
+    State(inner): Shared,
+    Path((owner, repo)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let i = lock(&inner);
+    if let Some(refused) = app_jwt_problem(&i, &headers) {
+        return refused;
+    }
+    let app_id = i.app.as_ref().map(|(id, _)| *id).unwrap_or_default();
+    axum::Json(json!({
+        "id": INSTALLATION_ID,
+        "app_id": app_id,
+        "target_type": "Organization",
+        "account": { "login": owner, "id": 1 },
+        "repository_selection": "all",
+        "access_tokens_url": format!("/app/installations/{INSTALLATION_ID}/access_tokens"),
+        "repositories_url": "/installation/repositories",
+        "html_url": format!("https://github.com/organizations/{owner}/settings/installations/{INSTALLATION_ID}"),
+        "permissions": { "checks": "write", "statuses": "write", "pull_requests": "write", "issues": "write", "actions": "read" },
+        "events": ["push", "pull_request", "check_run", "check_suite", "workflow_run"],
+        "created_at": "2026-11-01T00:00:00Z",
+        "updated_at": "2026-11-01T00:00:00Z",
+        "single_file_name": null,
+        "repo": repo
+    }))
+    .into_response()
+}
+
+async fn access_token(State(inner): Shared, Path(id): Path<u64>, headers: HeaderMap) -> Response {
+    let mut i = lock(&inner);
+    if let Some(refused) = app_jwt_problem(&i, &headers) {
+        return refused;
+    }
+    if id != INSTALLATION_ID {
+        return github_error(404, "Not Found");
+    }
+    let token = format!("ghs_{}", uuid::Uuid::new_v4().simple());
+    i.installation_tokens.push(token.clone());
+    let expires = chrono::Utc::now() + chrono::Duration::hours(1);
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({
+            "token": token,
+            "expires_at": expires.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "permissions": { "checks": "write", "statuses": "write", "issues": "write", "pull_requests": "write", "actions": "read" },
+            "repository_selection": "all"
+        })),
+    )
+        .into_response()
+}
+
+/// Check runs take only an App's installation token, as on GitHub.
+fn installation_token_problem(i: &Inner, headers: &HeaderMap) -> Option<Response> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("token "))
+        });
+    match token {
+        None => Some(github_error(401, "Requires authentication")),
+        Some(t) if i.installation_tokens.iter().any(|k| k == t) => None,
+        Some(_) => Some(github_error(
+            403,
+            "Resource not accessible by personal access token",
+        )),
+    }
+}
+
+/// GitHub's 422 for a check run request it will not take, if any.
+fn invalid_check_run(body: &Value, creating: bool) -> Option<Response> {
+    let refuse = |message: &str| {
+        Some(
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                axum::Json(json!({
+                    "message": message,
+                    "documentation_url": "https://docs.github.com/rest/checks/runs"
+                })),
+            )
+                .into_response(),
+        )
+    };
+    if creating && (body["name"].as_str().is_none() || body["head_sha"].as_str().is_none()) {
+        return refuse("Invalid request.\n\n\"name\", \"head_sha\" weren't supplied.");
+    }
+    if let Some(status) = body.get("status")
+        && !matches!(
+            status.as_str(),
+            Some("queued" | "in_progress" | "completed")
+        )
+    {
+        return refuse("Invalid request.\n\nstatus is not included in the list");
+    }
+    if body["status"] == "completed" && body["conclusion"].as_str().is_none() {
+        return refuse("Invalid request.\n\n\"conclusion\" wasn't supplied.");
+    }
+    let annotations = body["output"]["annotations"].as_array();
+    if annotations.is_some_and(|a| a.len() > 50) {
+        return refuse("Invalid request.\n\nOnly 50 annotations may be sent per request.");
+    }
+    if body.get("output").is_some()
+        && (body["output"]["title"].as_str().is_none()
+            || body["output"]["summary"].as_str().is_none())
+    {
+        return refuse("Invalid request.\n\n\"title\", \"summary\" weren't supplied.");
+    }
+    for a in annotations.into_iter().flatten() {
+        let complete = a["path"].is_string()
+            && a["start_line"].is_u64()
+            && a["end_line"].is_u64()
+            && matches!(
+                a["annotation_level"].as_str(),
+                Some("notice" | "warning" | "failure")
+            )
+            && a["message"].is_string();
+        if !complete {
+            return refuse(
+                "Invalid request.\n\nAn annotation needs path, start_line, end_line, annotation_level and message.",
+            );
+        }
+    }
+    None
+}
+
+/// Apply a check run request to the stored check run.
+fn merge_check_run(run: &mut Value, body: &Value) {
+    for field in [
+        "name",
+        "status",
+        "conclusion",
+        "details_url",
+        "external_id",
+        "completed_at",
+    ] {
+        if let Some(v) = body.get(field) {
+            run[field] = v.clone();
+        }
+    }
+    if body.get("conclusion").is_some() {
+        run["status"] = json!("completed");
+    }
+    if let Some(output) = body.get("output") {
+        run["output"]["title"] = output["title"].clone();
+        run["output"]["summary"] = output["summary"].clone();
+        let mut all = run["output"]["annotations"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        all.extend(
+            output["annotations"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        run["output"]["annotations_count"] = json!(all.len());
+        run["output"]["annotations"] = Value::Array(all);
+    }
+}
+
+async fn create_check_run(
+    State(inner): Shared,
+    Path((owner, repo)): Path<(String, String)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let mut i = lock(&inner);
+    if let Some(refused) = installation_token_problem(&i, &headers) {
+        return refused;
+    }
+    if let Some(refused) = invalid_check_run(&body, true) {
+        return refused;
+    }
+    i.next_check_run_id = i.next_check_run_id.max(7_000_000) + 1;
+    let mut run = json!({
+        "id": i.next_check_run_id,
+        "head_sha": body["head_sha"],
+        "status": "queued",
+        "conclusion": null,
+        "output": { "title": null, "summary": null, "annotations": [], "annotations_count": 0 },
+        "app": { "id": i.app.as_ref().map(|(id, _)| *id) },
+    });
+    merge_check_run(&mut run, &body);
+    i.check_run_requests.push(body);
+    i.check_runs.push((format!("{owner}/{repo}"), run.clone()));
+    (StatusCode::CREATED, axum::Json(run)).into_response()
+}
+
+async fn update_check_run(
+    State(inner): Shared,
+    Path((owner, repo, id)): Path<(String, String, u64)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let mut i = lock(&inner);
+    if let Some(refused) = installation_token_problem(&i, &headers) {
+        return refused;
+    }
+    if let Some(refused) = invalid_check_run(&body, false) {
+        return refused;
+    }
+    let repository = format!("{owner}/{repo}");
+    let Some((_, run)) = i
+        .check_runs
+        .iter_mut()
+        .find(|(r, c)| r.eq_ignore_ascii_case(&repository) && c["id"] == id)
+    else {
+        return github_error(404, "Not Found");
+    };
+    merge_check_run(run, &body);
+    let run = run.clone();
+    i.check_run_requests.push(body);
+    axum::Json(run).into_response()
+}
+
+async fn list_check_runs(
+    State(inner): Shared,
+    Path((owner, repo, sha)): Path<(String, String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let i = lock(&inner);
+    if let Some(refused) = installation_token_problem(&i, &headers) {
+        return refused;
+    }
+    let repository = format!("{owner}/{repo}");
+    let runs: Vec<Value> = i
+        .check_runs
+        .iter()
+        .filter(|(r, c)| {
+            r.eq_ignore_ascii_case(&repository)
+                && c["head_sha"] == sha.as_str()
+                && query
+                    .get("check_name")
+                    .is_none_or(|n| c["name"] == n.as_str())
+        })
+        .map(|(_, c)| c.clone())
+        .collect();
+    axum::Json(json!({ "total_count": runs.len(), "check_runs": runs })).into_response()
 }
 
 fn next_comment_id(i: &mut Inner) -> u64 {

@@ -164,3 +164,46 @@ pub fn onto(mut payload: Value, base_sha: &str) -> Value {
     payload["pull_request"]["base"]["sha"] = Value::String(base_sha.into());
     payload
 }
+
+/// A `check_run` delivery: `action` on check run `external_id` (the
+/// platform's run id) of commit `head_sha`, pressed by `sender`.
+pub fn check_run(action: &str, external_id: &str, head_sha: &str, sender: &str) -> Value {
+    json!({
+        "action": action,
+        "check_run": {
+            "id": 7_000_001,
+            "name": "CI - linux",
+            "node_id": "CR_kwDOABCD",
+            "head_sha": head_sha,
+            "external_id": external_id,
+            "status": "completed",
+            "conclusion": "failure",
+            "started_at": "2026-11-30T09:00:00Z",
+            "completed_at": "2026-11-30T09:10:00Z",
+            "check_suite": { "id": 8_000_001, "head_sha": head_sha },
+            "app": { "id": 777, "slug": "sample-platform" },
+            "pull_requests": []
+        },
+        "requested_action": null,
+        "repository": repository(),
+        "sender": user(sender)
+    })
+}
+
+/// A `check_suite` delivery: `action` on the suite of commit `head_sha`.
+pub fn check_suite(action: &str, head_sha: &str, sender: &str) -> Value {
+    json!({
+        "action": action,
+        "check_suite": {
+            "id": 8_000_001,
+            "head_branch": "master",
+            "head_sha": head_sha,
+            "status": "completed",
+            "conclusion": "failure",
+            "app": { "id": 777, "slug": "sample-platform" },
+            "pull_requests": []
+        },
+        "repository": repository(),
+        "sender": user(sender)
+    })
+}

@@ -341,6 +341,7 @@ fn config() -> ManagersConfig {
         github: None,
         status_context: "CI - {platform}".into(),
         pull_request_comments: false,
+        check_runs: false,
         tick: Duration::from_millis(10),
         vm_delete_pauses: (Duration::from_millis(10), Duration::from_millis(100)),
     }

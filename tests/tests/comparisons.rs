@@ -179,7 +179,10 @@ async fn a_pull_request_is_compared_with_its_base(backend: Backend) {
         "{again}"
     );
 
-    // A rebuild chooses the same references and classes.
+    // A rebuild chooses the same references and classes (once the managers
+    // have nothing more to record).
+    p.until(&rerun, "VmDeleted").await;
+    p.caught_up().await;
     let live = p.read_models().await;
     p.rebuild_read_models().await;
     assert_eq!(p.read_models().await, live);

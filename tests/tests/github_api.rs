@@ -15,6 +15,7 @@ fn github(fake: &FakeGithub, timeout: Duration) -> Github {
     Github::new(GithubConfig {
         api_url: fake.url.clone(),
         token: "ghp_test".into(),
+        app: None,
         timeout,
     })
     .expect("client")

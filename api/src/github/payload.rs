@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
 use sp_domain::intake::{
-    GithubEvent, PullRequestAction, PullRequestDelivery, Push, WorkflowRunDelivery,
+    GithubEvent, PullRequestAction, PullRequestDelivery, Push, Rerequested, WorkflowRunDelivery,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -126,6 +126,38 @@ struct WorkflowRun {
     head_branch: Option<String>,
     #[serde(default, deserialize_with = "optional_text")]
     conclusion: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CheckRunPayload {
+    #[serde(deserialize_with = "text")]
+    action: String,
+    check_run: CheckRun,
+    repository: Repository,
+    sender: User,
+}
+
+#[derive(Debug, Deserialize)]
+struct CheckRun {
+    #[serde(deserialize_with = "text")]
+    head_sha: String,
+    #[serde(default, deserialize_with = "optional_text")]
+    external_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CheckSuitePayload {
+    #[serde(deserialize_with = "text")]
+    action: String,
+    check_suite: CheckSuite,
+    repository: Repository,
+    sender: User,
+}
+
+#[derive(Debug, Deserialize)]
+struct CheckSuite {
+    #[serde(deserialize_with = "text")]
+    head_sha: String,
 }
 
 /// Identifying fields of any payload, for the delivery record.
@@ -250,6 +282,34 @@ pub fn parse_event(event: &str, body: &[u8]) -> Result<GithubEvent, PayloadError
                     .workflow_run
                     .conclusion
                     .unwrap_or_else(|| "unknown".into()),
+            })
+        }
+        "check_run" => {
+            let p: CheckRunPayload = parse(event, body)?;
+            if p.action != "rerequested" {
+                return Ok(GithubEvent::Other {
+                    event: format!("check_run {}", p.action),
+                });
+            }
+            GithubEvent::Rerequested(Rerequested {
+                repository: p.repository.full_name,
+                head_sha: commit_sha(event, "check_run.head_sha", &p.check_run.head_sha)?,
+                external_id: Some(p.check_run.external_id.unwrap_or_default()),
+                sender: p.sender.login,
+            })
+        }
+        "check_suite" => {
+            let p: CheckSuitePayload = parse(event, body)?;
+            if p.action != "rerequested" {
+                return Ok(GithubEvent::Other {
+                    event: format!("check_suite {}", p.action),
+                });
+            }
+            GithubEvent::Rerequested(Rerequested {
+                repository: p.repository.full_name,
+                head_sha: commit_sha(event, "check_suite.head_sha", &p.check_suite.head_sha)?,
+                external_id: None,
+                sender: p.sender.login,
             })
         }
         other => GithubEvent::Other {

@@ -103,6 +103,8 @@ pub enum RunCommand {
         context: String,
         state: String,
         description: String,
+        /// Check runs only: the check run GitHub made or updated.
+        check_run_id: Option<u64>,
     },
     RecordStatusReportFailed {
         context: String,

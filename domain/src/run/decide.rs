@@ -109,7 +109,8 @@ impl Decider<'_> {
                 context,
                 state,
                 description,
-            } => self.status_reported(context, state, description),
+                check_run_id,
+            } => self.status_reported(context, state, description, *check_run_id),
             RunCommand::RecordRefusedReport { attempt, reason } => {
                 Ok(self.refused(*attempt, reason))
             }
@@ -374,7 +375,8 @@ impl Decider<'_> {
                 context,
                 state,
                 description,
-            } => self.status_reported(context, state, description),
+                check_run_id,
+            } => self.status_reported(context, state, description, *check_run_id),
             RunCommand::RecordRefusedReport { attempt, reason } => {
                 Ok(self.refused(*attempt, reason))
             }
@@ -640,7 +642,13 @@ impl Decider<'_> {
         }
     }
 
-    fn status_reported(&self, context: &str, state: &str, description: &str) -> Decision {
+    fn status_reported(
+        &self,
+        context: &str,
+        state: &str,
+        description: &str,
+        check_run_id: Option<u64>,
+    ) -> Decision {
         let already = self
             .run
             .reported
@@ -657,6 +665,7 @@ impl Decider<'_> {
             context: context.to_string(),
             state: state.to_string(),
             description: description.to_string(),
+            check_run_id,
         })])
     }
 }

@@ -259,12 +259,18 @@ pub struct Completed {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusReported {
     pub at: DateTime<Utc>,
-    /// The status context, e.g. `CI - linux`.
+    /// The status context or check run name, e.g. `CI - linux`.
     pub context: String,
-    /// GitHub's commit state: pending, success, failure, error.
+    /// A commit status's state (pending, success, failure, error), or a
+    /// check run's (`check:queued`, `check:in_progress`, `check:success`,
+    /// `check:failure`, `check:error`, `check:cancelled`).
     pub state: String,
     #[serde(default)]
     pub description: String,
+    /// The check run GitHub made for the run (check runs only): later
+    /// states update it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_run_id: Option<u64>,
 }
 
 impl RunEvent {

@@ -38,6 +38,8 @@ pub struct Run {
     pub reported: Vec<(String, String)>,
     /// Statuses given up on after a permanent failure, as (context, state).
     pub status_abandoned: Vec<(String, String)>,
+    /// The check run GitHub made for this run, once told (check runs only).
+    pub check_run_id: Option<u64>,
     /// The latest problem that did not end the run (a failed attempt, a missing artifact).
     pub last_problem: Option<String>,
     /// When the first VM was requested.
@@ -238,6 +240,7 @@ impl RunState {
                     attempt_started_at: None,
                     reported: Vec::new(),
                     status_abandoned: Vec::new(),
+                    check_run_id: None,
                     last_problem: None,
                     started_at: None,
                     finished_at: None,
@@ -430,6 +433,9 @@ impl Run {
             ),
             RunEvent::StatusReported(e) => {
                 self.reported.push((e.context.clone(), e.state.clone()));
+                if e.check_run_id.is_some() {
+                    self.check_run_id = e.check_run_id;
+                }
             }
             RunEvent::ReportRefused(_) => {}
             RunEvent::StatusReportFailed(e) => {

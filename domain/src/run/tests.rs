@@ -270,7 +270,8 @@ fn after_the_final_event_only_cleanup_and_reporting_are_accepted() {
         s.ok(RunCommand::RecordStatusReported {
             context: "CI - linux".into(),
             state: "error".into(),
-            description: "cancelled".into()
+            description: "cancelled".into(),
+            check_run_id: None,
         }),
         vec!["StatusReported"]
     );
@@ -278,7 +279,8 @@ fn after_the_final_event_only_cleanup_and_reporting_are_accepted() {
         s.rejects(RunCommand::RecordStatusReported {
             context: "CI - linux".into(),
             state: "error".into(),
-            description: "again".into()
+            description: "again".into(),
+            check_run_id: None,
         }),
         Rejection::AlreadyReported { .. }
     ));

@@ -1,0 +1,10 @@
+-- Check runs (a GitHub App's alternative to commit statuses): the check
+-- run's state GitHub should show (check:queued, check:in_progress,
+-- check:success, check:failure, check:error, check:cancelled; NULL for a
+-- superseded run), whether it was told, and GitHub's id of the check run.
+-- Rows from before this migration count as told: switching to check runs
+-- reports the runs queued from then on, not the whole history.
+ALTER TABLE github_statuses ADD COLUMN desired_check TEXT;
+ALTER TABLE github_statuses ADD COLUMN check_settled BOOLEAN NOT NULL DEFAULT TRUE;
+ALTER TABLE github_statuses ADD COLUMN check_run_id BIGINT;
+CREATE INDEX github_statuses_checks_unsettled ON github_statuses (seq) WHERE NOT check_settled;
