@@ -191,7 +191,13 @@ async fn a_killed_runner_is_retried_through_the_heartbeat_deadline(backend: Back
 async fn with_github_artifacts_and_statuses(backend: Backend) {
     let github = sp_tests::fake_github::FakeGithub::start().await;
     let program = std::fs::read(demo_dir().join("upcase.sh")).expect("program");
-    github.add_run(31, "completed", Some("success"));
+    github.add_run(
+        sp_tests::github::REPO,
+        &sp_tests::github::sha('4'),
+        31,
+        "completed",
+        Some("success"),
+    );
     github.add_artifact(
         31,
         310,

@@ -42,7 +42,11 @@ pub enum Failure {
 
 #[derive(Debug, Default)]
 struct Inner {
-    runs: Vec<Value>,
+    /// Workflow runs: (repository, head SHA, run).
+    runs: Vec<(String, String, Value)>,
+    /// Where artifact downloads are redirected: another host, as GitHub's
+    /// blob storage is.
+    blob_url: String,
     artifacts: HashMap<u64, Vec<Value>>,
     blobs: HashMap<u64, Vec<u8>>,
     blob_mode: Option<Blob>,
@@ -90,7 +94,6 @@ impl FakeGithub {
                 "/repos/{owner}/{repo}/actions/artifacts/{id}/zip",
                 get(artifact_zip),
             )
-            .route("/blobs/{id}", get(blob))
             .route("/repos/{owner}/{repo}/statuses/{sha}", post(create_status))
             .route(
                 "/repos/{owner}/{repo}/issues/{number}/comments",
@@ -117,6 +120,17 @@ impl FakeGithub {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
+        // Blob storage: another host, which takes a signed URL and refuses
+        // a request that carries GitHub's token.
+        let blobs = Router::new()
+            .route("/blobs/{id}", get(blob))
+            .with_state(inner.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let blob_url = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, blobs).await;
+        });
+        inner.lock().unwrap_or_else(|p| p.into_inner()).blob_url = blob_url;
         FakeGithub { url, inner }
     }
 
@@ -124,17 +138,29 @@ impl FakeGithub {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A workflow run of the commit (every commit, for simplicity).
-    pub fn add_run(&self, id: u64, status: &str, conclusion: Option<&str>) {
+    /// A workflow run of commit `head_sha` of `repository`.
+    pub fn add_run(
+        &self,
+        repository: &str,
+        head_sha: &str,
+        id: u64,
+        status: &str,
+        conclusion: Option<&str>,
+    ) {
         let mut i = self.lock();
-        i.runs.retain(|r| r["id"] != id);
-        i.runs.push(json!({
-            "id": id,
-            "name": "Build CCExtractor on Linux",
-            "status": status,
-            "conclusion": conclusion,
-            "updated_at": chrono::Utc::now().to_rfc3339(),
-        }));
+        i.runs.retain(|(_, _, r)| r["id"] != id);
+        i.runs.push((
+            repository.to_string(),
+            head_sha.to_string(),
+            json!({
+                "id": id,
+                "name": "Build CCExtractor on Linux",
+                "head_sha": head_sha,
+                "status": status,
+                "conclusion": conclusion,
+                "updated_at": chrono::Utc::now().to_rfc3339(),
+            }),
+        ));
     }
 
     /// An artifact of a run, downloadable as `bytes`.
@@ -735,13 +761,27 @@ fn github_error(status: u16, message: &str) -> Response {
         .into_response()
 }
 
-async fn list_runs(State(inner): Shared, Query(query): Query<HashMap<String, String>>) -> Response {
+/// The repository's workflow runs, filtered by `head_sha` as GitHub does.
+async fn list_runs(
+    State(inner): Shared,
+    Path((owner, repo)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     let i = lock(&inner);
     if let Some(status) = i.runs_failure {
         return github_error(status, "Server Error");
     }
-    let _sha = query.get("head_sha");
-    axum::Json(json!({ "total_count": i.runs.len(), "workflow_runs": i.runs })).into_response()
+    let repository = format!("{owner}/{repo}");
+    let runs: Vec<&Value> = i
+        .runs
+        .iter()
+        .filter(|(r, sha, _)| {
+            r.eq_ignore_ascii_case(&repository)
+                && query.get("head_sha").is_none_or(|wanted| wanted == sha)
+        })
+        .map(|(_, _, run)| run)
+        .collect();
+    axum::Json(json!({ "total_count": runs.len(), "workflow_runs": runs })).into_response()
 }
 
 async fn list_artifacts(
@@ -762,14 +802,39 @@ async fn artifact_zip(
     if headers.get("authorization").is_none() {
         return github_error(401, "Requires authentication");
     }
-    let known = lock(&inner).blobs.contains_key(&id);
+    let (known, blob_url) = {
+        let i = lock(&inner);
+        (i.blobs.contains_key(&id), i.blob_url.clone())
+    };
     if !known {
         return github_error(404, "Not Found");
     }
-    (StatusCode::FOUND, [("location", format!("/blobs/{id}"))]).into_response()
+    let location = format!("{blob_url}/blobs/{id}?sig=signed-{id}");
+    (StatusCode::FOUND, [("location", location)]).into_response()
 }
 
-async fn blob(State(inner): Shared, Path(id): Path<u64>) -> Response {
+/// Blob storage: the signature in the URL is the authorization, and a
+/// request that also carries a token is refused, as Azure's storage does.
+async fn blob(
+    State(inner): Shared,
+    Path(id): Path<u64>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if headers.get("authorization").is_some() {
+        return (
+            StatusCode::BAD_REQUEST,
+            "<Error><Code>InvalidAuthenticationInfo</Code><Message>Authentication information is not given in the correct format.</Message></Error>",
+        )
+            .into_response();
+    }
+    if query.get("sig") != Some(&format!("signed-{id}")) {
+        return (
+            StatusCode::FORBIDDEN,
+            "<Error><Code>AuthenticationFailed</Code></Error>",
+        )
+            .into_response();
+    }
     let (bytes, mode) = {
         let i = lock(&inner);
         (

@@ -75,8 +75,14 @@ async fn an_artifact_is_found_and_stored_by_its_sha256() {
     let fake = FakeGithub::start().await;
     let dir = tempfile::tempdir().expect("dir");
     let zip = zip_with("upcase.sh", b"#!/bin/sh\n");
-    fake.add_run(7, "completed", Some("success"));
+    // Newer builds of another commit, and of the same commit in a fork,
+    // are not this commit's build.
+    fake.add_run("o/r", SHA, 7, "completed", Some("success"));
     fake.add_artifact(7, 70, "ccextractor-linux", zip.clone(), false);
+    fake.add_run("o/r", &"3".repeat(40), 8, "completed", Some("success"));
+    fake.add_artifact(8, 80, "ccextractor-linux", b"other".to_vec(), false);
+    fake.add_run("fork/r", SHA, 9, "completed", Some("success"));
+    fake.add_artifact(9, 90, "ccextractor-linux", b"fork".to_vec(), false);
     let fetched = fetch(&fake, dir.path(), 1 << 20).await.expect("found");
     assert_eq!(fetched.size_bytes, zip.len() as u64);
     assert_eq!(
@@ -96,13 +102,13 @@ async fn missing_then_found() {
         .expect_err("no build yet");
     assert_eq!(e.class, ErrorClass::Retryable);
     assert!(e.message.contains("no GitHub Actions build"), "{e}");
-    fake.add_run(8, "in_progress", None);
+    fake.add_run("o/r", SHA, 8, "in_progress", None);
     let e = fetch(&fake, dir.path(), 1 << 20)
         .await
         .expect_err("still building");
     assert_eq!(e.class, ErrorClass::Retryable);
     assert!(e.message.contains("still running"), "{e}");
-    fake.add_run(8, "completed", Some("success"));
+    fake.add_run("o/r", SHA, 8, "completed", Some("success"));
     let e = fetch(&fake, dir.path(), 1 << 20)
         .await
         .expect_err("not uploaded yet");
@@ -117,7 +123,7 @@ async fn missing_then_found() {
 async fn a_failed_build_or_an_expired_artifact_is_permanent() {
     let fake = FakeGithub::start().await;
     let dir = tempfile::tempdir().expect("dir");
-    fake.add_run(9, "completed", Some("failure"));
+    fake.add_run("o/r", SHA, 9, "completed", Some("failure"));
     let e = fetch(&fake, dir.path(), 1 << 20)
         .await
         .expect_err("build failed");
@@ -125,7 +131,7 @@ async fn a_failed_build_or_an_expired_artifact_is_permanent() {
     assert!(e.message.contains("the build failed"), "{e}");
 
     let fake = FakeGithub::start().await;
-    fake.add_run(10, "completed", Some("success"));
+    fake.add_run("o/r", SHA, 10, "completed", Some("success"));
     fake.add_artifact(10, 100, "ccextractor-linux", b"old".to_vec(), true);
     let e = fetch(&fake, dir.path(), 1 << 20)
         .await
@@ -143,7 +149,7 @@ async fn server_errors_hangs_truncation_and_size_are_classified_and_leave_no_fil
     assert_eq!(e.class, ErrorClass::Retryable, "{e}");
 
     let fake = FakeGithub::start().await;
-    fake.add_run(11, "completed", Some("success"));
+    fake.add_run("o/r", SHA, 11, "completed", Some("success"));
     fake.add_artifact(11, 110, "ccextractor-linux", vec![7u8; 64 * 1024], false);
     fake.set_blob_mode(Blob::Truncated);
     let e = fetch(&fake, dir.path(), 1 << 20)
