@@ -628,7 +628,18 @@ function problemLabel(run) {
   return 'Retrying after';
 }
 
-function runHead(run) {
+/** "about 3 min left" (testing once queued), from the remaining tests' recent runtimes. */
+function etaText(estimate, status) {
+  if (!estimate) return '';
+  const guess = estimate.unknown
+    ? `; ${estimate.unknown} of the remaining tests never ran on this platform and count at the others' median`
+    : '';
+  return h`<span id="eta" title="the median of each remaining test's last runs on this platform, summed${guess}">${status === 'QUEUED'
+    ? h`testing takes about ${runtime(estimate.remainingMs)}`
+    : h`about ${runtime(estimate.remainingMs)} left`}</span>`;
+}
+
+function runHead(run, estimate = null) {
   const final = isFinal(run.status);
   const total = run.startedAt && run.finishedAt
     ? runtime(Date.parse(run.finishedAt) - Date.parse(run.startedAt))
@@ -650,6 +661,7 @@ function runHead(run) {
       <div class="progress-box">
         <progress max="${run.samplesTotal || 1}" value="${run.samplesDone}" aria-label="samples done">${pct}%</progress>
         <span>stage <strong>${run.stage}</strong>, attempt ${run.attempt}</span>
+        ${etaText(estimate, run.status)}
         ${run.deadlineAt ? h`<span class="muted">deadline ${run.deadlineKind ?? ''} ${when(run.deadlineAt)}</span>` : ''}
       </div>`}
     <dl class="facts">
@@ -700,23 +712,35 @@ async function runPage(app, id) {
 
   // The runner's files, fetched once per load for both the results (stderr
   // tails) and the file list; stderr tails read once per page.
-  const page = { id, run, gen, files: null, tails: new Map() };
+  const page = { id, run, gen, files: null, tails: new Map(), estimate: null };
   const refreshFiles = () => {
     page.files = gql('query($id:ID!){runFiles(runId:$id){attempt name sizeBytes url}}', { id })
       .then((d) => d.runFiles);
   };
   const show = () => {
     $('#run').dataset.status = page.run.status;
-    setHtml($('#run-head'), runHead(page.run));
+    setHtml($('#run-head'), runHead(page.run, isFinal(page.run.status) ? null : page.estimate));
     document.title = `Run ${runTag(id)} ${page.run.status} — Sample Platform`;
   };
+  // While it runs: how long it has left, refreshed with its results.
+  const loadEstimate = async () => {
+    if (isFinal(page.run.status)) return;
+    try {
+      const data = await gql('query($id:ID!){run(id:$id){estimate{remainingMs known unknown}}}', { id });
+      page.estimate = data.run?.estimate ?? null;
+    } catch {
+      page.estimate = null;
+    }
+    if (stillOn(gen)) show();
+  };
   show();
+  loadEstimate();
   refreshFiles();
   loadResults(page);
   loadFiles(page);
   loadAudit(page);
 
-  const refreshLive = debounced(() => { loadResults(page); loadAudit(page); }, 2000);
+  const refreshLive = debounced(() => { loadResults(page); loadAudit(page); loadEstimate(); }, 2000);
   const refreshAudit = debounced(() => loadAudit(page), 2000);
 
   const apply = (next) => {

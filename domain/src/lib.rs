@@ -33,6 +33,7 @@ pub mod codec;
 pub mod comparison;
 pub mod context;
 pub mod delivery;
+pub mod estimate;
 pub mod ids;
 pub mod intake;
 pub mod notices;

@@ -54,7 +54,7 @@ pub use comparisons::{ComparisonsProjection, ReferenceKind};
 pub use queue::QueueProjection;
 pub use results::ResultsProjection;
 pub use run_states::Folded;
-pub use run_states::run_as_of;
+pub use run_states::{run_as_of, run_state};
 pub use run_view::{RunOutcome, RunRow, RunStatus};
 pub use runner::{Change, Projection, ProjectionError, ProjectionStatus, Projector, Step, rebuild};
 pub use runs::RunsProjection;

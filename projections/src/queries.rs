@@ -610,3 +610,42 @@ pub async fn checks_to_report(pool: &Pool) -> Result<Vec<CheckToReport>, sqlx::E
                ORDER BY s.seq";
     Ok(on_pool!(pool, p => sqlx::query_as::<_, CheckToReport>(sql).fetch_all(p).await?))
 }
+
+/// The runtimes (ms) of `tests` in their latest completed runs on
+/// `platform`, newest first, at most `per_test` each.
+pub async fn recent_runtimes(
+    pool: &Pool,
+    platform: &str,
+    tests: &[&str],
+    per_test: usize,
+) -> Result<std::collections::HashMap<String, Vec<u64>>, sqlx::Error> {
+    let mut history: std::collections::HashMap<String, Vec<u64>> = Default::default();
+    let per_test = i64::try_from(per_test).unwrap_or(i64::MAX);
+    for chunk in tests.chunks(500) {
+        let rows: Vec<(String, i64)> = on_pool!(pool, p => {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT test_id, runtime_ms FROM (
+                    SELECT s.test_id, s.runtime_ms,
+                        ROW_NUMBER() OVER (PARTITION BY s.test_id ORDER BY r.seq DESC) AS n
+                    FROM sample_results s JOIN runs r ON r.run_id = s.run_id
+                    WHERE r.status = 'completed' AND r.platform = ",
+            );
+            q.push_bind(platform).push(" AND s.test_id IN (");
+            let mut ids = q.separated(", ");
+            for id in chunk {
+                ids.push_bind(*id);
+            }
+            q.push(")) recent WHERE n <= ")
+                .push_bind(per_test)
+                .push(" ORDER BY test_id, n");
+            q.build_query_as::<(String, i64)>().fetch_all(p).await?
+        });
+        for (test, ms) in rows {
+            history
+                .entry(test)
+                .or_default()
+                .push(u64::try_from(ms).unwrap_or(0));
+        }
+    }
+    Ok(history)
+}

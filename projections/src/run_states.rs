@@ -132,6 +132,22 @@ impl RunStates {
 
 /// A run as it was just after the event at global `position`, folded from
 /// its events up to there; `None` when the run did not exist yet.
+/// A run's whole state as of its latest event, folded from its stream.
+pub async fn run_state(
+    store: &dyn EventStore,
+    run: RunId,
+) -> Result<Option<RunState>, ProjectionError> {
+    let events = store.read_stream(&run.stream(), 1).await?;
+    if events.is_empty() {
+        return Ok(None);
+    }
+    let mut state = RunState::default();
+    for e in &events {
+        state = state.evolve(&decode(e)?);
+    }
+    Ok(Some(state))
+}
+
 pub async fn run_as_of(
     store: &dyn EventStore,
     run: RunId,

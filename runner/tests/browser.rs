@@ -564,6 +564,9 @@ async fn an_operator_pauses_a_platform_and_cancels_a_run_from_the_pages() {
 async fn an_open_run_page_follows_the_run_live_to_its_verdict() {
     let p = TestPlatform::start_with(Backend::Sqlite, demo_runner(RUNNER)).await;
     let operator = p.token("olga", &["operate"]).await;
+    // An earlier run of the platform gives its tests' runtimes.
+    let earlier = p.push("browser-earlier", '8').await;
+    p.until(&earlier, "Completed").await;
     // Held in the queue while the page is opened.
     let paused = p
         .graphql(
@@ -585,6 +588,8 @@ async fn an_open_run_page_follows_the_run_live_to_its_verdict() {
         .await
         .expect("open the run");
     walk.element("#run[data-status=\"QUEUED\"]").await;
+    // How long it will take, from the earlier run's runtimes.
+    walk.text_contains("#eta", "testing takes about").await;
 
     // Released behind the page's back: the page is never reloaded, and
     // still ends on the verdict and the results.

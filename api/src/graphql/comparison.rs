@@ -1,7 +1,7 @@
 //! A completed run beside the earlier run it is measured against: which
 //! tests it broke, fixed or fails differently (`Run.comparison`).
 
-use async_graphql::{ComplexObject, Context, Enum, ID, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use sp_projections::queries::{self, ComparisonRow};
 
 use super::types::Run;
@@ -140,14 +140,10 @@ impl Comparison {
     }
 }
 
-#[ComplexObject]
-impl Run {
-    /// What this run's change did against an earlier run: null until the
-    /// run completes (and for runs that ended without being tested).
-    async fn comparison(&self, ctx: &Context<'_>) -> Result<Option<Comparison>> {
-        let row = queries::comparison(&services(ctx)?.db.pool, &self.id)
-            .await
-            .map_err(internal)?;
-        Ok(row.map(Comparison))
-    }
+/// The comparison of a run, once it completed.
+pub async fn of(ctx: &Context<'_>, run: &ID) -> Result<Option<Comparison>> {
+    let row = queries::comparison(&services(ctx)?.db.pool, run)
+        .await
+        .map_err(internal)?;
+    Ok(row.map(Comparison))
 }

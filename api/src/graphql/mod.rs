@@ -4,6 +4,7 @@
 
 mod catalogue;
 mod comparison;
+mod estimate;
 mod mutation;
 mod query;
 mod subscription;

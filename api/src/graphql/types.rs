@@ -89,6 +89,27 @@ pub struct Run {
     pub last_position: i64,
 }
 
+#[async_graphql::ComplexObject]
+impl Run {
+    /// What this run's change did against an earlier run: null until the
+    /// run completes (and for runs that ended without being tested).
+    async fn comparison(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> async_graphql::Result<Option<super::comparison::Comparison>> {
+        super::comparison::of(ctx, &self.id).await
+    }
+
+    /// How long it has left (while queued or running), from its remaining
+    /// tests' recent runtimes on its platform; null when none ever ran there.
+    async fn estimate(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> async_graphql::Result<Option<super::estimate::RunEstimate>> {
+        super::estimate::of(ctx, self).await
+    }
+}
+
 impl From<RunRow> for Run {
     fn from(r: RunRow) -> Self {
         let status = Status::parse(&r.status).unwrap_or(Status::Failed);
