@@ -13,15 +13,31 @@ use sp_tests::github::{self, REPO, sha};
 use sp_tests::{Backend, TestPlatform, demo_dir, demo_result as result, eventually};
 
 async fn platform(backend: Backend, fake: &FakeGithub) -> TestPlatform {
+    platform_with(backend, fake, false).await
+}
+
+/// With `app`, GitHub is called as an App that reports check runs.
+async fn platform_with(backend: Backend, fake: &FakeGithub, app: bool) -> TestPlatform {
     let url = fake.url.clone();
+    let key = |name: &str| demo_dir().join("..").join(name);
+    if app {
+        let public = std::fs::read(key("github-app-test-key.pub.pem")).expect("the public key");
+        fake.install_app(777, &public);
+    }
     TestPlatform::start_with(backend, move |mut s| {
         s.managers = true;
         s.platforms = vec!["linux".into()];
         s.catalogue = Some(demo_dir().join("catalogue.toml"));
         s.local_vm_command = "sleep 600".into();
-        s.github_token = Some("ghp_test".into());
         s.github_api_url = url;
         s.public_url = Some("https://ci.example.org".into());
+        if app {
+            s.github_app_id = Some(777);
+            s.github_app_key = Some(key("github-app-test-key.pem"));
+            s.github_reports = "check_runs".into();
+        } else {
+            s.github_token = Some("ghp_test".into());
+        }
         s
     })
     .await
@@ -88,7 +104,8 @@ async fn one_comment_is_posted_then_edited_in_place(backend: Backend) {
     // Someone else's comment is there first: it is neither edited nor taken
     // for the platform's.
     let other = fake.add_comment(REPO, 5, "reviewer", "Looks good, but run the tests.");
-    let p = platform(backend, &fake).await;
+    // As a GitHub App: the check run says the same as the comment.
+    let p = platform_with(backend, &fake, true).await;
     base_run(&p).await;
 
     let head = open(&p, "c-open", 5, '3', "2026-11-30T10:00:00Z").await;
@@ -139,6 +156,25 @@ async fn one_comment_is_posted_then_edited_in_place(backend: Backend) {
         assert!(body.contains(expected), "{expected:?} is not in:\n{body}");
     }
     assert_eq!(fake.comment_writes(), (1, 0));
+    let check = eventually("the head's completed check run", || async {
+        fake.check_runs(REPO)
+            .into_iter()
+            .find(|c| c["head_sha"] == sha('3') && c["status"] == "completed")
+    })
+    .await;
+    let summary = check["output"]["summary"].as_str().unwrap_or_default();
+    println!("--- the check run's summary ---\n{summary}");
+    for expected in [
+        "- Broken here: [`upper-hello`]",
+        "- Failing differently: [`upper-fox`]",
+        "- Fixed here: [`upper-broken`]",
+    ] {
+        assert!(
+            summary.contains(expected),
+            "{expected:?} is not in:\n{summary}"
+        );
+    }
+    assert_eq!(check["output"]["title"], "2 of 3 failed, 1 broken here");
     let written = eventually("CommentWritten", || async {
         let events = pr_events(&p, 5, "CommentWritten").await;
         (!events.is_empty()).then_some(events)
