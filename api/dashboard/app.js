@@ -146,7 +146,10 @@ function prOrBranch(run) {
 }
 
 const outcomeBadge = (o) => h`<span class="badge o-${String(o).toLowerCase()}" title="${OUTCOMES[o] ?? ''}">${String(o).toLowerCase()}</span>`;
-// What a run's change did against the earlier run it is compared with.
+// What a run's change did against the earlier run it is compared with. The
+// results table's order: this change's failures, then failures it did not
+// cause, then the rest (the server lists classes by urgency, fixed before
+// pre-existing failures).
 const CLASS_ORDER = ['BROKEN', 'FAILING_DIFFERENTLY', 'FAILING_IDENTICALLY', 'NO_REFERENCE', 'NEW', 'FIXED', 'UNCHANGED_PASS'];
 const classTag = (c, label) => h`<span class="change c-${String(c).toLowerCase()}">${label ?? String(c).toLowerCase().replace(/_/g, ' ')}</span>`;
 function changeBadges(comparison) {
@@ -926,7 +929,9 @@ async function loadResults(page) {
       : h`<p class="muted">${isFinal(page.run.status) ? 'No test results.' : 'No results yet.'}</p>`);
     if (failuresOnly) $('[name="failures-only"]', el).checked = true;
     // A link from the pull request's comment names a test: show it.
-    if (location.hash.startsWith('#test-')) document.getElementById(decodeURIComponent(location.hash.slice(1)))?.scrollIntoView();
+    if (location.hash.startsWith('#test-')) {
+      try { document.getElementById(decodeURIComponent(location.hash.slice(1)))?.scrollIntoView(); } catch { /* a malformed link: stay at the top */ }
+    }
     loadStderrTails(page);
   } catch (e) {
     if (stillOn(page.gen)) setHtml($('#results'), h`<p class="callout bad">Results could not be loaded.</p>`);

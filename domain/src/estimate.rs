@@ -47,9 +47,10 @@ pub fn remaining(remaining: &[&str], history: &HashMap<String, Vec<u64>>) -> Opt
         }
     }
     let typical = median(&mut medians.clone())?;
-    let known: u64 = medians.iter().sum();
+    let known = medians.iter().fold(0u64, |sum, m| sum.saturating_add(*m));
+    let guessed = typical.saturating_mul(u64::try_from(unknown).unwrap_or(u64::MAX));
     Some(Estimate {
-        remaining_ms: known + typical * unknown as u64,
+        remaining_ms: known.saturating_add(guessed),
         known: medians.len(),
         unknown,
     })

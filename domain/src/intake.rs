@@ -63,12 +63,15 @@ pub struct Push {
     /// (GitHub lists at most 20).
     pub commits: Vec<String>,
     pub deleted: bool,
+    /// A force push: `before` is not an ancestor of `after`.
+    pub forced: bool,
     pub sender: String,
 }
 
 impl Push {
     /// The pushed commit's known ancestors, nearest first: the commits
-    /// pushed before it, then the branch's previous head.
+    /// pushed before it, then the branch's previous head (unless the push
+    /// rewrote the branch).
     fn ancestry(&self, branch: &str) -> Ancestry {
         let mut ancestors: Vec<String> = self
             .commits
@@ -77,7 +80,7 @@ impl Push {
             .filter(|c| **c != self.after)
             .cloned()
             .collect();
-        if self.before != ZERO_SHA {
+        if self.before != ZERO_SHA && !self.forced {
             ancestors.push(self.before.clone());
         }
         ancestors.dedup();
@@ -319,6 +322,7 @@ mod tests {
             after: after.into(),
             commits: vec![after.into()],
             deleted: false,
+            forced: false,
             sender: "octocat".into(),
         })
     }
@@ -422,9 +426,13 @@ mod tests {
         };
         assert_eq!(ancestry.base_branch.as_deref(), Some("master"));
         assert_eq!(ancestry.ancestors, vec![sha('3'), sha('2'), sha('1')]);
-        // A new branch has no previous head.
-        p.before = ZERO_SHA.into();
+        // A new branch has no previous head; a rewritten one's is not an
+        // ancestor.
         p.commits = vec![sha('4')];
+        p.forced = true;
+        assert!(p.ancestry("master").ancestors.is_empty());
+        p.forced = false;
+        p.before = ZERO_SHA.into();
         assert!(p.ancestry("master").ancestors.is_empty());
     }
 }

@@ -6,6 +6,9 @@
 //!
 //! Each state is sent once: it is recorded as `StatusReported` with the
 //! state `check:<state>` and the check run's id, which later states update.
+//! A run superseded after its check run was made completes it as cancelled.
+//! Runs that finished over a day before are not reported (turning check
+//! runs on does not replay the history); a notice counts them.
 //! Before making a check run for a run, the commit's check runs of that name
 //! are searched for the run's `external_id`, so one made by a process that
 //! died before recording it is updated, not made again. Failures are
@@ -36,6 +39,10 @@ const MAX_RETRY: Duration = Duration::from_secs(300);
 /// GitHub takes at most this many annotations per request.
 pub const ANNOTATIONS_PER_REQUEST: usize = 50;
 
+/// Runs finished longer ago than this are not reported when check runs are
+/// turned on (or the platform was down that long): a notice says how many.
+pub const REPORT_WINDOW: chrono::Duration = chrono::Duration::days(1);
+
 #[derive(Debug)]
 struct Work {
     paused_until: Option<Instant>,
@@ -59,6 +66,24 @@ pub async fn run(m: Managers, github: Github, stop: CancellationToken) {
         recorded: HashSet::new(),
         told: HashSet::new(),
     };
+    let since = m.clock.now() - REPORT_WINDOW;
+    match queries::checks_not_reported(&m.db.pool, since).await {
+        Ok(0) => {}
+        Ok(n) => {
+            m.notice(
+                NAME,
+                "check-runs-not-reported",
+                format!(
+                    "{n} runs finished before {since} have no check run on GitHub: check runs are made for runs that finish within {} hours of being reported",
+                    REPORT_WINDOW.num_hours()
+                ),
+            )
+            .await;
+        }
+        Err(error) => m
+            .health
+            .failing(NAME, format!("cannot count the runs left out: {error}")),
+    }
     loop {
         report(&m, &github, &mut work).await;
         if !wake.wait(None, &stop).await {
@@ -107,18 +132,19 @@ async fn output(m: &Managers, row: &CheckToReport, run: &RunRow) -> Result<Outpu
             summary: page,
             annotations: vec![],
         },
-        "error" | "cancelled" => Output {
+        "error" | "cancelled" | "superseded" => Output {
             status: "completed",
             conclusion: Some(if state == "error" {
                 "failure"
             } else {
                 "cancelled"
             }),
-            title: if state == "error" {
-                "Could not be tested".to_string()
-            } else {
-                "Cancelled".to_string()
-            },
+            title: match state {
+                "error" => "Could not be tested",
+                "cancelled" => "Cancelled",
+                _ => "Superseded by a newer run",
+            }
+            .to_string(),
             summary: format!(
                 "{}\n\n{page}",
                 run.final_reason
@@ -127,7 +153,7 @@ async fn output(m: &Managers, row: &CheckToReport, run: &RunRow) -> Result<Outpu
             ),
             annotations: vec![],
         },
-        _ => {
+        "success" | "failure" => {
             let id = run.run_id.to_string();
             let comparison = queries::comparison(&m.db.pool, &id)
                 .await
@@ -199,11 +225,13 @@ async fn output(m: &Managers, row: &CheckToReport, run: &RunRow) -> Result<Outpu
                 annotations,
             }
         }
+        other => return Err(format!("no check run state {other:?}")),
     })
 }
 
 /// Make or update the run's check run: its id.
 async fn send(
+    m: &Managers,
     github: &Github,
     row: &CheckToReport,
     name: &str,
@@ -222,7 +250,7 @@ async fn send(
     });
     if let Some(conclusion) = out.conclusion {
         body["conclusion"] = json!(conclusion);
-        body["completed_at"] = json!(chrono::Utc::now().to_rfc3339());
+        body["completed_at"] = json!(m.clock.now().to_rfc3339());
     }
     let known = match row.check_run_id.and_then(|id| u64::try_from(id).ok()) {
         Some(id) => Some(id),
@@ -258,7 +286,8 @@ async fn report(m: &Managers, github: &Github, work: &mut Work) {
     if work.paused_until.is_some_and(|t| t > Instant::now()) {
         return;
     }
-    let rows = match queries::checks_to_report(&m.db.pool).await {
+    let since = m.clock.now() - REPORT_WINDOW;
+    let rows = match queries::checks_to_report(&m.db.pool, since).await {
         Ok(rows) => {
             m.health.ok(NAME);
             rows
@@ -304,6 +333,7 @@ async fn report(m: &Managers, github: &Github, work: &mut Work) {
         let out = match output(m, &row, &run).await {
             Ok(out) => out,
             Err(error) => {
+                work.retry.failed(&row.run_id);
                 m.health.failing(
                     NAME,
                     format!("cannot say what run {} found: {error}", row.run_id),
@@ -311,7 +341,7 @@ async fn report(m: &Managers, github: &Github, work: &mut Work) {
                 continue;
             }
         };
-        let command = match send(github, &row, &name, &details_url, &out).await {
+        let command = match send(m, github, &row, &name, &details_url, &out).await {
             Ok(id) => {
                 work.retry.succeeded(&row.run_id);
                 work.told.insert((row.run_id, row.desired_check.clone()));

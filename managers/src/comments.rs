@@ -10,6 +10,9 @@
 //! were all superseded or cancelled say nothing; a closed pull request is
 //! left alone.
 //!
+//! A head whose runs all finished over a day before is not commented on (a
+//! notice says so): turning comments on does not replay the history.
+//!
 //! Failures are handled as the status reporter's: a rate limit pauses every
 //! write until the time GitHub names, other retryable failures back off per
 //! pull request, each is recorded once as `CommentFailed`, and a permanent
@@ -53,6 +56,8 @@ struct Work {
     /// What this process wrote (pull request: head, body's SHA-256), until
     /// the read model shows it: a wake-up in between must not write again.
     written: HashMap<String, (i64, String)>,
+    /// Pull requests whose head was too old to comment on, noticed once.
+    stale: HashSet<String>,
 }
 
 pub async fn run(m: Managers, github: Github, stop: CancellationToken) {
@@ -77,6 +82,7 @@ pub async fn run(m: Managers, github: Github, stop: CancellationToken) {
         retry: Backoff::new(FIRST_RETRY, MAX_RETRY),
         recorded: HashSet::new(),
         written: HashMap::new(),
+        stale: HashSet::new(),
     };
     loop {
         write_all(&m, &github, &pull_requests, &mut work).await;
@@ -180,10 +186,13 @@ async fn write_all(
         }
     };
     work.retry.keep_only(rows.iter().map(|r| &r.stream));
+    work.recorded
+        .retain(|(stream, _)| rows.iter().any(|r| &r.stream == stream));
     work.written
         .retain(|stream, _| rows.iter().any(|r| &r.stream == stream));
     let now = Instant::now();
     let mut healthy = true;
+    let mut stale: Vec<String> = Vec::new();
     for row in rows {
         if work.paused_until.is_some_and(|t| t > Instant::now()) {
             return;
@@ -195,6 +204,7 @@ async fn write_all(
             Ok(Some(runs)) => runs,
             Ok(None) => continue,
             Err(error) => {
+                work.retry.failed(&row.stream);
                 m.health.failing(
                     NAME,
                     format!("cannot read the runs of {}: {error}", row.stream),
@@ -204,6 +214,18 @@ async fn write_all(
             }
         };
         let Some(first) = runs.first() else { continue };
+        // Turning comments on (or a long outage) does not replay the
+        // history: a head whose runs all finished over a day ago says nothing.
+        let since = m.clock.now() - crate::checks::REPORT_WINDOW;
+        if runs
+            .iter()
+            .all(|r| r.run.finished_at.is_some_and(|at| at < since))
+        {
+            if work.stale.insert(row.stream.clone()) {
+                stale.push(row.stream.clone());
+            }
+            continue;
+        }
         // The runs keep the repository as GitHub spelled it.
         let repository = first.run.repository.clone();
         let number = u64::try_from(row.number).unwrap_or_default();
@@ -265,6 +287,26 @@ async fn write_all(
                 healthy = false;
             }
         }
+    }
+    if !stale.is_empty() {
+        let shown: Vec<&str> = stale.iter().take(5).map(String::as_str).collect();
+        let more = stale.len().saturating_sub(shown.len());
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        m.notice(
+            NAME,
+            "comments-not-written",
+            format!(
+                "{} pull request(s) get no summary comment: their current head's runs finished over {} hours ago ({}{more})",
+                stale.len(),
+                crate::checks::REPORT_WINDOW.num_hours(),
+                shown.join(", ")
+            ),
+        )
+        .await;
     }
     if healthy {
         m.health.ok(NAME);

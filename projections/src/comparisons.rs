@@ -123,11 +123,21 @@ async fn reference(
             if let Some(i) = found.iter().position(|c| &c.commit_sha == sha) {
                 let mut found = found;
                 let candidate = found.swap_remove(i);
-                let note = format!(
-                    "{}, the closest ancestor with a finished run on {}",
-                    short(sha),
-                    info.platform
-                );
+                // A pull request's base commit is the base branch's head
+                // GitHub compared it with, not necessarily where the branch
+                // forked: said as such.
+                let note = match (&info.trigger, &ancestry.base_branch) {
+                    (Trigger::PullRequest { .. }, Some(branch)) => format!(
+                        "{}, the head of {branch} the pull request is compared with on GitHub, on {}",
+                        short(sha),
+                        info.platform
+                    ),
+                    _ => format!(
+                        "{}, the closest ancestor with a finished run on {}",
+                        short(sha),
+                        info.platform
+                    ),
+                };
                 return Ok((Some((ReferenceKind::Ancestor, candidate)), note));
             }
         }

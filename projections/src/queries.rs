@@ -597,18 +597,29 @@ pub struct CheckToReport {
     pub check_run_id: Option<i64>,
 }
 
-/// Runs with a check run state to tell, newest run per commit and platform
-/// only: an older run never overwrites what its successor said.
-pub async fn checks_to_report(pool: &Pool) -> Result<Vec<CheckToReport>, sqlx::Error> {
+/// Runs with a check run state to tell that are not final or finished
+/// since `since` (each run has its own check run, so an older run of a
+/// commit is told too).
+pub async fn checks_to_report(
+    pool: &Pool,
+    since: DateTime<Utc>,
+) -> Result<Vec<CheckToReport>, sqlx::Error> {
     let sql =
         "SELECT s.run_id, s.repository, s.commit_sha, s.platform, s.desired_check, s.check_run_id
-               FROM github_statuses s
+               FROM github_statuses s JOIN runs r ON r.run_id = s.run_id
                WHERE NOT s.check_settled AND s.desired_check IS NOT NULL
-                 AND NOT EXISTS (SELECT 1 FROM github_statuses n
-                                 WHERE n.repository = s.repository AND n.commit_sha = s.commit_sha
-                                   AND n.platform = s.platform AND n.seq > s.seq)
+                 AND (r.finished_at IS NULL OR r.finished_at >= $1)
                ORDER BY s.seq";
-    Ok(on_pool!(pool, p => sqlx::query_as::<_, CheckToReport>(sql).fetch_all(p).await?))
+    Ok(on_pool!(pool, p => sqlx::query_as::<_, CheckToReport>(sql).bind(since).fetch_all(p).await?))
+}
+
+/// How many runs finished before `since` have a check run state never told:
+/// what switching to check runs leaves out.
+pub async fn checks_not_reported(pool: &Pool, since: DateTime<Utc>) -> Result<i64, sqlx::Error> {
+    let sql = "SELECT COUNT(*) FROM github_statuses s JOIN runs r ON r.run_id = s.run_id
+               WHERE NOT s.check_settled AND s.desired_check IS NOT NULL
+                 AND r.finished_at < $1";
+    Ok(on_pool!(pool, p => sqlx::query_scalar::<_, i64>(sql).bind(since).fetch_one(p).await?))
 }
 
 /// The runtimes (ms) of `tests` in their latest completed runs on

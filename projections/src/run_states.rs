@@ -130,8 +130,6 @@ impl RunStates {
     }
 }
 
-/// A run as it was just after the event at global `position`, folded from
-/// its events up to there; `None` when the run did not exist yet.
 /// A run's whole state as of its latest event, folded from its stream.
 pub async fn run_state(
     store: &dyn EventStore,
@@ -148,6 +146,8 @@ pub async fn run_state(
     Ok(Some(state))
 }
 
+/// A run as it was just after the event at global `position`, folded from
+/// its events up to there; `None` when the run did not exist yet.
 pub async fn run_as_of(
     store: &dyn EventStore,
     run: RunId,

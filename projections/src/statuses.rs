@@ -59,7 +59,7 @@ pub fn desired(run: &Run) -> Option<(&'static str, String)> {
 }
 
 /// The check run state GitHub should show for a run (see the migration
-/// `check_runs`); `None` for a superseded run.
+/// `check_runs`); `None` for a run superseded before any was made.
 pub fn desired_check(run: &Run) -> Option<&'static str> {
     Some(match &run.lifecycle {
         Lifecycle::Active { phase, .. } => match phase {
@@ -72,6 +72,12 @@ pub fn desired_check(run: &Run) -> Option<&'static str> {
         },
         Lifecycle::Final(Final::Failed(_)) => "check:error",
         Lifecycle::Final(Final::Cancelled { .. }) => "check:cancelled",
+        // A check run belongs to its run (not to the commit, as a status
+        // does): one made for a run that was then superseded is completed,
+        // not left running; none is made for it otherwise.
+        Lifecycle::Final(Final::Superseded { .. }) if run.check_run_id.is_some() => {
+            "check:superseded"
+        }
         Lifecycle::Final(Final::Superseded { .. }) => return None,
     })
 }

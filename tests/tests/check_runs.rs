@@ -164,6 +164,45 @@ async fn check_runs_report_each_state_once_and_rerequests_queue_a_run(backend: B
     let data = &queued[0].1;
     assert_eq!(data["commit_sha"], sha('3'));
     assert_eq!(data["trigger"]["requested_by"], "github:maintainer");
+    // A head superseded after its check run was made completes it as
+    // cancelled, rather than leaving it queued on GitHub for ever.
+    let open = github::onto(
+        github::pull_request(
+            "opened",
+            10,
+            &sha('5'),
+            "2026-11-30T12:00:00Z",
+            "contributor",
+        ),
+        &sha('2'),
+    );
+    let (status, body) = p.deliver("pull_request", "k-10", &open).await;
+    assert_eq!(status, 202, "{body}");
+    eventually("the first head's check run", || async {
+        (!checks_on(&fake, &sha('5')).is_empty()).then_some(())
+    })
+    .await;
+    let sync = github::onto(
+        github::pull_request(
+            "synchronize",
+            10,
+            &sha('6'),
+            "2026-11-30T12:05:00Z",
+            "contributor",
+        ),
+        &sha('2'),
+    );
+    let (status, body) = p.deliver("pull_request", "k-10-sync", &sync).await;
+    assert_eq!(status, 202, "{body}");
+    let old = eventually("the superseded head's check run completed", || async {
+        checks_on(&fake, &sha('5'))
+            .into_iter()
+            .find(|c| c["status"] == "completed")
+    })
+    .await;
+    assert_eq!(old["conclusion"], "cancelled", "{old}");
+    assert_eq!(old["output"]["title"], "Superseded by a newer run");
+
     // Someone else's check run (or a made-up id) queues nothing.
     let foreign = github::check_run("rerequested", "not-ours", &sha('3'), "maintainer");
     let (status, body) = p.deliver("check_run", "k-foreign", &foreign).await;

@@ -151,7 +151,7 @@ async fn one_comment_is_posted_then_edited_in_place(backend: Backend) {
         ),
         "- Failing differently: [`upper-fox`]",
         "- Fixed here: [`upper-broken`]",
-        "the closest ancestor with a finished run on linux",
+        "the head of master the pull request is compared with on GitHub, on linux",
     ] {
         assert!(body.contains(expected), "{expected:?} is not in:\n{body}");
     }

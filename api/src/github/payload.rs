@@ -69,6 +69,9 @@ struct PushPayload {
     after: String,
     #[serde(default)]
     deleted: bool,
+    /// The branch was rewritten: `before` is not an ancestor of `after`.
+    #[serde(default)]
+    forced: bool,
     /// Empty when a branch is deleted.
     #[serde(default)]
     commits: Vec<PushCommit>,
@@ -243,6 +246,7 @@ pub fn parse_event(event: &str, body: &[u8]) -> Result<GithubEvent, PayloadError
                     .map(|(i, c)| commit_sha(event, &format!("commits[{i}].id"), &c.id))
                     .collect::<Result<_, _>>()?,
                 deleted: p.deleted,
+                forced: p.forced,
                 sender: p.sender.login,
             })
         }
