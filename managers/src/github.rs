@@ -134,7 +134,12 @@ impl Github {
                     octocrab::models::AppId(app.app_id),
                     app.private_key_pem.as_bytes(),
                 )
-                .map_err(|e| format!("GitHub App {}: its private key: {e}", app.app_id))?,
+                .map_err(|e| {
+                    format!(
+                        "GitHub App {}: its private key is not an RSA private key in PEM format ({e})",
+                        app.app_id
+                    )
+                })?,
             None => builder.personal_token(config.token.clone()),
         };
         let client = builder

@@ -226,7 +226,8 @@ async fn reports(backend: Backend, name: &str, n: usize) {
         .expect("rebuild");
     let rate = applied as f64 / started.elapsed().as_secs_f64();
     println!(
-        "{name:<8} rebuild    all six models from {applied} events: {rate:>9.0} events/s (goal >= 100,000) | limit: reading the log alone {read_rate:.0} events/s"
+        "{name:<8} rebuild    all {} models from {applied} events: {rate:>9.0} events/s (goal >= 100,000) | limit: reading the log alone {read_rate:.0} events/s",
+        sp_projections::standard().len()
     );
 }
 
