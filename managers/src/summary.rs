@@ -159,6 +159,19 @@ pub fn render(head_sha: &str, runs: &[PlatformRun], public_url: &str) -> String 
     if errors > 0 {
         headline.push(format!("{errors} platform(s) not tested"));
     }
+    let unreferenced = runs
+        .iter()
+        .filter(|r| {
+            r.comparison
+                .as_ref()
+                .is_some_and(|c| c.reference_run.is_none())
+        })
+        .count();
+    if unreferenced > 0 {
+        headline.push(format!(
+            "{unreferenced} platform(s) with no earlier run to compare with"
+        ));
+    }
     if headline.is_empty() {
         headline.push("nothing broken".to_string());
     }
@@ -188,14 +201,17 @@ pub fn render(head_sha: &str, runs: &[PlatformRun], public_url: &str) -> String 
             verdict_cell(&r.run)
         );
         for class in COLUMNS {
-            match &r.comparison {
-                Some(_) => {
-                    let n = r.tests.iter().filter(|(_, c)| *c == class).count();
-                    let _ = write!(out, " {n} |");
-                }
-                None => {
-                    let _ = write!(out, " – |");
-                }
+            // Without a reference run nothing is counted: a 0 would read
+            // as "nothing broken".
+            let compared = r
+                .comparison
+                .as_ref()
+                .is_some_and(|c| c.reference_run.is_some());
+            if compared {
+                let n = r.tests.iter().filter(|(_, c)| *c == class).count();
+                let _ = write!(out, " {n} |");
+            } else {
+                let _ = write!(out, " – |");
             }
         }
         let _ = writeln!(out);

@@ -266,7 +266,8 @@ async fn a_comment_posted_but_not_recorded_is_edited_not_posted_again(backend: B
 
 /// GitHub refuses: the refusal is recorded on the pull request, the write
 /// is tried again after a retryable one, and a second replica sharing the
-/// database posts nothing of its own.
+/// database posts nothing of its own. With no earlier run of master, the
+/// comment says there was nothing to compare with, not "0 broken".
 async fn refusals_are_recorded_and_a_second_replica_posts_nothing(backend: Backend) {
     let fake = FakeGithub::start().await;
     fake.fail_comments(vec![Failure::Status(502)]);
@@ -275,7 +276,6 @@ async fn refusals_are_recorded_and_a_second_replica_posts_nothing(backend: Backe
         Backend::Postgres => Some(p.replica().await),
         Backend::Sqlite => None,
     };
-    base_run(&p).await;
     let head = open(&p, "r-open", 7, '3', "2026-11-30T10:00:00Z").await;
     p.finish_run(
         &head,
@@ -303,7 +303,15 @@ async fn refusals_are_recorded_and_a_second_replica_posts_nothing(backend: Backe
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(summaries(&fake, 7).len(), 1);
+    let found = summaries(&fake, 7);
+    assert_eq!(found.len(), 1);
+    let body = found[0]["body"].as_str().unwrap_or_default();
+    assert!(
+        body.contains("### Sample Platform: 1 platform(s) with no earlier run to compare with"),
+        "{body}"
+    );
+    assert!(body.contains("| – | – | – | – | – | – |"), "{body}");
+    assert!(body.contains("**linux**: no reference"), "{body}");
     assert_eq!(fake.comment_writes().0, 1);
     drop(replica);
 }
