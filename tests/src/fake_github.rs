@@ -244,10 +244,12 @@ impl FakeGithub {
         self.lock().comment_failures = failures.into();
     }
 
-    /// Accept JWTs of App `app_id` signed by the key whose public half is
-    /// `public_key_pem`, installed on every repository.
-    pub fn install_app(&self, app_id: u64, public_key_pem: &[u8]) {
-        self.lock().app = Some((app_id, public_key_pem.to_vec()));
+    /// Accept the JWTs of the tests' App ([`crate::TEST_APP_ID`], signed by
+    /// `tests/data/github-app-test-key.pem`), installed on every repository.
+    pub fn install_test_app(&self) {
+        let public = std::fs::read(crate::test_data("github-app-test-key.pub.pem"))
+            .expect("the test App's public key");
+        self.lock().app = Some((crate::TEST_APP_ID, public));
     }
 
     /// The check runs of `repository`, with their annotations.

@@ -61,6 +61,38 @@ pub fn demo_runner(runner: &'static str) -> impl FnOnce(Settings) -> Settings {
     }
 }
 
+/// A file of `tests/data`.
+pub fn test_data(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data")
+        .join(name)
+}
+
+/// The GitHub App of the tests: its id; its key pair is
+/// `tests/data/github-app-test-key{,.pub}.pem`, made for tests only.
+pub const TEST_APP_ID: u64 = 777;
+
+/// Settings that call GitHub at `api_url` as the test App and report check
+/// runs instead of commit statuses.
+pub fn as_github_app(mut s: Settings, api_url: &str) -> Settings {
+    s.github_api_url = api_url.to_string();
+    s.github_app_id = Some(TEST_APP_ID);
+    s.github_app_key = Some(test_data("github-app-test-key.pem"));
+    s.github_reports = "check_runs".into();
+    s
+}
+
+/// The demo catalogue's results on "master at 2" in the GitHub tests:
+/// upper-hello passes, upper-fox fails with one output (`a…`), upper-broken
+/// fails (it should exit 2).
+pub fn demo_base_results() -> Vec<Value> {
+    vec![
+        demo_result("upper-hello", 0, "equal"),
+        demo_result("upper-fox", 0, &"a".repeat(64)),
+        demo_result("upper-broken", 0, &"b".repeat(64)),
+    ]
+}
+
 /// A runner's result report for one test of the demo catalogue: its exit
 /// code and the hash of its `upper.txt` (`"equal"`: the approved one).
 pub fn demo_result(test: &str, exit_code: i32, upper: &str) -> Value {
@@ -365,6 +397,29 @@ impl TestPlatform {
         self.until(&run, "VmCreated").await;
         let credential = self.runner_credential(&run, 1).await;
         (run, credential)
+    }
+
+    /// A signed `pull_request` delivery (`action`) of pull request `number`
+    /// with head `sha(head)` onto base commit `sha(base)`, as of `at`; the
+    /// first run it queued.
+    pub async fn pull_request(
+        &self,
+        delivery: &str,
+        action: &str,
+        number: u64,
+        (head, base): (char, char),
+        at: &str,
+    ) -> String {
+        let payload = github::onto(
+            github::pull_request(action, number, &github::sha(head), at, "contributor"),
+            &github::sha(base),
+        );
+        let (status, body) = self.deliver("pull_request", delivery, &payload).await;
+        assert_eq!(status, 202, "{body}");
+        body["runs"][0]
+            .as_str()
+            .unwrap_or_else(|| panic!("the pull request queued no run: {body}"))
+            .to_string()
     }
 
     /// Report `results` for the run's first attempt as its runner would

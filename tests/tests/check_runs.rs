@@ -7,28 +7,17 @@
 use serde_json::{Value, json};
 use sp_tests::fake_github::FakeGithub;
 use sp_tests::github::{self, REPO, sha};
-use sp_tests::{Backend, TestPlatform, demo_dir, eventually, generated_catalogue};
+use sp_tests::{
+    Backend, TestPlatform, as_github_app, demo_result, eventually, generated_catalogue,
+};
 
-const APP_ID: u64 = 777;
 const TESTS: usize = 60;
 
-fn key(name: &str) -> std::path::PathBuf {
-    demo_dir().join("..").join(name)
-}
-
-/// Each of the catalogue's tests, passing (`equal`) or producing `upper`.
+/// Each of the generated catalogue's tests, passing (`equal`) or producing
+/// `upper`.
 fn results(upper: &str) -> Vec<Value> {
     (0..TESTS)
-        .map(|i| {
-            let produced = if upper == "equal" {
-                json!({ "kind": "equal" })
-            } else {
-                json!({ "kind": "sha256", "sha256": upper })
-            };
-            json!({ "client_id": uuid::Uuid::new_v4(), "kind": "result", "result": {
-                "test_id": format!("t{i:05}"), "exit_code": 0, "runtime_ms": 3,
-                "outputs": [{ "name": "upper.txt", "produced": produced }] } })
-        })
+        .map(|i| demo_result(&format!("t{i:05}"), 0, upper))
         .collect()
 }
 
@@ -42,8 +31,7 @@ fn checks_on(fake: &FakeGithub, commit: &str) -> Vec<Value> {
 
 async fn check_runs_report_each_state_once_and_rerequests_queue_a_run(backend: Backend) {
     let fake = FakeGithub::start().await;
-    let public = std::fs::read(key("github-app-test-key.pub.pem")).expect("the test public key");
-    fake.install_app(APP_ID, &public);
+    fake.install_test_app();
     let dir = tempfile::tempdir().expect("dir");
     let catalogue = generated_catalogue(dir.path(), TESTS);
     let url = fake.url.clone();
@@ -52,31 +40,17 @@ async fn check_runs_report_each_state_once_and_rerequests_queue_a_run(backend: B
         s.platforms = vec!["linux".into()];
         s.catalogue = Some(catalogue);
         s.local_vm_command = "sleep 600".into();
-        s.github_api_url = url;
-        s.github_app_id = Some(APP_ID);
-        s.github_app_key = Some(key("github-app-test-key.pem"));
-        s.github_reports = "check_runs".into();
         s.public_url = Some("https://ci.example.org".into());
-        s
+        as_github_app(s, &url)
     })
     .await;
 
     // The base passes; the pull request's build breaks every test.
     let base = p.push("base", '2').await;
     p.finish_run(&base, &results("equal")).await;
-    let payload = github::onto(
-        github::pull_request(
-            "opened",
-            9,
-            &sha('3'),
-            "2026-11-30T10:00:00Z",
-            "contributor",
-        ),
-        &sha('2'),
-    );
-    let (status, body) = p.deliver("pull_request", "k-open", &payload).await;
-    assert_eq!(status, 202, "{body}");
-    let head = body["runs"][0].as_str().expect("a run").to_string();
+    let head = p
+        .pull_request("k-open", "opened", 9, ('3', '2'), "2026-11-30T10:00:00Z")
+        .await;
     p.finish_run(&head, &results(&"e".repeat(64))).await;
 
     // Completed, with every failure annotated (the annotations after the
@@ -166,34 +140,20 @@ async fn check_runs_report_each_state_once_and_rerequests_queue_a_run(backend: B
     assert_eq!(data["trigger"]["requested_by"], "github:maintainer");
     // A head superseded after its check run was made completes it as
     // cancelled, rather than leaving it queued on GitHub for ever.
-    let open = github::onto(
-        github::pull_request(
-            "opened",
-            10,
-            &sha('5'),
-            "2026-11-30T12:00:00Z",
-            "contributor",
-        ),
-        &sha('2'),
-    );
-    let (status, body) = p.deliver("pull_request", "k-10", &open).await;
-    assert_eq!(status, 202, "{body}");
+    p.pull_request("k-10", "opened", 10, ('5', '2'), "2026-11-30T12:00:00Z")
+        .await;
     eventually("the first head's check run", || async {
         (!checks_on(&fake, &sha('5')).is_empty()).then_some(())
     })
     .await;
-    let sync = github::onto(
-        github::pull_request(
-            "synchronize",
-            10,
-            &sha('6'),
-            "2026-11-30T12:05:00Z",
-            "contributor",
-        ),
-        &sha('2'),
-    );
-    let (status, body) = p.deliver("pull_request", "k-10-sync", &sync).await;
-    assert_eq!(status, 202, "{body}");
+    p.pull_request(
+        "k-10-sync",
+        "synchronize",
+        10,
+        ('6', '2'),
+        "2026-11-30T12:05:00Z",
+    )
+    .await;
     let old = eventually("the superseded head's check run completed", || async {
         checks_on(&fake, &sha('5'))
             .into_iter()

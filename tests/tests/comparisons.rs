@@ -4,7 +4,9 @@
 //! chooses the same references.
 
 use serde_json::{Value, json};
-use sp_tests::{Backend, TestPlatform, demo_dir, demo_result as result, github, github::sha};
+use sp_tests::{
+    Backend, TestPlatform, demo_base_results, demo_dir, demo_result as result, github, github::sha,
+};
 
 const COMPARISON: &str = "query($id: ID!) { run(id: $id) { outcome comparison {
     reference { kind commit runId run { commitSha } } note broken fixed
@@ -27,15 +29,7 @@ async fn a_pull_request_is_compared_with_its_base(backend: Backend) {
     // The base: master at 2 (upper-hello passes, upper-fox fails with one
     // output, upper-broken fails: it should exit 2).
     let base = p.push("base", '2').await;
-    p.finish_run(
-        &base,
-        &[
-            result("upper-hello", 0, "equal"),
-            result("upper-fox", 0, &"a".repeat(64)),
-            result("upper-broken", 0, &"b".repeat(64)),
-        ],
-    )
-    .await;
+    p.finish_run(&base, &demo_base_results()).await;
     let first = comparison(&p, &base).await;
     assert_eq!(first["reference"], Value::Null, "{first}");
     assert_eq!(
@@ -54,19 +48,9 @@ async fn a_pull_request_is_compared_with_its_base(backend: Backend) {
 
     // A pull request onto master at 2: its build breaks upper-hello, fixes
     // upper-broken, and changes upper-fox's failing output.
-    let payload = github::onto(
-        github::pull_request(
-            "opened",
-            5,
-            &sha('3'),
-            "2026-11-30T10:00:00Z",
-            "contributor",
-        ),
-        &sha('2'),
-    );
-    let (status, body) = p.deliver("pull_request", "pr-5", &payload).await;
-    assert_eq!(status, 202, "{body}");
-    let head = body["runs"][0].as_str().expect("a run").to_string();
+    let head = p
+        .pull_request("pr-5", "opened", 5, ('3', '2'), "2026-11-30T10:00:00Z")
+        .await;
     p.finish_run(
         &head,
         &[
@@ -108,15 +92,7 @@ async fn a_pull_request_is_compared_with_its_base(backend: Backend) {
         .await;
     assert_eq!(status, 202, "{body}");
     let next = body["runs"][0].as_str().expect("a run").to_string();
-    p.finish_run(
-        &next,
-        &[
-            result("upper-hello", 0, "equal"),
-            result("upper-fox", 0, &"a".repeat(64)),
-            result("upper-broken", 0, &"b".repeat(64)),
-        ],
-    )
-    .await;
+    p.finish_run(&next, &demo_base_results()).await;
     let pushed = comparison(&p, &next).await;
     assert_eq!(pushed["reference"]["kind"], "BASE", "{pushed}");
     assert_eq!(pushed["reference"]["runId"], json!(base), "{pushed}");

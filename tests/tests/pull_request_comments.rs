@@ -10,35 +10,34 @@ use serde_json::{Value, json};
 use sp_managers::summary::MARKER;
 use sp_tests::fake_github::{Failure, FakeGithub};
 use sp_tests::github::{self, REPO, sha};
-use sp_tests::{Backend, TestPlatform, demo_dir, demo_result as result, eventually};
+use sp_tests::{
+    Backend, TestPlatform, as_github_app, demo_base_results, demo_dir, demo_result as result,
+    eventually,
+};
 
 async fn platform(backend: Backend, fake: &FakeGithub) -> TestPlatform {
     platform_with(backend, fake, false).await
 }
 
-/// With `app`, GitHub is called as an App that reports check runs.
+/// With `app`, GitHub is called as the tests' App, which reports check runs.
 async fn platform_with(backend: Backend, fake: &FakeGithub, app: bool) -> TestPlatform {
     let url = fake.url.clone();
-    let key = |name: &str| demo_dir().join("..").join(name);
     if app {
-        let public = std::fs::read(key("github-app-test-key.pub.pem")).expect("the public key");
-        fake.install_app(777, &public);
+        fake.install_test_app();
     }
     TestPlatform::start_with(backend, move |mut s| {
         s.managers = true;
         s.platforms = vec!["linux".into()];
         s.catalogue = Some(demo_dir().join("catalogue.toml"));
         s.local_vm_command = "sleep 600".into();
-        s.github_api_url = url;
         s.public_url = Some("https://ci.example.org".into());
         if app {
-            s.github_app_id = Some(777);
-            s.github_app_key = Some(key("github-app-test-key.pem"));
-            s.github_reports = "check_runs".into();
+            as_github_app(s, &url)
         } else {
+            s.github_api_url = url;
             s.github_token = Some("ghp_test".into());
+            s
         }
-        s
     })
     .await
 }
@@ -51,38 +50,10 @@ fn summaries(fake: &FakeGithub, number: u64) -> Vec<Value> {
         .collect()
 }
 
-/// master at 2: upper-hello passes, upper-fox fails with one output,
-/// upper-broken fails (it should exit 2).
+/// master at 2, with the demo's base results.
 async fn base_run(p: &TestPlatform) {
     let base = p.push("base", '2').await;
-    p.finish_run(
-        &base,
-        &[
-            result("upper-hello", 0, "equal"),
-            result("upper-fox", 0, &"a".repeat(64)),
-            result("upper-broken", 0, &"b".repeat(64)),
-        ],
-    )
-    .await;
-}
-
-/// Open pull request `number` onto master at 2 with head `head`; its run.
-async fn open(p: &TestPlatform, delivery: &str, number: u64, head: char, at: &str) -> String {
-    let action = if delivery.ends_with("-open") {
-        "opened"
-    } else {
-        "synchronize"
-    };
-    let payload = github::onto(
-        github::pull_request(action, number, &sha(head), at, "contributor"),
-        &sha('2'),
-    );
-    let (status, body) = p.deliver("pull_request", delivery, &payload).await;
-    assert_eq!(status, 202, "{body}");
-    body["runs"][0]
-        .as_str()
-        .unwrap_or_else(|| panic!("no run queued: {body}"))
-        .to_string()
+    p.finish_run(&base, &demo_base_results()).await;
 }
 
 /// The pull request stream's events of `kind`, as JSON.
@@ -108,7 +79,9 @@ async fn one_comment_is_posted_then_edited_in_place(backend: Backend) {
     let p = platform_with(backend, &fake, true).await;
     base_run(&p).await;
 
-    let head = open(&p, "c-open", 5, '3', "2026-11-30T10:00:00Z").await;
+    let head = p
+        .pull_request("c-open", "opened", 5, ('3', '2'), "2026-11-30T10:00:00Z")
+        .await;
     // GitHub redelivers the same delivery: nothing new is queued or said.
     let payload = github::onto(
         github::pull_request(
@@ -184,7 +157,15 @@ async fn one_comment_is_posted_then_edited_in_place(backend: Backend) {
     assert_eq!(written[0]["posted"], json!(true));
 
     // The next head fixes upper-hello again: the same comment is edited.
-    let next = open(&p, "c-sync", 5, '4', "2026-11-30T11:00:00Z").await;
+    let next = p
+        .pull_request(
+            "c-sync",
+            "synchronize",
+            5,
+            ('4', '2'),
+            "2026-11-30T11:00:00Z",
+        )
+        .await;
     p.finish_run(
         &next,
         &[
@@ -235,16 +216,10 @@ async fn a_comment_posted_but_not_recorded_is_edited_not_posted_again(backend: B
     );
     let p = platform(backend, &fake).await;
     base_run(&p).await;
-    let head = open(&p, "o-open", 6, '3', "2026-11-30T10:00:00Z").await;
-    p.finish_run(
-        &head,
-        &[
-            result("upper-hello", 0, "equal"),
-            result("upper-fox", 0, &"a".repeat(64)),
-            result("upper-broken", 0, &"b".repeat(64)),
-        ],
-    )
-    .await;
+    let head = p
+        .pull_request("o-open", "opened", 6, ('3', '2'), "2026-11-30T10:00:00Z")
+        .await;
+    p.finish_run(&head, &demo_base_results()).await;
     let written = eventually("CommentWritten", || async {
         let events = pr_events(&p, 6, "CommentWritten").await;
         (!events.is_empty()).then_some(events)
@@ -276,16 +251,10 @@ async fn refusals_are_recorded_and_a_second_replica_posts_nothing(backend: Backe
         Backend::Postgres => Some(p.replica().await),
         Backend::Sqlite => None,
     };
-    let head = open(&p, "r-open", 7, '3', "2026-11-30T10:00:00Z").await;
-    p.finish_run(
-        &head,
-        &[
-            result("upper-hello", 0, "equal"),
-            result("upper-fox", 0, &"a".repeat(64)),
-            result("upper-broken", 0, &"b".repeat(64)),
-        ],
-    )
-    .await;
+    let head = p
+        .pull_request("r-open", "opened", 7, ('3', '2'), "2026-11-30T10:00:00Z")
+        .await;
+    p.finish_run(&head, &demo_base_results()).await;
     let failed = eventually("CommentFailed", || async {
         let events = pr_events(&p, 7, "CommentFailed").await;
         (!events.is_empty()).then_some(events)
