@@ -302,9 +302,8 @@ impl Github {
             "description": description,
             "target_url": target_url,
         });
-        let client = self.client_for(repository).await?;
-        let call = client._post(format!("/repos/{repository}/statuses/{sha}"), Some(&body));
-        self.send(&what, call).await.map(|_| ())
+        let route = format!("/repos/{repository}/statuses/{sha}");
+        self.post(repository, &what, route, &body).await.map(|_| ())
     }
 
     /// The comments of an issue or pull request, oldest first, a page of
@@ -332,12 +331,9 @@ impl Github {
     ) -> Result<Comment, GithubError> {
         let what = crate::saga::WRITE_COMMENT.on(&format!("{repository}#{number}"));
         let body = serde_json::json!({ "body": body });
-        let client = self.client_for(repository).await?;
-        let call = client._post(
-            format!("/repos/{repository}/issues/{number}/comments"),
-            Some(&body),
-        );
-        self.answer(&what, self.send(&what, call).await?).await
+        let route = format!("/repos/{repository}/issues/{number}/comments");
+        let response = self.post(repository, &what, route, &body).await?;
+        self.answer(&what, response).await
     }
 
     /// `PATCH /repos/{repository}/issues/comments/{id}`.
@@ -349,12 +345,9 @@ impl Github {
     ) -> Result<Comment, GithubError> {
         let what = crate::saga::WRITE_COMMENT.on(&format!("{repository} comment {id}"));
         let body = serde_json::json!({ "body": body });
-        let client = self.client_for(repository).await?;
-        let call = client._patch(
-            format!("/repos/{repository}/issues/comments/{id}"),
-            Some(&body),
-        );
-        self.answer(&what, self.send(&what, call).await?).await
+        let route = format!("/repos/{repository}/issues/comments/{id}");
+        let response = self.patch(repository, &what, route, &body).await?;
+        self.answer(&what, response).await
     }
 
     /// The check run named `name` on commit `sha` that the platform made
@@ -401,9 +394,9 @@ impl Github {
         body: &serde_json::Value,
     ) -> Result<u64, GithubError> {
         let what = crate::saga::REPORT_STATUS.on(&format!("check run on {repository}"));
-        let client = self.client_for(repository).await?;
-        let call = client._post(format!("/repos/{repository}/check-runs"), Some(body));
-        let made: CheckRun = self.answer(&what, self.send(&what, call).await?).await?;
+        let route = format!("/repos/{repository}/check-runs");
+        let response = self.post(repository, &what, route, body).await?;
+        let made: CheckRun = self.answer(&what, response).await?;
         Ok(made.id)
     }
 
@@ -415,9 +408,32 @@ impl Github {
         body: &serde_json::Value,
     ) -> Result<(), GithubError> {
         let what = crate::saga::REPORT_STATUS.on(&format!("check run {id} on {repository}"));
+        let route = format!("/repos/{repository}/check-runs/{id}");
+        self.patch(repository, &what, route, body).await.map(|_| ())
+    }
+
+    /// `POST route` with a JSON body on `repository`'s behalf.
+    async fn post(
+        &self,
+        repository: &str,
+        what: &str,
+        route: String,
+        body: &serde_json::Value,
+    ) -> Result<Response, GithubError> {
         let client = self.client_for(repository).await?;
-        let call = client._patch(format!("/repos/{repository}/check-runs/{id}"), Some(body));
-        self.send(&what, call).await.map(|_| ())
+        self.send(what, client._post(route, Some(body))).await
+    }
+
+    /// `PATCH route` with a JSON body on `repository`'s behalf.
+    async fn patch(
+        &self,
+        repository: &str,
+        what: &str,
+        route: String,
+        body: &serde_json::Value,
+    ) -> Result<Response, GithubError> {
+        let client = self.client_for(repository).await?;
+        self.send(what, client._patch(route, Some(body))).await
     }
 
     async fn answer<T: DeserializeOwned>(

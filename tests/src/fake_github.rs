@@ -624,22 +624,47 @@ fn authorized(headers: &HeaderMap) -> bool {
 async fn canned(failure: Option<Failure>) -> Option<Response> {
     match failure? {
         Failure::Status(code) => Some(github_error(code, "Server Error")),
-        Failure::RateLimited { retry_after_secs } => Some(
-            (
-                StatusCode::FORBIDDEN,
-                [
-                    ("retry-after", retry_after_secs.to_string()),
-                    ("x-ratelimit-remaining", "0".to_string()),
-                ],
-                axum::Json(json!({ "message": "API rate limit exceeded" })),
+        Failure::RateLimited { retry_after_secs } => {
+            let reset = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs()
+                + retry_after_secs;
+            Some(
+                (
+                    StatusCode::FORBIDDEN,
+                    [
+                        ("retry-after", retry_after_secs.to_string()),
+                        ("x-ratelimit-remaining", "0".to_string()),
+                        ("x-ratelimit-reset", reset.to_string()),
+                    ],
+                    axum::Json(json!({ "message": "API rate limit exceeded" })),
+                )
+                    .into_response(),
             )
-                .into_response(),
-        ),
+        }
         Failure::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             Some(StatusCode::GATEWAY_TIMEOUT.into_response())
         }
     }
+}
+
+/// What GitHub answers a comment write before looking at the comment: no
+/// token, a canned failure, or a body it will not take.
+async fn comment_write_refused(
+    inner: &Arc<Mutex<Inner>>,
+    headers: &HeaderMap,
+    body: &Value,
+) -> Option<Response> {
+    if !authorized(headers) {
+        return Some(github_error(401, "Requires authentication"));
+    }
+    let failure = lock(inner).comment_failures.pop_front();
+    if let Some(answer) = canned(failure).await {
+        return Some(answer);
+    }
+    invalid_body(body)
 }
 
 async fn list_comments(
@@ -683,14 +708,7 @@ async fn create_comment(
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    if !authorized(&headers) {
-        return github_error(401, "Requires authentication");
-    }
-    let failure = lock(&inner).comment_failures.pop_front();
-    if let Some(answer) = canned(failure).await {
-        return answer;
-    }
-    if let Some(refused) = invalid_body(&body) {
+    if let Some(refused) = comment_write_refused(&inner, &headers, &body).await {
         return refused;
     }
     let repository = format!("{owner}/{repo}");
@@ -720,14 +738,7 @@ async fn update_comment(
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    if !authorized(&headers) {
-        return github_error(401, "Requires authentication");
-    }
-    let failure = lock(&inner).comment_failures.pop_front();
-    if let Some(answer) = canned(failure).await {
-        return answer;
-    }
-    if let Some(refused) = invalid_body(&body) {
+    if let Some(refused) = comment_write_refused(&inner, &headers, &body).await {
         return refused;
     }
     let repository = format!("{owner}/{repo}");
@@ -882,30 +893,8 @@ async fn create_status(
             .and_then(VecDeque::pop_front);
         for_state.or_else(|| i.status_failures.get_mut("*").and_then(VecDeque::pop_front))
     };
-    match failure {
-        Some(Failure::Status(code)) => return github_error(code, "Server Error"),
-        Some(Failure::RateLimited { retry_after_secs }) => {
-            let reset = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs()
-                + retry_after_secs;
-            return (
-                StatusCode::FORBIDDEN,
-                [
-                    ("retry-after", retry_after_secs.to_string()),
-                    ("x-ratelimit-remaining", "0".to_string()),
-                    ("x-ratelimit-reset", reset.to_string()),
-                ],
-                axum::Json(json!({ "message": "API rate limit exceeded" })),
-            )
-                .into_response();
-        }
-        Some(Failure::Hang) => {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            return StatusCode::GATEWAY_TIMEOUT.into_response();
-        }
-        None => {}
+    if let Some(answer) = canned(failure).await {
+        return answer;
     }
     let valid = matches!(
         body["state"].as_str(),
