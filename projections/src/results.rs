@@ -12,7 +12,6 @@ use sp_domain::verdict::{find_test, judge};
 use crate::batch::{delete_runs, rows_per_statement};
 use crate::runner::{Projection, ProjectionError, Step};
 use sp_eventstore::Tx;
-use sp_eventstore::on_tx;
 
 #[derive(Debug, Default)]
 pub struct ResultsProjection;
@@ -22,7 +21,11 @@ impl ResultsProjection {
 }
 
 const INSERT: &str = "INSERT INTO sample_results (run_id, test_id, attempt, categories, passed,
-    exit_code, runtime_ms, timed_out, mismatches, outputs, definition, reproduce) ";
+    exit_code, runtime_ms, timed_out, mismatches, outputs, definition, reproduce)";
+/// PostgreSQL's rows: one array per column.
+const UNNEST: &str = " SELECT * FROM UNNEST($1::text[], $2::text[], $3::int4[], $4::text[],
+    $5::bool[], $6::int4[], $7::int8[], $8::bool[], $9::text[], $10::text[], $11::text[],
+    $12::text[])";
 const COLUMNS: usize = 12;
 const ON_CONFLICT: &str = " ON CONFLICT (run_id, test_id) DO UPDATE SET attempt = excluded.attempt,
     passed = excluded.passed, exit_code = excluded.exit_code,
@@ -112,26 +115,51 @@ impl Projection for ResultsProjection {
         delete_runs(tx, "sample_results", &retried).await?;
         let mut rows: Vec<(usize, Row)> = rows.into_values().collect();
         rows.sort_unstable_by_key(|(i, _)| *i);
-        for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
-            on_tx!(&mut *tx, c => {
-                let mut q = sqlx::QueryBuilder::new(INSERT);
-                q.push_values(chunk, |mut b, (_, r)| {
-                    b.push_bind(&r.run_id)
-                        .push_bind(&r.test_id)
-                        .push_bind(r.attempt)
-                        .push_bind(&r.categories)
-                        .push_bind(r.passed)
-                        .push_bind(r.exit_code)
-                        .push_bind(r.runtime_ms)
-                        .push_bind(r.timed_out)
-                        .push_bind(&r.mismatches)
-                        .push_bind(&r.outputs)
-                        .push_bind(&r.definition)
-                        .push_bind(&r.reproduce);
-                });
-                q.push(ON_CONFLICT);
-                q.build().execute(c).await?.rows_affected()
-            });
+        let rows: Vec<Row> = rows.into_iter().map(|(_, r)| r).collect();
+        match tx {
+            // One statement of twelve arrays: PostgreSQL plans it once,
+            // where a VALUES list of thousands of rows is parsed anew.
+            Tx::Postgres(_) if rows.is_empty() => {}
+            Tx::Postgres(t) => {
+                let column = |f: fn(&Row) -> &str| rows.iter().map(f).collect::<Vec<_>>();
+                sqlx::query(&format!("{INSERT}{UNNEST}{ON_CONFLICT}"))
+                    .bind(column(|r| &r.run_id))
+                    .bind(column(|r| &r.test_id))
+                    .bind(rows.iter().map(|r| r.attempt).collect::<Vec<_>>())
+                    .bind(column(|r| &r.categories))
+                    .bind(rows.iter().map(|r| r.passed).collect::<Vec<_>>())
+                    .bind(rows.iter().map(|r| r.exit_code).collect::<Vec<_>>())
+                    .bind(rows.iter().map(|r| r.runtime_ms).collect::<Vec<_>>())
+                    .bind(rows.iter().map(|r| r.timed_out).collect::<Vec<_>>())
+                    .bind(column(|r| &r.mismatches))
+                    .bind(column(|r| &r.outputs))
+                    .bind(column(|r| &r.definition))
+                    .bind(column(|r| &r.reproduce))
+                    .execute(&mut **t)
+                    .await?;
+            }
+            Tx::Sqlite(t) => {
+                for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
+                    let mut q = sqlx::QueryBuilder::new(INSERT);
+                    q.push(" ");
+                    q.push_values(chunk, |mut b, r| {
+                        b.push_bind(&r.run_id)
+                            .push_bind(&r.test_id)
+                            .push_bind(r.attempt)
+                            .push_bind(&r.categories)
+                            .push_bind(r.passed)
+                            .push_bind(r.exit_code)
+                            .push_bind(r.runtime_ms)
+                            .push_bind(r.timed_out)
+                            .push_bind(&r.mismatches)
+                            .push_bind(&r.outputs)
+                            .push_bind(&r.definition)
+                            .push_bind(&r.reproduce);
+                    });
+                    q.push(ON_CONFLICT);
+                    q.build().execute(&mut **t).await?;
+                }
+            }
         }
         changed.dedup();
         Ok(changed)
