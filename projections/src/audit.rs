@@ -50,11 +50,23 @@ impl Projection for AuditProjection {
             Tx::Postgres(t) => {
                 sqlx::query(&format!("{INSERT}{UNNEST}{ON_CONFLICT}"))
                     .bind(rows.iter().map(|(_, e)| e.position).collect::<Vec<_>>())
-                    .bind(rows.iter().map(|(run, _)| run.to_string()).collect::<Vec<_>>())
+                    .bind(
+                        rows.iter()
+                            .map(|(run, _)| run.to_string())
+                            .collect::<Vec<_>>(),
+                    )
                     .bind(rows.iter().map(|(_, e)| version(e)).collect::<Vec<_>>())
-                    .bind(rows.iter().map(|(_, e)| e.event_type.as_str()).collect::<Vec<_>>())
+                    .bind(
+                        rows.iter()
+                            .map(|(_, e)| e.event_type.as_str())
+                            .collect::<Vec<_>>(),
+                    )
                     .bind(rows.iter().map(|(_, e)| schema(e)).collect::<Vec<_>>())
-                    .bind(rows.iter().map(|(_, e)| e.metadata.actor.as_str()).collect::<Vec<_>>())
+                    .bind(
+                        rows.iter()
+                            .map(|(_, e)| e.metadata.actor.as_str())
+                            .collect::<Vec<_>>(),
+                    )
                     .bind(
                         rows.iter()
                             .map(|(_, e)| e.metadata.correlation_id.to_string())

@@ -6,8 +6,9 @@
 use async_trait::async_trait;
 use sp_domain::ErrorClass;
 use sp_domain::pull_request::PullRequestEvent;
-use sp_eventstore::{RecordedEvent, Tx, on_tx};
+use sp_eventstore::{Tx, on_tx};
 
+use crate::batch::rows_per_statement;
 use crate::runner::{Projection, ProjectionError, Step, decode};
 
 #[derive(Debug, Default)]
@@ -24,30 +25,61 @@ pub fn pull_request_of(stream: &str) -> Option<(&str, i64)> {
     Some((repository, number.parse().ok()?))
 }
 
-async fn apply_event(tx: &mut Tx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
-    let Some((repository, number)) = pull_request_of(&event.stream_id) else {
-        return Ok(());
-    };
-    let stream = event.stream_id.as_str();
-    match decode::<PullRequestEvent>(event)? {
-        PullRequestEvent::HeadObserved(head) => {
-            let runs: Vec<String> = head.runs.iter().map(|r| r.run_id.to_string()).collect();
-            let sql = "INSERT INTO pull_request_comments (stream, repository, number, head_seq,
-                    head_sha, head_runs, closed)
-                VALUES ($1, $2, $3, $4, $5, $6, FALSE)
-                ON CONFLICT (stream) DO UPDATE SET head_seq = excluded.head_seq,
-                    head_sha = excluded.head_sha, head_runs = excluded.head_runs, closed = FALSE";
-            on_tx!(&mut *tx, c => sqlx::query(sql)
-                .bind(stream)
-                .bind(repository)
-                .bind(number)
-                .bind(i64::from(head.seq))
-                .bind(&head.sha)
-                .bind(runs.join(","))
-                .execute(c)
-                .await?
-                .rows_affected());
-        }
+/// A pull request's new head, as the model's row takes it.
+struct Head {
+    stream: String,
+    repository: String,
+    number: i64,
+    seq: i64,
+    sha: String,
+    runs: String,
+}
+
+/// Heads observed in a row, written in one statement: a pull request opened
+/// or pushed to is most of what this model sees.
+async fn write_heads(tx: &mut Tx<'_>, heads: &mut Vec<Head>) -> Result<(), ProjectionError> {
+    // One row per pull request (an upsert may not touch a row twice), the
+    // last head winning.
+    let mut seen = std::collections::HashSet::new();
+    let rows: Vec<&Head> = heads
+        .iter()
+        .rev()
+        .filter(|h| seen.insert(h.stream.as_str()))
+        .collect();
+    for chunk in rows.chunks(rows_per_statement(6)) {
+        on_tx!(&mut *tx, c => {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO pull_request_comments (stream, repository, number, head_seq,
+                    head_sha, head_runs, closed) ",
+            );
+            q.push_values(chunk, |mut b, h| {
+                b.push_bind(&h.stream)
+                    .push_bind(&h.repository)
+                    .push_bind(h.number)
+                    .push_bind(h.seq)
+                    .push_bind(&h.sha)
+                    .push_bind(&h.runs)
+                    .push("FALSE");
+            });
+            q.push(
+                " ON CONFLICT (stream) DO UPDATE SET head_seq = excluded.head_seq,
+                    head_sha = excluded.head_sha, head_runs = excluded.head_runs, closed = FALSE",
+            );
+            q.build().execute(c).await?.rows_affected()
+        });
+    }
+    heads.clear();
+    Ok(())
+}
+
+async fn apply_event(
+    tx: &mut Tx<'_>,
+    event: &PullRequestEvent,
+    stream: &str,
+) -> Result<(), ProjectionError> {
+    match event {
+        // Collected by the caller and written by `write_heads`.
+        PullRequestEvent::HeadObserved(_) => {}
         PullRequestEvent::PullRequestClosed(_) => {
             let sql = "UPDATE pull_request_comments SET closed = TRUE WHERE stream = $1";
             on_tx!(&mut *tx, c => sqlx::query(sql).bind(stream).execute(c).await?.rows_affected());
@@ -96,12 +128,31 @@ impl Projection for CommentsProjection {
         steps: &[Step<'_>],
     ) -> Result<Vec<String>, ProjectionError> {
         let mut changed = Vec::new();
+        let mut heads = Vec::new();
         for step in steps {
-            if step.event.stream_id.starts_with("pr-") {
-                apply_event(tx, step.event).await?;
-                changed.push(step.event.stream_id.clone());
+            let event = step.event;
+            let Some((repository, number)) = pull_request_of(&event.stream_id) else {
+                continue;
+            };
+            let decoded = decode::<PullRequestEvent>(event)?;
+            if let PullRequestEvent::HeadObserved(head) = &decoded {
+                let runs: Vec<String> = head.runs.iter().map(|r| r.run_id.to_string()).collect();
+                heads.push(Head {
+                    stream: event.stream_id.clone(),
+                    repository: repository.to_string(),
+                    number,
+                    seq: i64::from(head.seq),
+                    sha: head.sha.clone(),
+                    runs: runs.join(","),
+                });
+            } else {
+                // What follows a head applies to the row the head wrote.
+                write_heads(tx, &mut heads).await?;
+                apply_event(tx, &decoded, &event.stream_id).await?;
             }
+            changed.push(event.stream_id.clone());
         }
+        write_heads(tx, &mut heads).await?;
         changed.dedup();
         Ok(changed)
     }
