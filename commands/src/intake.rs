@@ -294,6 +294,9 @@ impl Intake {
 
     /// The runs a delivery touches, read in one round trip.
     async fn read_runs(&self, ids: &[RunId]) -> Result<HashMap<RunId, Loaded<RunState>>, Attempt> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
         let streams: Vec<String> = ids.iter().map(RunId::stream).collect();
         let read = self.read(&streams).await?;
         let mut runs = HashMap::with_capacity(ids.len());
@@ -445,12 +448,15 @@ impl Intake {
             author: pr.author.clone(),
             platforms: self.config.platforms.clone(),
         };
-        let state =
+        let (state, new_head) =
             match self
                 .pull_requests
                 .prepare_loaded(&stream, loaded, &command, &ctx.envelope("pr"))
             {
-                Ok(prepared) => work.add(prepared).state,
+                Ok(prepared) => {
+                    let outcome = work.add(prepared);
+                    (outcome.state, !outcome.events.is_empty())
+                }
                 Err(CommandError::Rejected(reason @ PullRequestRejection::Stale { .. })) => {
                     return Ok(DeliveryOutcome::Ignored {
                         reason: format!("stale delivery: {reason}"),
@@ -475,7 +481,15 @@ impl Intake {
                     .map(|old| (run.run_id, old))
             })
             .collect();
-        let mut touched: Vec<RunId> = head.runs.iter().map(|r| r.run_id).collect();
+        // A head observed now names runs that cannot exist yet (their ids
+        // hold the head's sequence number; a concurrent writer of the same
+        // head conflicts on the pull request's stream), so only the runs it
+        // supersedes are read: a pull request's first head needs no read.
+        let mut touched: Vec<RunId> = if new_head {
+            Vec::new()
+        } else {
+            head.runs.iter().map(|r| r.run_id).collect()
+        };
         touched.extend(older.iter().map(|(_, old)| *old));
         let mut states = self.read_runs(&touched).await?;
 

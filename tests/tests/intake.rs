@@ -673,7 +673,42 @@ async fn bad_queries_are_refused_with_a_code(backend: Backend) {
     );
 }
 
+/// Two deliveries of one new head at once (GitHub sends `opened` and
+/// `labeled` together): the loser of the race is answered from the winner's
+/// record, so one run is queued and both are answered.
+async fn two_deliveries_of_a_new_head_at_once_queue_one_run(backend: Backend) {
+    let p = TestPlatform::start_with(backend, |mut s| {
+        s.platforms = vec!["linux".into()];
+        s
+    })
+    .await;
+    for number in 1..=8u64 {
+        let head = format!("{number:040x}");
+        let payload = github::pull_request("opened", number, &head, "2026-11-30T10:00:00Z", "a");
+        let (id_a, id_b) = (format!("race-{number}-a"), format!("race-{number}-b"));
+        let (a, b) = tokio::join!(
+            p.deliver("pull_request", &id_a, &payload),
+            p.deliver("pull_request", &id_b, &payload),
+        );
+        assert_eq!((a.0, b.0), (202, 202), "both answered: {} / {}", a.1, b.1);
+        let (mut first, mut second) = (ids(&a.1["runs"]), ids(&b.1["runs"]));
+        first.append(&mut second);
+        first.dedup();
+        assert_eq!(first.len(), 1, "one run for the head: {} / {}", a.1, b.1);
+    }
+    p.caught_up().await;
+    let runs = p
+        .query("{ runs(first: 50) { edges { node { id } } } }", json!({}))
+        .await;
+    assert_eq!(
+        runs["runs"]["edges"].as_array().map(Vec::len),
+        Some(8),
+        "{runs}"
+    );
+}
+
 sp_tests::on_both_backends!(
+    two_deliveries_of_a_new_head_at_once_queue_one_run,
     pushes_queue_a_run_per_platform_and_redeliveries_change_nothing,
     bad_deliveries_are_refused_and_record_nothing,
     pull_request_updates_supersede_and_late_deliveries_do_not,
