@@ -293,6 +293,7 @@ impl Settings {
         &self,
         listening_on: std::net::SocketAddr,
         files: &sp_files::Files,
+        metrics: &sp_managers::Metrics,
     ) -> Result<sp_managers::ManagersConfig, String> {
         use std::time::Duration;
 
@@ -378,12 +379,13 @@ impl Settings {
             vm_delete: sp_managers::CallPolicy::new(Duration::from_secs(60), 3),
             reconcile_every: Duration::from_secs(self.reconcile_every_secs.max(1)),
             artifacts,
-            github,
+            github: github.map(|g| g.counted_by(metrics.clone())),
             status_context: self.status_context.clone(),
             pull_request_comments: self.pull_request_comments,
             check_runs: checks,
             tick: sp_managers::TICK,
             vm_delete_pauses: sp_managers::VM_DELETE_PAUSES,
+            metrics: metrics.clone(),
         })
     }
 

@@ -57,8 +57,9 @@ pub async fn serve(
         catalogues.clone(),
     );
     let (changes, _) = broadcast::channel(1024);
+    let metrics = sp_managers::Metrics::new();
     let managers_config = settings
-        .managers(address, &files)
+        .managers(address, &files, &metrics)
         .map_err(|e| anyhow::anyhow!("invalid settings: {e}"))?;
     let provider = vm_provider(&settings).await?;
     let health = sp_managers::Health::default();
@@ -112,7 +113,11 @@ pub async fn serve(
         files: files.clone(),
         max_sample_bytes: settings.max_sample_bytes,
         anonymous_read: settings.anonymous_read,
+        metrics: metrics.clone(),
+        platforms: settings.platforms.clone(),
+        vm_provider: settings.vm_provider.clone(),
     });
+    tokio::spawn(keep_up(metrics, shutdown.clone()));
 
     tracing::info!(
         "listening on http://{address} (database: {} {})",
@@ -222,6 +227,18 @@ fn local_vm_command(settings: &Settings) -> anyhow::Result<String> {
         "exec '{}' runner",
         me.display().to_string().replace('\'', "'\\''")
     ))
+}
+
+/// The metrics' upkeep: histogram samples are folded in every few seconds,
+/// scraped or not.
+async fn keep_up(metrics: sp_managers::Metrics, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = every.tick() => metrics.upkeep(),
+        }
+    }
 }
 
 /// Run the process managers whenever this instance holds the lease; stand

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Managers;
 use crate::backoff::Backoff;
 use crate::external::{CallError, call};
+use crate::metrics::{Metrics, Service};
 use crate::saga::FETCH_ARTIFACT;
 use crate::wake::Wake;
 
@@ -135,7 +136,7 @@ async fn fetch_for(m: &Managers, client: &reqwest::Client, row: &RunRow, work: &
                 .replace("{repository}", &row.repository)
                 .replace("{commit}", &row.commit_sha)
                 .replace("{platform}", &row.platform);
-            download(client, &url, None, store).await
+            download(&m.config.metrics, client, &url, None, store).await
         }
         ArtifactSource::GithubActions { names, store } => match &m.config.github {
             Some(github) => {
@@ -150,6 +151,7 @@ async fn fetch_for(m: &Managers, client: &reqwest::Client, row: &RunRow, work: &
                     names,
                     store,
                     m.clock.now(),
+                    &m.config.metrics,
                 )
                 .await
             }
@@ -215,6 +217,7 @@ pub async fn from_github(
     names: &std::collections::BTreeMap<String, String>,
     store: &ArtifactStore,
     now: chrono::DateTime<chrono::Utc>,
+    metrics: &Metrics,
 ) -> Result<Fetched, CallError> {
     let BuildOf {
         repository,
@@ -258,8 +261,8 @@ pub async fn from_github(
                         )));
                     }
                     let token = github.token_for(repository).await.map_err(|e| e.error)?;
-                    return download(client, &artifact.archive_download_url, Some(&token), store)
-                        .await;
+                    let url = &artifact.archive_download_url;
+                    return download(metrics, client, url, Some(&token), store).await;
                 }
                 recent_success |= run
                     .updated_at
@@ -295,6 +298,7 @@ pub async fn from_github(
 
 /// Download `url` into the store, streaming, capped and hashed.
 pub async fn download(
+    metrics: &Metrics,
     client: &reqwest::Client,
     url: &str,
     bearer: Option<&str>,
@@ -302,7 +306,10 @@ pub async fn download(
 ) -> Result<Fetched, CallError> {
     let what = FETCH_ARTIFACT.on(url);
     let policy = crate::external::CallPolicy::new(store.timeout, 3);
-    call(&what, &policy, || download_once(client, url, bearer, store)).await
+    let fetched = call(&what, &policy, || download_once(client, url, bearer, store));
+    metrics
+        .outside_call(Service::Artifacts, "download", fetched)
+        .await
 }
 
 async fn download_once(

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::external::CallError;
+use crate::metrics::{Metrics, Service};
 
 /// How to reach GitHub.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +83,8 @@ pub struct Github {
     /// With an App: per repository, a client on its installation (octocrab
     /// mints and renews the installation token).
     installations: Arc<Mutex<HashMap<String, Octocrab>>>,
+    /// Where its calls are counted and timed, once the platform says.
+    metrics: Option<Metrics>,
 }
 
 /// A response as octocrab hands it over.
@@ -153,7 +156,14 @@ impl Github {
             client,
             config,
             installations: Arc::default(),
+            metrics: None,
         })
+    }
+
+    /// Count and time every call in `metrics`.
+    pub fn counted_by(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The client that acts on `repository`: with an App, on the
@@ -179,7 +189,9 @@ impl Github {
         let call = self
             .client
             ._get(format!("/repos/{repository}/installation"));
-        let found: Installation = self.answer(&what, self.send(&what, call).await?).await?;
+        let found: Installation = self
+            .answer(&what, self.send("get", &what, call).await?)
+            .await?;
         let client = self
             .client
             .installation(octocrab::models::InstallationId(found.id))
@@ -250,7 +262,33 @@ impl Github {
 
     /// One request, bounded by the timeout; a response that is not a
     /// success is classified.
+    /// One request (`method`, for the metrics), counted and timed.
     async fn send(
+        &self,
+        method: &'static str,
+        what: &str,
+        call: impl std::future::Future<Output = Result<Response, octocrab::Error>>,
+    ) -> Result<Response, GithubError> {
+        let Some(metrics) = &self.metrics else {
+            return self.send_once(what, call).await;
+        };
+        // Counted by the class of the failure; the error's details (the
+        // rate limit's reset) are kept for the caller.
+        let mut failure = None;
+        let counted = metrics.outside_call(Service::Github, method, async {
+            self.send_once(what, call).await.map_err(|e| {
+                let class = e.error.clone();
+                failure = Some(e);
+                class
+            })
+        });
+        match counted.await {
+            Ok(response) => Ok(response),
+            Err(error) => Err(failure.unwrap_or_else(|| error.into())),
+        }
+    }
+
+    async fn send_once(
         &self,
         what: &str,
         call: impl std::future::Future<Output = Result<Response, octocrab::Error>>,
@@ -278,7 +316,7 @@ impl Github {
         path: &str,
     ) -> Result<T, GithubError> {
         let client = self.client_for(repository).await?;
-        let response = self.send(what, client._get(path)).await?;
+        let response = self.send("get", what, client._get(path)).await?;
         self.answer(what, response).await
     }
 
@@ -421,7 +459,8 @@ impl Github {
         body: &serde_json::Value,
     ) -> Result<Response, GithubError> {
         let client = self.client_for(repository).await?;
-        self.send(what, client._post(route, Some(body))).await
+        self.send("post", what, client._post(route, Some(body)))
+            .await
     }
 
     /// `PATCH route` with a JSON body on `repository`'s behalf.
@@ -433,7 +472,8 @@ impl Github {
         body: &serde_json::Value,
     ) -> Result<Response, GithubError> {
         let client = self.client_for(repository).await?;
-        self.send(what, client._patch(route, Some(body))).await
+        self.send("patch", what, client._patch(route, Some(body)))
+            .await
     }
 
     async fn answer<T: DeserializeOwned>(

@@ -45,6 +45,7 @@ pub mod external;
 pub mod github;
 pub mod health;
 pub mod local;
+pub mod metrics;
 pub mod provider;
 pub mod reconcile;
 pub mod saga;
@@ -67,6 +68,7 @@ use sp_projections::Change;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+pub use self::metrics::Metrics;
 pub use artifacts::ArtifactSource;
 pub use credentials::RunnerKeys;
 pub use external::{CallError, CallPolicy};
@@ -102,6 +104,8 @@ pub struct ManagersConfig {
     /// Pauses between failed deletions of one VM: the first, and the most
     /// it grows to ([`VM_DELETE_PAUSES`] in production).
     pub vm_delete_pauses: (Duration, Duration),
+    /// Where outside calls, deadlines fired and retries are counted.
+    pub metrics: Metrics,
 }
 
 /// Pauses between failed deletions of one VM, first and longest.
@@ -258,11 +262,13 @@ impl Managers {
         command: &RunCommand,
     ) -> Result<Vec<sp_domain::RunEvent>, CommandError<Rejection>> {
         let envelope = Envelope::new(self.actor(manager)).correlated(run.0);
-        Ok(self
+        let events = self
             .runs
             .execute(&run.stream(), command, &envelope)
             .await?
-            .events)
+            .events;
+        self.config.metrics.recorded(&events);
+        Ok(events)
     }
 
     /// Record something that went wrong outside any run.

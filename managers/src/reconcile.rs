@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Managers;
 use crate::external::{CallPolicy, call};
+use crate::metrics::Service;
 use crate::provider::{MANAGED_LABEL, RUN_LABEL, VmInfo, VmState};
 use crate::saga::DELETE_ORPHAN;
 
@@ -37,10 +38,14 @@ pub async fn run(m: Managers, stop: CancellationToken) {
 pub async fn reconcile(m: &Managers, missing_once: &mut HashSet<String>) {
     let managed = BTreeMap::from([(MANAGED_LABEL.0.to_string(), MANAGED_LABEL.1.to_string())]);
     let list_policy = CallPolicy::new(m.config.vm_delete.timeout, 3);
-    let listed = match call("list the platform's VMs", &list_policy, || {
+    let listing = call("list the platform's VMs", &list_policy, || {
         m.provider.list(&managed)
-    })
-    .await
+    });
+    let listed = match m
+        .config
+        .metrics
+        .outside_call(Service::Compute, "list", listing)
+        .await
     {
         Ok(listed) => listed,
         Err(e) => {
@@ -206,7 +211,13 @@ async fn forget_abandoned_vms_now_gone(m: &Managers, listed: &HashSet<&str>) {
 /// Delete a VM no run can account for, and record that it happened.
 async fn delete_orphan(m: &Managers, vm: &VmInfo, why: &str) {
     let what = DELETE_ORPHAN.on(&vm.name);
-    match call(&what, &m.config.vm_delete, || m.provider.delete(&vm.name)).await {
+    let deleted = call(&what, &m.config.vm_delete, || m.provider.delete(&vm.name));
+    match m
+        .config
+        .metrics
+        .outside_call(Service::Compute, "delete", deleted)
+        .await
+    {
         Ok(()) => {
             m.notice(
                 NAME,

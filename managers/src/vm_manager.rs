@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Managers;
 use crate::backoff::Backoff;
 use crate::external::call;
+use crate::metrics::Service;
 use crate::provider::{CreateVm, labels};
 use crate::saga::{CREATE_VM, DELETE_VM};
 use crate::wake::Wake;
@@ -192,7 +193,11 @@ async fn create(m: &Managers, vm: &VmRow) {
     let what = CREATE_VM.on(&vm.vm_name);
     let created = tokio::time::timeout(
         budget,
-        call(&what, &m.config.vm_create, || m.provider.create(&request)),
+        m.config.metrics.outside_call(
+            Service::Compute,
+            "create",
+            call(&what, &m.config.vm_create, || m.provider.create(&request)),
+        ),
     )
     .await;
     let command = match created {
@@ -219,10 +224,14 @@ async fn create(m: &Managers, vm: &VmRow) {
 async fn delete(m: &Managers, vm: &VmRow) -> bool {
     let run = vm.run_id;
     let what = DELETE_VM.on(&vm.vm_name);
-    let command = match call(&what, &m.config.vm_delete, || {
+    let deleted = call(&what, &m.config.vm_delete, || {
         m.provider.delete(&vm.vm_name)
-    })
-    .await
+    });
+    let command = match m
+        .config
+        .metrics
+        .outside_call(Service::Compute, "delete", deleted)
+        .await
     {
         Ok(()) => RunCommand::RecordVmDeleted {
             vm_name: vm.vm_name.clone(),

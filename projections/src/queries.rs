@@ -252,6 +252,22 @@ pub async fn waiting_summary(
     Ok(on_pool!(pool, p => sqlx::query_as(sql).bind(platform).fetch_one(p).await?))
 }
 
+/// Runs in the queue per platform and status (`queued`, `running`), as the
+/// queue model keeps count.
+pub async fn queue_counts(pool: &Pool) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    let sql = "SELECT platform, status, entries FROM queue_counts ORDER BY platform, status";
+    Ok(on_pool!(pool, p => sqlx::query_as(sql).fetch_all(p).await?))
+}
+
+/// VMs not yet deleted, per platform and status: the index on (status,
+/// platform) keeps this to the live ones however many were deleted.
+pub async fn vm_counts(pool: &Pool) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    let sql = "SELECT platform, status, COUNT(*) FROM vms
+               WHERE status IN ('requested', 'created', 'delete_requested', 'abandoned')
+               GROUP BY platform, status ORDER BY platform, status";
+    Ok(on_pool!(pool, p => sqlx::query_as(sql).fetch_all(p).await?))
+}
+
 /// Runs that have a VM or are getting one (at most the platforms'
 /// capacities), per platform in queue order.
 pub async fn running(pool: &Pool, platform: Option<&str>) -> Result<Vec<QueueEntry>, sqlx::Error> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sp_tests::github::sha;
-use sp_tests::{Backend, TestPlatform, demo_dir, demo_runner, eventually};
+use sp_tests::{Backend, TestPlatform, demo_dir, demo_runner, eventually, metric};
 
 const RUNNER: &str = env!("CARGO_BIN_EXE_sample-runner");
 
@@ -184,6 +184,20 @@ async fn a_killed_runner_is_retried_through_the_heartbeat_deadline(backend: Back
         (deleted >= 2).then_some(())
     })
     .await;
+    // What an operator's dashboard shows of it.
+    let (status, scrape) = p.get_text("/metrics").await;
+    assert_eq!(status, 200);
+    let stage = timed_out["stage"].as_str().unwrap_or_default();
+    let fired = format!(r#"sp_deadlines_fired_total{{stage="{stage}"}}"#);
+    assert_eq!(metric(&scrape, &fired), Some(1.0), "{scrape}");
+    let retried = r#"sp_retries_scheduled_total{cause="timeout"}"#;
+    assert_eq!(metric(&scrape, retried), Some(1.0), "{scrape}");
+    let fetched =
+        r#"sp_outside_calls_total{service="artifacts",operation="download",outcome="ok"}"#;
+    assert!(
+        metric(&scrape, fetched).is_some_and(|n| n >= 1.0),
+        "{scrape}"
+    );
 }
 
 /// The full job against GitHub: the artifact from the commit's Actions build
@@ -319,6 +333,22 @@ async fn with_github_artifacts_and_statuses(backend: Backend) {
         .collect();
     assert_eq!(stored, vec!["pending", "failure"], "nothing sent twice");
     assert_eq!(github.status_attempts(), 1 + 2 + 1, "{stored:?}");
+    // The same four, as an operator's metrics count them (the artifact's
+    // lookups are GETs; posts are statuses only here).
+    let (_, scrape) = p.get_text("/metrics").await;
+    let posts = |outcome: &str| {
+        metric(
+            &scrape,
+            &format!(
+                r#"sp_outside_calls_total{{service="github",operation="post",outcome="{outcome}"}}"#
+            ),
+        )
+        .unwrap_or(0.0)
+    };
+    assert_eq!(posts("ok"), 2.0, "{scrape}");
+    assert_eq!(posts("retryable") + posts("quota"), 2.0, "{scrape}");
+    let gets = r#"sp_outside_calls_total{service="github",operation="get",outcome="ok"}"#;
+    assert!(metric(&scrape, gets).is_some_and(|n| n >= 2.0), "{scrape}");
 }
 
 /// Tests in the big catalogue: a run's cost must stay linear in it.

@@ -344,6 +344,7 @@ fn config() -> ManagersConfig {
         check_runs: false,
         tick: Duration::from_millis(10),
         vm_delete_pauses: (Duration::from_millis(10), Duration::from_millis(100)),
+        metrics: sp_managers::Metrics::default(),
     }
 }
 

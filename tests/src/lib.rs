@@ -622,6 +622,15 @@ async fn table_rows(pool: &sp_eventstore::Pool, table: &str) -> Vec<String> {
     }
 }
 
+/// The value of one series in a `/metrics` scrape (`name{labels}` exactly as
+/// rendered), if it is there.
+pub fn metric(scrape: &str, series: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// Poll `check` until it gives a value; fail after ten seconds.
 pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where

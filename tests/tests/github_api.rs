@@ -50,6 +50,7 @@ async fn fetch(
         &names(),
         &store(dir, max_bytes),
         chrono::Utc::now(),
+        &sp_managers::Metrics::default(),
     )
     .await
 }

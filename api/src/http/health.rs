@@ -5,8 +5,11 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use serde_json::{Map, Value, json};
+use sp_managers::metrics::QueueState;
+use sp_projections::queries;
 
 use super::AppState;
 
@@ -69,7 +72,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Val
     // does not make it unready, but a person must act, and here is what on.
     if let Ok(Ok(abandoned)) = tokio::time::timeout(
         CHECK_TIMEOUT,
-        sp_projections::queries::vms_with_status(&state.db.pool, "abandoned"),
+        queries::vms_with_status(&state.db.pool, "abandoned"),
     )
     .await
     {
@@ -109,4 +112,103 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Val
         status,
         Json(json!({ "ready": ready, "checks": checks, "store": store })),
     )
+}
+
+/// The statuses a VM row has until it is deleted; `abandoned` needs a person.
+const LIVE_VM_STATUSES: [&str; 4] = ["requested", "created", "delete_requested", "abandoned"];
+
+/// `GET /metrics`: Prometheus' text format. The deployment's state is read
+/// from the read models now; a part that cannot be read is left out (and
+/// logged), so a scrape still carries the rest and the counts.
+pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let now = chrono::Utc::now();
+    let pool = &state.db.pool;
+    let mut gauges = sp_managers::metrics::State {
+        provider: state.vm_provider.clone(),
+        managers_leader: state.managers.role().starts_with("leader"),
+        read_models_applying: state.projections.iter().any(|(_, s)| !s.borrow().following),
+        ..Default::default()
+    };
+    let read = async {
+        let counts = queries::queue_counts(pool)
+            .await
+            .map_err(|e| e.to_string())?;
+        let count = |platform: &str, status: &str| {
+            counts
+                .iter()
+                .find(|(p, s, _)| p == platform && s == status)
+                .map_or(0, |(_, _, n)| *n)
+        };
+        let mut platforms: Vec<String> = state.platforms.clone();
+        platforms.extend(counts.iter().map(|(p, _, _)| p.clone()));
+        platforms.sort();
+        platforms.dedup();
+        for platform in platforms {
+            let (_, oldest) = queries::waiting_summary(pool, &platform)
+                .await
+                .map_err(|e| e.to_string())?;
+            gauges.queues.push(QueueState {
+                waiting: count(&platform, "queued"),
+                running: count(&platform, "running"),
+                oldest_wait_seconds: oldest.map_or(0.0, |at| seconds_since(at, now)),
+                platform,
+            });
+        }
+        // Every (platform, status) pair, zeros included, so a count that
+        // drops to nothing reads 0 and not its last value.
+        let vms = queries::vm_counts(pool).await.map_err(|e| e.to_string())?;
+        for q in &gauges.queues {
+            for status in LIVE_VM_STATUSES {
+                let n = vms
+                    .iter()
+                    .find(|(p, s, _)| *p == q.platform && s == status)
+                    .map_or(0, |(_, _, n)| *n);
+                gauges.vms.push((q.platform.clone(), status.to_string(), n));
+            }
+        }
+        let head = state
+            .db
+            .store
+            .head_position()
+            .await
+            .map_err(|e| e.to_string())?;
+        for (name, status) in &state.projections {
+            let checkpoint = status.borrow().checkpoint;
+            let behind = (head - checkpoint.position).max(0);
+            let oldest = if behind > 0 {
+                state
+                    .db
+                    .store
+                    .read_all(checkpoint, 1)
+                    .await
+                    .ok()
+                    .and_then(|b| b.events.first().map(|e| seconds_since(e.recorded_at, now)))
+            } else {
+                None
+            };
+            gauges
+                .lag
+                .push((name.to_string(), behind, oldest.unwrap_or(0.0)));
+        }
+        Ok::<_, String>(())
+    };
+    match tokio::time::timeout(CHECK_TIMEOUT, read).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "metrics: the read models could not be read"),
+        Err(_) => tracing::warn!(
+            "metrics: the read models did not answer within {}s",
+            CHECK_TIMEOUT.as_secs()
+        ),
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(&gauges),
+    )
+}
+
+fn seconds_since(at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> f64 {
+    ((now - at).num_milliseconds().max(0) as f64) / 1000.0
 }

@@ -53,6 +53,11 @@ pub struct AppState {
     pub files: sp_files::Files,
     pub max_sample_bytes: u64,
     pub anonymous_read: bool,
+    /// What `/metrics` shows: this process's counts, and per platform the
+    /// state of the queue and of the VMs of `vm_provider`.
+    pub metrics: sp_managers::Metrics,
+    pub platforms: Vec<String>,
+    pub vm_provider: String,
 }
 
 impl std::fmt::Debug for AppState {
@@ -90,6 +95,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let requests = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .route(
             "/webhooks/github",
             post(webhook::receive).layer(DefaultBodyLimit::max(MAX_DELIVERY_BYTES)),

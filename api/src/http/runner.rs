@@ -170,14 +170,32 @@ pub async fn job(
     Ok(Json(job).into_response())
 }
 
+/// Record a report, and count it: accepted (recorded or a duplicate) or
+/// refused.
 pub async fn report(
     State(state): State<Arc<AppState>>,
     Path(run): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let mut caller = authorize(&state, &headers, &run).await?;
-    let report: Report = super::body::json(&body, "report")?;
+    let answered = record_report(&state, &run, &headers, &body).await;
+    let accepted = answered
+        .as_ref()
+        .is_ok_and(|response| response.status().is_success());
+    state
+        .metrics
+        .report(if accepted { "accepted" } else { "refused" });
+    answered
+}
+
+async fn record_report(
+    state: &AppState,
+    run: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    let mut caller = authorize(state, headers, run).await?;
+    let report: Report = super::body::json(body, "report")?;
     // No early refusal for a stale caller: a report resent after it was
     // applied (its answer lost) must be acknowledged as a duplicate, even
     // if it was the finish that ended the run. The domain refuses the rest.
@@ -233,7 +251,7 @@ pub async fn report(
             r @ (Rejection::StaleAttempt { .. } | Rejection::RunFinal { .. }),
         )) => {
             let reason = stale_now.unwrap_or_else(|| r.to_string());
-            Ok(refuse(&state, &caller, &what, reason).await)
+            Ok(refuse(state, &caller, &what, reason).await)
         }
         Err(CommandError::Rejected(r)) => Err(ApiError::conflict(r.to_string())),
         Err(e @ CommandError::Contended { .. }) => {

@@ -26,10 +26,33 @@ fn valid_delivery_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 100 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
+/// Answer a delivery, and count it by its answer.
 pub async fn receive(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let answered = answer(&state, &headers, &body).await;
+    state.metrics.delivery(match &answered {
+        Ok((_, body)) => match body["status"].as_str() {
+            Some("queued") => "queued",
+            Some("cancelled") => "cancelled",
+            Some("ignored") => "ignored",
+            Some("duplicate") => "duplicate",
+            Some("pong") => "pong",
+            Some("build recorded") => "build_recorded",
+            _ => "other",
+        },
+        Err(e) if super::error::status(e.0.kind).is_client_error() => "refused",
+        Err(_) => "failed",
+    });
+    answered
+}
+
+async fn answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Some(secret) = state.webhook_secret.as_deref() else {
         return Err(ApiError::unavailable(
@@ -38,23 +61,22 @@ pub async fn receive(
     };
     signature::verify(
         secret.as_bytes(),
-        header(&headers, "x-hub-signature-256"),
-        &body,
+        header(headers, "x-hub-signature-256"),
+        body,
     )
     .map_err(|e| ApiError::unauthenticated(e.to_string()))?;
 
-    let id = header(&headers, "x-github-delivery")
+    let id = header(headers, "x-github-delivery")
         .ok_or_else(|| ApiError::invalid("missing X-GitHub-Delivery header"))?;
     if !valid_delivery_id(id) {
         return Err(ApiError::invalid(
             "X-GitHub-Delivery must be 1 to 100 letters, digits or dashes",
         ));
     }
-    let event = header(&headers, "x-github-event")
+    let event = header(headers, "x-github-event")
         .ok_or_else(|| ApiError::invalid("missing X-GitHub-Event header"))?;
-    let envelope = payload::envelope(event, &body).map_err(|e| ApiError::invalid(e.to_string()))?;
-    let parsed =
-        payload::parse_event(event, &body).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let envelope = payload::envelope(event, body).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let parsed = payload::parse_event(event, body).map_err(|e| ApiError::invalid(e.to_string()))?;
     let info = DeliveryInfo {
         id: id.to_string(),
         event: event.to_string(),
