@@ -20,10 +20,6 @@ const ONLY_IN_POSTGRES: &[&str] = &[
     // follow (tx_id, position) below the oldest running transaction. SQLite
     // has a single writer: its positions are already in commit order.
     "events.tx_id",
-    // No longer written or read (the trail reads the log), but kept, with a
-    // default, while replicas of the previous build may share the database
-    // during an upgrade; SQLite, served by one process, dropped it.
-    "audit_events.data",
 ];
 /// Columns SQLite has and PostgreSQL has not, on purpose: none.
 const ONLY_IN_SQLITE: &[&str] = &[];
