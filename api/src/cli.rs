@@ -39,6 +39,9 @@ pub enum Command {
     /// Manage operators' API tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Read the event log as an auditor: export it.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Run the platform with a demo catalogue (a small program, three
     /// samples, three regression tests) written to ./demo, and queue one run
     /// of it: the whole job on this machine, no cloud, no GitHub.
@@ -106,8 +109,31 @@ pub enum ProjectionsCommand {
     /// is given). On SQLite, stop the platform first: the rebuild holds the
     /// only write connection.
     Rebuild {
-        /// runs, queue, audit, vms, statuses or results.
+        /// runs, queue, audit, vms, statuses, results, comparisons or
+        /// comments.
         name: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Write the event log as JSON Lines, oldest first: position, stream,
+    /// version, id, type, schema_version, data, metadata, recorded_at. Read
+    /// in batches (memory stays flat), with a progress bar on a terminal.
+    Export {
+        /// The first position exported.
+        #[arg(long)]
+        from: Option<i64>,
+        /// The last position exported.
+        #[arg(long)]
+        to: Option<i64>,
+        /// Only streams whose name starts with this: `run-`, `pr-`,
+        /// `catalogue`, `delivery-`, …
+        #[arg(long)]
+        stream: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -233,9 +259,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .filter(|p| name.as_deref().is_none_or(|n| n == p.name()))
                 .collect();
             if chosen.is_empty() {
+                let known: Vec<&str> = sp_projections::standard()
+                    .iter()
+                    .map(|p| p.name())
+                    .collect();
                 bail!(
-                    "no read model named {:?}: use runs, queue, audit, vms, statuses or results",
-                    name.as_deref().unwrap_or("")
+                    "no read model named {:?}: use one of {}",
+                    name.as_deref().unwrap_or(""),
+                    known.join(", ")
                 );
             }
             let names: Vec<&str> = chosen.iter().map(|p| p.name()).collect();
@@ -251,6 +282,50 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "{names}: rebuilt from {applied} events in {secs:.1} s ({:.0} events/s)",
                 applied as f64 / secs.max(1e-9)
             );
+            db.close().await;
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Export {
+            from,
+            to,
+            stream,
+            output,
+        }) => {
+            let (from, to) = (*from, *to);
+            if let (Some(from), Some(to)) = (from, to)
+                && from > to
+            {
+                bail!("--from {from} is after --to {to}: nothing to export");
+            }
+            let settings = Settings::load(&cli.global, None)?;
+            init_tracing(&settings.log);
+            let db = settings.open_migrated().await?;
+            let head = db.store.head_position().await?;
+            let bar = indicatif::ProgressBar::new(u64::try_from(head).unwrap_or(0));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "exporting {bar:40} position {pos}/{len} ({per_sec}, {eta} left)",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let filter = sp_eventstore::export::Filter {
+                from,
+                to,
+                stream_prefix: stream.clone(),
+            };
+            let mut out: Box<dyn std::io::Write> = match &output {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let written = sp_eventstore::export::export(&*db.store, &filter, &mut out, |at| {
+                bar.set_position(u64::try_from(at).unwrap_or(0));
+            })
+            .await?;
+            bar.finish_and_clear();
+            eprintln!("{written} events exported (the log's head was at position {head})");
             db.close().await;
             Ok(())
         }

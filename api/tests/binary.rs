@@ -533,6 +533,35 @@ fn a_bad_setting_fails_at_start_with_the_reason() {
     assert!(stderr.contains("listen"), "{stderr}");
 }
 
+#[test]
+fn audit_export_writes_the_log_and_refuses_an_empty_window() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = |args: &[&str]| {
+        Command::new(BINARY)
+            .args(args)
+            .current_dir(dir.path())
+            .env_clear()
+            .output()
+            .expect("run")
+    };
+    let backwards = run(&["audit", "export", "--from", "5", "--to", "2"]);
+    assert!(!backwards.status.success());
+    let stderr = String::from_utf8_lossy(&backwards.stderr);
+    assert!(stderr.contains("--from 5 is after --to 2"), "{stderr}");
+    assert!(
+        !dir.path().join("sample-platform.db").exists(),
+        "refused before opening the database"
+    );
+
+    // A fresh database's log holds no event yet.
+    let empty = run(&["audit", "export", "--output", "log.jsonl"]);
+    assert!(empty.status.success(), "{empty:?}");
+    let stderr = String::from_utf8_lossy(&empty.stderr);
+    assert!(stderr.contains("0 events exported"), "{stderr}");
+    let written = std::fs::read_to_string(dir.path().join("log.jsonl")).expect("the file");
+    assert_eq!(written, "");
+}
+
 /// The command line, as the README's walkthrough runs it next to the demo.
 fn cli(dir: &Path, base: &str, token: &str, args: &[&str]) -> String {
     let output = Command::new(BINARY)

@@ -34,6 +34,7 @@
 mod counters;
 mod database;
 mod error;
+pub mod export;
 mod fence;
 mod follow;
 pub mod keys;

@@ -92,6 +92,10 @@ impl EventData {
         self.0.get()
     }
 
+    pub fn as_raw(&self) -> &RawValue {
+        &self.0
+    }
+
     /// The data as a tree, for a reader that looks at a field or two.
     pub fn to_value(&self) -> Value {
         // It was checked to be JSON when it was read.
