@@ -135,6 +135,12 @@ pub enum AuditCommand {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Load an export into a new database (its log must be empty), every
+    /// event at its position, all or nothing; then rebuild the read models.
+    Import {
+        /// The export (JSON Lines); `-` reads standard input.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -326,6 +332,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
             bar.finish_and_clear();
             eprintln!("{written} events exported (the log's head was at position {head})");
+            db.close().await;
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Import { file }) => {
+            let settings = Settings::load(&cli.global, None)?;
+            init_tracing(&settings.log);
+            let input: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
+                Box::new(std::io::BufReader::new(std::io::stdin().lock()))
+            } else {
+                Box::new(std::io::BufReader::new(
+                    std::fs::File::open(file)
+                        .with_context(|| format!("cannot open {}", file.display()))?,
+                ))
+            };
+            let db = settings.open_migrated().await?;
+            let imported = sp_eventstore::export::import(&db, input, |n| {
+                eprintln!("{n} events imported");
+            })
+            .await
+            .with_context(|| format!("importing {}", file.display()))?;
+            let applied = rebuild(&sp_projections::standard(), &db, |_, _| {})
+                .await
+                .context("rebuilding the read models")?;
+            println!("{imported} events imported; the read models rebuilt from {applied}");
             db.close().await;
             Ok(())
         }

@@ -534,7 +534,7 @@ fn a_bad_setting_fails_at_start_with_the_reason() {
 }
 
 #[test]
-fn audit_export_writes_the_log_and_refuses_an_empty_window() {
+fn audit_export_and_import_on_the_command_line() {
     let dir = tempfile::tempdir().expect("temp dir");
     let run = |args: &[&str]| {
         Command::new(BINARY)
@@ -560,6 +560,30 @@ fn audit_export_writes_the_log_and_refuses_an_empty_window() {
     assert!(stderr.contains("0 events exported"), "{stderr}");
     let written = std::fs::read_to_string(dir.path().join("log.jsonl")).expect("the file");
     assert_eq!(written, "");
+
+    // An export goes into a new database, and only into an empty one.
+    let other = tempfile::tempdir().expect("temp dir");
+    let line = r#"{"position":3,"stream":"notices","version":1,"id":"0190c3a4-0000-7000-8000-000000000001","type":"NoticeRecorded","schema_version":1,"data":{"kind":"k","message":"m"},"metadata":{"actor":"a","correlation_id":"0190c3a4-0000-7000-8000-000000000002"},"recorded_at":"2026-12-07T10:00:00Z"}"#;
+    std::fs::write(other.path().join("in.jsonl"), format!("{line}\n")).expect("write");
+    let import = || {
+        Command::new(BINARY)
+            .args(["audit", "import", "in.jsonl"])
+            .current_dir(other.path())
+            .env_clear()
+            .output()
+            .expect("run")
+    };
+    let first = import();
+    assert!(first.status.success(), "{first:?}");
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(stdout.contains("1 events imported"), "{stdout}");
+    let second = import();
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("not empty") && stderr.contains("position 3"),
+        "{stderr}"
+    );
 }
 
 /// The command line, as the README's walkthrough runs it next to the demo.

@@ -1,17 +1,18 @@
 //! The log as JSON Lines: one event per line, in log order, with everything
 //! the store holds of it, so an auditor can take the history away and read
-//! it with any tool. Read in batches, so memory stays flat however long the
-//! log is.
+//! it with any tool, and so a log can move between databases (`import`
+//! writes an export into an empty one, positions and all). Both read and
+//! write in batches, so memory stays flat however long the log is.
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::model::{LogPosition, Metadata};
-use crate::{EventStore, StoreError};
+use crate::{Database, EventStore, StoreError, Tx};
 
 /// Events read per batch.
 const BATCH: usize = 1000;
@@ -102,4 +103,158 @@ pub async fn export(
     }
     out.flush()?;
     Ok(written)
+}
+
+/// One line of an export, as read back.
+#[derive(Debug, Deserialize)]
+struct Imported {
+    position: i64,
+    stream: String,
+    version: u64,
+    id: Uuid,
+    #[serde(rename = "type")]
+    event_type: String,
+    schema_version: u32,
+    data: Box<RawValue>,
+    metadata: Metadata,
+    recorded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(
+        "the database's log is not empty (its head is at position {head}): import into a new database"
+    )]
+    NotEmpty { head: i64 },
+    #[error("line {line}: {message}")]
+    Line { line: u64, message: String },
+    #[error("reading the export: {0}")]
+    Read(#[from] std::io::Error),
+    #[error("reading the log: {0}")]
+    Store(#[from] StoreError),
+    #[error("writing the log: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Write an export into `db`, whose log must be empty: every event keeps its
+/// position, stream, version, id, data, metadata and time. All of it lands
+/// in one transaction or none does. `progress` is told how many events are
+/// in after each batch. Read models are not touched: rebuild them after.
+pub async fn import(
+    db: &Database,
+    input: impl BufRead,
+    mut progress: impl FnMut(u64),
+) -> Result<u64, ImportError> {
+    let head = db.store.head_position().await?;
+    if head > 0 {
+        return Err(ImportError::NotEmpty { head });
+    }
+    let mut tx = Tx::begin(&db.pool).await?;
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut imported = 0;
+    let mut last_position = 0;
+    for (n, line) in input.lines().enumerate() {
+        let line_number = n as u64 + 1;
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event: Imported = serde_json::from_str(&line).map_err(|e| ImportError::Line {
+            line: line_number,
+            message: e.to_string(),
+        })?;
+        if event.position <= 0 || event.version == 0 || event.schema_version == 0 {
+            return Err(ImportError::Line {
+                line: line_number,
+                message: "position, version and schema_version start at 1".into(),
+            });
+        }
+        last_position = last_position.max(event.position);
+        batch.push(event);
+        if batch.len() == BATCH {
+            imported += insert(&mut tx, &batch).await?;
+            batch.clear();
+            progress(imported);
+        }
+    }
+    imported += insert(&mut tx, &batch).await?;
+    if let Tx::Postgres(t) = &mut tx {
+        // Appends after the import go on after its last position.
+        sqlx::query("SELECT setval(pg_get_serial_sequence('events', 'position'), $1)")
+            .bind(last_position.max(1))
+            .execute(&mut **t)
+            .await?;
+    }
+    tx.commit().await?;
+    progress(imported);
+    Ok(imported)
+}
+
+async fn insert(tx: &mut Tx<'_>, events: &[Imported]) -> Result<u64, ImportError> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let metadata: Vec<String> = events
+        .iter()
+        .map(|e| serde_json::to_string(&e.metadata))
+        .collect::<Result<_, _>>()
+        .map_err(std::io::Error::other)?;
+    let version = |e: &Imported| i64::try_from(e.version).unwrap_or(i64::MAX);
+    let inserted = match tx {
+        Tx::Postgres(t) => sqlx::query(
+            "INSERT INTO events (position, stream_id, stream_version, event_id, event_type,
+                     schema_version, data, metadata, recorded_at)
+                 OVERRIDING SYSTEM VALUE
+                 SELECT p, s, v, id, ty, sv, d::jsonb, m::jsonb, r
+                 FROM UNNEST($1::int8[], $2::text[], $3::int8[], $4::uuid[], $5::text[],
+                             $6::int4[], $7::text[], $8::text[], $9::timestamptz[])
+                      AS t(p, s, v, id, ty, sv, d, m, r)",
+        )
+        .bind(events.iter().map(|e| e.position).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.stream.as_str()).collect::<Vec<_>>())
+        .bind(events.iter().map(version).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
+        .bind(
+            events
+                .iter()
+                .map(|e| e.event_type.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events
+                .iter()
+                .map(|e| i32::try_from(e.schema_version).unwrap_or(i32::MAX))
+                .collect::<Vec<_>>(),
+        )
+        .bind(events.iter().map(|e| e.data.get()).collect::<Vec<_>>())
+        .bind(&metadata)
+        .bind(events.iter().map(|e| e.recorded_at).collect::<Vec<_>>())
+        .execute(&mut **t)
+        .await?
+        .rows_affected(),
+        Tx::Sqlite(t) => {
+            let mut inserted = 0;
+            // Nine binds per event, under SQLite's limit of 32,766.
+            for (chunk, metadata) in events.chunks(500).zip(metadata.chunks(500)) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO events (position, stream_id, stream_version, event_id, event_type,
+                         schema_version, data, metadata, recorded_at) ",
+                );
+                q.push_values(chunk.iter().zip(metadata), |mut b, (e, m)| {
+                    b.push_bind(e.position)
+                        .push_bind(&e.stream)
+                        .push_bind(version(e))
+                        .push_bind(e.id.to_string())
+                        .push_bind(&e.event_type)
+                        .push_bind(i64::from(e.schema_version))
+                        .push_bind(e.data.get())
+                        .push_bind(m)
+                        .push_bind(e.recorded_at);
+                });
+                inserted += q.build().execute(&mut **t).await?.rows_affected();
+            }
+            inserted
+        }
+    };
+    Ok(inserted)
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use tokio::sync::watch;
@@ -176,7 +176,9 @@ impl SqliteStore {
                 });
             }
         }
-        let recorded_at = Utc::now();
+        // Microseconds, as PostgreSQL keeps them: a log moved between the two
+        // (`export`, `import`) reads the same.
+        let recorded_at = Utc::now().trunc_subsecs(6);
         let mut results = Vec::with_capacity(appends.len());
         for a in appends {
             results.push(append_in(&mut tx, &a.stream, a.expected, &a.events, recorded_at).await?);

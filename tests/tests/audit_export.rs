@@ -2,13 +2,19 @@
 //! the store holds.
 
 use serde_json::Value;
-use sp_eventstore::export::{Filter, export};
+use sp_eventstore::export::{Filter, ImportError, export, import};
+use sp_eventstore::testing::TestDb;
+use sp_eventstore::{ExpectedVersion, NewEvent};
 use sp_tests::{Backend, TestPlatform};
 
 async fn exported(p: &TestPlatform, filter: &Filter) -> Vec<Value> {
+    lines_of(&*p.db.store(), filter).await
+}
+
+async fn lines_of(store: &dyn sp_eventstore::EventStore, filter: &Filter) -> Vec<Value> {
     let mut out = Vec::new();
     let mut reached = 0;
-    let written = export(&*p.db.store(), filter, &mut out, |at| reached = at)
+    let written = export(store, filter, &mut out, |at| reached = at)
         .await
         .expect("export");
     let text = String::from_utf8(out).expect("UTF-8");
@@ -88,4 +94,109 @@ async fn the_log_exports_as_json_lines_whole_and_filtered(backend: Backend) {
     p.stop().await;
 }
 
-sp_tests::on_both_backends!(the_log_exports_as_json_lines_whole_and_filtered);
+/// A log moves to a new database of either backend: the same events at the
+/// same positions, and, rebuilt there, the same read models.
+async fn an_export_imports_into_a_new_database_of_either_backend(backend: Backend) {
+    let p = TestPlatform::start_with(backend, |mut s| {
+        s.platforms = vec!["linux".into()];
+        s
+    })
+    .await;
+    p.push("import-1", 'a').await;
+    p.pull_request("import-2", "opened", 9, ('c', 'a'), "2026-11-30T10:00:00Z")
+        .await;
+    p.caught_up().await;
+    let mut text = Vec::new();
+    export(&*p.db.store(), &Filter::default(), &mut text, |_| {})
+        .await
+        .expect("export");
+    let source = lines_of(&*p.db.store(), &Filter::default()).await;
+    let last = source
+        .iter()
+        .filter_map(|l| l["position"].as_i64())
+        .max()
+        .expect("events");
+
+    for (name, target) in [
+        ("sqlite", TestDb::sqlite().await),
+        ("postgres", TestDb::postgres().await),
+    ] {
+        let db = &target.database;
+        let imported = import(db, text.as_slice(), |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("import into {name}: {e}"));
+        assert_eq!(imported as usize, source.len(), "{name}");
+        let copy = lines_of(&*db.store, &Filter::default()).await;
+        assert_eq!(copy, source, "the same log on {name}");
+
+        let again = import(db, text.as_slice(), |_| {})
+            .await
+            .expect_err("a log that is not empty is refused");
+        assert!(
+            matches!(again, ImportError::NotEmpty { head } if head == last),
+            "{again}"
+        );
+
+        // Appends go on after the imported positions.
+        let appended = db
+            .store
+            .append(
+                "notices",
+                ExpectedVersion::Any,
+                &[NewEvent {
+                    event_id: uuid::Uuid::new_v4(),
+                    event_type: "Probe".into(),
+                    schema_version: 1,
+                    data: serde_json::json!({}),
+                    metadata: sp_eventstore::Metadata::new("test", uuid::Uuid::new_v4()),
+                }],
+            )
+            .await
+            .expect("append after the import");
+        assert!(appended.last_position > last, "{name}: {appended:?}");
+
+        let same_backend = matches!(
+            (name, backend),
+            ("sqlite", Backend::Sqlite) | ("postgres", Backend::Postgres)
+        );
+        if same_backend {
+            let target_models = {
+                sp_projections::rebuild(&sp_projections::standard(), db, |_, _| {})
+                    .await
+                    .expect("rebuild");
+                sp_tests::read_model_dump(db).await
+            };
+            p.rebuild_read_models().await;
+            let source_models = p.read_models().await;
+            assert_eq!(
+                target_models, source_models,
+                "read models rebuilt on {name}"
+            );
+        }
+    }
+    p.stop().await;
+}
+
+/// A line that is not an event names its line, and nothing is imported.
+async fn a_broken_export_imports_nothing(backend: Backend) {
+    let target = match backend {
+        Backend::Sqlite => TestDb::sqlite().await,
+        Backend::Postgres => TestDb::postgres().await,
+    };
+    let good = r#"{"position":1,"stream":"notices","version":1,"id":"0190c3a4-0000-7000-8000-000000000001","type":"Probe","schema_version":1,"data":{},"metadata":{"actor":"a","correlation_id":"0190c3a4-0000-7000-8000-000000000002","causation_id":null},"recorded_at":"2026-12-07T10:00:00Z"}"#;
+    let text = format!("{good}\n{{\"position\": \"two\"}}\n");
+    let e = import(&target.database, text.as_bytes(), |_| {})
+        .await
+        .expect_err("refused");
+    assert!(matches!(e, ImportError::Line { line: 2, .. }), "{e}");
+    assert_eq!(
+        target.database.store.head_position().await.expect("head"),
+        0
+    );
+}
+
+sp_tests::on_both_backends!(
+    the_log_exports_as_json_lines_whole_and_filtered,
+    an_export_imports_into_a_new_database_of_either_backend,
+    a_broken_export_imports_nothing,
+);
