@@ -348,7 +348,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let db = settings.open_migrated().await?;
             let imported = sp_eventstore::export::import(&db, input, |n| {
-                eprintln!("{n} events imported");
+                eprintln!("{n} events written (committed at the end)");
             })
             .await
             .with_context(|| format!("importing {}", file.display()))?;

@@ -4,6 +4,7 @@
 //! writes an export into an empty one, positions and all). Both read and
 //! write in batches, so memory stays flat however long the log is.
 
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Write};
 
 use chrono::{DateTime, Utc};
@@ -139,20 +140,41 @@ pub enum ImportError {
 /// Write an export into `db`, whose log must be empty: every event keeps its
 /// position, stream, version, id, data, metadata and time. All of it lands
 /// in one transaction or none does. `progress` is told how many events are
-/// in after each batch. Read models are not touched: rebuild them after.
+/// written (not yet committed) after each batch. Read models are not
+/// touched: rebuild them after.
 pub async fn import(
     db: &Database,
     input: impl BufRead,
     mut progress: impl FnMut(u64),
 ) -> Result<u64, ImportError> {
-    let head = db.store.head_position().await?;
+    let mut tx = Tx::begin(&db.pool).await?;
+    // Nothing else appends until this commits (SQLite's write lock is taken
+    // by the transaction already), and the log is checked empty under it.
+    let head: i64 = match &mut tx {
+        Tx::Postgres(t) => {
+            sqlx::query("LOCK TABLE events IN EXCLUSIVE MODE")
+                .execute(&mut **t)
+                .await?;
+            sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+                .fetch_one(&mut **t)
+                .await?
+        }
+        Tx::Sqlite(t) => {
+            sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+                .fetch_one(&mut **t)
+                .await?
+        }
+    };
     if head > 0 {
         return Err(ImportError::NotEmpty { head });
     }
-    let mut tx = Tx::begin(&db.pool).await?;
     let mut batch = Vec::with_capacity(BATCH);
     let mut imported = 0;
     let mut last_position = 0;
+    // What makes a log: each stream's versions 1, 2, 3… in order, and each
+    // position once. A window of an export (`--from`, `--to`) is not one.
+    let mut versions: HashMap<String, u64> = HashMap::new();
+    let mut positions: HashSet<i64> = HashSet::new();
     for (n, line) in input.lines().enumerate() {
         let line_number = n as u64 + 1;
         let line = line?;
@@ -163,12 +185,28 @@ pub async fn import(
             line: line_number,
             message: e.to_string(),
         })?;
-        if event.position <= 0 || event.version == 0 || event.schema_version == 0 {
-            return Err(ImportError::Line {
-                line: line_number,
-                message: "position, version and schema_version start at 1".into(),
-            });
+        let refuse = |message: String| ImportError::Line {
+            line: line_number,
+            message,
+        };
+        if event.position <= 0 || event.schema_version == 0 {
+            return Err(refuse("position and schema_version start at 1".into()));
         }
+        if !positions.insert(event.position) {
+            return Err(refuse(format!(
+                "position {} is there twice",
+                event.position
+            )));
+        }
+        let expected = versions.get(&event.stream).copied().unwrap_or(0) + 1;
+        if event.version != expected {
+            return Err(refuse(format!(
+                "stream {} goes to version {} where {expected} was due: import a whole export, \
+                 not a window of one",
+                event.stream, event.version
+            )));
+        }
+        versions.insert(event.stream.clone(), event.version);
         last_position = last_position.max(event.position);
         batch.push(event);
         if batch.len() == BATCH {
@@ -180,10 +218,12 @@ pub async fn import(
     imported += insert(&mut tx, &batch).await?;
     if let Tx::Postgres(t) = &mut tx {
         // Appends after the import go on after its last position.
-        sqlx::query("SELECT setval(pg_get_serial_sequence('events', 'position'), $1)")
-            .bind(last_position.max(1))
-            .execute(&mut **t)
-            .await?;
+        sqlx::query(
+            "SELECT setval(pg_get_serial_sequence('events', 'position'), GREATEST($1, 1), $1 > 0)",
+        )
+        .bind(last_position)
+        .execute(&mut **t)
+        .await?;
     }
     tx.commit().await?;
     progress(imported);

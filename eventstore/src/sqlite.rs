@@ -81,6 +81,9 @@ async fn append_in(
     events: &[NewEvent],
     recorded_at: DateTime<Utc>,
 ) -> Result<Appended, StoreError> {
+    // Microseconds, as PostgreSQL keeps them: a log moved between the two
+    // (`export`, `import`) has the same times.
+    let recorded_at = recorded_at.trunc_subsecs(6);
     let ids = serde_json::to_string(
         &events
             .iter()
@@ -176,9 +179,7 @@ impl SqliteStore {
                 });
             }
         }
-        // Microseconds, as PostgreSQL keeps them: a log moved between the two
-        // (`export`, `import`) reads the same.
-        let recorded_at = Utc::now().trunc_subsecs(6);
+        let recorded_at = Utc::now();
         let mut results = Vec::with_capacity(appends.len());
         for a in appends {
             results.push(append_in(&mut tx, &a.stream, a.expected, &a.events, recorded_at).await?);

@@ -54,6 +54,7 @@ const LAG_EVENTS: &str = "sp_read_model_lag_events";
 const LAG_SECONDS: &str = "sp_read_model_lag_seconds";
 const MANAGERS_LEADER: &str = "sp_managers_leader";
 const READ_MODELS_APPLYING: &str = "sp_read_models_applying";
+const STATE_READ: &str = "sp_state_read";
 
 /// An outside call's latency buckets: from a quick API answer to a VM
 /// create that takes minutes.
@@ -97,6 +98,9 @@ pub struct State {
     pub managers_leader: bool,
     /// This process applies the read models (it does not follow another).
     pub read_models_applying: bool,
+    /// The read models answered: without it, the queue, VM and lag gauges
+    /// are left out of the scrape.
+    pub read: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -190,9 +194,15 @@ impl Metrics {
         self.handle.run_upkeep();
     }
 
-    /// The Prometheus text exposition, with `state` as the gauges.
+    /// The Prometheus text exposition: this process's counts, then `state`
+    /// as gauges. The gauges go into a recorder made for this scrape, so a
+    /// platform or status that is gone, or a part of the state that could
+    /// not be read, is not shown with the value it had before.
     pub fn render(&self, state: &State) -> String {
-        self.with(|| {
+        let scrape = PrometheusBuilder::new().build_recorder();
+        metrics::with_local_recorder(&scrape, || {
+            describe_state();
+            gauge!(STATE_READ).set(f64::from(u8::from(state.read)));
             for q in &state.queues {
                 let platform = q.platform.clone();
                 gauge!(QUEUE_RUNS, "platform" => platform.clone(), "status" => "queued")
@@ -212,7 +222,9 @@ impl Metrics {
             gauge!(MANAGERS_LEADER).set(f64::from(u8::from(state.managers_leader)));
             gauge!(READ_MODELS_APPLYING).set(f64::from(u8::from(state.read_models_applying)));
         });
-        self.handle.render()
+        let mut text = self.handle.render();
+        text.push_str(&scrape.handle().render());
+        text
     }
 }
 
@@ -224,6 +236,7 @@ fn class_name(class: ErrorClass) -> &'static str {
     }
 }
 
+/// The counts' descriptions, given once to this process's recorder.
 fn describe() {
     describe_counter!(
         OUTSIDE_CALLS,
@@ -245,7 +258,15 @@ fn describe() {
     );
     describe_counter!(
         RETRIES,
-        "Retries scheduled, by cause: timeout, retryable, quota."
+        "Retries scheduled, by cause: timeout, retryable, quota, or other."
+    );
+}
+
+/// The state gauges' descriptions, given to each scrape's recorder.
+fn describe_state() {
+    describe_gauge!(
+        STATE_READ,
+        "1 when this scrape could read the read models; 0 leaves out the queue, VM and lag gauges."
     );
     describe_gauge!(
         QUEUE_RUNS,

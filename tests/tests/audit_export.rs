@@ -105,6 +105,12 @@ async fn an_export_imports_into_a_new_database_of_either_backend(backend: Backen
     p.push("import-1", 'a').await;
     p.pull_request("import-2", "opened", 9, ('c', 'a'), "2026-11-30T10:00:00Z")
         .await;
+    // A one-stream append (what commands make), beside the intake's
+    // many-stream ones.
+    p.db.store()
+        .append("notices", ExpectedVersion::Any, &[probe()])
+        .await
+        .expect("append");
     p.caught_up().await;
     let mut text = Vec::new();
     export(&*p.db.store(), &Filter::default(), &mut text, |_| {})
@@ -140,17 +146,7 @@ async fn an_export_imports_into_a_new_database_of_either_backend(backend: Backen
         // Appends go on after the imported positions.
         let appended = db
             .store
-            .append(
-                "notices",
-                ExpectedVersion::Any,
-                &[NewEvent {
-                    event_id: uuid::Uuid::new_v4(),
-                    event_type: "Probe".into(),
-                    schema_version: 1,
-                    data: serde_json::json!({}),
-                    metadata: sp_eventstore::Metadata::new("test", uuid::Uuid::new_v4()),
-                }],
-            )
+            .append("notices", ExpectedVersion::Any, &[probe()])
             .await
             .expect("append after the import");
         assert!(appended.last_position > last, "{name}: {appended:?}");
@@ -177,22 +173,79 @@ async fn an_export_imports_into_a_new_database_of_either_backend(backend: Backen
     p.stop().await;
 }
 
-/// A line that is not an event names its line, and nothing is imported.
+fn probe() -> NewEvent {
+    NewEvent {
+        event_id: uuid::Uuid::new_v4(),
+        event_type: "Probe".into(),
+        schema_version: 1,
+        data: serde_json::json!({ "at": chrono::Utc::now() }),
+        metadata: sp_eventstore::Metadata::new("test", uuid::Uuid::new_v4()),
+    }
+}
+
+/// An export line of stream `notices` at `version`, at position `version`.
+fn line(version: u64) -> String {
+    serde_json::json!({
+        "position": version, "stream": "notices", "version": version,
+        "id": uuid::Uuid::new_v4(), "type": "Probe", "schema_version": 1, "data": {},
+        "metadata": { "actor": "a", "correlation_id": uuid::Uuid::new_v4() },
+        "recorded_at": "2026-12-07T10:00:00Z",
+    })
+    .to_string()
+}
+
+/// What is not a log is refused with its line, and nothing of it is kept,
+/// even after whole batches were written.
 async fn a_broken_export_imports_nothing(backend: Backend) {
-    let target = match backend {
-        Backend::Sqlite => TestDb::sqlite().await,
-        Backend::Postgres => TestDb::postgres().await,
+    let fresh = || async {
+        match backend {
+            Backend::Sqlite => TestDb::sqlite().await,
+            Backend::Postgres => TestDb::postgres().await,
+        }
     };
-    let good = r#"{"position":1,"stream":"notices","version":1,"id":"0190c3a4-0000-7000-8000-000000000001","type":"Probe","schema_version":1,"data":{},"metadata":{"actor":"a","correlation_id":"0190c3a4-0000-7000-8000-000000000002","causation_id":null},"recorded_at":"2026-12-07T10:00:00Z"}"#;
-    let text = format!("{good}\n{{\"position\": \"two\"}}\n");
-    let e = import(&target.database, text.as_bytes(), |_| {})
+    let good: Vec<String> = (1..=2500).map(line).collect();
+    let cases = [
+        (
+            "not an event",
+            format!("{}\n{{\"position\": \"two\"}}\n", good.join("\n")),
+            2501,
+        ),
+        (
+            "a version skipped",
+            format!("{}\n{}\n", good.join("\n"), line(2502)),
+            2501,
+        ),
+        (
+            "a position twice",
+            format!(
+                "{}\n{}\n",
+                good.join("\n"),
+                line(2500).replace("\"version\":2500", "\"version\":2501")
+            ),
+            2501,
+        ),
+    ];
+    for (what, text, at) in cases {
+        let target = fresh().await;
+        let e = import(&target.database, text.as_bytes(), |_| {})
+            .await
+            .expect_err(what);
+        assert!(
+            matches!(e, ImportError::Line { line, .. } if line == at),
+            "{what}: {e}"
+        );
+        assert_eq!(
+            target.database.store.head_position().await.expect("head"),
+            0,
+            "{what}: nothing kept"
+        );
+    }
+    // The same lines without the break import.
+    let target = fresh().await;
+    let n = import(&target.database, good.join("\n").as_bytes(), |_| {})
         .await
-        .expect_err("refused");
-    assert!(matches!(e, ImportError::Line { line: 2, .. }), "{e}");
-    assert_eq!(
-        target.database.store.head_position().await.expect("head"),
-        0
-    );
+        .expect("import");
+    assert_eq!(n, 2500);
 }
 
 sp_tests::on_both_backends!(

@@ -208,6 +208,16 @@ async fn statuses_classify_rate_limits_server_errors_and_hangs() {
     assert!(e.error.message.contains("no answer"), "{}", e.error.message);
     let e = post().await.expect_err("422");
     assert_eq!(e.error.class, ErrorClass::Permanent);
-    post().await.expect("accepted");
+    // A kept-alive connection can be closed under the next request (seen
+    // once in CI as "SendRequest"); that is retryable, and the reporter
+    // retries it: so does this test, once.
+    match post().await {
+        Err(e) if e.error.class == ErrorClass::Retryable => {
+            post().await.expect("accepted on a retry");
+        }
+        other => {
+            other.expect("accepted");
+        }
+    }
     assert_eq!(fake.statuses().len(), 1);
 }

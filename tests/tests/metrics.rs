@@ -196,7 +196,29 @@ async fn a_run_moves_vms_reports_and_outside_calls(backend: Backend) {
     p.stop().await;
 }
 
+/// With anonymous reading off, a scraper needs a token that may read.
+async fn metrics_are_read_as_the_api_is(backend: Backend) {
+    let p = TestPlatform::start_with(backend, |mut s| {
+        s.anonymous_read = false;
+        s
+    })
+    .await;
+    let (status, _) = p.get_text("/metrics").await;
+    assert_eq!(status, 401);
+    let token = p.token("prometheus", &["read"]).await;
+    let response = p
+        .http
+        .get(format!("{}/metrics", p.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("scrape");
+    assert_eq!(response.status(), 200);
+    p.stop().await;
+}
+
 sp_tests::on_both_backends!(
+    metrics_are_read_as_the_api_is,
     deliveries_queue_and_refusals_are_counted,
     a_run_moves_vms_reports_and_outside_calls,
 );

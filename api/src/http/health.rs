@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::{Map, Value, json};
 use sp_managers::metrics::QueueState;
 use sp_projections::queries;
 
-use super::AppState;
+use super::{ApiError, AppState};
+use crate::auth::Scope;
 
 /// The process is up and serving.
 pub async fn healthz() -> &'static str {
@@ -117,10 +118,16 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Val
 /// The statuses a VM row has until it is deleted; `abandoned` needs a person.
 const LIVE_VM_STATUSES: [&str; 4] = ["requested", "created", "delete_requested", "abandoned"];
 
-/// `GET /metrics`: Prometheus' text format. The deployment's state is read
-/// from the read models now; a part that cannot be read is left out (and
-/// logged), so a scrape still carries the rest and the counts.
-pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+/// `GET /metrics`: Prometheus' text format, readable as the API is (a token
+/// with the read scope when anonymous reading is off). The deployment's
+/// state is read from the read models now; when they cannot be read, its
+/// gauges are left out (`sp_state_read` 0, and logged) and the counts are
+/// still there.
+pub async fn metrics(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    super::files::require(&state, &headers, Scope::Read).await?;
     let now = chrono::Utc::now();
     let pool = &state.db.pool;
     let mut gauges = sp_managers::metrics::State {
@@ -154,16 +161,21 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
                 platform,
             });
         }
-        // Every (platform, status) pair, zeros included, so a count that
-        // drops to nothing reads 0 and not its last value.
+        // Every (platform, status) pair, zeros included, so an alert on a
+        // status finds its series; platforms no longer configured are
+        // included while they have VMs.
         let vms = queries::vm_counts(pool).await.map_err(|e| e.to_string())?;
-        for q in &gauges.queues {
+        let mut platforms: Vec<String> = gauges.queues.iter().map(|q| q.platform.clone()).collect();
+        platforms.extend(vms.iter().map(|(p, _, _)| p.clone()));
+        platforms.sort();
+        platforms.dedup();
+        for platform in platforms {
             for status in LIVE_VM_STATUSES {
                 let n = vms
                     .iter()
-                    .find(|(p, s, _)| *p == q.platform && s == status)
+                    .find(|(p, s, _)| *p == platform && s == status)
                     .map_or(0, |(_, _, n)| *n);
-                gauges.vms.push((q.platform.clone(), status.to_string(), n));
+                gauges.vms.push((platform.clone(), status.to_string(), n));
             }
         }
         let head = state
@@ -192,21 +204,29 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         }
         Ok::<_, String>(())
     };
-    match tokio::time::timeout(CHECK_TIMEOUT, read).await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::warn!(%error, "metrics: the read models could not be read"),
-        Err(_) => tracing::warn!(
-            "metrics: the read models did not answer within {}s",
+    let failure = match tokio::time::timeout(CHECK_TIMEOUT, read).await {
+        Ok(Ok(())) => None,
+        Ok(Err(error)) => Some(error),
+        Err(_) => Some(format!(
+            "the read models did not answer within {}s",
             CHECK_TIMEOUT.as_secs()
-        ),
+        )),
+    };
+    gauges.read = failure.is_none();
+    if let Some(error) = failure {
+        tracing::warn!(%error, "metrics: the deployment's state is left out of this scrape");
+        // Half of a state is not shown as if it were all of it.
+        gauges.queues.clear();
+        gauges.vms.clear();
+        gauges.lag.clear();
     }
-    (
+    Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         state.metrics.render(&gauges),
-    )
+    ))
 }
 
 fn seconds_since(at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> f64 {
