@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Write};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,10 @@ use crate::{Database, EventStore, StoreError, Tx};
 
 /// Events read per batch.
 const BATCH: usize = 1000;
+
+/// How long an export waits for events held back by a transaction still
+/// running before it gives up.
+const HELD_BACK_PATIENCE: Duration = Duration::from_secs(60);
 
 /// Which events to export; all by default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,6 +62,10 @@ struct Line<'a> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
+    #[error(
+        "events after position {after} stayed held back for {seconds} s by a transaction still running on the database: export again when it has ended"
+    )]
+    HeldBack { after: i64, seconds: u64 },
     #[error("reading the log: {0}")]
     Store(#[from] StoreError),
     #[error("writing the export: {0}")]
@@ -74,11 +83,27 @@ pub async fn export(
 ) -> Result<u64, ExportError> {
     let mut cursor = LogPosition::START;
     let mut written = 0;
+    let mut held_since: Option<Instant> = None;
     loop {
         let batch = store.read_all(cursor, BATCH).await?;
         let Some(last) = batch.events.last() else {
+            // Events committed behind a transaction still running (on
+            // PostgreSQL) are held back from every reader until it ends;
+            // the export waits for them rather than stop short of them.
+            if batch.held_back {
+                let since = *held_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > HELD_BACK_PATIENCE {
+                    return Err(ExportError::HeldBack {
+                        after: cursor.position,
+                        seconds: HELD_BACK_PATIENCE.as_secs(),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
             break;
         };
+        held_since = None;
         cursor = last.cursor();
         for e in batch
             .events
