@@ -347,11 +347,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ))
             };
             let db = settings.open_migrated().await?;
-            let imported = sp_eventstore::export::import(&db, input, |n| {
-                eprintln!("{n} events written (committed at the end)");
-            })
-            .await
-            .with_context(|| format!("importing {}", file.display()))?;
+            // One line per batch would be a thousand for a million events.
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "importing {spinner} {pos} events written ({per_sec}), committed at the end",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            let imported = sp_eventstore::export::import(&db, input, |n| bar.set_position(n))
+                .await
+                .with_context(|| format!("importing {}", file.display()))?;
+            bar.finish_and_clear();
             let applied = rebuild(&sp_projections::standard(), &db, |_, _| {})
                 .await
                 .context("rebuilding the read models")?;
