@@ -39,7 +39,7 @@ pub enum Command {
     /// Manage operators' API tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
-    /// Read the event log as an auditor: export it.
+    /// Read the event log as an auditor: export, import, verify it.
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Run the platform with a demo catalogue (a small program, three
@@ -118,7 +118,7 @@ pub enum ProjectionsCommand {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Write the event log as JSON Lines, oldest first: position, stream,
-    /// version, id, type, schema_version, data, metadata, recorded_at. Read
+    /// version, id, type, schema_version, data, metadata, recorded_at, hash. Read
     /// in batches (memory stays flat), with a progress bar on a terminal.
     Export {
         /// The first position exported.
@@ -140,6 +140,14 @@ pub enum AuditCommand {
     Import {
         /// The export (JSON Lines); `-` reads standard input.
         file: PathBuf,
+    },
+    /// Recompute every stream's hash chain and name each stream's first
+    /// broken link (an event changed or removed behind the platform's
+    /// back); exits 1 if there is one.
+    Verify {
+        /// Verify this export offline (`-` reads standard input) instead of
+        /// the database.
+        file: Option<PathBuf>,
     },
 }
 
@@ -314,7 +322,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
-            let filter = sp_eventstore::export::Filter {
+            let filter = sp_eventstore::audit::Filter {
                 from,
                 to,
                 stream_prefix: stream.clone(),
@@ -326,7 +334,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
-            let written = sp_eventstore::export::export(&*db.store, &filter, &mut out, |at| {
+            let written = sp_eventstore::audit::export(&*db.store, &filter, &mut out, |at| {
                 bar.set_position(u64::try_from(at).unwrap_or(0));
             })
             .await?;
@@ -355,7 +363,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
             );
-            let imported = sp_eventstore::export::import(&db, input, |n| bar.set_position(n))
+            let imported = sp_eventstore::audit::import(&db, input, |n| bar.set_position(n))
                 .await
                 .with_context(|| format!("importing {}", file.display()))?;
             bar.finish_and_clear();
@@ -364,6 +372,63 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("rebuilding the read models")?;
             println!("{imported} events imported; the read models rebuilt from {applied}");
             db.close().await;
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Verify { file }) => {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("verifying {spinner} {msg} ({per_sec})")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            let (outcome, what) = match file {
+                Some(file) => {
+                    let input: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
+                        Box::new(std::io::BufReader::new(std::io::stdin().lock()))
+                    } else {
+                        Box::new(std::io::BufReader::new(
+                            std::fs::File::open(file)
+                                .with_context(|| format!("cannot open {}", file.display()))?,
+                        ))
+                    };
+                    let outcome = sp_eventstore::audit::verify_export(input, |n| {
+                        bar.set_message(format!("{n} events read"));
+                    })
+                    .with_context(|| format!("verifying {}", file.display()))?;
+                    (outcome, format!("the export {}", file.display()))
+                }
+                None => {
+                    let settings = Settings::load(&cli.global, None)?;
+                    init_tracing(&settings.log);
+                    let db = settings.open_migrated().await?;
+                    let outcome = sp_eventstore::audit::verify(&*db.store, |at| {
+                        bar.set_message(format!("position {at}"));
+                    })
+                    .await?;
+                    db.close().await;
+                    (
+                        outcome,
+                        format!("the log of {}", redact(&settings.database_url)),
+                    )
+                }
+            };
+            bar.finish_and_clear();
+            for broken in &outcome.broken {
+                println!("broken: {broken}");
+            }
+            println!(
+                "{} events in {} streams of {what}; digest of the streams' heads {}",
+                outcome.events,
+                outcome.streams,
+                hex::encode(outcome.digest)
+            );
+            if !outcome.broken.is_empty() {
+                bail!(
+                    "{} of {} streams have a broken chain (the first break of each is above)",
+                    outcome.broken.len(),
+                    outcome.streams
+                );
+            }
+            println!("every chain holds");
             Ok(())
         }
         Command::Tokens(command) => {

@@ -584,6 +584,54 @@ fn audit_export_and_import_on_the_command_line() {
         stderr.contains("not empty") && stderr.contains("position 3"),
         "{stderr}"
     );
+
+    // The import gave the event its link; the chain holds in the database
+    // and in an export of it, and an export edited after the fact is named.
+    let audit = |dir: &Path, args: &[&str]| {
+        Command::new(BINARY)
+            .arg("audit")
+            .args(args)
+            .current_dir(dir)
+            .env_clear()
+            .output()
+            .expect("run")
+    };
+    let verified = audit(other.path(), &["verify"]);
+    let stdout = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success(), "{verified:?}");
+    assert!(
+        stdout.contains("1 events in 1 streams") && stdout.contains("every chain holds"),
+        "{stdout}"
+    );
+    let exported = audit(other.path(), &["export", "-o", "out.jsonl"]);
+    assert!(exported.status.success(), "{exported:?}");
+    let export = std::fs::read_to_string(other.path().join("out.jsonl")).expect("the export");
+    assert!(export.contains(r#""hash":""#), "{export}");
+    let offline = audit(other.path(), &["verify", "out.jsonl"]);
+    assert!(offline.status.success(), "{offline:?}");
+
+    let edited = export.replace(r#""message":"m""#, r#""message":"nothing to see""#);
+    assert_ne!(edited, export);
+    std::fs::write(other.path().join("edited.jsonl"), edited).expect("write");
+    let caught = audit(other.path(), &["verify", "edited.jsonl"]);
+    assert!(!caught.status.success());
+    let stdout = String::from_utf8_lossy(&caught.stdout);
+    let stderr = String::from_utf8_lossy(&caught.stderr);
+    assert!(
+        stdout.contains("broken: stream notices version 1 (position 3)")
+            && stderr.contains("1 of 1 streams have a broken chain"),
+        "{stdout}{stderr}"
+    );
+    let third = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(
+        other.path().join("edited.jsonl"),
+        third.path().join("edited.jsonl"),
+    )
+    .expect("copy");
+    let refused = audit(third.path(), &["import", "edited.jsonl"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("the export was altered"), "{stderr}");
 }
 
 /// The command line, as the README's walkthrough runs it next to the demo.

@@ -143,7 +143,8 @@ impl Database {
         }
     }
 
-    /// Apply every migration not applied yet. Processes migrating one
+    /// Apply every migration not applied yet, then give the events written
+    /// before hash chains their links. Processes migrating one
     /// database at once take turns: PostgreSQL through sqlx's advisory lock,
     /// SQLite through a lock file beside the database (sqlx takes none there,
     /// so two processes both applied the first migration).
@@ -156,6 +157,7 @@ impl Database {
             }
             Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
+        crate::relink::link_unchained(self).await?;
         Ok(())
     }
 

@@ -31,16 +31,18 @@
 //! `testing`, run by `tests/conformance.rs` through [`on_both_backends!`], the
 //! one way every crate runs a test on both backends).
 
+pub mod audit;
+pub mod chain;
 mod counters;
 mod database;
 mod error;
-pub mod export;
 mod fence;
 mod follow;
 pub mod keys;
 pub mod lease;
 mod model;
 mod postgres;
+mod relink;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -74,6 +74,9 @@ pub struct RecordedEvent {
     pub data: EventData,
     pub metadata: Metadata,
     pub recorded_at: DateTime<Utc>,
+    /// Its link in its stream's hash chain (`chain`); `None` only in a
+    /// database not yet migrated to chains.
+    pub hash: Option<crate::chain::Hash>,
 }
 
 /// An event's data as the log holds it: JSON text, kept as read. Decoding
@@ -130,6 +133,20 @@ impl fmt::Display for EventData {
 }
 
 impl RecordedEvent {
+    /// What its content hash covers; `data` is its data as a tree
+    /// ([`EventData::to_value`]).
+    pub fn content<'a>(&'a self, data: &'a Value) -> crate::chain::Content<'a> {
+        crate::chain::Content {
+            stream: &self.stream_id,
+            event_id: self.event_id,
+            event_type: &self.event_type,
+            schema_version: self.schema_version,
+            data,
+            metadata: &self.metadata,
+            recorded_at: self.recorded_at,
+        }
+    }
+
     /// The cursor just past this event.
     pub fn cursor(&self) -> LogPosition {
         LogPosition {

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use sqlx::postgres::{PgListener, PgRow};
@@ -73,6 +73,8 @@ impl Drop for Tasks {
 /// transaction, one round trip and one commit): every stream's version is
 /// checked against its expectation (NULL: any), and if one differs nothing is
 /// inserted. Rows are inserted in the order given, so positions follow it.
+/// Each event's link chains from its stream's last one read here: a writer
+/// that raced on a stale link loses on the version's unique key.
 const APPEND: &str = r#"
 WITH fence AS MATERIALIZED (
     -- FOR SHARE: a take-over's token bump waits for this append's commit, and
@@ -81,16 +83,29 @@ WITH fence AS MATERIALIZED (
 ), fenced AS (
     SELECT ($10::text IS NULL OR EXISTS (SELECT 1 FROM fence WHERE token = $11)) AS ok
 ), batch AS (
-    SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::uuid[], $5::text[], $6::int4[], $7::jsonb[], $8::jsonb[])
-        WITH ORDINALITY AS b(stream_id, expected, idx, event_id, event_type, schema_version, data, metadata, ord)
+    SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::uuid[], $5::text[], $6::int4[], $7::jsonb[], $8::jsonb[], $12::bytea[])
+        WITH ORDINALITY AS b(stream_id, expected, idx, event_id, event_type, schema_version, data, metadata, content, ord)
 ), current AS (
-    SELECT s.stream_id, s.expected,
-           COALESCE((SELECT MAX(e.stream_version) FROM events e WHERE e.stream_id = s.stream_id), 0) AS version
+    -- Each stream's version and last link (chain.rs's GENESIS, 32 zero
+    -- bytes, before its first event).
+    SELECT s.stream_id, s.expected, COALESCE(last.stream_version, 0) AS version,
+           CASE WHEN last.stream_version IS NULL THEN decode(repeat('00', 32), 'hex') ELSE last.hash END AS link
     FROM (SELECT DISTINCT stream_id, expected FROM batch) s
+    LEFT JOIN LATERAL (
+        SELECT e.stream_version, e.hash FROM events e
+        WHERE e.stream_id = s.stream_id ORDER BY e.stream_version DESC LIMIT 1
+    ) last ON true
+), links AS (
+    SELECT c.stream_id, l.idx, l.link
+    FROM current c CROSS JOIN LATERAL UNNEST(event_hash_chain(
+        c.link, ARRAY(SELECT b.content FROM batch b WHERE b.stream_id = c.stream_id ORDER BY b.idx)
+    )) WITH ORDINALITY AS l(link, idx)
 ), inserted AS (
-    INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, data, metadata, recorded_at)
-    SELECT b.stream_id, c.version + b.idx, b.event_id, b.event_type, b.schema_version, b.data, b.metadata, $9
-    FROM batch b JOIN current c ON c.stream_id = b.stream_id
+    INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, data, metadata, recorded_at, hash)
+    SELECT b.stream_id, c.version + b.idx, b.event_id, b.event_type, b.schema_version, b.data, b.metadata, $9, l.link
+    FROM batch b
+    JOIN current c ON c.stream_id = b.stream_id
+    JOIN links l ON l.stream_id = b.stream_id AND l.idx = b.idx
     WHERE NOT EXISTS (SELECT 1 FROM current WHERE expected IS NOT NULL AND expected <> version)
       AND (SELECT ok FROM fenced)
     ORDER BY b.ord
@@ -104,8 +119,8 @@ SELECT c.stream_id,
 FROM current c
 "#;
 
-const COLUMNS: &str = "position, tx_id::text::int8 AS commit, stream_id, stream_version, event_id, \
-                       event_type, schema_version, data, metadata, recorded_at";
+pub(crate) const COLUMNS: &str = "position, tx_id::text::int8 AS commit, stream_id, stream_version, event_id, \
+                       event_type, schema_version, data, metadata, recorded_at, hash";
 
 impl PgStore {
     /// A store on `pool`, waking readers through `channel` (one per deployment
@@ -184,7 +199,7 @@ impl PgStore {
     }
 }
 
-fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
+pub(crate) fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     let position: i64 = row.try_get("position")?;
     let corrupt = |message: String| StoreError::Corrupt { position, message };
     let version: i64 = row.try_get("stream_version")?;
@@ -206,6 +221,7 @@ fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
         data: data.0.into(),
         metadata: metadata.0,
         recorded_at: row.try_get::<DateTime<Utc>, _>("recorded_at")?,
+        hash: crate::chain::stored(row.try_get("hash")?, position)?,
     })
 }
 
@@ -230,10 +246,12 @@ struct Columns<'a> {
     schema_versions: Vec<i32>,
     data: Vec<&'a Value>,
     metadata: Vec<Value>,
+    /// Each event's content hash, for the statement to chain.
+    contents: Vec<Vec<u8>>,
 }
 
 impl<'a> Columns<'a> {
-    fn of(parts: &[Part<'a>]) -> Result<Self, StoreError> {
+    fn of(parts: &[Part<'a>], recorded_at: DateTime<Utc>) -> Result<Self, StoreError> {
         let mut c = Columns::default();
         for (stream, expected, events) in parts {
             let expected = expected
@@ -247,6 +265,19 @@ impl<'a> Columns<'a> {
                 c.types.push(&e.event_type);
                 c.schema_versions
                     .push(i32::try_from(e.schema_version).unwrap_or(i32::MAX));
+                c.contents.push(
+                    crate::chain::Content {
+                        stream,
+                        event_id: e.event_id,
+                        event_type: &e.event_type,
+                        schema_version: e.schema_version,
+                        data: &e.data,
+                        metadata: &e.metadata,
+                        recorded_at,
+                    }
+                    .hash()
+                    .to_vec(),
+                );
                 c.data.push(&e.data);
                 c.metadata.push(
                     serde_json::to_value(&e.metadata)
@@ -266,8 +297,10 @@ impl PgStore {
         fence: Option<&Fence>,
         parts: &[Part<'_>],
     ) -> Result<Vec<Appended>, StoreError> {
-        let columns = Columns::of(parts)?;
-        let recorded_at = Utc::now();
+        // Microseconds, as the column keeps them: the content hash covers
+        // the time as it will be read back.
+        let recorded_at = Utc::now().trunc_subsecs(6);
+        let columns = Columns::of(parts, recorded_at)?;
         for _ in 0..ANY_RETRIES {
             let outcome = sqlx::query(APPEND)
                 .bind(&columns.streams)
@@ -281,6 +314,7 @@ impl PgStore {
                 .bind(recorded_at)
                 .bind(fence.map(|f| f.lease.as_str()))
                 .bind(fence.map(|f| f.token))
+                .bind(&columns.contents)
                 .fetch_all(&self.pool)
                 .await;
             let rows = match outcome {

@@ -11,6 +11,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use crate::chain;
 use crate::counters::Counters;
 use crate::error::StoreError;
 use crate::model::{
@@ -29,10 +30,10 @@ pub struct SqliteStore {
     counters: Counters,
 }
 
-/// Events per INSERT: 8 bound values each, under SQLite's 32,766.
-const ROWS_PER_INSERT: usize = 4_000;
+/// Events per INSERT: 9 bound values each, under SQLite's 32,766.
+const ROWS_PER_INSERT: usize = 3_000;
 
-const COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, schema_version, data, metadata, recorded_at";
+pub(crate) const COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, schema_version, data, metadata, recorded_at, hash";
 
 impl SqliteStore {
     /// A store on pools that `Database::open` configured (WAL, busy timeout).
@@ -47,7 +48,7 @@ impl SqliteStore {
     }
 }
 
-fn decode(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
+pub(crate) fn decode(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
     let position: i64 = row.try_get("position")?;
     let corrupt = |message: String| StoreError::Corrupt { position, message };
     let event_id: String = row.try_get("event_id")?;
@@ -66,6 +67,7 @@ fn decode(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
         data: EventData::from_text(data).map_err(|e| corrupt(e.to_string()))?,
         metadata: serde_json::from_str(&metadata).map_err(|e| corrupt(e.to_string()))?,
         recorded_at: row.try_get::<DateTime<Utc>, _>("recorded_at")?,
+        hash: crate::chain::stored(row.try_get("hash")?, position)?,
     })
 }
 
@@ -106,13 +108,18 @@ async fn append_in(
         return Ok(done);
     }
 
-    let current: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?",
+    // The stream's version and last link, read under the write lock.
+    let last: Option<(i64, Option<Vec<u8>>)> = sqlx::query_as(
+        "SELECT stream_version, hash FROM events WHERE stream_id = ?
+         ORDER BY stream_version DESC LIMIT 1",
     )
     .bind(stream)
-    .fetch_one(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
-    let current = u64::try_from(current).unwrap_or(0);
+    let (current, mut link) = match last {
+        None => (0, Some(chain::GENESIS)),
+        Some((version, hash)) => (u64::try_from(version).unwrap_or(0), chain::stored(hash, 0)?),
+    };
     if let Some(required) = expected.required()
         && required != current
     {
@@ -127,15 +134,26 @@ async fn append_in(
     for (i, e) in events.iter().enumerate() {
         let metadata = serde_json::to_string(&e.metadata)
             .map_err(|err| StoreError::Invalid(err.to_string()))?;
-        rows.push((to_i64(current + i as u64 + 1)?, e, metadata));
+        let content = chain::Content {
+            stream,
+            event_id: e.event_id,
+            event_type: &e.event_type,
+            schema_version: e.schema_version,
+            data: &e.data,
+            metadata: &e.metadata,
+            recorded_at,
+        };
+        // A stream not chained yet (before the backfill) stays unchained.
+        link = link.map(|previous| chain::link(&previous, &content.hash()));
+        rows.push((to_i64(current + i as u64 + 1)?, e, metadata, link));
     }
-    // SQLite binds at most 32,766 values per statement: 8 per event.
+    // SQLite binds at most 32,766 values per statement: 9 per event.
     let mut last_position = 0;
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, data, metadata, recorded_at) ",
+            "INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, data, metadata, recorded_at, hash) ",
         );
-        insert.push_values(chunk, |mut b, (version, e, metadata)| {
+        insert.push_values(chunk, |mut b, (version, e, metadata, link)| {
             b.push_bind(stream)
                 .push_bind(*version)
                 .push_bind(e.event_id.to_string())
@@ -143,7 +161,8 @@ async fn append_in(
                 .push_bind(i64::from(e.schema_version))
                 .push_bind(e.data.to_string())
                 .push_bind(metadata.as_str())
-                .push_bind(recorded_at);
+                .push_bind(recorded_at)
+                .push_bind(link.map(|l| l.to_vec()));
         });
         insert.push(" RETURNING position");
         let positions: Vec<i64> = insert.build_query_scalar().fetch_all(&mut *tx).await?;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::chain::{Break, BrokenLink};
 use crate::{
     Database, DbOptions, EventStore, ExpectedVersion, LogFollower, LogPosition, Metadata, NewEvent,
     StoreError, StreamAppend,
@@ -695,6 +696,180 @@ pub async fn concurrent_writers_and_a_follower(
     }
     assert!(seen.windows(2).all(|w| w[0].cursor() < w[1].cursor()));
     assert_eq!(read_everything(&*store).await.len() as u64, total);
+    let chains = crate::audit::verify(&*store, |_| {})
+        .await
+        .expect("verify the log");
+    assert_eq!(chains.broken, vec![], "every chain holds");
+    assert_eq!(chains.events, total);
+}
+
+/// Run SQL behind the store's back, as someone with the database's password.
+async fn behind_the_back(db: &TestDb, sql: &str) {
+    match &db.database.pool {
+        crate::Pool::Sqlite { writer, .. } => sqlx::query(sql).execute(writer).await.map(|_| ()),
+        crate::Pool::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+    }
+    .expect("run SQL on the database");
+}
+
+/// Every stream's hash chain holds after appends of every kind, writers
+/// racing on one stream included, and a verification names each stream's
+/// first event edited or removed behind the store's back.
+pub async fn hash_chains_hold_and_name_tampering(db: &TestDb) {
+    let store = db.store();
+    store
+        .append("run-a", ExpectedVersion::NoStream, &batch("a", 1, 3))
+        .await
+        .expect("append");
+    // JSON that PostgreSQL's jsonb gives back in another form.
+    let mut odd = event("odd", 0);
+    odd.data = json!({"z": {"b": 1.5, "a": -0.0}, "big": 1e300, "one": 1.0,
+                      "text": "é😀\"\n", "list": [2, 1e2, null, true]});
+    store
+        .append("run-a", ExpectedVersion::Exact(3), &[odd])
+        .await
+        .expect("append");
+    let again = batch("a", 5, 2);
+    for _ in 0..2 {
+        store
+            .append("run-a", ExpectedVersion::Exact(4), &again)
+            .await
+            .expect("append, then its retry");
+    }
+    store
+        .append_many(&[
+            StreamAppend {
+                stream: "run-b".into(),
+                expected: ExpectedVersion::NoStream,
+                events: batch("b", 1, 3),
+            },
+            StreamAppend {
+                stream: "run-c".into(),
+                expected: ExpectedVersion::Any,
+                events: batch("c", 1, 3),
+            },
+        ])
+        .await
+        .expect("append to two streams");
+    // Sixteen writers append to one stream with no expectation: each link
+    // must follow the one that really came before.
+    let writers: Vec<_> = (0..16)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for n in 0..5 {
+                    let event = [event("shared", w * 10 + n)];
+                    loop {
+                        match store
+                            .append("run-shared", ExpectedVersion::Any, &event)
+                            .await
+                        {
+                            Ok(_) => break,
+                            // Lost every race of its retries: try again.
+                            Err(StoreError::Conflict { .. }) => {}
+                            Err(e) => panic!("append: {e}"),
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.expect("writer");
+    }
+    let all = read_everything(&*store).await;
+    assert!(
+        all.iter().all(|e| e.hash.is_some()),
+        "every event has a link"
+    );
+    let clean = crate::audit::verify(&*store, |_| {}).await.expect("verify");
+    assert_eq!(clean.broken, vec![]);
+    assert_eq!((clean.events, clean.streams), (6 + 3 + 3 + 80, 4));
+
+    behind_the_back(
+        db,
+        r#"UPDATE events SET data = '{"n": 99}' WHERE stream_id = 'run-b' AND stream_version = 2"#,
+    )
+    .await;
+    behind_the_back(
+        db,
+        "DELETE FROM events WHERE stream_id = 'run-c' AND stream_version = 2",
+    )
+    .await;
+    let position = |stream: &str, version: u64| {
+        all.iter()
+            .find(|e| e.stream_id == stream && e.stream_version == version)
+            .map(|e| e.position)
+            .expect("the event was appended")
+    };
+    let outcome = crate::audit::verify(&*store, |_| {}).await.expect("verify");
+    assert_eq!(
+        outcome.broken,
+        vec![
+            BrokenLink {
+                stream: "run-b".into(),
+                version: 2,
+                position: position("run-b", 2),
+                why: Break::Mismatch,
+            },
+            BrokenLink {
+                stream: "run-c".into(),
+                version: 3,
+                position: position("run-c", 3),
+                why: Break::Gap { expected: 2 },
+            },
+        ]
+    );
+    assert_ne!(outcome.digest, clean.digest);
+}
+
+/// Events written before hash chains (no link) get theirs when the
+/// database is next migrated, a stream linked half-way included; an append
+/// to a stream not linked yet waits for that too.
+pub async fn migrating_links_events_written_before_chains(db: &TestDb) {
+    let store = db.store();
+    store
+        .append("run-old", ExpectedVersion::NoStream, &batch("old", 1, 4))
+        .await
+        .expect("append");
+    store
+        .append("run-half", ExpectedVersion::NoStream, &batch("half", 1, 4))
+        .await
+        .expect("append");
+    behind_the_back(
+        db,
+        "UPDATE events SET hash = NULL
+         WHERE stream_id = 'run-old' OR (stream_id = 'run-half' AND stream_version > 2)",
+    )
+    .await;
+    store
+        .append("run-old", ExpectedVersion::Exact(4), &batch("old", 5, 1))
+        .await
+        .expect("append to a stream not linked yet");
+    let before = crate::audit::verify(&*store, |_| {}).await.expect("verify");
+    let broken: Vec<_> = before
+        .broken
+        .iter()
+        .map(|b| (b.stream.as_str(), b.version, b.why.clone()))
+        .collect();
+    assert_eq!(
+        broken,
+        vec![
+            ("run-old", 1, Break::Missing),
+            ("run-half", 3, Break::Missing)
+        ]
+    );
+
+    db.database.migrate().await.expect("migrate again");
+    let after = crate::audit::verify(&*store, |_| {}).await.expect("verify");
+    assert_eq!(after.broken, vec![]);
+    assert_eq!(after.events, 9);
+    store
+        .append("run-half", ExpectedVersion::Exact(4), &batch("half", 5, 1))
+        .await
+        .expect("append after linking");
+    let last = crate::audit::verify(&*store, |_| {}).await.expect("verify");
+    assert_eq!((last.broken, last.events), (vec![], 10));
 }
 
 /// A follower waiting on an idle log wakes when an event is appended, long

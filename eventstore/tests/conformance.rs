@@ -32,6 +32,14 @@ async fn nul_characters_are_refused_alike(db: TestDb) {
     testing::nul_characters_are_refused_alike(db.store()).await;
 }
 
+async fn hash_chains_hold_and_name_tampering(db: TestDb) {
+    testing::hash_chains_hold_and_name_tampering(&db).await;
+}
+
+async fn migrating_links_events_written_before_chains(db: TestDb) {
+    testing::migrating_links_events_written_before_chains(&db).await;
+}
+
 async fn survives_reopen(db: TestDb) {
     testing::survives_reopen(&db).await;
 }
@@ -54,7 +62,10 @@ sp_eventstore::on_both_backends! {
         a_large_batch_lands_whole,
         fenced_appends_land_only_under_the_current_token,
         nul_characters_are_refused_alike,
+        migrating_links_events_written_before_chains,
         survives_reopen;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    db: hash_chains_hold_and_name_tampering;
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     db: concurrent_writers_and_a_follower;
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,4 +1,6 @@
-//! `audit export` and `audit import` throughput on a log of N events
+//! `audit export`, `audit import`, `audit verify` (of the database and of an
+//! export) and the migration's linking of an unchained log: throughput on a
+//! log of N events
 //! (`SP_BENCH_EVENTS`, default 1,000,000), on each backend
 //! (`SP_BENCH_BACKENDS`, default `postgres,sqlite`), beside reading the log
 //! alone in the same run: `cargo bench -p sp-tests --bench audit`.
@@ -7,7 +9,7 @@ use std::io::{BufReader, BufWriter};
 use std::time::Instant;
 
 use serde_json::json;
-use sp_eventstore::export::{Filter, export, import};
+use sp_eventstore::audit::{Filter, export, import, verify, verify_export};
 use sp_eventstore::testing::TestDb;
 use sp_eventstore::{EventStore, ExpectedVersion, LogPosition, Metadata, NewEvent, StreamAppend};
 use uuid::Uuid;
@@ -97,8 +99,42 @@ async fn main() {
             .await
             .expect("import");
         let import_rate = imported as f64 / started.elapsed().as_secs_f64();
+
+        let started = Instant::now();
+        let verified = verify(store, |_| {}).await.expect("verify");
+        let verify_rate = verified.events as f64 / started.elapsed().as_secs_f64();
+        assert_eq!(verified.broken, vec![]);
+        let started = Instant::now();
+        let input = BufReader::new(std::fs::File::open(&path).expect("open"));
+        let offline = verify_export(input, |_| {}).expect("verify the export");
+        let offline_rate = offline.events as f64 / started.elapsed().as_secs_f64();
+        assert_eq!(
+            offline.digest, verified.digest,
+            "the export verifies as the log"
+        );
+
+        // A log written before chains: the migration links it once.
+        match &target.database.pool {
+            sp_eventstore::Pool::Postgres(pool) => sqlx::query("UPDATE events SET hash = NULL")
+                .execute(pool)
+                .await
+                .map(|_| ()),
+            sp_eventstore::Pool::Sqlite { writer, .. } => {
+                sqlx::query("UPDATE events SET hash = NULL")
+                    .execute(writer)
+                    .await
+                    .map(|_| ())
+            }
+        }
+        .expect("unlink");
+        let started = Instant::now();
+        target.database.migrate().await.expect("link");
+        let link_rate = imported as f64 / started.elapsed().as_secs_f64();
+
         println!(
-            "{backend:<8} audit  {n} events: export {export_rate:>8.0} events/s ({:.0} MiB), import {import_rate:>8.0} events/s | limit: reading the log alone {read_rate:.0} events/s",
+            "{backend:<8} audit  {n} events: export {export_rate:>8.0} events/s ({:.0} MiB), import {import_rate:>8.0} events/s, \
+             verify {verify_rate:>8.0} events/s (export offline {offline_rate:.0}), migration linking {link_rate:.0} events/s \
+             | limit: reading the log alone {read_rate:.0} events/s",
             bytes as f64 / (1024.0 * 1024.0)
         );
         assert_eq!((exported, imported), (read as u64, read as u64));

@@ -2,7 +2,7 @@
 //! the store holds.
 
 use serde_json::Value;
-use sp_eventstore::export::{Filter, ImportError, export, import};
+use sp_eventstore::audit::{Filter, ImportError, export, import, verify};
 use sp_eventstore::testing::TestDb;
 use sp_eventstore::{ExpectedVersion, NewEvent};
 use sp_tests::{Backend, TestPlatform};
@@ -133,7 +133,10 @@ async fn an_export_imports_into_a_new_database_of_either_backend(backend: Backen
             .unwrap_or_else(|e| panic!("import into {name}: {e}"));
         assert_eq!(imported as usize, source.len(), "{name}");
         let copy = lines_of(&*db.store, &Filter::default()).await;
-        assert_eq!(copy, source, "the same log on {name}");
+        assert_eq!(copy, source, "the same log on {name}, links included");
+        let chains = verify(&*db.store, |_| {}).await.expect("verify");
+        assert_eq!(chains.broken, vec![], "{name}");
+        assert_eq!(chains.events as usize, source.len());
 
         let again = import(db, text.as_slice(), |_| {})
             .await
