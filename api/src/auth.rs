@@ -3,8 +3,11 @@
 
 use std::fmt;
 
+use chrono::Utc;
 use sha2::{Digest, Sha256};
-use sp_eventstore::{Pool, StoreError, tokens};
+use sp_commands::Envelope;
+use sp_domain::access::AccessEvent;
+use sp_eventstore::{Database, Pool, StoreError, tokens};
 use uuid::Uuid;
 
 /// What a token allows.
@@ -122,10 +125,18 @@ pub enum TokenError {
     InvalidName,
     #[error("database: {0}")]
     Database(#[from] StoreError),
+    #[error("the token changed, but recording the change in the access stream failed: {0}")]
+    NotRecorded(StoreError),
 }
 
-/// Create a token; returns the secret, which is not stored.
-pub async fn create(pool: &Pool, name: &str, scopes: &[String]) -> Result<String, TokenError> {
+/// Create a token; returns the secret, which is not stored. The change is
+/// recorded, as done by `actor`, in the `access` stream.
+pub async fn create(
+    db: &Database,
+    name: &str,
+    scopes: &[String],
+    actor: &str,
+) -> Result<String, TokenError> {
     let valid_name = !name.is_empty()
         && name.len() <= 64
         && name
@@ -140,9 +151,15 @@ pub async fn create(pool: &Pool, name: &str, scopes: &[String]) -> Result<String
         .collect::<Result<_, _>>()?;
     let scopes: Vec<&str> = parsed.iter().map(|s| s.as_str()).collect();
     let secret = format!("sp_{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
-    if !tokens::insert(pool, name, &hash(&secret), &scopes.join(",")).await? {
+    if !tokens::insert(&db.pool, name, &hash(&secret), &scopes.join(",")).await? {
         return Err(TokenError::Exists(name.to_string()));
     }
+    let event = AccessEvent::TokenCreated {
+        at: Utc::now(),
+        name: name.to_string(),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+    };
+    record(db, actor, event).await?;
     Ok(secret)
 }
 
@@ -150,11 +167,24 @@ pub async fn list(pool: &Pool) -> Result<Vec<TokenInfo>, TokenError> {
     Ok(tokens::list(pool).await?)
 }
 
-pub async fn revoke(pool: &Pool, name: &str) -> Result<(), TokenError> {
-    if !tokens::revoke(pool, name).await? {
+/// Revoke a token, recorded as done by `actor` in the `access` stream.
+pub async fn revoke(db: &Database, name: &str, actor: &str) -> Result<(), TokenError> {
+    if !tokens::revoke(&db.pool, name).await? {
         return Err(TokenError::NotFound(name.to_string()));
     }
-    Ok(())
+    let event = AccessEvent::TokenRevoked {
+        at: Utc::now(),
+        name: name.to_string(),
+    };
+    record(db, actor, event).await
+}
+
+/// The table changed first, so a token is never recorded that does not
+/// exist; a failure here says the record is what is missing.
+async fn record(db: &Database, actor: &str, event: AccessEvent) -> Result<(), TokenError> {
+    sp_commands::access::record(&*db.store, &Envelope::new(actor), event)
+        .await
+        .map_err(TokenError::NotRecorded)
 }
 
 /// The caller a bearer secret stands for; `None` for an unknown or revoked one.

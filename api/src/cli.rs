@@ -437,7 +437,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = settings.open_migrated().await?;
             match command {
                 TokensCommand::Create { name, scopes } => {
-                    let secret = crate::auth::create(&db.pool, name, scopes).await?;
+                    let secret = crate::auth::create(&db, name, scopes, &shell_actor()).await?;
                     eprintln!("token {name} created; it is shown once and cannot be recovered:");
                     println!("{secret}");
                 }
@@ -454,7 +454,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
                 TokensCommand::Revoke { name } => {
-                    crate::auth::revoke(&db.pool, name).await?;
+                    crate::auth::revoke(&db, name, &shell_actor()).await?;
                     println!("token {name} revoked");
                 }
             }
@@ -462,6 +462,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Who runs a command that changes the platform: the person at this shell
+/// (`user:<login>`) or, when the login is unknown, the command line.
+fn shell_actor() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|login| !login.is_empty())
+        .map(|login| format!("user:{login}"))
+        .unwrap_or_else(|| "system:command-line".into())
 }
 
 fn init_tracing(filter: &str) {

@@ -30,6 +30,7 @@
 //! case by what the caller can do about it, which each edge maps once; and
 //! [`Clock`], with [`SystemClock`] and [`ManualClock`].
 
+pub mod access;
 pub mod catalogue;
 pub mod catalogue_file;
 mod clock;

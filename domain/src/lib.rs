@@ -19,13 +19,16 @@
 //! Modules: [`run`] (stream `run-<uuid>`: [`RunEvent`], its state, commands and
 //! [`decide`]); the other aggregates, each implementing [`Aggregate`] over its own
 //! streams: [`catalogue`], [`delivery`] (deliveries and builds), [`pull_request`],
-//! [`blocklist`], [`platform`] and [`notices`]; [`aggregate`] (the trait);
+//! [`blocklist`], [`platform`] and [`notices`]; [`access`] (tokens made and
+//! revoked, a record only); [`summary`] (one line a person can read for any
+//! event, for the audit log); [`aggregate`] (the trait);
 //! [`intake`] (a GitHub delivery to a plan); [`policy`] (deadlines and retries);
 //! [`verdict`] (judging results); [`protocol`] (the runner's JSON); [`ids`]
 //! ([`RunId`], [`Platform`]); [`context`] ([`Context`]: the time and policy
 //! `decide` sees); and [`codec`] ([`EventSchema`], [`Upcaster`]). The
 //! crate root re-exports the types most callers need from them.
 
+pub mod access;
 pub mod aggregate;
 pub mod blocklist;
 pub mod catalogue;
@@ -42,6 +45,7 @@ pub mod policy;
 pub mod protocol;
 pub mod pull_request;
 pub mod run;
+pub mod summary;
 pub mod verdict;
 
 pub use aggregate::Aggregate;

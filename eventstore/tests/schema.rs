@@ -27,7 +27,7 @@ const ONLY_IN_SQLITE: &[&str] = &[];
 // Nullability: SQLite's table_info reports notnull = 0 for a PRIMARY KEY column
 // not declared NOT NULL. events.position (INTEGER PRIMARY KEY) is the rowid
 // and can never be NULL; the other key columns (the TEXT keys of the read
-// models, audit_events.position BIGINT) do accept NULL on SQLite, a legacy
+// models, audit_log.position BIGINT) do accept NULL on SQLite, a legacy
 // quirk of rowid tables, where PostgreSQL refuses it. No code writes a NULL
 // key, so a key column counts as NOT NULL here; any other column whose NOT
 // NULL differs still fails the test.

@@ -23,9 +23,11 @@ pub struct RunFilter {
     pub commit_prefix: Option<String>,
 }
 
+#[derive(Debug)]
 enum Param {
     Text(String),
     Int(i64),
+    Time(DateTime<Utc>),
 }
 
 const RUN_COLUMNS: &str = "run_id, seq, repository, commit_sha, platform, trigger_kind, branch, pull_request, \
@@ -41,64 +43,108 @@ pub async fn list_runs(
     first: usize,
     after: Option<i64>,
 ) -> Result<(Vec<RunRow>, bool), sqlx::Error> {
-    let mut clauses = Vec::new();
-    let mut params = Vec::new();
-    let mut add = |clause: &str, param: Param| {
-        params.push(param);
-        clauses.push(clause.replace('?', &format!("${}", params.len())));
-    };
+    let mut w = Conditions::default();
     if let Some(v) = &filter.platform {
-        add("platform = ?", Param::Text(v.clone()));
+        w.add("platform = ?", [Param::Text(v.clone())]);
     }
     if let Some(v) = &filter.status {
-        add("status = ?", Param::Text(v.clone()));
+        w.add("status = ?", [Param::Text(v.clone())]);
     }
     if let Some(v) = &filter.verdict {
-        add("verdict = ?", Param::Text(v.clone()));
+        w.add("verdict = ?", [Param::Text(v.clone())]);
     }
     if let Some(v) = &filter.repository {
-        add("repository = ?", Param::Text(v.clone()));
+        w.add("repository = ?", [Param::Text(v.clone())]);
     }
     if let Some(v) = &filter.branch {
-        add("branch = ?", Param::Text(v.clone()));
+        w.add("branch = ?", [Param::Text(v.clone())]);
     }
     if let Some(v) = filter.pull_request {
-        add("pull_request = ?", Param::Int(v));
+        w.add("pull_request = ?", [Param::Int(v)]);
     }
     if let Some(v) = &filter.commit_prefix {
         // A range rather than LIKE, so the commit index serves it on both
         // backends: SHAs are lower-case hex, and 'g' sorts after every digit.
         let prefix = v.to_ascii_lowercase();
-        add("commit_sha >= ?", Param::Text(prefix.clone()));
-        add("commit_sha < ?", Param::Text(format!("{prefix}g")));
+        w.add("commit_sha >= ?", [Param::Text(prefix.clone())]);
+        w.add("commit_sha < ?", [Param::Text(format!("{prefix}g"))]);
     }
     if let Some(v) = after {
-        add("seq < ?", Param::Int(v));
+        w.add("seq < ?", [Param::Int(v)]);
     }
-    let limit = i64::try_from(first).unwrap_or(i64::MAX).saturating_add(1);
-    params.push(Param::Int(limit));
-    let filter_sql = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
-    let sql = format!(
-        "SELECT {RUN_COLUMNS} FROM runs {filter_sql} ORDER BY seq DESC LIMIT ${}",
-        params.len()
-    );
-    let mut rows: Vec<RunRow> = on_pool!(pool, p => {
-        let mut q = sqlx::query_as(&sql);
-        for param in &params {
-            q = match param {
-                Param::Text(s) => q.bind(s.as_str()),
-                Param::Int(i) => q.bind(*i),
-            };
+    w.page(
+        pool,
+        &format!("SELECT {RUN_COLUMNS} FROM runs"),
+        "seq DESC",
+        first,
+    )
+    .await
+}
+
+/// The WHERE clauses of a filtered page and their parameters.
+#[derive(Debug, Default)]
+struct Conditions {
+    clauses: Vec<String>,
+    params: Vec<Param>,
+}
+
+impl Conditions {
+    /// A clause whose `?`s take `params`, in order.
+    fn add(&mut self, clause: &str, params: impl IntoIterator<Item = Param>) {
+        let mut numbered = String::new();
+        let mut parts = clause.split('?');
+        numbered.push_str(parts.next().unwrap_or_default());
+        let mut params = params.into_iter();
+        for part in parts {
+            if let Some(param) = params.next() {
+                self.params.push(param);
+            }
+            numbered.push_str(&format!("${}{part}", self.params.len()));
         }
-        q.fetch_all(p).await?
-    });
-    let more = rows.len() > first;
-    rows.truncate(first);
-    Ok((rows, more))
+        self.clauses.push(numbered);
+    }
+
+    /// Up to `first` rows of `select` that meet every clause, in `order`;
+    /// and whether more follow.
+    async fn page<T>(
+        mut self,
+        pool: &Pool,
+        select: &str,
+        order: &str,
+        first: usize,
+    ) -> Result<(Vec<T>, bool), sqlx::Error>
+    where
+        T: Send
+            + Unpin
+            + for<'r> FromRow<'r, sqlx::postgres::PgRow>
+            + for<'r> FromRow<'r, sqlx::sqlite::SqliteRow>,
+    {
+        let limit = i64::try_from(first).unwrap_or(i64::MAX).saturating_add(1);
+        self.params.push(Param::Int(limit));
+        let filter = if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.clauses.join(" AND "))
+        };
+        let sql = format!(
+            "{select} {filter} ORDER BY {order} LIMIT ${}",
+            self.params.len()
+        );
+        let mut rows: Vec<T> = on_pool!(pool, p => {
+            let mut q = sqlx::query_as(&sql);
+            for param in &self.params {
+                q = match param {
+                    Param::Text(s) => q.bind(s.as_str()),
+                    Param::Int(i) => q.bind(*i),
+                    Param::Time(t) => q.bind(*t),
+                };
+            }
+            q.fetch_all(p).await?
+        });
+        let more = rows.len() > first;
+        rows.truncate(first);
+        Ok((rows, more))
+    }
 }
 
 /// Runs the queue shows waiting for their build, in queue order.
@@ -348,11 +394,11 @@ pub async fn platform_states(pool: &Pool) -> Result<Vec<PlatformState>, sqlx::Er
     Ok(on_pool!(pool, p => sqlx::query_as::<_, PlatformState>(sql).fetch_all(p).await?))
 }
 
-/// One event of a run as the audit view shows it.
+/// One event as the audit view shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct AuditEntry {
     pub position: i64,
-    pub run_id: String,
+    pub stream_id: String,
     pub stream_version: i64,
     pub event_type: String,
     pub schema_version: i32,
@@ -361,22 +407,109 @@ pub struct AuditEntry {
     pub correlation_id: String,
     pub causation_id: Option<String>,
     pub recorded_at: DateTime<Utc>,
+    pub subject: Option<String>,
+    pub summary: String,
 }
 
+/// The entry's columns, with its data from the log (by the stream's key).
+const AUDIT_COLUMNS: &str = "a.position, a.stream_id, a.stream_version, a.event_type, \
+    a.schema_version, CAST(e.data AS TEXT) AS data, a.actor, a.correlation_id, a.causation_id, \
+    a.recorded_at, a.subject, a.summary";
+const AUDIT_FROM: &str = "FROM audit_log a \
+    JOIN events e ON e.stream_id = a.stream_id AND e.stream_version = a.stream_version";
+
+/// Every event of one run, in order.
 pub async fn audit_trail(pool: &Pool, run_id: &str) -> Result<Vec<AuditEntry>, sqlx::Error> {
-    let sql = "SELECT a.position, a.run_id, a.stream_version, a.event_type, a.schema_version,
-                      CAST(e.data AS TEXT) AS data, a.actor, a.correlation_id, a.causation_id,
-                      a.recorded_at
-               FROM audit_events a
-               JOIN events e ON e.stream_id = $2 AND e.stream_version = a.stream_version
-               WHERE a.run_id = $1 ORDER BY a.stream_version";
     let stream = run_id
         .parse::<RunId>()
         .map(|id| id.stream())
         .unwrap_or_default();
+    let sql = format!(
+        "SELECT {AUDIT_COLUMNS} {AUDIT_FROM} WHERE a.stream_id = $1 ORDER BY a.stream_version"
+    );
     Ok(on_pool!(pool, p => {
-        sqlx::query_as::<_, AuditEntry>(sql).bind(run_id).bind(&stream).fetch_all(p).await?
+        sqlx::query_as::<_, AuditEntry>(&sql).bind(&stream).fetch_all(p).await?
     }))
+}
+
+/// Filters of the audit log; all optional, combined with AND.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub stream: Option<String>,
+    pub stream_prefix: Option<String>,
+    pub actor: Option<String>,
+    /// What an event is about, as `sp_domain::summary` names it
+    /// (`test:<id>`, `sample:<sha256>`, `github:<login>`, `token:<name>`).
+    pub subject: Option<String>,
+    /// Events that one outside request led to.
+    pub correlation_id: Option<String>,
+    /// Any of these types; empty for all.
+    pub types: Vec<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub from_position: Option<i64>,
+    pub to_position: Option<i64>,
+}
+
+/// A page of the audit log, newest first, before position `before`.
+/// Returns the entries and whether more follow.
+pub async fn audit_log(
+    pool: &Pool,
+    filter: &AuditFilter,
+    first: usize,
+    before: Option<i64>,
+) -> Result<(Vec<AuditEntry>, bool), sqlx::Error> {
+    let mut w = Conditions::default();
+    if let Some(v) = &filter.stream {
+        w.add("a.stream_id = ?", [Param::Text(v.clone())]);
+    }
+    if let Some(v) = &filter.stream_prefix {
+        // Not LIKE, whose `_` and `%` a prefix may hold, nor a range,
+        // which a collation other than C does not order by characters.
+        let length = i64::try_from(v.chars().count()).unwrap_or(i64::MAX);
+        w.add(
+            "substr(a.stream_id, 1, CAST(? AS INTEGER)) = ?",
+            [Param::Int(length), Param::Text(v.clone())],
+        );
+    }
+    if let Some(v) = &filter.actor {
+        w.add("a.actor = ?", [Param::Text(v.clone())]);
+    }
+    if let Some(v) = &filter.subject {
+        w.add("a.subject = ?", [Param::Text(v.clone())]);
+    }
+    if let Some(v) = &filter.correlation_id {
+        w.add("a.correlation_id = ?", [Param::Text(v.clone())]);
+    }
+    if !filter.types.is_empty() {
+        let any = vec!["?"; filter.types.len()].join(", ");
+        w.add(
+            &format!("a.event_type IN ({any})"),
+            filter.types.iter().cloned().map(Param::Text),
+        );
+    }
+    if let Some(v) = filter.from {
+        w.add("a.recorded_at >= ?", [Param::Time(v)]);
+    }
+    if let Some(v) = filter.to {
+        w.add("a.recorded_at <= ?", [Param::Time(v)]);
+    }
+    if let Some(v) = filter.from_position {
+        w.add("a.position >= ?", [Param::Int(v)]);
+    }
+    if let Some(v) = filter.to_position {
+        w.add("a.position <= ?", [Param::Int(v)]);
+    }
+    if let Some(v) = before {
+        w.add("a.position < ?", [Param::Int(v)]);
+    }
+    w.page(
+        pool,
+        &format!("SELECT {AUDIT_COLUMNS} {AUDIT_FROM}"),
+        "a.position DESC",
+        first,
+    )
+    .await
 }
 
 /// A VM the platform asked for.

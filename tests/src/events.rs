@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
+use sp_domain::access::AccessEvent;
 use sp_domain::blocklist::BlocklistEvent;
 use sp_domain::catalogue::{
     CatalogueEvent, OutputDefinition, PlatformBaseline, Sample, TestDefinition,
@@ -472,6 +473,20 @@ fn notice_events() -> Vec<NoticeEvent> {
     }]
 }
 
+fn access_events() -> Vec<AccessEvent> {
+    vec![
+        AccessEvent::TokenCreated {
+            at: at(0),
+            name: "alice".into(),
+            scopes: vec!["read".into(), "operate".into()],
+        },
+        AccessEvent::TokenRevoked {
+            at: at(1),
+            name: "alice".into(),
+        },
+    ]
+}
+
 /// Every stored event family, each with one example of each variant.
 pub fn families() -> Vec<Family> {
     vec![
@@ -495,5 +510,6 @@ pub fn families() -> Vec<Family> {
         Family::of("blocklist", "blocked-users", blocklist_events()),
         Family::of("platform", "platform-linux", platform_events()),
         Family::of("notice", "notices", notice_events()),
+        Family::of("access", "access", access_events()),
     ]
 }

@@ -448,7 +448,7 @@ impl TestPlatform {
     /// A token with `scopes`, as `sample-platform tokens create` makes one.
     pub async fn token(&self, name: &str, scopes: &[&str]) -> String {
         let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-        sp_api::auth::create(&self.db.database.pool, name, &scopes)
+        sp_api::auth::create(&self.db.database, name, &scopes, "user:test-operator")
             .await
             .expect("create a token")
     }

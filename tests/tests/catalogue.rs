@@ -536,6 +536,28 @@ async fn a_produced_output_is_accepted_without_rewriting_the_verdict(backend: Ba
     assert_eq!(data["reason"], "the new wording is right");
     assert_eq!(data["as_baseline"], false);
 
+    // The test's history, as its page reads it: who accepted what, and why.
+    p.caught_up().await;
+    let history = ok(p
+        .graphql(
+            "{ auditLog(filter: {subject: \"test:upper-hello\", types: [\"OutputAccepted\"]}) {
+                 edges { node { summary metadata { actor } } } } }",
+            json!({}),
+            None,
+        )
+        .await);
+    let edges = history["auditLog"]["edges"].as_array().expect("edges");
+    assert_eq!(edges.len(), 1, "{history}");
+    assert_eq!(edges[0]["node"]["metadata"]["actor"], "user:maintainer");
+    assert_eq!(
+        edges[0]["node"]["summary"],
+        format!(
+            "upper.txt of test upper-hello on linux (sha256 {}) accepted as a variant from run {run} \
+             by user:maintainer: the new wording is right",
+            &produced[..12]
+        )
+    );
+
     // The old run keeps its verdict; a new run expects the variant. The read
     // models first apply the acceptance, so a rewritten verdict would show.
     p.caught_up().await;

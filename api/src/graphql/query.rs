@@ -5,7 +5,8 @@ use async_graphql::{ComplexObject, Context, ID, Object, Result};
 use sp_projections::queries;
 
 use super::types::{
-    AbandonedVm, AuditEntry, BlockedUser, PlatformQueue, QueueEntry, Run, RunFilter, TestOutcome,
+    AbandonedVm, AuditEntry, AuditLogFilter, BlockedUser, PlatformQueue, QueueEntry, Run,
+    RunFilter, TestOutcome,
 };
 use super::{coded, graphql_error, internal, require, run_id, services};
 use crate::auth::Scope;
@@ -203,6 +204,47 @@ impl RunQuery {
             .await
             .map_err(internal)?;
         Ok(rows.into_iter().map(AuditEntry::from).collect())
+    }
+
+    /// Every stream's events, newest first, as a Relay connection: runs,
+    /// the catalogue (who accepted which output, and why), deliveries,
+    /// pull requests, operators' actions, tokens. Costs its page size.
+    #[graphql(
+        complexity = "1 + first.unwrap_or(DEFAULT_PAGE).clamp(0, MAX_PAGE) as usize * child_complexity"
+    )]
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "At most 100; default 20.")] first: Option<i32>,
+        #[graphql(desc = "The cursor of the last entry of the previous page.")] after: Option<
+            String,
+        >,
+        filter: Option<AuditLogFilter>,
+    ) -> Result<Connection<String, AuditEntry>> {
+        require(ctx, Scope::Read)?;
+        let first = page_size(first)?;
+        let after = match after {
+            Some(cursor) => Some(cursor.parse::<i64>().map_err(|_| {
+                coded(
+                    ErrorKind::InvalidInput,
+                    format!("{cursor:?} is not a cursor of the audit log"),
+                )
+            })?),
+            None => None,
+        };
+        let filter = filter
+            .unwrap_or_default()
+            .into_query()
+            .map_err(|m| coded(ErrorKind::InvalidInput, m))?;
+        let (rows, more) = queries::audit_log(&services(ctx)?.db.pool, &filter, first, after)
+            .await
+            .map_err(internal)?;
+        let mut connection = Connection::new(after.is_some(), more);
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|row| Edge::new(row.position.to_string(), AuditEntry::from(row))),
+        );
+        Ok(connection)
     }
 
     /// The run as it was just after the event at global `position`: folded

@@ -3,7 +3,7 @@
 use async_graphql::{Enum, ID, InputObject, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 use sp_projections::queries::{
-    AuditEntry as AuditRow, QueueEntry as QueueRow, RunFilter as Filter,
+    AuditEntry as AuditRow, AuditFilter, QueueEntry as QueueRow, RunFilter as Filter,
 };
 use sp_projections::{RunOutcome as Outcome, RunRow, RunStatus as Status};
 
@@ -314,15 +314,23 @@ pub struct AuditMetadata {
     pub causation_id: Option<String>,
 }
 
-/// One event of a run.
+/// One event of the log, as an auditor reads it.
 #[derive(Debug, SimpleObject)]
 pub struct AuditEntry {
     pub position: i64,
+    /// The stream it belongs to: `run-<id>`, `catalogue`, `pr-<repo>#<n>`,
+    /// `delivery-<id>`, `blocked-users`, `platform-<name>`, `notices`, `access`.
+    pub stream: String,
     pub stream_version: i64,
     /// The event's name, e.g. `Queued`.
     #[graphql(name = "type")]
     pub event_type: String,
     pub schema_version: i32,
+    /// What happened, in one line.
+    pub summary: String,
+    /// What it is about within its stream: `test:<id>`, `sample:<sha256>`,
+    /// `github:<login>`, `token:<name>`; null when the stream says it.
+    pub subject: Option<String>,
     pub data: Json<serde_json::Value>,
     pub metadata: AuditMetadata,
     pub recorded_at: DateTime<Utc>,
@@ -332,9 +340,12 @@ impl From<AuditRow> for AuditEntry {
     fn from(a: AuditRow) -> Self {
         AuditEntry {
             position: a.position,
+            stream: a.stream_id,
             stream_version: a.stream_version,
             event_type: a.event_type,
             schema_version: a.schema_version,
+            summary: a.summary,
+            subject: a.subject,
             data: Json(serde_json::from_str(&a.data).unwrap_or(serde_json::Value::String(a.data))),
             metadata: AuditMetadata {
                 actor: a.actor,
@@ -343,6 +354,70 @@ impl From<AuditRow> for AuditEntry {
             },
             recorded_at: a.recorded_at,
         }
+    }
+}
+
+/// Filters for `auditLog`; all optional, combined with AND.
+#[derive(Debug, Default, InputObject)]
+pub struct AuditLogFilter {
+    /// One stream, whole: `catalogue`, `run-<id>`, …
+    pub stream: Option<String>,
+    /// Streams whose name starts with this: `run-`, `pr-owner/repo#`, …
+    pub stream_prefix: Option<String>,
+    /// Who: `github:<login>`, `user:<name>`, `system:<component>`, …
+    pub actor: Option<String>,
+    /// What it is about: `test:<id>`, `sample:<sha256>`, `github:<login>`,
+    /// `token:<name>`.
+    pub subject: Option<String>,
+    /// Every event one outside request (a delivery, a mutation) led to.
+    pub correlation_id: Option<String>,
+    /// Any of these event types.
+    #[graphql(default)]
+    pub types: Vec<String>,
+    /// Recorded at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Recorded at or before.
+    pub to: Option<DateTime<Utc>>,
+    pub from_position: Option<i64>,
+    pub to_position: Option<i64>,
+}
+
+impl AuditLogFilter {
+    pub fn into_query(self) -> Result<AuditFilter, String> {
+        if let (Some(from), Some(to)) = (self.from, self.to)
+            && from > to
+        {
+            return Err(format!("from {from} is after to {to}"));
+        }
+        if let (Some(from), Some(to)) = (self.from_position, self.to_position)
+            && from > to
+        {
+            return Err(format!("fromPosition {from} is after toPosition {to}"));
+        }
+        if self.types.len() > 50 {
+            return Err("types: at most 50".into());
+        }
+        let empty = |name: &str, value: &Option<String>| match value {
+            Some(v) if v.is_empty() => Err(format!("{name} is empty: leave it out instead")),
+            _ => Ok(()),
+        };
+        empty("stream", &self.stream)?;
+        empty("streamPrefix", &self.stream_prefix)?;
+        empty("actor", &self.actor)?;
+        empty("subject", &self.subject)?;
+        empty("correlationId", &self.correlation_id)?;
+        Ok(AuditFilter {
+            stream: self.stream,
+            stream_prefix: self.stream_prefix,
+            actor: self.actor,
+            subject: self.subject,
+            correlation_id: self.correlation_id,
+            types: self.types,
+            from: self.from,
+            to: self.to,
+            from_position: self.from_position,
+            to_position: self.to_position,
+        })
     }
 }
 
