@@ -413,7 +413,13 @@ function route() {
   let m;
   let nav = '';
   if (path === '/') { nav = 'runs'; runsPage(app); }
-  else if ((m = path.match(/^\/runs\/([^/]+)$/))) { nav = 'runs'; runPage(app, decodeURIComponent(m[1])); }
+  else if ((m = path.match(/^\/runs\/([^/]+)$/))) {
+    nav = 'runs';
+    const at = Number.parseInt(new URLSearchParams(location.search).get('at') ?? '', 10);
+    if (Number.isInteger(at)) runAsOfPage(app, decodeURIComponent(m[1]), at);
+    else runPage(app, decodeURIComponent(m[1]));
+  }
+  else if (path === '/audit') { nav = 'audit'; auditPage(app); }
   else if (path === '/queue') { nav = 'queue'; queuePage(app); }
   else if ((m = path.match(/^\/tests\/(.+)$/))) { nav = 'catalogue'; testPage(app, decodeURIComponent(m[1])); }
   else if (path === '/catalogue') { nav = 'catalogue'; cataloguePage(app); }
@@ -642,8 +648,11 @@ function etaText(estimate, status) {
     : h`about ${runtime(estimate.remainingMs)} left`}</span>`;
 }
 
-function runHead(run, estimate = null) {
+function runHead(run, estimate = null, { asOf = null } = {}) {
   const final = isFinal(run.status);
+  const acts = asOf != null ? '' : final
+    ? raw('<button class="op" data-action="rerun" title="Queue a new run of this commit on this platform with the regression catalogue as it is now (not the snapshot this run used).">Run again</button>')
+    : raw('<button class="op danger" data-action="cancel">Cancel…</button>');
   const total = run.startedAt && run.finishedAt
     ? runtime(Date.parse(run.finishedAt) - Date.parse(run.startedAt))
     : run.startedAt && !final ? since(run.startedAt, { format: 'duration' }) : dash;
@@ -652,10 +661,7 @@ function runHead(run, estimate = null) {
     <header class="run-head">
       <h1>Run <code title="${run.id}">${runTag(run.id)}</code> ${outcomeBadge(run.outcome)}
         <span class="muted outcome-words">${OUTCOMES[run.outcome] ?? ''}</span></h1>
-      <div class="actions">
-        ${final ? '' : raw('<button class="op danger" data-action="cancel">Cancel…</button>')}
-        ${final ? raw('<button class="op" data-action="rerun" title="Queue a new run of this commit on this platform with the regression catalogue as it is now (not the snapshot this run used).">Run again</button>') : ''}
-      </div>
+      <div class="actions">${acts}</div>
     </header>
     ${run.finalReason ? h`<p class="callout bad"><strong>${run.status === 'COMPLETED' ? 'Note' : 'Why it ended'}:</strong> ${run.finalReason}</p>` : ''}
     ${run.lastProblem ? h`<p class="callout warn" id="last-problem"><strong>${problemLabel(run)}:</strong> ${run.lastProblem}</p>` : ''}
@@ -1103,60 +1109,183 @@ async function toggleFile(button) {
 
 /* ----- audit trail ----- */
 
-function reasonWords(r) {
-  if (r == null) return '';
-  if (typeof r !== 'object') return String(r);
-  if (r.message) return `${r.message}${r.stage ? ` (${r.stage}${r.class ? `, ${r.class}` : ''})` : ''}`;
-  return JSON.stringify(r);
+/** An audit entry's stream, linked where a page shows it. */
+function streamLink(stream) {
+  const run = stream.match(/^run-(.+)$/);
+  if (run) return runLink(run[1], `run ${runTag(run[1])}`);
+  return h`<a href="/audit?stream=${encodeURIComponent(stream)}"><code>${stream}</code></a>`;
 }
 
-/** One line from an event's data: the fields a reader looks for first. */
-function auditSummary(type, data) {
-  let d = data;
-  // Tolerate an externally tagged payload ({"Queued": {...}}).
-  if (d && typeof d === 'object' && !Array.isArray(d) && Object.keys(d).length === 1 && typeof d[type] === 'object') d = d[type];
-  if (d == null) return '';
-  if (typeof d !== 'object') return String(d);
-  const parts = [];
-  const add = (label, v) => { if (v != null && v !== '') parts.push(label ? `${label} ${v}` : String(v)); };
-  if (d.commit_sha) add('', `${d.repository ?? ''} ${short(d.commit_sha)} on ${d.platform ?? '?'}${d.trigger ? ` (${typeof d.trigger === 'string' ? d.trigger : Object.keys(d.trigger)[0] ?? ''})` : ''}`);
-  add('', reasonWords(d.reason));
-  add('', d.message);
-  add('', d.note);
-  if (d.state) add(d.context ? `${d.context}:` : 'state', d.state);
-  add('', d.description);
-  if (d.verdict) add('verdict', `${d.verdict}${d.counts ? ` (${d.counts.passed} passed, ${d.counts.failed} failed)` : ''}`);
-  if (d.result?.test_id) add('test', `${d.result.test_id} exit ${d.result.exit_code}${d.result.timed_out ? ', timed out' : ''}`);
-  if (d.total != null && d.done != null) add('samples', `${d.done}/${d.total}`);
-  if (typeof d.stage === 'string') add('stage', d.stage);
-  add('attempt', d.attempt);
-  add('next attempt', d.next_attempt);
-  add('not before', d.not_before);
-  add('vm', d.vm_name);
-  add('class', d.class);
-  add('superseded by', d.by);
-  if (d.size_bytes != null) add('size', bytes(d.size_bytes));
-  if (d.deadline?.kind) add('deadline', `${d.deadline.kind} ${d.deadline.at ?? ''}`);
-  return parts.join(' · ');
+/** An entry's subject (`test:<id>`, …), linked to the test's page when it is one. */
+function subjectLink(subject) {
+  if (!subject) return '';
+  const test = subject.match(/^test:(.+)$/);
+  return test ? testLink(test[1]) : h`<a href="/audit?subject=${encodeURIComponent(subject)}"><code>${subject}</code></a>`;
 }
+
+/** The entries of one outside request: the delivery, mutation or timer behind an event. */
+const requestLink = (correlationId, text = 'same request') =>
+  h`<a class="small" href="/audit?correlationId=${encodeURIComponent(correlationId)}"
+    title="every event request ${correlationId} led to: the delivery that queued a run, the supersede that ended it, …">${text}</a>`;
 
 async function loadAudit(page) {
   try {
-    const trail = (await gql(`query($id:ID!){auditTrail(runId:$id){position type data
+    const trail = (await gql(`query($id:ID!){auditTrail(runId:$id){position type summary data
       metadata{actor correlationId causationId} recordedAt}}`, { id: page.id })).auditTrail;
     if (!stillOn(page.gen)) return;
     const el = $('#audit');
     // Keep opened details open across live refreshes.
     const open = new Set([...el.querySelectorAll('details[open]')].map((d) => d.closest('li').dataset.position));
+    const later = (e) => page.at != null && e.position > page.at;
     setHtml(el, trail.length ? trail.map((e) => h`
-      <li data-event-type="${e.type}" data-position="${e.position}">
+      <li data-event-type="${e.type}" data-position="${e.position}" class="${later(e) ? 'later' : ''}${page.at === e.position ? ' here' : ''}">
         <div class="line">${when(e.recordedAt)} <strong class="ev">${e.type}</strong>
-          <span class="actor" title="correlation ${e.metadata.correlationId}">${e.metadata.actor}</span>
-          <span class="summary">${auditSummary(e.type, asJson(e.data))}</span></div>
+          <span class="actor">${e.metadata.actor}</span>
+          <span class="summary">${e.summary}</span>
+          <span class="links">${requestLink(e.metadata.correlationId)}
+            <a class="small" data-link="as-of" href="/runs/${encodeURIComponent(page.id)}?at=${e.position}"
+              title="the run as it was just after this event">as of here</a></span></div>
         <details ${open.has(String(e.position)) ? raw('open') : ''}><summary>data</summary><pre>${JSON.stringify(asJson(e.data), null, 2)}</pre></details>
       </li>`) : h`<li class="muted">No events.</li>`);
   } catch (e) {
     if (stillOn(page.gen)) setHtml($('#audit'), h`<li class="callout bad">The audit trail could not be loaded.</li>`);
+    showError(e);
+  }
+}
+
+/** A run as it was just after the event at position `at` of the log. */
+async function runAsOfPage(app, id, at) {
+  const gen = generation;
+  setHtml(app, h`
+    <article id="run" data-as-of="${at}">
+      <p class="callout" id="as-of">The run as it was just after position ${at} of the log; events after it are greyed out below.
+        <a href="/runs/${encodeURIComponent(id)}">See it now</a></p>
+      <div id="run-head"><p class="muted">Loading run…</p></div>
+      <section class="block"><h2>Audit trail</h2><ol id="audit" class="audit"></ol></section>
+    </article>`);
+  let run;
+  try {
+    run = (await gql(`query($id:ID!,$at:Int!){runAsOf(runId:$id,position:$at){${RUN_FIELDS}}}`, { id, at })).runAsOf;
+  } catch (e) {
+    setHtml($('#run-head'), h`<h1>Run <code>${id}</code></h1><p class="callout bad">The run could not be loaded.</p>`);
+    showError(e);
+    return;
+  }
+  if (!stillOn(gen)) return;
+  setHtml($('#run-head'), run
+    ? runHead(run, null, { asOf: at })
+    : h`<h1>Run <code>${runTag(id)}</code></h1><p class="muted">The run did not exist yet at position ${at}.</p>`);
+  document.title = `Run ${runTag(id)} as of ${at} — Sample Platform`;
+  loadAudit({ id, gen, at });
+}
+
+/* ---------- audit log ---------- */
+
+const AUDIT_KEYS = ['stream', 'streamPrefix', 'actor', 'subject', 'correlationId', 'types', 'from', 'to', 'fromPosition', 'toPosition'];
+
+/** The Audit page's filter from the address: the GraphQL filter, and the form's values. */
+function readAuditFilter() {
+  const q = new URLSearchParams(location.search);
+  const form = {};
+  const filter = {};
+  for (const k of AUDIT_KEYS) {
+    const v = q.get(k)?.trim();
+    if (!v) continue;
+    form[k] = v;
+    if (k === 'types') filter.types = v.split(/[\s,]+/).filter(Boolean);
+    else if (k === 'fromPosition' || k === 'toPosition') {
+      const n = Number.parseInt(v, 10);
+      if (Number.isInteger(n)) filter[k] = n;
+    } else if (k === 'from' || k === 'to') {
+      const t = Date.parse(v);
+      if (!Number.isNaN(t)) filter[k] = new Date(t).toISOString();
+    } else filter[k] = v;
+  }
+  return { form, filter };
+}
+
+function auditFilterForm(f) {
+  const field = (name, label, attrs = '') =>
+    h`<label>${label} <input name="${name}" value="${f[name] ?? ''}" ${raw(attrs)}></label>`;
+  return h`
+    <form id="filter" class="filter" role="search">
+      ${field('streamPrefix', 'Stream', 'placeholder="run-, catalogue, pr-, access…"')}
+      ${field('actor', 'Actor', 'placeholder="github:login, user:name…"')}
+      ${field('subject', 'About', 'placeholder="test:id, token:name…"')}
+      ${field('types', 'Types', 'placeholder="OutputAccepted, UserBlocked…"')}
+      ${field('from', 'From', 'type="datetime-local" step="1"')}
+      ${field('to', 'To', 'type="datetime-local" step="1"')}
+      <label>Positions <span class="pair"><input name="fromPosition" value="${f.fromPosition ?? ''}" type="number" min="1"
+        class="narrow" placeholder="from" aria-label="from position"> – <input name="toPosition" value="${f.toPosition ?? ''}"
+        type="number" min="1" class="narrow" placeholder="to" aria-label="to position"></span></label>
+      ${f.stream ? h`<input type="hidden" name="stream" value="${f.stream}">` : ''}
+      ${f.correlationId ? h`<input type="hidden" name="correlationId" value="${f.correlationId}">` : ''}
+      <button type="submit">Filter</button>
+      <a href="/audit">clear</a>
+    </form>`;
+}
+
+function auditRows(entries) {
+  return entries.map((e) => h`
+    <tr data-position="${e.position}" data-event-type="${e.type}">
+      <td class="num">${e.position}</td>
+      <td>${when(e.recordedAt)}</td>
+      <td class="what"><strong class="ev">${e.type}</strong> ${e.summary}
+        <details><summary>data</summary><pre>${JSON.stringify(asJson(e.data), null, 2)}</pre></details></td>
+      <td class="actor"><a href="/audit?actor=${encodeURIComponent(e.metadata.actor)}">${e.metadata.actor}</a></td>
+      <td class="stream">${streamLink(e.stream)} ${subjectLink(e.subject)}</td>
+      <td class="nowrap">${requestLink(e.metadata.correlationId)}</td>
+    </tr>`);
+}
+
+const AUDIT_FIELDS = 'position stream type summary subject data metadata{actor correlationId} recordedAt';
+
+async function auditPage(app) {
+  const gen = generation;
+  const { form, filter } = readAuditFilter();
+  const narrowed = [
+    form.stream ? h` in stream <code>${form.stream}</code>` : '',
+    form.correlationId ? h` led to by request <code>${form.correlationId}</code>` : '',
+  ];
+  setHtml(app, h`
+    <h1>Audit log</h1>
+    <p class="muted">Every event of every stream, newest first: runs, the catalogue, deliveries, pull requests,
+      operators' actions and tokens${narrowed}. Export or verify the whole log with
+      <code>sample-platform audit export</code> and <code>audit verify</code>.</p>
+    ${auditFilterForm(form)}
+    <div class="scroll"><table class="audit-log">
+      <thead><tr><th>#</th><th>When</th><th>What happened</th><th>Who</th><th>Stream</th><th></th></tr></thead>
+      <tbody id="audit-body"></tbody>
+    </table></div>
+    <p id="audit-empty" class="muted" hidden>No events match.</p>
+    <p><button id="older" data-action="older" hidden>Older events</button></p>`);
+
+  $('#filter').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const q = new URLSearchParams();
+    for (const [k, v] of new FormData(e.target)) if (String(v).trim()) q.set(k, String(v).trim());
+    const search = q.toString();
+    history.pushState(null, '', search ? `/audit?${search}` : '/audit');
+    route();
+  });
+
+  const body = $('#audit-body');
+  let cursor = null;
+  async function loadPage(after) {
+    const data = await gql(`query($first:Int,$after:String,$filter:AuditLogFilter){auditLog(first:$first,after:$after,filter:$filter){
+      pageInfo{hasNextPage endCursor} nodes{${AUDIT_FIELDS}}}}`, { first: PAGE_SIZE, after, filter });
+    if (!stillOn(gen)) return;
+    const conn = data.auditLog;
+    body.insertAdjacentHTML('beforeend', part(auditRows(conn.nodes)));
+    cursor = conn.pageInfo.endCursor;
+    $('#older').hidden = !conn.pageInfo.hasNextPage;
+    $('#audit-empty').hidden = body.rows.length > 0;
+  }
+  actions.older = () => loadPage(cursor);
+  try {
+    await loadPage(null);
+  } catch (e) {
+    setHtml(body, h`<tr><td colspan="6" class="callout bad">The audit log could not be loaded.</td></tr>`);
     showError(e);
   }
 }
@@ -1361,8 +1490,11 @@ function historySection(hist) {
 
 async function testPage(app, id) {
   const gen = generation;
-  setHtml(app, h`<div id="test"><p class="muted">Loading…</p></div><section id="history" class="block"></section>`);
+  setHtml(app, h`<div id="test"><p class="muted">Loading…</p></div>
+    <section id="baselines" class="block"><h2>Baseline history</h2><div id="baseline-list"><p class="muted">Loading…</p></div></section>
+    <section id="history" class="block"></section>`);
   document.title = `Test ${id} — Sample Platform`;
+  loadBaselines(id, gen);
   const loadDef = async () => {
     const t = (await gql(`query($id:String!){regressionTest(id:$id){id command inputKind expectedExitCode
       categories active description platforms sample{${SAMPLE_FIELDS}}
@@ -1391,6 +1523,31 @@ async function testPage(app, id) {
     if (stillOn(gen)) setHtml($('#history'), historySection(hist));
   } catch (e) {
     if (stillOn(gen)) setHtml($('#history'), h`<p class="callout bad">The history could not be loaded.</p>`);
+    showError(e);
+  }
+}
+
+/** Who defined, changed and accepted outputs for a test, and why: its catalogue events. */
+async function loadBaselines(id, gen) {
+  try {
+    const log = (await gql(`query($f:AuditLogFilter){auditLog(first:100,filter:$f){
+      pageInfo{hasNextPage} nodes{position type summary data metadata{actor correlationId} recordedAt}}}`,
+    { f: { stream: 'catalogue', subject: `test:${id}` } })).auditLog;
+    if (!stillOn(gen)) return;
+    const rows = log.nodes.map((e) => {
+      const d = asJson(e.data) ?? {};
+      return h`<tr data-event-type="${e.type}">
+        <td>${when(e.recordedAt)}</td>
+        <td class="actor">${e.metadata.actor}</td>
+        <td>${e.summary}</td>
+        <td>${d.run_id ? runLink(d.run_id, `run ${runTag(d.run_id)}`) : ''}</td></tr>`;
+    });
+    setHtml($('#baseline-list'), rows.length ? h`<div class="scroll"><table class="baselines">
+      <thead><tr><th>When</th><th>Who</th><th>What</th><th>From</th></tr></thead><tbody>${rows}</tbody></table></div>
+      ${log.pageInfo.hasNextPage ? h`<p><a href="/audit?stream=catalogue&subject=${encodeURIComponent(`test:${id}`)}">Older changes in the audit log</a></p>` : ''}`
+      : h`<p class="muted">No catalogue events for this test.</p>`);
+  } catch (e) {
+    if (stillOn(gen)) setHtml($('#baseline-list'), h`<p class="callout bad">The baseline history could not be loaded.</p>`);
     showError(e);
   }
 }

@@ -387,6 +387,65 @@ async fn a_maintainer_follows_a_run_opens_its_diff_accepts_it_and_sees_the_rerun
     assert_eq!(data["reason"], "the F0X typo is fixed");
     assert_eq!(data["run_id"], run.as_str());
     assert_eq!(accepted.metadata.actor, "user:alice");
+
+    // The test's page says who accepted what, from which run, and why.
+    browser
+        .goto(&format!("{}/tests/upper-fox", p.base))
+        .await
+        .expect("open the test");
+    let accepted_row = "#baseline-list tr[data-event-type=\"OutputAccepted\"]";
+    walk.text_contains(accepted_row, "the F0X typo is fixed")
+        .await;
+    walk.text_contains(accepted_row, "user:alice").await;
+    walk.text_contains(accepted_row, "accepted as a variant")
+        .await;
+    walk.element(&format!("{accepted_row} a[href=\"/runs/{run}\"]"))
+        .await;
+
+    // The Audit page: every stream, filtered by who.
+    walk.click("a[data-nav=\"audit\"]").await;
+    walk.element("#audit-body tr[data-event-type=\"TokenCreated\"]")
+        .await;
+    walk.element("#audit-body tr[data-event-type=\"DeliveryHandled\"]")
+        .await;
+    let actor = walk.element("#filter input[name=\"actor\"]").await;
+    actor.send_keys("user:alice").await.expect("type the actor");
+    walk.click("#filter button[type=\"submit\"]").await;
+    walk.element("#audit-body tr[data-event-type=\"OutputAccepted\"]")
+        .await;
+    let rows = browser
+        .find_all(fantoccini::Locator::Css("#audit-body tr"))
+        .await
+        .expect("the entries");
+    for row in rows {
+        assert!(
+            row.text().await.unwrap_or_default().contains("user:alice"),
+            "only alice's events {}",
+            evidence(&browser, "audit-actor").await
+        );
+    }
+
+    // A run's trail leads to the request behind each event, and to the run
+    // as it was just after it.
+    browser
+        .goto(&format!("{}/runs/{run}", p.base))
+        .await
+        .expect("open the run");
+    walk.click("#audit li[data-event-type=\"Queued\"] a[data-link=\"as-of\"]")
+        .await;
+    walk.element("#as-of").await;
+    walk.text_becomes(".run-head h1 .badge.o-queued", "queued")
+        .await;
+    walk.element("#audit li.here[data-event-type=\"Queued\"]")
+        .await;
+    walk.element("#audit li.later[data-event-type=\"Completed\"]")
+        .await;
+    walk.click("#audit li[data-event-type=\"Queued\"] .links a[href^=\"/audit?correlationId=\"]")
+        .await;
+    walk.element("#audit-body tr[data-event-type=\"DeliveryHandled\"]")
+        .await;
+    walk.element("#audit-body tr[data-event-type=\"Queued\"]")
+        .await;
     let _ = browser.close().await;
 }
 

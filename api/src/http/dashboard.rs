@@ -33,6 +33,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/tests/{id}", get(index))
         .route("/queue", get(index))
         .route("/catalogue", get(index))
+        .route("/audit", get(index))
         .route("/assets/app.js", get(script))
         .route("/assets/style.css", get(style))
 }
