@@ -141,6 +141,16 @@ pub enum AuditCommand {
         /// The export (JSON Lines); `-` reads standard input.
         file: PathBuf,
     },
+    /// Print a run as it was just after the event at a position of the log
+    /// (its latest by default), with its whole trail.
+    Show {
+        /// The run's id.
+        run: String,
+        /// The log position to show it at (the audit trail and the
+        /// dashboard's "as of here" links show positions).
+        #[arg(long)]
+        at: Option<i64>,
+    },
     /// Recompute every stream's hash chain and name each stream's first
     /// broken link (an event changed or removed behind the platform's
     /// back); exits 1 if there is one.
@@ -372,6 +382,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("rebuilding the read models")?;
             println!("{imported} events imported; the read models rebuilt from {applied}");
             db.close().await;
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Show { run, at }) => {
+            let settings = Settings::load(&cli.global, None)?;
+            init_tracing(&settings.log);
+            let db = settings.open_migrated().await?;
+            let shown = crate::audit_show::show(&*db.store, run, *at).await;
+            db.close().await;
+            print!("{}", shown?);
             Ok(())
         }
         Command::Audit(AuditCommand::Verify { file }) => {

@@ -16,11 +16,14 @@
 //! - [`github`]: webhook signatures (`X-Hub-Signature-256`) and payloads.
 //! - [`graphql`]: queries over the read models, operators' mutations, the
 //!   run-change subscription and the catalogue; kept in `api/schema.graphql`.
-//! - [`auth`]: operators' API tokens and their scopes (a table, not events).
+//! - [`audit_show`]: `audit show`, a run as of any position, from the log.
+//! - [`auth`]: operators' API tokens and their scopes (a table; each change
+//!   recorded in the `access` stream).
 //! - [`config`]: settings from defaults, a TOML file, `SP_*` variables, flags.
 //! - [`client`]: the command line as a client of a running platform.
 //! - [`demo`]: `sample-platform demo`, the whole job on one machine.
 
+pub mod audit_show;
 pub mod auth;
 pub mod cli;
 pub mod client;

@@ -818,6 +818,44 @@ async fn the_demo_walkthrough_goes_from_a_failing_output_to_a_pass() {
     // The first run keeps its verdict.
     assert_eq!(run_once(&base, &run, "COMPLETED").await["verdict"], "fail");
 
+    // An auditor reads the first run from the log, now and as it was when
+    // it was queued.
+    let now = cli(dir.path(), &base, &token, &["audit", "show", &run]);
+    assert!(
+        now.contains("status    completed") && now.contains("verdict   fail: 2 passed, 1 failed"),
+        "{now}"
+    );
+    let queued_at: i64 = now
+        .lines()
+        .find(|l| l.contains(" Queued "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("a Queued line with its position: {now}"));
+    let then = cli(
+        dir.path(),
+        &base,
+        &token,
+        &["audit", "show", &run, "--at", &queued_at.to_string()],
+    );
+    assert!(
+        then.contains(&format!("as of position {queued_at}"))
+            && then.contains("status    queued")
+            && then.contains("later")
+            && !then.contains("verdict"),
+        "{then}"
+    );
+    let wrong = Command::new(BINARY)
+        .args(["audit", "show", "not-a-run"])
+        .current_dir(dir.path())
+        .env_clear()
+        .output()
+        .expect("run");
+    assert!(!wrong.status.success());
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("is not a run id"),
+        "{wrong:?}"
+    );
+
     // Each run had one VM and one runner: no create retried into a second
     // runner whose reports the finished run then refused.
     for id in [&run, &rerun] {
