@@ -1281,6 +1281,7 @@ async function auditPage(app) {
     $('#older').hidden = !conn.pageInfo.hasNextPage;
     $('#audit-empty').hidden = body.rows.length > 0;
   }
+  // The click handler shows a failure to load.
   actions.older = () => loadPage(cursor);
   try {
     await loadPage(null);

@@ -6,7 +6,7 @@ use std::fmt;
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 use sp_commands::Envelope;
-use sp_domain::access::AccessEvent;
+use sp_domain::access::{self, AccessEvent};
 use sp_eventstore::{Database, Pool, StoreError, tokens};
 use uuid::Uuid;
 
@@ -182,7 +182,7 @@ pub async fn revoke(db: &Database, name: &str, actor: &str) -> Result<(), TokenE
 /// The table changed first, so a token is never recorded that does not
 /// exist; a failure here says the record is what is missing.
 async fn record(db: &Database, actor: &str, event: AccessEvent) -> Result<(), TokenError> {
-    sp_commands::access::record(&*db.store, &Envelope::new(actor), event)
+    sp_commands::records::record(&*db.store, access::STREAM, &Envelope::new(actor), &[event])
         .await
         .map_err(TokenError::NotRecorded)
 }

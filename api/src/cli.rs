@@ -380,7 +380,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let applied = rebuild(&sp_projections::standard(), &db, |_, _| {})
                 .await
                 .context("rebuilding the read models")?;
-            println!("{imported} events imported; the read models rebuilt from {applied}");
+            println!(
+                "{} events imported; the read models rebuilt from {applied}",
+                imported.events
+            );
+            if !imported.verified {
+                eprintln!(
+                    "the export carried no hashes (a build before hash chains wrote it): its \
+                     events were linked as they were imported, so nothing shows whether it was \
+                     altered before"
+                );
+            }
             db.close().await;
             Ok(())
         }

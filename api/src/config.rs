@@ -211,6 +211,45 @@ pub struct Settings {
     pub pull_request_comments: bool,
     /// Per platform, the name of the GitHub Actions artifact holding the build.
     pub artifact_names: std::collections::BTreeMap<String, String>,
+    /// Which files of finished runs are deleted (`[retention.logs]
+    /// after_days = 30, keep_last = 10`; likewise `artifacts`, `outputs`),
+    /// and how often retention looks. No rule keeps a kind for ever.
+    pub retention: RetentionSettings,
+}
+
+/// `[retention]`: a rule per kind of file, and the time between sweeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Seconds between sweeps.
+    pub every_secs: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<sp_domain::retention::Rule>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<sp_domain::retention::Rule>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logs: Option<sp_domain::retention::Rule>,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            every_secs: 3600,
+            artifacts: None,
+            outputs: None,
+            logs: None,
+        }
+    }
+}
+
+impl RetentionSettings {
+    pub fn policy(&self) -> sp_domain::retention::RetentionPolicy {
+        sp_domain::retention::RetentionPolicy {
+            artifacts: self.artifacts,
+            outputs: self.outputs,
+            logs: self.logs,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -254,6 +293,7 @@ impl Default for Settings {
             status_context: "CI - {platform}".into(),
             pull_request_comments: true,
             artifact_names: std::collections::BTreeMap::new(),
+            retention: RetentionSettings::default(),
         }
     }
 }
@@ -386,6 +426,12 @@ impl Settings {
             tick: sp_managers::TICK,
             vm_delete_pauses: sp_managers::VM_DELETE_PAUSES,
             metrics: metrics.clone(),
+            retention: Some(sp_managers::retention::Retention {
+                policy: self.retention.policy(),
+                every: Duration::from_secs(self.retention.every_secs.max(1)),
+                files: files.clone(),
+                call: sp_managers::CallPolicy::new(Duration::from_secs(60), 3),
+            }),
         })
     }
 

@@ -30,7 +30,6 @@
 //! case by what the caller can do about it, which each edge maps once; and
 //! [`Clock`], with [`SystemClock`] and [`ManualClock`].
 
-pub mod access;
 pub mod catalogue;
 pub mod catalogue_file;
 mod clock;
@@ -38,6 +37,7 @@ mod error;
 pub mod intake;
 pub mod operator;
 pub mod output_diff;
+pub mod records;
 
 use std::collections::{HashMap, HashSet};
 use std::marker::PhantomData;

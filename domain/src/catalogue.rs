@@ -216,6 +216,21 @@ pub struct Catalogue {
 }
 
 impl Catalogue {
+    /// Every output hash some test approves or accepts, on any platform:
+    /// what retention must never delete.
+    pub fn accepted_outputs(&self) -> std::collections::HashSet<&str> {
+        let mut kept = std::collections::HashSet::new();
+        for output in self.tests.values().flat_map(|t| &t.outputs) {
+            kept.insert(output.approved_sha256.as_str());
+            kept.extend(output.variants.iter().map(String::as_str));
+            for b in output.platforms.values() {
+                kept.extend(b.approved_sha256.as_deref());
+                kept.extend(b.variants.iter().map(String::as_str));
+            }
+        }
+        kept
+    }
+
     /// The active tests that run on `platform`, as a new run snapshots them.
     pub fn tests_for(&self, platform: &str) -> Vec<RegressionTest> {
         self.tests

@@ -20,7 +20,8 @@
 //! [`decide`]); the other aggregates, each implementing [`Aggregate`] over its own
 //! streams: [`catalogue`], [`delivery`] (deliveries and builds), [`pull_request`],
 //! [`blocklist`], [`platform`] and [`notices`]; [`access`] (tokens made and
-//! revoked, a record only); [`summary`] (one line a person can read for any
+//! revoked, a record only); [`retention`] (which files of finished runs may go,
+//! and the record of each deletion); [`summary`] (one line a person can read for any
 //! event, for the audit log); [`aggregate`] (the trait);
 //! [`intake`] (a GitHub delivery to a plan); [`policy`] (deadlines and retries);
 //! [`verdict`] (judging results); [`protocol`] (the runner's JSON); [`ids`]
@@ -44,6 +45,7 @@ pub mod platform;
 pub mod policy;
 pub mod protocol;
 pub mod pull_request;
+pub mod retention;
 pub mod run;
 pub mod summary;
 pub mod verdict;

@@ -10,6 +10,7 @@ use crate::delivery::{BuildEvent, DeliveryEvent, DeliveryOutcome};
 use crate::notices::{self, NoticeEvent};
 use crate::platform::PlatformEvent;
 use crate::pull_request::PullRequestEvent;
+use crate::retention::{self, RetentionEvent};
 use crate::run::{ErrorClass, RunEvent, RunnerStage, Trigger};
 use crate::verdict::Verdict;
 
@@ -18,7 +19,8 @@ use crate::verdict::Verdict;
 pub struct Summary {
     /// What the event is about beyond its stream, where a stream holds many
     /// things: `test:<id>` and `sample:<sha256>` in the catalogue,
-    /// `github:<login>` in the blocklist, `token:<name>` in `access`.
+    /// `github:<login>` in the blocklist, `token:<name>` in `access`,
+    /// `run:<id>` in `retention`.
     pub subject: Option<String>,
     pub line: String,
 }
@@ -64,6 +66,7 @@ pub fn summarize(stream: &str, event_type: &str, schema_version: u32, data: &str
         blocklist::STREAM => read(t, v, data, blocked),
         notices::STREAM => read(t, v, data, notice),
         access::STREAM => read(t, v, data, access),
+        retention::STREAM => read(t, v, data, retained),
         _ => Summary::of(format!("{event_type} on a stream this build does not know")),
     }
 }
@@ -382,6 +385,49 @@ fn access(event: AccessEvent) -> Summary {
         AccessEvent::TokenRevoked { name, .. } => {
             Summary::about(format!("token:{name}"), format!("token {name} revoked"))
         }
+    }
+}
+
+fn retained(event: RetentionEvent) -> Summary {
+    match event {
+        RetentionEvent::RunFilesDeleted {
+            run,
+            kind,
+            deleted,
+            kept,
+            policy,
+            ..
+        } => Summary::about(
+            format!("run:{run}"),
+            format!(
+                "{} {kind} files of run {run} deleted by retention{}: {policy}",
+                deleted.len(),
+                if kept.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " ({} kept: another run or the catalogue still needs them)",
+                        kept.len()
+                    )
+                }
+            ),
+        ),
+        RetentionEvent::FileDeleteFailed {
+            run,
+            kind,
+            key,
+            class: c,
+            message,
+            ..
+        } => Summary::about(
+            format!("run:{run}"),
+            format!(
+                "{kind} {} of run {run} not deleted ({}){}",
+                short(&key),
+                class(c),
+                then(&message)
+            ),
+        ),
     }
 }
 

@@ -252,16 +252,27 @@ pub enum ImportError {
     Database(#[from] sqlx::Error),
 }
 
+/// What an import wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub events: u64,
+    /// Whether the export carried its links and each was checked; false for
+    /// an export of a build before chains, linked as it was imported, which
+    /// shows nothing of what happened to it before.
+    pub verified: bool,
+}
+
 /// Write an export into `db`, whose log must be empty: every event keeps its
-/// position, stream, version, id, data, metadata and time. All of it lands
-/// in one transaction or none does. `progress` is told how many events are
+/// position, stream, version, id, data, metadata and time, and its link,
+/// checked against the content (an export whose links do not hold is
+/// refused). All of it lands in one transaction or none does. `progress` is told how many events are
 /// written (not yet committed) after each batch. Read models are not
 /// touched: rebuild them after.
 pub async fn import(
     db: &Database,
     input: impl BufRead,
     mut progress: impl FnMut(u64),
-) -> Result<u64, ImportError> {
+) -> Result<ImportOutcome, ImportError> {
     let mut tx = Tx::begin(&db.pool).await?;
     // Nothing else appends until this commits (SQLite's write lock is taken
     // by the transaction already), and the log is checked empty under it.
@@ -291,6 +302,7 @@ pub async fn import(
     // `--to`) is not one.
     let mut streams: HashMap<String, (u64, Hash)> = HashMap::new();
     let mut positions: HashSet<i64> = HashSet::new();
+    let mut linked: Option<bool> = None;
     for (n, line) in input.lines().enumerate() {
         let line_number = n as u64 + 1;
         let line = line?;
@@ -321,7 +333,26 @@ pub async fn import(
             )));
         }
         let link = chain::link(&previous, &event.content(&data).hash());
-        if event.link(line_number)?.is_some_and(|given| given != link) {
+        let given = event.link(line_number)?;
+        // All lines carry their links, or none do (an export of a build
+        // before chains): a line without one among linked ones was stripped.
+        match (*linked.get_or_insert(given.is_some()), given.is_some()) {
+            (true, false) => {
+                return Err(refuse(format!(
+                    "stream {} version {} has no hash where the lines before had theirs: \
+                     the export was altered",
+                    event.stream, event.version
+                )));
+            }
+            (false, true) => {
+                return Err(refuse(format!(
+                    "stream {} version {} has a hash where the lines before had none",
+                    event.stream, event.version
+                )));
+            }
+            _ => {}
+        }
+        if given.is_some_and(|given| given != link) {
             return Err(refuse(format!(
                 "stream {} version {}: its hash does not follow from its content and the event \
                  before it; the export was altered (`audit verify FILE` names every broken stream)",
@@ -349,7 +380,10 @@ pub async fn import(
     }
     tx.commit().await?;
     progress(imported);
-    Ok(imported)
+    Ok(ImportOutcome {
+        events: imported,
+        verified: linked.unwrap_or(true),
+    })
 }
 
 async fn insert(tx: &mut Tx<'_>, batch: &[(Imported, Hash)]) -> Result<u64, ImportError> {

@@ -85,9 +85,10 @@ pub fn link(previous: &Hash, content: &Hash) -> Hash {
     hasher.finalize().into()
 }
 
-/// `value` as canonical JSON: keys sorted by their bytes, no whitespace,
-/// and a float with no fraction (within 2^53) written as an integer, since
-/// `jsonb` keeps `1.0` but turns `-0.0` into `0.0` and `1e2` into `100`.
+/// `value` as canonical JSON: keys sorted by their bytes, no whitespace, and
+/// every number in plain decimal digits (no exponent, no trailing zeros,
+/// `-0` as `0`): `jsonb` keeps a number's decimal value, not its text, and
+/// gives `1e17` back as `100000000000000000`, which reads as an integer.
 pub fn canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
@@ -116,16 +117,49 @@ pub fn canonical(value: &Value, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
-        Value::Number(n) if n.is_f64() => {
-            const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
-            match n.as_f64() {
-                Some(f) if f.fract() == 0.0 && f.abs() <= EXACT => {
-                    out.extend_from_slice((f as i64).to_string().as_bytes())
-                }
-                _ => write_json(value, out),
-            }
-        }
+        Value::Number(n) => out.extend_from_slice(plain_decimal(&n.to_string()).as_bytes()),
         _ => write_json(value, out),
+    }
+}
+
+/// A JSON number's text (`-1.5e-7`, `1e17`, `100.0`) in plain decimal
+/// digits: `-0.00000015`, `100000000000000000`, `100`.
+fn plain_decimal(text: &str) -> String {
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.trim_start_matches('+').parse::<i64>().unwrap_or(0)),
+        None => (unsigned, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{whole}{fraction}");
+    // Where the decimal point falls in `digits`.
+    let point = whole.len() as i64 + exponent;
+    let (int, frac) = if point <= 0 {
+        (
+            String::new(),
+            format!("{}{digits}", "0".repeat(point.unsigned_abs() as usize)),
+        )
+    } else if point as usize >= digits.len() {
+        (
+            format!("{digits}{}", "0".repeat(point as usize - digits.len())),
+            String::new(),
+        )
+    } else {
+        let (i, f) = digits.split_at(point as usize);
+        (i.to_string(), f.to_string())
+    };
+    let int = int.trim_start_matches('0');
+    let frac = frac.trim_end_matches('0');
+    let int = if int.is_empty() { "0" } else { int };
+    let zero = int == "0" && frac.is_empty();
+    let sign = if negative && !zero { "-" } else { "" };
+    if frac.is_empty() {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac}")
     }
 }
 
@@ -293,10 +327,29 @@ mod tests {
             r#"{"a":"é\"\n","b":[1,{"a":null,"z":true}]}"#
         );
         // What jsonb gives back for what serde_json wrote.
-        let written: Value = serde_json::from_str("[1e2, -0.0, 1.5, 1e300]").unwrap();
-        let read_back: Value = serde_json::from_str("[100, 0.0, 1.5, 1e300]").unwrap();
+        let written = serde_json::json!([
+            1e2,
+            -0.0,
+            1.5,
+            1e17,
+            1.152921504606847e18,
+            1e-7,
+            -2.5e-3,
+            1e21
+        ]);
+        let read_back: Value = serde_json::from_str(
+            "[100, 0.0, 1.5, 100000000000000000, 1152921504606847000, 0.0000001, -0.0025,
+              1000000000000000000000]",
+        )
+        .unwrap();
         assert_eq!(text(&written), text(&read_back));
-        assert_eq!(text(&written), "[100,0,1.5,1e+300]");
+        assert_eq!(
+            text(&written),
+            "[100,0,1.5,100000000000000000,1152921504606847000,0.0000001,-0.0025,1000000000000000000000]"
+        );
+        assert_eq!(plain_decimal("-0"), "0");
+        assert_eq!(plain_decimal("120"), "120");
+        assert_eq!(plain_decimal("0.5"), "0.5");
     }
 
     #[test]

@@ -1,8 +1,12 @@
 //! Links for the events written before hash chains (migration 20, which
 //! leaves them NULL: SQL cannot rebuild an event's canonical JSON). Computed
 //! once, right after migrating, stream by stream in version order, while
-//! appends wait: an append on a stream whose last link is NULL would
-//! otherwise chain onto nothing.
+//! appends wait, and marked done in `event_chains`: after that, a NULL link
+//! is an event that lost it, which `audit verify` names, never one to link
+//! again (that would launder an edit).
+//!
+//! Replicas of a build before chains append unlinked events: upgrade them
+//! all together.
 
 use crate::chain::{self, GENESIS, Hash};
 use crate::{Database, RecordedEvent, StoreError, Tx, on_pool};
@@ -10,14 +14,12 @@ use crate::{Database, RecordedEvent, StoreError, Tx, on_pool};
 /// Events linked per round trip.
 const PAGE: i64 = 1000;
 
-/// Link every event that has no link yet; returns how many were linked.
+/// Link every event that has no link yet, once per database; returns how
+/// many were linked.
 pub(crate) async fn link_unchained(db: &Database) -> Result<u64, StoreError> {
-    let pending: bool = on_pool!(&db.pool, p => sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM events WHERE hash IS NULL)"
-    )
-    .fetch_one(p)
-    .await?);
-    if !pending {
+    let done = "SELECT EXISTS (SELECT 1 FROM event_chains)";
+    let linked_before: bool = on_pool!(&db.pool, p => sqlx::query_scalar(done).fetch_one(p).await?);
+    if linked_before {
         return Ok(0);
     }
     let mut tx = Tx::begin(&db.pool).await?;
@@ -26,6 +28,12 @@ pub(crate) async fn link_unchained(db: &Database) -> Result<u64, StoreError> {
         sqlx::query("LOCK TABLE events IN EXCLUSIVE MODE")
             .execute(&mut **t)
             .await?;
+    }
+    // Another process may have linked them while this one waited.
+    let linked_before: bool =
+        crate::on_tx!(&mut tx, c => sqlx::query_scalar(done).fetch_one(c).await?);
+    if linked_before {
+        return Ok(0);
     }
     let mut linked = 0;
     let mut after = (String::new(), 0i64);
@@ -52,6 +60,8 @@ pub(crate) async fn link_unchained(db: &Database) -> Result<u64, StoreError> {
         store(&mut tx, &links).await?;
         linked += page.len() as u64;
     }
+    let mark = "INSERT INTO event_chains (linked_at) VALUES ($1)";
+    crate::on_tx!(&mut tx, c => sqlx::query(mark).bind(chrono::Utc::now()).execute(c).await.map(|_| ())?);
     tx.commit().await?;
     tracing::info!(linked, "linked the events written before hash chains");
     Ok(linked)

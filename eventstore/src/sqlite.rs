@@ -109,8 +109,8 @@ async fn append_in(
     }
 
     // The stream's version and last link, read under the write lock.
-    let last: Option<(i64, Option<Vec<u8>>)> = sqlx::query_as(
-        "SELECT stream_version, hash FROM events WHERE stream_id = ?
+    let last: Option<(i64, Option<Vec<u8>>, i64)> = sqlx::query_as(
+        "SELECT stream_version, hash, position FROM events WHERE stream_id = ?
          ORDER BY stream_version DESC LIMIT 1",
     )
     .bind(stream)
@@ -118,7 +118,10 @@ async fn append_in(
     .await?;
     let (current, mut link) = match last {
         None => (0, Some(chain::GENESIS)),
-        Some((version, hash)) => (u64::try_from(version).unwrap_or(0), chain::stored(hash, 0)?),
+        Some((version, hash, position)) => (
+            u64::try_from(version).unwrap_or(0),
+            chain::stored(hash, position)?,
+        ),
     };
     if let Some(required) = expected.required()
         && required != current

@@ -724,7 +724,8 @@ pub async fn hash_chains_hold_and_name_tampering(db: &TestDb) {
     // JSON that PostgreSQL's jsonb gives back in another form.
     let mut odd = event("odd", 0);
     odd.data = json!({"z": {"b": 1.5, "a": -0.0}, "big": 1e300, "one": 1.0,
-                      "text": "é😀\"\n", "list": [2, 1e2, null, true]});
+                      "text": "é😀\"\n", "list": [2, 1e2, null, true],
+                      "wide": [1e17, 1.152921504606847e18, 0.1, 1e-7, 123456.789e3]});
     store
         .append("run-a", ExpectedVersion::Exact(3), &[odd])
         .await
@@ -824,8 +825,8 @@ pub async fn hash_chains_hold_and_name_tampering(db: &TestDb) {
 }
 
 /// Events written before hash chains (no link) get theirs when the
-/// database is next migrated, a stream linked half-way included; an append
-/// to a stream not linked yet waits for that too.
+/// database is next migrated, a stream linked half-way included; once, so
+/// a link removed after that stays missing.
 pub async fn migrating_links_events_written_before_chains(db: &TestDb) {
     let store = db.store();
     store
@@ -836,12 +837,14 @@ pub async fn migrating_links_events_written_before_chains(db: &TestDb) {
         .append("run-half", ExpectedVersion::NoStream, &batch("half", 1, 4))
         .await
         .expect("append");
+    // The database as a build before chains left it.
     behind_the_back(
         db,
         "UPDATE events SET hash = NULL
          WHERE stream_id = 'run-old' OR (stream_id = 'run-half' AND stream_version > 2)",
     )
     .await;
+    behind_the_back(db, "DELETE FROM event_chains").await;
     store
         .append("run-old", ExpectedVersion::Exact(4), &batch("old", 5, 1))
         .await
@@ -870,6 +873,21 @@ pub async fn migrating_links_events_written_before_chains(db: &TestDb) {
         .expect("append after linking");
     let last = crate::audit::verify(&*store, |_| {}).await.expect("verify");
     assert_eq!((last.broken, last.events), (vec![], 10));
+
+    // Linked once: a link removed now is a broken link, not one to make again.
+    behind_the_back(
+        db,
+        "UPDATE events SET hash = NULL WHERE stream_id = 'run-half' AND stream_version = 5",
+    )
+    .await;
+    db.database.migrate().await.expect("migrate again");
+    let tampered = crate::audit::verify(&*store, |_| {}).await.expect("verify");
+    let broken: Vec<_> = tampered
+        .broken
+        .iter()
+        .map(|b| (b.stream.as_str(), b.version, b.why.clone()))
+        .collect();
+    assert_eq!(broken, vec![("run-half", 5, Break::Missing)]);
 }
 
 /// A follower waiting on an idle log wakes when an event is appended, long

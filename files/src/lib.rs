@@ -376,6 +376,37 @@ impl Files {
         self.get(&self.path(kind, sha256)).await
     }
 
+    /// Delete a file (never a sample: retention keeps every one); `false`
+    /// when it was not there.
+    pub async fn delete(&self, kind: Kind, sha256: &str) -> Result<bool, FileError> {
+        if kind == Kind::Sample {
+            return Err(FileError::Config(
+                sha256.to_string(),
+                "samples are never deleted".into(),
+            ));
+        }
+        self.remove(&self.path(kind, sha256)).await
+    }
+
+    /// Delete a runner's log; `false` when it was not there.
+    pub async fn delete_log(&self, log: &LogName) -> Result<bool, FileError> {
+        self.remove(&self.log_path(log)).await
+    }
+
+    async fn remove(&self, path: &Path) -> Result<bool, FileError> {
+        // Some stores answer a missing object's delete with success: look first.
+        match self.store.head(path).await {
+            Ok(_) => {}
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        match self.store.delete(path).await {
+            Ok(()) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn get(&self, path: &Path) -> Result<Option<Content>, FileError> {
         match self.store.get(path).await {
             Ok(got) => Ok(Some(Content {

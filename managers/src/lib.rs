@@ -11,6 +11,8 @@
 //!   timeouts, idempotency keys and classified retries ([`external`]);
 //! - [`artifacts`]: fetches each queued run's build artifact ([`ArtifactSource`]);
 //! - [`reconcile`]: deletes VMs nobody wants and notices VMs that vanished;
+//! - [`retention`]: deletes the files of finished runs the policy lets go
+//!   (`RunFilesDeleted`, or `FileDeleteFailed` and a retry at its next sweep);
 //! - [`statuses`]: tells GitHub each run's commit status once per state
 //!   (`StatusReported`, or `StatusReportFailed`) through [`github`] (octocrab:
 //!   statuses, comments and Actions artifacts); it runs only with a GitHub token;
@@ -48,6 +50,7 @@ pub mod local;
 pub mod metrics;
 pub mod provider;
 pub mod reconcile;
+pub mod retention;
 pub mod saga;
 pub mod scheduler;
 pub mod statuses;
@@ -106,6 +109,9 @@ pub struct ManagersConfig {
     pub vm_delete_pauses: (Duration, Duration),
     /// Where outside calls, deadlines fired and retries are counted.
     pub metrics: Metrics,
+    /// Which files of finished runs to delete, and how often to look; none
+    /// keeps every file for ever.
+    pub retention: Option<retention::Retention>,
 }
 
 /// Pauses between failed deletions of one VM, first and longest.
@@ -125,6 +131,8 @@ impl ManagersConfig {
 #[derive(Debug, Clone)]
 pub struct Managers {
     pub db: Database,
+    /// The log, fenced by the lease: what managers record outside runs.
+    pub store: Arc<dyn sp_eventstore::EventStore>,
     pub runs: Handler<RunState>,
     /// What went wrong outside any run (stream `notices`).
     notices: Handler<Notices>,
@@ -198,7 +206,8 @@ impl Managers {
         Managers {
             runs: Handler::new(store.clone(), config.policy.clone(), clock.clone())
                 .keeping_folds(1024),
-            notices: Handler::new(store, config.policy.clone(), clock.clone()),
+            notices: Handler::new(store.clone(), config.policy.clone(), clock.clone()),
+            store,
             db,
             provider,
             config: Arc::new(config),
@@ -225,6 +234,7 @@ impl Managers {
             tokio::spawn(vm_manager::run(self.clone(), stop.clone())),
             tokio::spawn(artifacts::run(self.clone(), stop.clone())),
             tokio::spawn(reconcile::run(self.clone(), stop.clone())),
+            tokio::spawn(retention::run(self.clone(), stop.clone())),
         ];
         match &self.config.github {
             Some(github) => {

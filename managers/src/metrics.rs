@@ -29,6 +29,8 @@ pub enum Service {
     Github,
     Compute,
     Artifacts,
+    /// Where samples, outputs, artifacts and logs are kept (retention's deletions).
+    ObjectStore,
 }
 
 impl Service {
@@ -37,6 +39,7 @@ impl Service {
             Service::Github => "github",
             Service::Compute => "compute",
             Service::Artifacts => "artifacts",
+            Service::ObjectStore => "object_store",
         }
     }
 }

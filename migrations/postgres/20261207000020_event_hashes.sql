@@ -3,7 +3,8 @@
 -- content hash is computed by the writer, since SQL cannot rebuild the
 -- canonical JSON; the link is computed here, in the append statement, from
 -- the stream's last link. Events written before this migration get theirs
--- from the platform right after it (NULL until then).
+-- from the platform once, right after it (NULL until then); after that, an
+-- event without a link is one that lost it, and verification says so.
 ALTER TABLE events ADD COLUMN hash BYTEA;
 
 -- The links of a batch of one stream after `previous`. A NULL previous (a
@@ -22,3 +23,8 @@ BEGIN
     RETURN links;
 END
 $$;
+
+-- A row once the platform has linked the events written before chains.
+CREATE TABLE event_chains (
+    linked_at TIMESTAMPTZ NOT NULL
+);

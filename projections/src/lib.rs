@@ -17,13 +17,16 @@
 //! The projections, by name (their checkpoint's, and `projections rebuild NAME`):
 //! [`RunsProjection`] (`runs`), [`QueueProjection`] (`queue`: non-final runs per
 //! platform with their deadlines; paused platforms), [`AuditProjection`]
-//! (`audit`: every event of every run), [`VmsProjection`] (`vms`),
+//! (`audit`: every event of every stream, with a line a person can read),
+//! [`VmsProjection`] (`vms`),
 //! [`StatusesProjection`] (`statuses`, table `github_statuses`) and
 //! [`ResultsProjection`] (`results`, table `sample_results`) and
 //! [`ComparisonsProjection`] (`comparisons`, table `run_comparisons`: each
 //! completed run's tests classified against an earlier run) and
 //! [`CommentsProjection`] (`comments`, table `pull_request_comments`: each
-//! pull request's current head and its summary comment). Also public:
+//! pull request's current head and its summary comment) and
+//! [`RetentionProjection`] (`retention`: the files each run holds, and what
+//! retention deleted). Also public:
 //! [`RunRow`] and [`RunStatus`] (a run as the dashboard shows it, derived from
 //! the domain's state), and [`run_as_of`] (a run as it was at any position
 //! of its stream); [`Change`] (published after commit, for live
@@ -39,6 +42,7 @@ pub mod history;
 pub mod queries;
 mod queue;
 mod results;
+mod retention;
 mod run_states;
 mod run_view;
 mod runner;
@@ -53,6 +57,7 @@ pub use comments::{CommentsProjection, pull_request_of};
 pub use comparisons::{ComparisonsProjection, ReferenceKind};
 pub use queue::QueueProjection;
 pub use results::ResultsProjection;
+pub use retention::RetentionProjection;
 pub use run_states::Folded;
 pub use run_states::{run_as_of, run_state};
 pub use run_view::{RunOutcome, RunRow, RunStatus};
@@ -72,5 +77,6 @@ pub fn standard() -> Vec<Arc<dyn Projection>> {
         Arc::new(ResultsProjection),
         Arc::new(ComparisonsProjection),
         Arc::new(CommentsProjection),
+        Arc::new(RetentionProjection),
     ]
 }

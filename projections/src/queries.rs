@@ -449,6 +449,8 @@ pub struct AuditFilter {
     pub to: Option<DateTime<Utc>>,
     pub from_position: Option<i64>,
     pub to_position: Option<i64>,
+    /// Streams left out whatever else is asked (what the caller may not read).
+    pub hidden_streams: Vec<String>,
 }
 
 /// A page of the audit log, newest first, before position `before`.
@@ -502,6 +504,13 @@ pub async fn audit_log(
     }
     if let Some(v) = before {
         w.add("a.position < ?", [Param::Int(v)]);
+    }
+    if !filter.hidden_streams.is_empty() {
+        let none = vec!["?"; filter.hidden_streams.len()].join(", ");
+        w.add(
+            &format!("a.stream_id NOT IN ({none})"),
+            filter.hidden_streams.iter().cloned().map(Param::Text),
+        );
     }
     w.page(
         pool,
@@ -808,4 +817,100 @@ pub async fn recent_runtimes(
         }
     }
     Ok(history)
+}
+
+/// A finished run as retention reads it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct FinishedRunRow {
+    pub run_id: String,
+    pub repository: String,
+    pub branch: Option<String>,
+    pub pull_request: Option<i64>,
+    pub platform: String,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// Every run that ended (completed, failed, superseded or cancelled).
+pub async fn finished_runs(pool: &Pool) -> Result<Vec<FinishedRunRow>, sqlx::Error> {
+    let sql = "SELECT run_id, repository, branch, pull_request, platform, finished_at FROM runs
+               WHERE finished_at IS NOT NULL
+                 AND status IN ('completed', 'failed', 'superseded', 'cancelled')";
+    Ok(on_pool!(pool, p => sqlx::query_as::<_, FinishedRunRow>(sql).fetch_all(p).await?))
+}
+
+/// The runs whose files of `kind` retention is done with.
+pub async fn retention_done(pool: &Pool, kind: &str) -> Result<Vec<String>, sqlx::Error> {
+    let sql = "SELECT run_id FROM retention_done WHERE kind = $1";
+    Ok(on_pool!(pool, p => sqlx::query_scalar(sql).bind(kind).fetch_all(p).await?))
+}
+
+/// (run, key) rows of `kind` whose `column` is one of `values`, in
+/// statements of at most 500 values.
+async fn run_files_in(
+    pool: &Pool,
+    kind: &str,
+    column: &str,
+    values: &[String],
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let mut found = Vec::new();
+    for chunk in values.chunks(500) {
+        let any: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT run_id, key FROM run_files WHERE kind = $1 AND {column} IN ({})",
+            any.join(", ")
+        );
+        let rows: Vec<(String, String)> = on_pool!(pool, p => {
+            let mut q = sqlx::query_as(&sql).bind(kind);
+            for v in chunk {
+                q = q.bind(v);
+            }
+            q.fetch_all(p).await?
+        });
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// (run, key) of every file of `kind` that `runs` hold.
+pub async fn files_of_runs(
+    pool: &Pool,
+    kind: &str,
+    runs: &[String],
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    run_files_in(pool, kind, "run_id", runs).await
+}
+
+/// (run, key) of every run holding one of `keys`.
+pub async fn holders_of(
+    pool: &Pool,
+    kind: &str,
+    keys: &[String],
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    run_files_in(pool, kind, "key", keys).await
+}
+
+/// What retention did with one run's files.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct RetentionRow {
+    pub kind: String,
+    pub deleted: i64,
+    pub kept: i64,
+    pub deleted_at: DateTime<Utc>,
+    pub policy: String,
+}
+
+pub async fn retention_of_run(pool: &Pool, run_id: &str) -> Result<Vec<RetentionRow>, sqlx::Error> {
+    let sql = "SELECT kind, deleted, kept, deleted_at, policy FROM retention_done
+               WHERE run_id = $1 ORDER BY kind";
+    Ok(on_pool!(pool, p => sqlx::query_as::<_, RetentionRow>(sql).bind(run_id).fetch_all(p).await?))
+}
+
+/// When and by which policy a file was deleted, if it was.
+pub async fn deleted_file(
+    pool: &Pool,
+    kind: &str,
+    key: &str,
+) -> Result<Option<(DateTime<Utc>, String)>, sqlx::Error> {
+    let sql = "SELECT deleted_at, policy FROM deleted_files WHERE kind = $1 AND key = $2";
+    Ok(on_pool!(pool, p => sqlx::query_as(sql).bind(kind).bind(key).fetch_optional(p).await?))
 }

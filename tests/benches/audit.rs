@@ -97,7 +97,8 @@ async fn main() {
         let input = BufReader::new(std::fs::File::open(&path).expect("open"));
         let imported = import(&target.database, input, |_| {})
             .await
-            .expect("import");
+            .expect("import")
+            .events;
         let import_rate = imported as f64 / started.elapsed().as_secs_f64();
 
         let started = Instant::now();

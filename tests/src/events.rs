@@ -21,6 +21,7 @@ use sp_domain::platform::{MaintenanceChange, PlatformEvent};
 use sp_domain::pull_request::{
     Closed, CommentFailed, CommentWritten, HeadObserved, PlannedRun, PullRequestEvent,
 };
+use sp_domain::retention::{FileKind, RetentionEvent};
 use sp_domain::run::events::*;
 use sp_domain::verdict::{CategoryCounts, OutputProduced};
 use sp_domain::{
@@ -487,6 +488,27 @@ fn access_events() -> Vec<AccessEvent> {
     ]
 }
 
+fn retention_events() -> Vec<RetentionEvent> {
+    vec![
+        RetentionEvent::RunFilesDeleted {
+            at: at(0),
+            run: run_id(1),
+            kind: FileKind::Log,
+            deleted: vec!["1/runner.log".into()],
+            kept: vec![],
+            policy: "log files are kept 30 days after their run finished".into(),
+        },
+        RetentionEvent::FileDeleteFailed {
+            at: at(1),
+            run: run_id(1),
+            kind: FileKind::Output,
+            key: "ab".repeat(32),
+            class: ErrorClass::Retryable,
+            message: "the object store answered 503".into(),
+        },
+    ]
+}
+
 /// Every stored event family, each with one example of each variant.
 pub fn families() -> Vec<Family> {
     vec![
@@ -511,5 +533,6 @@ pub fn families() -> Vec<Family> {
         Family::of("platform", "platform-linux", platform_events()),
         Family::of("notice", "notices", notice_events()),
         Family::of("access", "access", access_events()),
+        Family::of("retention", "retention", retention_events()),
     ]
 }

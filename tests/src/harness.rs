@@ -345,6 +345,7 @@ fn config() -> ManagersConfig {
         tick: Duration::from_millis(10),
         vm_delete_pauses: (Duration::from_millis(10), Duration::from_millis(100)),
         metrics: sp_managers::Metrics::default(),
+        retention: None,
     }
 }
 

@@ -131,7 +131,8 @@ async fn an_export_imports_into_a_new_database_of_either_backend(backend: Backen
         let imported = import(db, text.as_slice(), |_| {})
             .await
             .unwrap_or_else(|e| panic!("import into {name}: {e}"));
-        assert_eq!(imported as usize, source.len(), "{name}");
+        assert_eq!(imported.events as usize, source.len(), "{name}");
+        assert!(imported.verified, "{name}: every line's link was checked");
         let copy = lines_of(&*db.store, &Filter::default()).await;
         assert_eq!(copy, source, "the same log on {name}, links included");
         let chains = verify(&*db.store, |_| {}).await.expect("verify");
@@ -145,14 +146,6 @@ async fn an_export_imports_into_a_new_database_of_either_backend(backend: Backen
             matches!(again, ImportError::NotEmpty { head } if head == last),
             "{again}"
         );
-
-        // Appends go on after the imported positions.
-        let appended = db
-            .store
-            .append("notices", ExpectedVersion::Any, &[probe()])
-            .await
-            .expect("append after the import");
-        assert!(appended.last_position > last, "{name}: {appended:?}");
 
         let same_backend = matches!(
             (name, backend),
@@ -172,7 +165,32 @@ async fn an_export_imports_into_a_new_database_of_either_backend(backend: Backen
                 "read models rebuilt on {name}"
             );
         }
+        // Appends go on after the imported positions.
+        let appended = db
+            .store
+            .append("notices", ExpectedVersion::Any, &[probe()])
+            .await
+            .expect("append after the import");
+        assert!(appended.last_position > last, "{name}: {appended:?}");
     }
+
+    // An altered export whose hashes were taken off to hide it is refused.
+    let text = String::from_utf8(text).expect("UTF-8");
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let last_line = lines.last_mut().expect("lines");
+    let mut event: Value = serde_json::from_str(last_line).expect("JSON");
+    event.as_object_mut().expect("object").remove("hash");
+    *last_line = event.to_string();
+    let target = TestDb::sqlite().await;
+    let refused = import(&target.database, lines.join("\n").as_bytes(), |_| {})
+        .await
+        .expect_err("a line without its hash");
+    assert!(
+        refused
+            .to_string()
+            .contains("has no hash where the lines before had theirs"),
+        "{refused}"
+    );
     p.stop().await;
 }
 
@@ -219,6 +237,18 @@ async fn a_broken_export_imports_nothing(backend: Backend) {
             2501,
         ),
         (
+            "a hash among lines without",
+            format!(
+                "{}\n{}\n",
+                good.join("\n"),
+                line(2501).replace(
+                    "\"type\"",
+                    &format!("\"hash\":\"{}\",\"type\"", "0".repeat(64))
+                )
+            ),
+            2501,
+        ),
+        (
             "a position twice",
             format!(
                 "{}\n{}\n",
@@ -248,7 +278,8 @@ async fn a_broken_export_imports_nothing(backend: Backend) {
     let n = import(&target.database, good.join("\n").as_bytes(), |_| {})
         .await
         .expect("import");
-    assert_eq!(n, 2500);
+    assert_eq!(n.events, 2500);
+    assert!(!n.verified, "lines without hashes are linked, not verified");
 }
 
 sp_tests::on_both_backends!(

@@ -13,6 +13,9 @@ use crate::auth::Scope;
 use sp_commands::ErrorKind;
 
 const DEFAULT_PAGE: i32 = 20;
+
+/// Streams `auditLog` shows only to a caller with the operate scope.
+const OPERATORS_STREAMS: [&str; 2] = [sp_domain::blocklist::STREAM, sp_domain::access::STREAM];
 const MAX_PAGE: i32 = 100;
 
 /// A connection's page size: `first`, or the default; a clear error
@@ -208,7 +211,9 @@ impl RunQuery {
 
     /// Every stream's events, newest first, as a Relay connection: runs,
     /// the catalogue (who accepted which output, and why), deliveries,
-    /// pull requests, operators' actions, tokens. Costs its page size.
+    /// pull requests, operators' actions, tokens. The blocklist and tokens
+    /// (streams `blocked-users` and `access`) need the operate scope, as
+    /// `blockedUsers` does. Costs its page size.
     #[graphql(
         complexity = "1 + first.unwrap_or(DEFAULT_PAGE).clamp(0, MAX_PAGE) as usize * child_complexity"
     )]
@@ -221,7 +226,7 @@ impl RunQuery {
         >,
         filter: Option<AuditLogFilter>,
     ) -> Result<Connection<String, AuditEntry>> {
-        require(ctx, Scope::Read)?;
+        let caller = require(ctx, Scope::Read)?;
         let first = page_size(first)?;
         let after = match after {
             Some(cursor) => Some(cursor.parse::<i64>().map_err(|_| {
@@ -232,10 +237,15 @@ impl RunQuery {
             })?),
             None => None,
         };
-        let filter = filter
+        let mut filter = filter
             .unwrap_or_default()
             .into_query()
             .map_err(|m| coded(ErrorKind::InvalidInput, m))?;
+        // Who is blocked, and who holds which token, is for operators, as
+        // `blockedUsers` is.
+        if !caller.scopes.contains(&Scope::Operate) {
+            filter.hidden_streams = OPERATORS_STREAMS.iter().map(|s| s.to_string()).collect();
+        }
         let (rows, more) = queries::audit_log(&services(ctx)?.db.pool, &filter, first, after)
             .await
             .map_err(internal)?;

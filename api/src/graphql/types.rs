@@ -108,6 +108,56 @@ impl Run {
     ) -> async_graphql::Result<Option<super::estimate::RunEstimate>> {
         super::estimate::of(ctx, self).await
     }
+
+    /// What retention deleted of this run's files, per kind: empty while it
+    /// keeps them all.
+    async fn retention(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> async_graphql::Result<Vec<RetentionRecord>> {
+        let rows =
+            sp_projections::queries::retention_of_run(&super::services(ctx)?.db.pool, &self.id)
+                .await
+                .map_err(super::internal)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| RetentionRecord {
+                kind: match r.kind.as_str() {
+                    "artifact" => FileKind::Artifact,
+                    "output" => FileKind::Output,
+                    _ => FileKind::Log,
+                },
+                deleted: r.deleted,
+                kept: r.kept,
+                deleted_at: r.deleted_at,
+                policy: r.policy,
+            })
+            .collect())
+    }
+}
+
+/// The files retention deletes.
+#[derive(Debug, Enum, Copy, Clone, Eq, PartialEq)]
+pub enum FileKind {
+    /// The build's program the run tested.
+    Artifact,
+    /// What its tests produced.
+    Output,
+    /// What its runner uploaded.
+    Log,
+}
+
+/// What retention did with one kind of a run's files.
+#[derive(Debug, SimpleObject)]
+pub struct RetentionRecord {
+    pub kind: FileKind,
+    pub deleted: i64,
+    /// Files kept because another run still holds them or the catalogue
+    /// approves them (they go with the last run holding them).
+    pub kept: i64,
+    pub deleted_at: DateTime<Utc>,
+    /// The rule that let them go, in words.
+    pub policy: String,
 }
 
 impl From<RunRow> for Run {
@@ -406,6 +456,21 @@ impl AuditLogFilter {
         empty("actor", &self.actor)?;
         empty("subject", &self.subject)?;
         empty("correlationId", &self.correlation_id)?;
+        let texts = [
+            &self.stream,
+            &self.stream_prefix,
+            &self.actor,
+            &self.subject,
+            &self.correlation_id,
+        ];
+        if texts
+            .into_iter()
+            .flatten()
+            .chain(&self.types)
+            .any(|t| t.contains('\0'))
+        {
+            return Err("a filter cannot hold a NUL character".into());
+        }
         Ok(AuditFilter {
             stream: self.stream,
             stream_prefix: self.stream_prefix,
@@ -417,6 +482,7 @@ impl AuditLogFilter {
             to: self.to,
             from_position: self.from_position,
             to_position: self.to_position,
+            hidden_streams: vec![],
         })
     }
 }
