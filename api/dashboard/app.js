@@ -1062,10 +1062,26 @@ async function accept(page, el, asBaseline) {
 
 /* ----- runner files ----- */
 
+const KIND_WORDS = { ARTIFACT: 'the build artifact', OUTPUT: 'produced outputs', LOG: "the runner's files" };
+
+/** What retention deleted of a run's files, in a sentence per kind. */
+function retentionNote(records) {
+  if (!records.length) return '';
+  return h`<div class="callout" id="retention">${records.map((r) => h`
+    <p data-kind="${r.kind}"><strong>Deleted by retention</strong> ${when(r.deletedAt)}: ${KIND_WORDS[r.kind] ?? r.kind},
+      ${r.deleted} deleted${r.kept ? `, ${r.kept} kept because another run or the catalogue still needs ${r.kept === 1 ? 'it' : 'them'}` : ''}.
+      <span class="muted">${r.policy.charAt(0).toUpperCase()}${r.policy.slice(1)}.</span></p>`)}</div>`;
+}
+
 async function loadFiles(page) {
   try {
-    const files = await page.files;
+    const [files, kept] = await Promise.all([
+      page.files,
+      gql('query($id:ID!){run(id:$id){retention{kind deleted kept deletedAt policy}}}', { id: page.id })
+        .then((d) => d.run?.retention ?? []),
+    ]);
     if (!stillOn(page.gen)) return;
+    const logsGone = kept.some((r) => r.kind === 'LOG');
     setHtml($('#files'), files.length ? h`
       <table class="files">
         <thead><tr><th class="num">Attempt</th><th>File</th><th class="num">Size</th><th></th></tr></thead>
@@ -1075,7 +1091,8 @@ async function loadFiles(page) {
               <a href="${safeUrl(f.url)}" data-action="download" data-url="${f.url}" data-name="attempt${f.attempt}-${f.name}">download</a></td></tr>
           <tr class="file-view" hidden><td colspan="4"><pre></pre></td></tr>`)}
         </tbody>
-      </table>` : h`<p class="muted">${isFinal(page.run.status) ? 'The runner uploaded no files.' : 'No files yet.'}</p>`);
+      </table>${retentionNote(kept)}` : logsGone ? retentionNote(kept)
+      : h`<p class="muted">${isFinal(page.run.status) ? 'The runner uploaded no files.' : 'No files yet.'}</p>${retentionNote(kept)}`);
   } catch (e) {
     if (stillOn(page.gen)) setHtml($('#files'), h`<p class="callout bad">The file list could not be loaded.</p>`);
     showError(e);

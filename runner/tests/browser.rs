@@ -223,7 +223,19 @@ impl Walk<'_> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_maintainer_follows_a_run_opens_its_diff_accepts_it_and_sees_the_rerun_pass() {
-    let p = TestPlatform::start_with(Backend::Sqlite, demo_runner(RUNNER)).await;
+    // Retention keeps the files of the last run of each branch only.
+    let p = TestPlatform::start_with(Backend::Sqlite, |s| {
+        let mut s = demo_runner(RUNNER)(s);
+        let last_only = sp_domain::retention::Rule {
+            after_days: 0,
+            keep_last: 1,
+        };
+        s.retention.every_secs = 1;
+        s.retention.logs = Some(last_only);
+        s.retention.outputs = Some(last_only);
+        s
+    })
+    .await;
     let token = p.token("alice", &["operate", "catalogue"]).await;
     let driver = Driver::start();
     let browser = driver.browser().await;
@@ -439,6 +451,39 @@ async fn a_maintainer_follows_a_run_opens_its_diff_accepts_it_and_sees_the_rerun
     walk.element("#audit li.here[data-event-type=\"Queued\"]")
         .await;
     walk.element("#audit li.later[data-event-type=\"Completed\"]")
+        .await;
+    // A later push on master: the first run is no longer master's last, so
+    // retention deletes its files, and its page says so rather than
+    // offering broken links. (The rerun, a manual run, is a line of its own.)
+    let later = p.push("browser-2", '8').await;
+    p.until(&later, "Completed").await;
+    sp_tests::eventually("retention deletes the first run's logs", || async {
+        let events =
+            p.db.database
+                .store
+                .read_stream("retention", 1)
+                .await
+                .expect("the retention stream");
+        events
+            .iter()
+            .any(|e| {
+                let d = e.data.to_value();
+                d["run"] == run.as_str() && d["kind"] == "log"
+            })
+            .then_some(())
+    })
+    .await;
+    p.caught_up().await;
+    browser
+        .goto(&format!("{}/runs/{run}", p.base))
+        .await
+        .expect("open the run");
+    walk.text_contains(
+        "#files #retention p[data-kind=\"LOG\"]",
+        "Deleted by retention",
+    )
+    .await;
+    walk.click("#audit li[data-event-type=\"Queued\"] a[data-link=\"as-of\"]")
         .await;
     walk.click("#audit li[data-event-type=\"Queued\"] .links a[href^=\"/audit?correlationId=\"]")
         .await;

@@ -220,6 +220,20 @@ async fn only_what_the_policy_allows_is_deleted(backend: Backend) {
             .expect("the artifacts")
             .count();
     assert_eq!(artifacts_left, 1, "the second run's artifact stays");
+    p.caught_up().await;
+    let diff = p
+        .query(
+            "query($run: ID!) { outputDiff(runId: $run, testId: \"upper-fox\", output: \"upper.txt\") { note producedUrl } }",
+            json!({ "run": first }),
+        )
+        .await;
+    assert!(
+        diff["outputDiff"]["note"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("the produced content was deleted by retention on ")),
+        "a deleted output is said to be, not a broken link: {diff}"
+    );
+    assert_eq!(diff["outputDiff"]["producedUrl"], Value::Null);
 
     // A third run: the second goes, and with it the output both held.
     let third = p.push("retention-3", '4').await;

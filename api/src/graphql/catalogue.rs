@@ -392,11 +392,31 @@ impl CatalogueQuery {
     ) -> Result<OutputDiff> {
         require(ctx, Scope::Read)?;
         let services = services(ctx)?;
-        let diff = services
+        let mut diff = services
             .catalogues
             .output_diff(&services.files, parse_run_id(&run_id)?, &test_id, &output)
             .await
             .map_err(graphql_error)?;
+        // Content that retention deleted is said to be, not merely missing.
+        for (stored, sha, which) in [
+            (diff.produced_stored, &diff.produced_sha256, "produced"),
+            (diff.expected_stored, &diff.expected_sha256, "expected"),
+        ] {
+            let Some(sha) = sha.as_ref().filter(|_| !stored) else {
+                continue;
+            };
+            if let Some((at, policy)) =
+                sp_projections::queries::deleted_file(&services.db.pool, "output", sha)
+                    .await
+                    .map_err(internal)?
+            {
+                diff.note = Some(format!(
+                    "the {which} content was deleted by retention on {}: {policy}",
+                    at.format("%Y-%m-%d")
+                ));
+                break;
+            }
+        }
         let url = |stored: bool, sha: &Option<String>| {
             sha.as_ref()
                 .filter(|_| stored)
