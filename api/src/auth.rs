@@ -127,6 +127,12 @@ pub enum TokenError {
     Database(#[from] StoreError),
     #[error("the token changed, but recording the change in the access stream failed: {0}")]
     NotRecorded(StoreError),
+    /// The token exists and works; only its record is missing. Its secret
+    /// is here so it is not lost with the error.
+    #[error(
+        "the token was created, but recording its creation in the access stream failed: {error}"
+    )]
+    CreatedNotRecorded { secret: String, error: StoreError },
 }
 
 /// Create a token; returns the secret, which is not stored. The change is
@@ -159,8 +165,13 @@ pub async fn create(
         name: name.to_string(),
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
     };
-    record(db, actor, event).await?;
-    Ok(secret)
+    match record(db, actor, event).await {
+        Ok(()) => Ok(secret),
+        Err(TokenError::NotRecorded(error)) => {
+            Err(TokenError::CreatedNotRecorded { secret, error })
+        }
+        Err(other) => Err(other),
+    }
 }
 
 pub async fn list(pool: &Pool) -> Result<Vec<TokenInfo>, TokenError> {

@@ -466,7 +466,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = settings.open_migrated().await?;
             match command {
                 TokensCommand::Create { name, scopes } => {
-                    let secret = crate::auth::create(&db, name, scopes, &shell_actor()).await?;
+                    let secret = match crate::auth::create(&db, name, scopes, &shell_actor()).await
+                    {
+                        Err(crate::auth::TokenError::CreatedNotRecorded { secret, error }) => {
+                            // The token works: its secret must not be lost.
+                            println!("{secret}");
+                            bail!(
+                                "token {name} was created (its secret is above, shown once), but \
+                                 recording its creation in the access stream failed: {error}"
+                            );
+                        }
+                        other => other?,
+                    };
                     eprintln!("token {name} created; it is shown once and cannot be recovered:");
                     println!("{secret}");
                 }

@@ -191,6 +191,9 @@ pub enum Break {
     /// The stream goes from one version to a later one than the next: events
     /// were removed (or the export is a window of the log).
     Gap { expected: u64 },
+    /// A version again, or an earlier one, after version `after`: the log
+    /// was reordered or an event copied.
+    OutOfOrder { after: u64 },
 }
 
 /// A stream's first broken link.
@@ -218,6 +221,10 @@ impl fmt::Display for BrokenLink {
             Break::Gap { expected } => write!(
                 f,
                 "version {expected} was due: events are missing (or the export is a window of the log)"
+            ),
+            Break::OutOfOrder { after } => write!(
+                f,
+                "it comes after version {after}: the log was reordered or an event copied"
             ),
         }
     }
@@ -273,6 +280,9 @@ impl Verifier {
         };
         let expected = match previous {
             None => None,
+            Some(_) if version <= last_version => next(Break::OutOfOrder {
+                after: last_version,
+            }),
             Some(_) if version != last_version + 1 => next(Break::Gap {
                 expected: last_version + 1,
             }),

@@ -115,19 +115,17 @@ async fn main() {
         );
 
         // A log written before chains: the migration links it once.
-        match &target.database.pool {
-            sp_eventstore::Pool::Postgres(pool) => sqlx::query("UPDATE events SET hash = NULL")
-                .execute(pool)
-                .await
-                .map(|_| ()),
-            sp_eventstore::Pool::Sqlite { writer, .. } => {
-                sqlx::query("UPDATE events SET hash = NULL")
-                    .execute(writer)
-                    .await
-                    .map(|_| ())
+        for sql in ["UPDATE events SET hash = NULL", "DELETE FROM event_chains"] {
+            match &target.database.pool {
+                sp_eventstore::Pool::Postgres(pool) => {
+                    sqlx::query(sql).execute(pool).await.map(|_| ())
+                }
+                sp_eventstore::Pool::Sqlite { writer, .. } => {
+                    sqlx::query(sql).execute(writer).await.map(|_| ())
+                }
             }
+            .expect("unlink");
         }
-        .expect("unlink");
         let started = Instant::now();
         target.database.migrate().await.expect("link");
         let link_rate = imported as f64 / started.elapsed().as_secs_f64();
