@@ -57,7 +57,7 @@ pub fn summarize(stream: &str, event_type: &str, schema_version: u32, data: &str
     }
     let (t, v) = (event_type, schema_version);
     match stream {
-        s if s.starts_with("run-") => read(t, v, data, run),
+        s if s.starts_with("run-") => read(t, v, data, |e: RunEvent| of_run(&e)),
         "catalogue" => read(t, v, data, catalogue),
         s if s.starts_with("delivery-") => read(t, v, data, delivery),
         s if s.starts_with("build-") => read(t, v, data, build),
@@ -92,7 +92,8 @@ fn then(text: &str) -> String {
     }
 }
 
-fn run(event: RunEvent) -> Summary {
+/// A run event's summary, for a reader that has decoded it already.
+pub fn of_run(event: &RunEvent) -> Summary {
     use RunEvent as E;
     Summary::of(match event {
         E::Queued(e) => {

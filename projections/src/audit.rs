@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use sp_domain::RunId;
-use sp_domain::summary::{Summary, summarize};
+use sp_domain::summary::{Summary, of_run, summarize};
 use sp_eventstore::RecordedEvent;
 
 use crate::batch::rows_per_statement;
@@ -46,12 +46,16 @@ impl Projection for AuditProjection {
             .iter()
             .map(|s| {
                 let e = s.event;
-                let summary = summarize(
-                    &e.stream_id,
-                    &e.event_type,
-                    e.schema_version,
-                    e.data.as_str(),
-                );
+                // A run's event is decoded once for every model already.
+                let summary = match &s.run {
+                    Some(folded) => of_run(&folded.event),
+                    None => summarize(
+                        &e.stream_id,
+                        &e.event_type,
+                        e.schema_version,
+                        e.data.as_str(),
+                    ),
+                };
                 (e, summary)
             })
             .collect();
