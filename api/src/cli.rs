@@ -356,14 +356,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(AuditCommand::Import { file }) => {
             let settings = Settings::load(&cli.global, None)?;
             init_tracing(&settings.log);
-            let input: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
-                Box::new(std::io::BufReader::new(std::io::stdin().lock()))
-            } else {
-                Box::new(std::io::BufReader::new(
-                    std::fs::File::open(file)
-                        .with_context(|| format!("cannot open {}", file.display()))?,
-                ))
-            };
+            let input = open_input(file)?;
             let db = settings.open_migrated().await?;
             // One line per batch would be a thousand for a million events.
             let bar = indicatif::ProgressBar::new_spinner();
@@ -411,14 +404,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             let (outcome, what) = match file {
                 Some(file) => {
-                    let input: Box<dyn std::io::BufRead> = if file.as_os_str() == "-" {
-                        Box::new(std::io::BufReader::new(std::io::stdin().lock()))
-                    } else {
-                        Box::new(std::io::BufReader::new(
-                            std::fs::File::open(file)
-                                .with_context(|| format!("cannot open {}", file.display()))?,
-                        ))
-                    };
+                    let input = open_input(file)?;
                     let outcome = sp_eventstore::audit::verify_export(input, |n| {
                         bar.set_message(format!("{n} events read"));
                     })
@@ -502,6 +488,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// An export to read: a file, or standard input for `-`.
+fn open_input(file: &std::path::Path) -> anyhow::Result<Box<dyn std::io::BufRead>> {
+    if file.as_os_str() == "-" {
+        return Ok(Box::new(std::io::BufReader::new(std::io::stdin().lock())));
+    }
+    let opened =
+        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    Ok(Box::new(std::io::BufReader::new(opened)))
 }
 
 /// Who runs a command that changes the platform: the person at this shell

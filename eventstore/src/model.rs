@@ -57,6 +57,26 @@ pub struct NewEvent {
     pub metadata: Metadata,
 }
 
+impl NewEvent {
+    /// What its content hash covers, appended to `stream` at `recorded_at`
+    /// (to the microsecond, as the store keeps it).
+    pub fn content<'a>(
+        &'a self,
+        stream: &'a str,
+        recorded_at: DateTime<Utc>,
+    ) -> crate::chain::Content<'a> {
+        crate::chain::Content {
+            stream,
+            event_id: self.event_id,
+            event_type: &self.event_type,
+            schema_version: self.schema_version,
+            data: &self.data,
+            metadata: &self.metadata,
+            recorded_at,
+        }
+    }
+}
+
 /// An event as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedEvent {

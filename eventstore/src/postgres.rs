@@ -265,19 +265,8 @@ impl<'a> Columns<'a> {
                 c.types.push(&e.event_type);
                 c.schema_versions
                     .push(i32::try_from(e.schema_version).unwrap_or(i32::MAX));
-                c.contents.push(
-                    crate::chain::Content {
-                        stream,
-                        event_id: e.event_id,
-                        event_type: &e.event_type,
-                        schema_version: e.schema_version,
-                        data: &e.data,
-                        metadata: &e.metadata,
-                        recorded_at,
-                    }
-                    .hash()
-                    .to_vec(),
-                );
+                c.contents
+                    .push(e.content(stream, recorded_at).hash().to_vec());
                 c.data.push(&e.data);
                 c.metadata.push(
                     serde_json::to_value(&e.metadata)

@@ -137,17 +137,9 @@ async fn append_in(
     for (i, e) in events.iter().enumerate() {
         let metadata = serde_json::to_string(&e.metadata)
             .map_err(|err| StoreError::Invalid(err.to_string()))?;
-        let content = chain::Content {
-            stream,
-            event_id: e.event_id,
-            event_type: &e.event_type,
-            schema_version: e.schema_version,
-            data: &e.data,
-            metadata: &e.metadata,
-            recorded_at,
-        };
+        let content = e.content(stream, recorded_at).hash();
         // A stream not chained yet (before the backfill) stays unchained.
-        link = link.map(|previous| chain::link(&previous, &content.hash()));
+        link = link.map(|previous| chain::link(&previous, &content));
         rows.push((to_i64(current + i as u64 + 1)?, e, metadata, link));
     }
     // SQLite binds at most 32,766 values per statement: 9 per event.
