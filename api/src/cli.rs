@@ -42,9 +42,11 @@ pub enum Command {
     /// Read the event log as an auditor: export, import, verify it.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Run the platform with a demo catalogue (a small program, three
-    /// samples, three regression tests) written to ./demo, and queue one run
-    /// of it: the whole job on this machine, no cloud, no GitHub.
+    /// Serve the platform with a demo project written to ./demo: a small
+    /// program that is every commit's build, three samples and a catalogue
+    /// file of three regression tests. Nothing is imported or queued: it
+    /// prints the commands that add the samples and tests and queue a run,
+    /// to follow in the browser. All on this machine: no cloud, no GitHub.
     Demo(Box<ServeArgs>),
     /// Be a runner (what a local VM runs): do one run attempt's work.
     Runner(sp_runner::Args),
@@ -96,10 +98,19 @@ pub enum RunsCommand {
     Enqueue {
         #[command(flatten)]
         client: ClientArgs,
+        /// The repository, as owner/name (e.g. CCExtractor/ccextractor).
         repository: String,
+        /// The commit's full SHA (40 hex digits).
         commit: String,
+        /// A platform to run on (repeat for several; default: every
+        /// configured one).
         #[arg(long = "platform")]
         platforms: Vec<String>,
+        /// Follow the runs until they end, print each verdict, and exit 0
+        /// when every run passed, 1 when one failed its tests, 2 when one
+        /// could not be tested or was cancelled or superseded.
+        #[arg(long)]
+        wait: bool,
     },
 }
 
@@ -247,15 +258,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             repository,
             commit,
             platforms,
+            wait,
         }) => {
-            let data = Client::new(client)?
+            let client = Client::new(client)?;
+            let data = client
                 .graphql(
                     "mutation($r: String!, $c: String!, $p: [String!]) { enqueueRun(repository: $r, commitSha: $c, platforms: $p) }",
                     serde_json::json!({ "r": repository, "c": commit, "p": platforms }),
                 )
                 .await?;
-            for run in data["enqueueRun"].as_array().into_iter().flatten() {
-                println!("queued run {}", run.as_str().unwrap_or_default());
+            let runs: Vec<String> = data["enqueueRun"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|run| run.as_str().map(String::from))
+                .collect();
+            for run in &runs {
+                println!("queued run {run}");
+            }
+            if *wait {
+                client.wait_for_runs(&runs).await?;
             }
             Ok(())
         }
@@ -276,7 +298,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Projections(ProjectionsCommand::Rebuild { name }) => {
             let settings = Settings::load(&cli.global, None)?;
             init_tracing(&settings.log);
-            let db = settings.open_migrated().await?;
+            let db = settings.open_existing().await?;
             let all = sp_projections::standard();
             let chosen: Vec<_> = all
                 .into_iter()
@@ -323,7 +345,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let settings = Settings::load(&cli.global, None)?;
             init_tracing(&settings.log);
-            let db = settings.open_migrated().await?;
+            let db = settings.open_existing().await?;
             let head = db.store.head_position().await?;
             let bar = indicatif::ProgressBar::new(u64::try_from(head).unwrap_or(0));
             bar.set_style(
@@ -390,7 +412,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(AuditCommand::Show { run, at }) => {
             let settings = Settings::load(&cli.global, None)?;
             init_tracing(&settings.log);
-            let db = settings.open_migrated().await?;
+            let db = settings.open_existing().await?;
             let shown = crate::audit_show::show(&*db.store, run, *at).await;
             db.close().await;
             print!("{}", shown?);
@@ -414,7 +436,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => {
                     let settings = Settings::load(&cli.global, None)?;
                     init_tracing(&settings.log);
-                    let db = settings.open_migrated().await?;
+                    let db = settings.open_existing().await?;
                     let outcome = sp_eventstore::audit::verify(&*db.store, |at| {
                         bar.set_message(format!("position {at}"));
                     })
@@ -449,7 +471,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tokens(command) => {
             let settings = Settings::load(&cli.global, None)?;
             init_tracing(&settings.log);
-            let db = settings.open_migrated().await?;
+            let db = settings.open_existing().await?;
             match command {
                 TokensCommand::Create { name, scopes } => {
                     let secret = match crate::auth::create(&db, name, scopes, &shell_actor()).await

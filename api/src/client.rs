@@ -21,6 +21,16 @@ pub struct ClientArgs {
     pub token: Option<String>,
 }
 
+/// How `runs enqueue --wait` ends when a run did not pass: the exit code
+/// tells a script which way (1: tests failed, 2: not tested, cancelled or
+/// superseded).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct RunsDidNotPass {
+    pub exit_code: u8,
+    pub message: String,
+}
+
 #[derive(Debug)]
 pub struct Client {
     http: reqwest::Client,
@@ -145,17 +155,22 @@ impl Client {
     /// Upload a catalogue file's samples and approved outputs, then import it.
     pub async fn import_catalogue(&self, file: &Path) -> anyhow::Result<()> {
         let catalogue = sp_commands::catalogue_file::load(file).map_err(|e| anyhow::anyhow!(e))?;
+        // Samples go up before the import, so the import itself finds them
+        // there: what this command added is counted here.
+        let (mut uploaded, mut present) = (0, 0);
         for s in &catalogue.samples {
             if let Some(source) = &s.source {
                 let tags = s.sample.tags.join(",");
                 let query = [("name", s.sample.name.as_str()), ("tags", &tags)];
                 let (status, body) = self.upload("/api/samples", &query, source).await?;
-                if !matches!(status, 201 | 409) {
-                    bail!(
+                match status {
+                    201 => uploaded += 1,
+                    409 => present += 1,
+                    _ => bail!(
                         "sample {}: HTTP {status}: {}",
                         s.sample.name,
                         body["error"].as_str().unwrap_or("no reason given")
-                    );
+                    ),
                 }
             }
         }
@@ -184,12 +199,112 @@ impl Client {
                 json!({ "text": text, "json": json }),
             )
             .await?;
+        let added = uploaded
+            + data["importCatalogue"]["samplesAdded"]
+                .as_u64()
+                .unwrap_or(0);
         println!(
-            "imported {}: {} tests defined or changed, {} samples added",
+            "imported {}: {added} samples added ({present} were there already), {} tests \
+             defined or changed",
             file.display(),
             data["importCatalogue"]["testsDefined"],
-            data["importCatalogue"]["samplesAdded"]
         );
         Ok(())
+    }
+
+    /// Follow runs until each has ended, saying where they are as they move
+    /// and each verdict as it comes. Polls once a second; a platform that
+    /// does not answer for a minute ends the wait.
+    pub async fn wait_for_runs(&self, runs: &[String]) -> anyhow::Result<()> {
+        const RUN: &str = "query($id: ID!) { run(id: $id) { platform outcome stage passed failed samplesDone samplesTotal finalReason } }";
+        const PATIENCE: u32 = 60;
+        let mut said: std::collections::HashMap<&str, String> = Default::default();
+        let mut ended: Vec<(&str, Value)> = Vec::new();
+        let mut unanswered = 0;
+        while ended.len() < runs.len() {
+            for run in runs {
+                if ended.iter().any(|(r, _)| r == run) {
+                    continue;
+                }
+                let data = match self.graphql(RUN, json!({ "id": run })).await {
+                    Ok(data) => {
+                        unanswered = 0;
+                        data
+                    }
+                    Err(e) if unanswered < PATIENCE => {
+                        unanswered += 1;
+                        eprintln!("{e:#}; trying again");
+                        break;
+                    }
+                    Err(e) => return Err(e.context("the platform stopped answering")),
+                };
+                let r = data["run"].clone();
+                if r.is_null() {
+                    bail!("run {run} is not known to the platform");
+                }
+                let outcome = r["outcome"].as_str().unwrap_or_default();
+                if matches!(outcome, "QUEUED" | "RUNNING") {
+                    let now = format!(
+                        "{} ({} of {} samples)",
+                        r["stage"].as_str().unwrap_or("?").replace('_', " "),
+                        r["samplesDone"],
+                        r["samplesTotal"]
+                    );
+                    if said.get(run.as_str()) != Some(&now) {
+                        eprintln!("run {run}: {now}");
+                        said.insert(run, now);
+                    }
+                    continue;
+                }
+                println!("{}", self.verdict_line(run, &r));
+                ended.push((run, r));
+            }
+            if ended.len() < runs.len() {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+        let outcomes: Vec<&str> = ended
+            .iter()
+            .map(|(_, r)| r["outcome"].as_str().unwrap_or_default())
+            .collect();
+        let not_passed = outcomes.iter().filter(|o| **o != "PASS").count();
+        if not_passed == 0 {
+            return Ok(());
+        }
+        let exit_code = if outcomes.iter().all(|o| matches!(*o, "PASS" | "FAIL")) {
+            1
+        } else {
+            2
+        };
+        Err(RunsDidNotPass {
+            exit_code,
+            message: format!("{not_passed} of {} runs did not pass", runs.len()),
+        }
+        .into())
+    }
+
+    /// One finished run, as a person reads it.
+    fn verdict_line(&self, run: &str, r: &Value) -> String {
+        let platform = r["platform"].as_str().unwrap_or("?");
+        let page = format!("{}/runs/{run}", self.base);
+        let reason = r["finalReason"]
+            .as_str()
+            .map(|why| format!(": {why}"))
+            .unwrap_or_default();
+        match r["outcome"].as_str().unwrap_or_default() {
+            "PASS" => format!(
+                "run {run} on {platform} passed: {} tests passed  {page}",
+                r["passed"]
+            ),
+            "FAIL" => format!(
+                "run {run} on {platform} failed: {} tests failed, {} passed  {page}",
+                r["failed"], r["passed"]
+            ),
+            "ERROR" => format!("run {run} on {platform} could not be tested{reason}  {page}"),
+            other => format!(
+                "run {run} on {platform} was {}{reason}  {page}",
+                other.to_lowercase()
+            ),
+        }
     }
 }

@@ -302,15 +302,67 @@ impl Default for Settings {
 pub enum ConfigError {
     #[error("configuration file {0} does not exist")]
     MissingFile(PathBuf),
+    /// Each problem on its own line, named as the file writes it.
     #[error("invalid configuration: {0}")]
-    Invalid(#[from] Box<figment::Error>),
+    Invalid(String),
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(error: figment::Error) -> Self {
+        let problems: Vec<String> = error.into_iter().map(|e| explain(&e)).collect();
+        ConfigError::Invalid(problems.join("\n"))
+    }
+}
+
+/// One problem with a setting, said once: the key as written in its file
+/// (figment's own text puts its profile in front, `default.…`), and for an
+/// unknown key the nearest known one instead of the list of all of them.
+fn explain(error: &figment::Error) -> String {
+    use figment::error::Kind;
+    let key = error.path.join(".");
+    let problem = match &error.kind {
+        Kind::UnknownField(found, known) => {
+            let written = if key.is_empty() {
+                found.clone()
+            } else {
+                key.clone()
+            };
+            let parent = written.rsplit_once('.').map(|(p, _)| format!("{p}."));
+            let nearest = known
+                .iter()
+                .map(|k| (strsim::jaro_winkler(found, k), *k))
+                .filter(|(score, _)| *score > 0.8)
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            match nearest {
+                Some((_, k)) => format!(
+                    "unknown setting {written:?}: did you mean {:?}?",
+                    format!("{}{k}", parent.unwrap_or_default())
+                ),
+                None => format!(
+                    "unknown setting {written:?} (`sample-platform config show` lists every setting)"
+                ),
+            }
+        }
+        kind if key.is_empty() => kind.to_string(),
+        kind => format!("setting {key:?}: {kind}"),
+    };
+    match error.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+        Some(source) => format!("{problem} (in {source})"),
+        None => problem,
+    }
 }
 
 impl Settings {
-    /// The database these settings name (not migrated).
+    /// The database these settings name (not migrated); a SQLite file is
+    /// created if missing.
     pub async fn open(&self) -> anyhow::Result<Database> {
+        self.open_with(true).await
+    }
+
+    async fn open_with(&self, create_sqlite_file: bool) -> anyhow::Result<Database> {
         let options = DbOptions {
             notify_channel: self.deployment.clone(),
+            create_sqlite_file,
             ..DbOptions::default()
         };
         Database::open(&self.database_url, &options)
@@ -320,7 +372,17 @@ impl Settings {
 
     /// The database these settings name, with every migration applied.
     pub async fn open_migrated(&self) -> anyhow::Result<Database> {
-        let db = self.open().await?;
+        self.migrated(self.open().await?).await
+    }
+
+    /// The platform's database, which must exist already: a command that
+    /// reads or changes it (tokens, audit, rebuild) run in the wrong
+    /// directory must not make an empty one and act on that.
+    pub async fn open_existing(&self) -> anyhow::Result<Database> {
+        self.migrated(self.open_with(false).await?).await
+    }
+
+    async fn migrated(&self, db: Database) -> anyhow::Result<Database> {
         // The store's error says "migration failed" and why.
         db.migrate().await.with_context(|| {
             format!("cannot prepare the database {}", redact(&self.database_url))
@@ -465,9 +527,7 @@ impl Settings {
         if let Some(serve) = serve {
             figment = figment.merge(Serialized::defaults(serve));
         }
-        figment
-            .extract()
-            .map_err(|e| ConfigError::Invalid(Box::new(e)))
+        Ok(figment.extract()?)
     }
 }
 
@@ -523,7 +583,39 @@ mod tests {
             ..GlobalArgs::default()
         };
         let err = Settings::load(&global, None).expect_err("typo rejected");
-        assert!(err.to_string().contains("databse_url"), "{err}");
+        let said = err.to_string();
+        assert!(
+            said.starts_with("invalid configuration: unknown setting \"databse_url\": did you mean \"database_url\"?"),
+            "{said}"
+        );
+        assert!(!said.contains("default."), "{said}");
+        assert!(
+            !said.contains("github_token"),
+            "no list of every key: {said}"
+        );
+
+        let mut nested = tempfile::NamedTempFile::new().expect("temp file");
+        writeln!(nested, "[policy.deadlines]\nheartbeet = 3").expect("write");
+        let global = GlobalArgs {
+            config: Some(nested.path().to_path_buf()),
+            ..GlobalArgs::default()
+        };
+        let said = Settings::load(&global, None).expect_err("typo").to_string();
+        assert!(
+            said.contains("unknown setting \"policy.deadlines.heartbeet\": did you mean \"policy.deadlines.heartbeat\"?"),
+            "{said}"
+        );
+
+        let mut broken = tempfile::NamedTempFile::new().expect("temp file");
+        writeln!(broken, "database_url = ").expect("write");
+        let global = GlobalArgs {
+            config: Some(broken.path().to_path_buf()),
+            ..GlobalArgs::default()
+        };
+        let said = Settings::load(&global, None)
+            .expect_err("syntax")
+            .to_string();
+        assert_eq!(said.matches("TOML parse error").count(), 1, "{said}");
 
         let missing = GlobalArgs {
             config: Some("/nonexistent/sp.toml".into()),

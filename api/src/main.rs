@@ -21,7 +21,10 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("sample-platform: {}", once_each(&error));
-            std::process::ExitCode::FAILURE
+            match error.downcast_ref::<sp_api::client::RunsDidNotPass>() {
+                Some(runs) => std::process::ExitCode::from(runs.exit_code),
+                None => std::process::ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -34,6 +34,16 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let intake_config = settings.intake().context("invalid platforms")?;
+    // A catalogue file that does not load is a wrong setting: said before
+    // anything starts, not logged under a platform that runs without it.
+    let catalogue_file = match settings.catalogue.clone() {
+        Some(path) => {
+            let file = sp_commands::catalogue_file::load(&path)
+                .map_err(|e| anyhow::anyhow!("the catalogue file {}: {e}", path.display()))?;
+            Some((path, file))
+        }
+        None => None,
+    };
     let db = settings.open().await?;
     let address: SocketAddr = listener.local_addr()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -133,16 +143,19 @@ pub async fn serve(
     // HTTP answers first, so /readyz can say why the platform is not ready
     // while the database is unreachable.
     if migrate_until_done(&db, &shutdown).await {
-        if let Some(path) = &settings.catalogue {
+        if let Some((path, file)) = catalogue_file {
             // Not ready until runs can snapshot the seeded catalogue; a file
-            // that does not import keeps it that way, saying why.
-            match seed_catalogue(&catalogues, &files, path).await {
-                Ok(()) => health.ok(CATALOGUE_FILE),
-                Err(error) => {
-                    tracing::error!(%error, catalogue = %path.display(), "the catalogue file was not imported");
-                    health.failing(CATALOGUE_FILE, format!("{error:#}"));
-                }
+            // the catalogue refuses stops the platform, saying why.
+            if let Err(error) = seed_catalogue(&catalogues, &files, &path, &file).await {
+                shutdown.cancel();
+                let _ = server.await;
+                db.close().await;
+                return Err(error.context(format!(
+                    "the catalogue file {} was not imported",
+                    path.display()
+                )));
             }
+            health.ok(CATALOGUE_FILE);
         }
         tracing::info!("database migrated; the platform is ready");
         tokio::spawn(project(db.clone(), projector, shutdown.clone()));
@@ -174,6 +187,7 @@ async fn seed_catalogue(
     catalogues: &Catalogues,
     files: &sp_files::Files,
     path: &std::path::Path,
+    file: &sp_commands::catalogue_file::CatalogueFile,
 ) -> anyhow::Result<()> {
     let current = catalogues.current().await?;
     if !current.state.samples.is_empty() || !current.state.tests.is_empty() {
@@ -183,9 +197,8 @@ async fn seed_catalogue(
         );
         return Ok(());
     }
-    let file = sp_commands::catalogue_file::load(path).map_err(|e| anyhow::anyhow!(e))?;
     let summary = catalogues
-        .import(files, &file, "system:catalogue-file")
+        .import(files, file, "system:catalogue-file")
         .await?;
     tracing::info!(
         samples = summary.samples_added,

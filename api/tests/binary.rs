@@ -533,6 +533,161 @@ fn a_bad_setting_fails_at_start_with_the_reason() {
     assert!(stderr.contains("listen"), "{stderr}");
 }
 
+/// `sample-platform ARGS` in `dir` with only these variables: its exit
+/// code, standard output and standard error.
+fn command_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let output = Command::new(BINARY)
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .expect("run");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_catalogue_file_that_does_not_load_stops_the_platform_at_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("broken.toml"),
+        "[[tests]]\nid = \"t\"\nsample = \n",
+    )
+    .expect("write");
+    for (file, says) in [
+        ("missing.toml", "missing.toml"),
+        ("broken.toml", "broken.toml"),
+    ] {
+        let (code, _, stderr) = command_in(
+            dir.path(),
+            &["serve"],
+            &[("SP_LISTEN", "127.0.0.1:0"), ("SP_CATALOGUE", file)],
+        );
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(
+            stderr.contains("the catalogue file") && stderr.contains(says),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("the platform is ready"), "{stderr}");
+    }
+    // A file that loads but that the catalogue refuses (a test of a sample
+    // it does not have) stops it too, once the database is there.
+    std::fs::write(
+        dir.path().join("refused.toml"),
+        "[[tests]]\nid = \"t\"\nsample = \"nowhere.ts\"\ncommand = \"{exe} {sample}\"\n",
+    )
+    .expect("write");
+    let (code, _, stderr) = command_in(
+        dir.path(),
+        &["serve"],
+        &[
+            ("SP_LISTEN", "127.0.0.1:0"),
+            ("SP_CATALOGUE", "refused.toml"),
+        ],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("was not imported") && stderr.contains("nowhere.ts"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("the platform is ready"), "{stderr}");
+}
+
+#[test]
+fn commands_on_a_database_say_where_there_is_none_and_make_none() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for args in [
+        &["tokens", "create", "alice", "--scope", "read"][..],
+        &["tokens", "list"],
+        &["audit", "verify"],
+        &["audit", "show", "some-run"],
+        &["projections", "rebuild"],
+    ] {
+        let (code, stdout, stderr) = command_in(dir.path(), args, &[]);
+        assert_eq!(code, Some(1), "{args:?}: {stdout}{stderr}");
+        assert!(stdout.is_empty(), "{args:?} printed no token: {stdout}");
+        assert!(
+            stderr.contains("there is no SQLite database at") && stderr.contains("--database-url"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!dir.path().join("sample-platform.db").exists(), "{args:?}");
+    }
+    let (code, _, stderr) = command_in(
+        dir.path(),
+        &["--database-url", "sqlite://gone/x.db", "migrate"],
+        &[],
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("the directory")
+            && stderr.contains("gone")
+            && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+    let (_, _, stderr) = command_in(
+        dir.path(),
+        &["--database-url", "mysql://u@h/db", "migrate"],
+        &[],
+    );
+    assert!(stderr.contains("unsupported database URL"), "{stderr}");
+    assert!(!stderr.contains("invalid append"), "{stderr}");
+    let (code, _, stderr) = command_in(
+        dir.path(),
+        &[
+            "--database-url",
+            "postgres://postgres@127.0.0.1:1/x",
+            "tokens",
+            "list",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("cannot connect to PostgreSQL at 127.0.0.1:1")
+            && stderr.contains("refused"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_misspelt_setting_is_named_once_with_the_nearest_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("sp.toml"),
+        "[policy.deadlines]\nheartbeet = 30\n",
+    )
+    .expect("write");
+    let (code, _, stderr) = command_in(dir.path(), &["--config", "sp.toml", "migrate"], &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr.trim(),
+        "sample-platform: invalid configuration: unknown setting \"policy.deadlines.heartbeet\": \
+         did you mean \"policy.deadlines.heartbeat\"? (in sp.toml)"
+    );
+    std::fs::write(dir.path().join("sp.toml"), "listen = \n").expect("write");
+    let (_, _, stderr) = command_in(dir.path(), &["--config", "sp.toml", "migrate"], &[]);
+    assert_eq!(stderr.matches("TOML parse error").count(), 1, "{stderr}");
+}
+
+#[test]
+fn the_help_says_what_each_argument_and_the_demo_are() {
+    let (_, help, _) = command_in(Path::new("."), &["runs", "enqueue", "--help"], &[]);
+    for says in [
+        "owner/name",
+        "full SHA",
+        "--wait",
+        "exit 0 when every run passed",
+    ] {
+        assert!(help.contains(says), "{says}: {help}");
+    }
+    let (_, help, _) = command_in(Path::new("."), &["demo", "--help"], &[]);
+    assert!(help.contains("Nothing is imported or queued"), "{help}");
+}
+
 #[test]
 fn audit_export_and_import_on_the_command_line() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -553,7 +708,20 @@ fn audit_export_and_import_on_the_command_line() {
         "refused before opening the database"
     );
 
+    // Where there is no database, none is made to export from.
+    let nowhere = run(&["audit", "export", "--output", "log.jsonl"]);
+    assert!(!nowhere.status.success());
+    let stderr = String::from_utf8_lossy(&nowhere.stderr);
+    assert!(
+        stderr.contains("there is no SQLite database at")
+            && stderr.contains("sample-platform.db")
+            && stderr.contains("--database-url"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("sample-platform.db").exists());
+
     // A fresh database's log holds no event yet.
+    assert!(run(&["migrate"]).status.success());
     let empty = run(&["audit", "export", "--output", "log.jsonl"]);
     assert!(empty.status.success(), "{empty:?}");
     let stderr = String::from_utf8_lossy(&empty.stderr);

@@ -25,6 +25,9 @@ pub struct DbOptions {
     pub acquire_timeout: Duration,
     /// PostgreSQL `NOTIFY` channel that wakes other replicas' readers.
     pub notify_channel: String,
+    /// Whether a missing SQLite file is created. Commands that read or
+    /// change a platform's database say there is none instead.
+    pub create_sqlite_file: bool,
 }
 
 impl Default for DbOptions {
@@ -33,6 +36,7 @@ impl Default for DbOptions {
             max_connections: 24,
             acquire_timeout: Duration::from_secs(5),
             notify_channel: "sp_events".to_string(),
+            create_sqlite_file: true,
         }
     }
 }
@@ -77,8 +81,10 @@ impl Database {
             });
         }
         if url.starts_with("sqlite:") {
-            let connect = SqliteConnectOptions::from_str(url)?
-                .create_if_missing(true)
+            let connect = SqliteConnectOptions::from_str(url)?;
+            sqlite_file_can_open(connect.get_filename(), options.create_sqlite_file)?;
+            let connect = connect
+                .create_if_missing(options.create_sqlite_file)
                 .journal_mode(SqliteJournalMode::Wal)
                 // FULL: a committed event survives power loss, not only a crash.
                 .synchronous(SqliteSynchronous::Full)
@@ -123,7 +129,7 @@ impl Database {
                 deployment: options.notify_channel.clone(),
             });
         }
-        Err(StoreError::Invalid(format!(
+        Err(StoreError::Unusable(format!(
             "unsupported database URL {:?}: use sqlite://FILE or postgres://…",
             redact(url)
         )))
@@ -155,7 +161,12 @@ impl Database {
                 let _turn = MigrationLock::take(&file).await?;
                 SQLITE_MIGRATIONS.run(writer).await?
             }
-            Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+            Pool::Postgres(pool) => {
+                // Taken first (and given back) so that a server that takes no
+                // connection is named with its reason.
+                drop(pg_connection(pool).await?);
+                POSTGRES_MIGRATIONS.run(pool).await?
+            }
         }
         crate::relink::link_unchained(self).await?;
         Ok(())
@@ -181,14 +192,17 @@ impl Database {
                 }
             }
             Pool::Postgres(pool) => {
+                let mut connection = pg_connection(pool).await?;
                 let exists: i64 =
                     sqlx::query_scalar(&format!("{check} AND table_schema = current_schema()"))
-                        .fetch_one(pool)
+                        .fetch_one(&mut *connection)
                         .await?;
                 if exists == 0 {
                     vec![]
                 } else {
-                    sqlx::query_scalar(applied_sql).fetch_all(pool).await?
+                    sqlx::query_scalar(applied_sql)
+                        .fetch_all(&mut *connection)
+                        .await?
                 }
             }
         };
@@ -299,4 +313,70 @@ async fn release_outside_transaction(
         return Ok(false);
     }
     Ok(true)
+}
+
+/// A connection from the pool. When the pool gives up, its error says only
+/// "pool timed out"; one direct attempt learns why (refused, unknown host,
+/// bad password) and names the server.
+async fn pg_connection(
+    pool: &PgPool,
+) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, StoreError> {
+    use sqlx::Connection as _;
+    match pool.acquire().await {
+        Err(sqlx::Error::PoolTimedOut) => {
+            let options = pool.connect_options();
+            let server = format!("{}:{}", options.get_host(), options.get_port());
+            let cause = match tokio::time::timeout(
+                pool.options().get_acquire_timeout(),
+                sqlx::PgConnection::connect_with(&options),
+            )
+            .await
+            {
+                Ok(Err(e)) => e.to_string(),
+                Ok(Ok(connection)) => {
+                    let _ = connection.close().await;
+                    "it answered only after the pool had given up".to_string()
+                }
+                Err(_) => format!(
+                    "no answer within {:?}",
+                    pool.options().get_acquire_timeout()
+                ),
+            };
+            Err(StoreError::Unreachable(format!(
+                "cannot connect to PostgreSQL at {server}: {cause}"
+            )))
+        }
+        other => Ok(other?),
+    }
+}
+
+/// SQLite's own error for a file it cannot open names neither the file nor
+/// why; these two causes are the common ones, said in words.
+fn sqlite_file_can_open(file: &std::path::Path, create: bool) -> Result<(), StoreError> {
+    if file.as_os_str() == ":memory:" || file.exists() {
+        return Ok(());
+    }
+    if !create {
+        return Err(StoreError::Unusable(format!(
+            "there is no SQLite database at {} (this command does not create one): run it \
+             where the platform runs, or name its database with --database-url or \
+             SP_DATABASE_URL",
+            absolute(file).display()
+        )));
+    }
+    let parent = file.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent
+        && !parent.is_dir()
+    {
+        return Err(StoreError::Unusable(format!(
+            "cannot create the SQLite database {}: the directory {} does not exist",
+            file.display(),
+            absolute(parent).display()
+        )));
+    }
+    Ok(())
+}
+
+fn absolute(path: &std::path::Path) -> std::path::PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }

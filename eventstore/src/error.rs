@@ -19,6 +19,14 @@ pub enum StoreError {
     EventIdReused { event_id: Uuid, stream: String },
     #[error("invalid append: {0}")]
     Invalid(String),
+    /// The database cannot be opened as named (a URL of an unknown kind, a
+    /// SQLite file or directory that is not there): the same every time.
+    #[error("{0}")]
+    Unusable(String),
+    /// The database server did not take a connection; the message names the
+    /// server and its answer (refused, unknown host, bad password).
+    #[error("{0}")]
+    Unreachable(String),
     /// The append was made under a lease that has moved on: another instance
     /// leads now, and this one must stop.
     #[error("lease {lease} is no longer held with token {token}; another instance leads")]
@@ -42,11 +50,12 @@ impl StoreError {
     /// the same way every time, so it is not.
     pub fn is_transient(&self) -> bool {
         match self {
-            StoreError::Conflict { .. } => true,
+            StoreError::Conflict { .. } | StoreError::Unreachable(_) => true,
             StoreError::Database(e) => database_error_is_transient(e),
             StoreError::EventIdReused { .. }
             | StoreError::Fenced { .. }
             | StoreError::Invalid(_)
+            | StoreError::Unusable(_)
             | StoreError::Corrupt { .. }
             | StoreError::Migration(_) => false,
         }

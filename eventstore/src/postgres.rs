@@ -584,6 +584,13 @@ async fn listener(pool: PgPool, channel: String, instance: String, wake: Arc<wat
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(l) => l,
+            // A server that takes no connection is said, with its reason,
+            // by whatever needed the database (migrations, readiness).
+            Err(error @ sqlx::Error::PoolTimedOut) => {
+                tracing::debug!(%error, "cannot LISTEN for new events yet");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
             Err(error) => {
                 tracing::warn!(%error, "cannot LISTEN for new events; polling only");
                 tokio::time::sleep(Duration::from_secs(1)).await;
