@@ -19,6 +19,8 @@ pub enum Scope {
     Operate,
     /// Change the regression catalogue.
     Catalogue,
+    /// Create and revoke tokens over the API.
+    Admin,
 }
 
 impl Scope {
@@ -27,6 +29,7 @@ impl Scope {
             "read" => Some(Scope::Read),
             "operate" => Some(Scope::Operate),
             "catalogue" => Some(Scope::Catalogue),
+            "admin" => Some(Scope::Admin),
             _ => None,
         }
     }
@@ -36,6 +39,7 @@ impl Scope {
             Scope::Read => "read",
             Scope::Operate => "operate",
             Scope::Catalogue => "catalogue",
+            Scope::Admin => "admin",
         }
     }
 }
@@ -115,7 +119,7 @@ pub use sp_eventstore::tokens::TokenRow as TokenInfo;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    #[error("unknown scope {0:?}: use read, operate or catalogue")]
+    #[error("unknown scope {0:?}: use read, operate, catalogue or admin")]
     UnknownScope(String),
     #[error("a token named {0:?} already exists")]
     Exists(String),
@@ -133,6 +137,21 @@ pub enum TokenError {
         "the token was created, but recording its creation in the access stream failed: {error}"
     )]
     CreatedNotRecorded { secret: String, error: StoreError },
+}
+
+impl From<TokenError> for sp_commands::Error {
+    fn from(e: TokenError) -> Self {
+        use sp_commands::Error;
+        match e {
+            TokenError::UnknownScope(_) | TokenError::InvalidName => Error::invalid(e.to_string()),
+            TokenError::Exists(_) => Error::conflict(e.to_string()),
+            TokenError::NotFound(_) => Error::not_found(e.to_string()),
+            TokenError::Database(_) => Error::unavailable(e.to_string()),
+            TokenError::NotRecorded(_) | TokenError::CreatedNotRecorded { .. } => {
+                Error::internal(e.to_string())
+            }
+        }
+    }
 }
 
 /// Create a token; returns the secret, which is not stored. The change is

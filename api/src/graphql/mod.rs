@@ -8,6 +8,7 @@ mod estimate;
 mod mutation;
 mod query;
 mod subscription;
+mod tokens;
 mod types;
 
 use std::sync::Arc;
@@ -24,11 +25,19 @@ pub use subscription::SubscriptionRoot;
 
 #[derive(Debug, Default, MergedObject)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(query::RunQuery, catalogue::CatalogueQuery);
+pub struct QueryRoot(
+    query::RunQuery,
+    catalogue::CatalogueQuery,
+    tokens::TokenQuery,
+);
 
 #[derive(Debug, Default, MergedObject)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(mutation::OperatorMutation, catalogue::CatalogueMutation);
+pub struct MutationRoot(
+    mutation::OperatorMutation,
+    catalogue::CatalogueMutation,
+    tokens::TokenMutation,
+);
 
 pub type ApiSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 

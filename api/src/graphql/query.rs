@@ -242,8 +242,8 @@ impl RunQuery {
             .into_query()
             .map_err(|m| coded(ErrorKind::InvalidInput, m))?;
         // Who is blocked, and who holds which token, is for operators, as
-        // `blockedUsers` is.
-        if !caller.scopes.contains(&Scope::Operate) {
+        // `blockedUsers` is, and for admins, who manage the tokens.
+        if !caller.scopes.contains(&Scope::Operate) && !caller.scopes.contains(&Scope::Admin) {
             filter.hidden_streams = OPERATORS_STREAMS.iter().map(|s| s.to_string()).collect();
         }
         let (rows, more) = queries::audit_log(&services(ctx)?.db.pool, &filter, first, after)
