@@ -186,8 +186,9 @@ pub fn parse(text: &str, json: bool, base: Option<&Path>) -> Result<CatalogueFil
             .get(&t.sample)
             .or_else(|| by_key.get(&t.sample.to_ascii_lowercase()))
             .cloned()
-            // A sample the file does not list may be in the store already.
-            .unwrap_or_else(|| t.sample.to_ascii_lowercase());
+            // A sample the file does not list may be in the catalogue
+            // already, named by its hash or its name.
+            .unwrap_or_else(|| t.sample.clone());
         let mut outputs = Vec::new();
         for o in t.outputs {
             if let Some(p) = &o.approved_path

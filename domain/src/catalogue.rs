@@ -332,6 +332,29 @@ impl Catalogue {
         test
     }
 
+    /// The SHA-256 a test's `sample` stands for: a sample's hash, or the
+    /// name of exactly one sample of the catalogue.
+    fn sample_key(&self, sample: &str) -> Result<String, CatalogueRejection> {
+        let hash = sample.to_ascii_lowercase();
+        if self.samples.contains_key(&hash) {
+            return Ok(hash);
+        }
+        let named: Vec<&Sample> = self.samples.values().filter(|s| s.name == sample).collect();
+        match named.as_slice() {
+            [one] => Ok(one.sha256.clone()),
+            [] => Err(CatalogueRejection::UnknownSample(sample.to_string())),
+            several => Err(CatalogueRejection::Invalid(format!(
+                "{} samples are named {sample:?}: name the test's sample by its sha256 ({})",
+                several.len(),
+                several
+                    .iter()
+                    .map(|s| s.sha256.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
     fn check_test(&self, t: &TestDefinition) -> Result<(), CatalogueRejection> {
         if !valid_test_id(&t.id) {
             return Err(CatalogueRejection::Invalid(format!(
@@ -488,6 +511,10 @@ impl Aggregate for Catalogue {
                 }])
             }
             CatalogueCommand::DefineTest(test) => {
+                let test = &TestDefinition {
+                    sample: self.sample_key(&test.sample)?,
+                    ..test.clone()
+                };
                 self.check_test(test)?;
                 let test = self.keeping_acceptances(test);
                 if self.tests.get(&test.id) == Some(&test) {
@@ -654,6 +681,31 @@ mod tests {
                 .decide(&CatalogueCommand::AddSample(local), &ctx())
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn a_test_may_name_its_sample_by_name_when_one_sample_has_it() {
+        let mut by_name = test_def();
+        by_name.sample = "clip.ts".into();
+        let defined = with_test()
+            .decide(&CatalogueCommand::DefineTest(by_name.clone()), &ctx())
+            .expect("the name stands for the sample");
+        assert_eq!(defined, vec![], "the same test as by its hash");
+        let c = run(Catalogue::default(), CatalogueCommand::AddSample(sample())).expect("sample");
+        let c = run(c, CatalogueCommand::DefineTest(by_name.clone())).expect("defined");
+        assert_eq!(c.tests["clip-srt"].sample, sha('a'), "recorded by hash");
+
+        let twin = Sample {
+            sha256: sha('e'),
+            ..sample()
+        };
+        let c = run(c, CatalogueCommand::AddSample(twin)).expect("a second clip.ts");
+        match c.decide(&CatalogueCommand::DefineTest(by_name), &ctx()) {
+            Err(CatalogueRejection::Invalid(why)) => {
+                assert!(why.contains("2 samples are named \"clip.ts\""), "{why}")
+            }
+            other => panic!("an ambiguous name is refused: {other:?}"),
+        }
     }
 
     #[test]
