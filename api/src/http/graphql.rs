@@ -1,26 +1,17 @@
-//! GraphQL over HTTP (POST), GraphiQL (GET) and subscriptions over WebSocket.
+//! GraphQL over HTTP (POST) and subscriptions over WebSocket.
 
 use std::sync::Arc;
 
 use async_graphql::Data;
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::HeaderMap;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use sp_eventstore::Pool;
 
 use super::{ApiError, AppState};
 use crate::auth::{self, Caller};
-
-pub async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .finish(),
-    )
-}
 
 /// The caller a bearer token names; anonymous without one. A token that is
 /// unknown or revoked is refused outright rather than treated as anonymous.

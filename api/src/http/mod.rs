@@ -5,6 +5,7 @@ mod body;
 mod dashboard;
 mod error;
 mod files;
+mod graphiql;
 mod graphql;
 mod health;
 mod runner;
@@ -102,10 +103,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route(
             "/graphql",
-            get(graphql::graphiql)
+            get(graphiql::page)
                 .post(graphql::execute)
                 .layer(DefaultBodyLimit::max(MAX_GRAPHQL_BYTES)),
         )
+        .route("/graphiql/{name}", get(graphiql::asset))
         .route("/files/samples/{sha256}", get(files::sample))
         .route("/files/outputs/{sha256}", get(files::output))
         .route("/files/logs/{run}/{attempt}/{name}", get(files::log))
