@@ -59,6 +59,17 @@ pub enum Command {
     /// Queue runs on a running platform.
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// The settings `serve` would use.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print every effective setting (the TOML-only ones too) with where it
+    /// came from: default, the file, an SP_* variable or a flag. Secrets are
+    /// masked. Takes the same flags as `serve`.
+    Show(Box<ServeArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -279,6 +290,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if *wait {
                 client.wait_for_runs(&runs).await?;
             }
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Show(args)) => {
+            let command_line: Vec<String> = std::env::args().collect();
+            print!(
+                "{}",
+                crate::config_show::show(&cli.global, args, &command_line)?
+            );
             Ok(())
         }
         Command::Migrate => {

@@ -221,6 +221,7 @@ impl Client {
         let mut said: std::collections::HashMap<&str, String> = Default::default();
         let mut ended: Vec<(&str, Value)> = Vec::new();
         let mut unanswered = 0;
+        let started = std::time::Instant::now();
         while ended.len() < runs.len() {
             for run in runs {
                 if ended.iter().any(|(r, _)| r == run) {
@@ -240,7 +241,11 @@ impl Client {
                 };
                 let r = data["run"].clone();
                 if r.is_null() {
-                    bail!("run {run} is not known to the platform");
+                    // The read side shows a new run a moment after it is queued.
+                    if started.elapsed() > std::time::Duration::from_secs(60) {
+                        bail!("run {run} is not known to the platform");
+                    }
+                    continue;
                 }
                 let outcome = r["outcome"].as_str().unwrap_or_default();
                 if matches!(outcome, "QUEUED" | "RUNNING") {
@@ -293,12 +298,13 @@ impl Client {
             .unwrap_or_default();
         match r["outcome"].as_str().unwrap_or_default() {
             "PASS" => format!(
-                "run {run} on {platform} passed: {} tests passed  {page}",
-                r["passed"]
+                "run {run} on {platform} passed: {} passed  {page}",
+                tests(&r["passed"])
             ),
             "FAIL" => format!(
-                "run {run} on {platform} failed: {} tests failed, {} passed  {page}",
-                r["failed"], r["passed"]
+                "run {run} on {platform} failed: {} failed, {} passed  {page}",
+                tests(&r["failed"]),
+                r["passed"]
             ),
             "ERROR" => format!("run {run} on {platform} could not be tested{reason}  {page}"),
             other => format!(
@@ -306,5 +312,13 @@ impl Client {
                 other.to_lowercase()
             ),
         }
+    }
+}
+
+/// "1 test", "3 tests".
+fn tests(count: &Value) -> String {
+    match count.as_u64() {
+        Some(1) => "1 test".to_string(),
+        _ => format!("{count} tests"),
     }
 }

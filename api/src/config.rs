@@ -15,8 +15,9 @@ use sp_eventstore::{Database, DbOptions, redact};
 /// Settings every subcommand shares.
 #[derive(Debug, Clone, Default, Args, Serialize)]
 pub struct GlobalArgs {
-    /// TOML file with settings (keys as in `Settings`: database_url, listen,
-    /// [policy.deadlines], [policy.retry]). Flags and SP_* variables override it.
+    /// TOML file with settings; `sample-platform config show` lists every
+    /// key (many have no flag) and where its value comes from. Flags and
+    /// SP_* variables override the file.
     #[arg(long, env = "SP_CONFIG", global = true)]
     #[serde(skip)]
     pub config: Option<PathBuf>,

@@ -28,6 +28,7 @@ pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod config_show;
 pub mod demo;
 pub mod github;
 pub mod graphql;

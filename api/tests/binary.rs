@@ -674,6 +674,65 @@ fn a_misspelt_setting_is_named_once_with_the_nearest_one() {
 }
 
 #[test]
+fn config_show_lists_every_setting_with_its_source_and_masks_secrets() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("sp.toml"),
+        "vm_capacity = 5\n[policy.deadlines]\nheartbeat = 60\n",
+    )
+    .expect("write");
+    let (code, shown, stderr) = command_in(
+        dir.path(),
+        &[
+            "--config",
+            "sp.toml",
+            "config",
+            "show",
+            "--database-url",
+            "postgres://u:hunter2@db/x",
+        ],
+        &[
+            ("SP_GITHUB_TOKEN", "ghp_hunter2"),
+            ("SP_LISTEN", "0.0.0.0:9"),
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let line = |key: &str| {
+        shown
+            .lines()
+            .find(|l| l.starts_with(&format!("{key} ")))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|| panic!("no {key} in:\n{shown}"))
+    };
+    assert_eq!(line("vm_capacity"), "vm_capacity = 5 # file sp.toml");
+    assert_eq!(
+        line("policy.deadlines.heartbeat"),
+        "policy.deadlines.heartbeat = 60 # file sp.toml"
+    );
+    assert_eq!(
+        line("database_url"),
+        "database_url = \"postgres://u:***@db/x\" # flag --database-url"
+    );
+    assert_eq!(
+        line("github_token"),
+        "github_token = \"***\" # environment SP_GITHUB_TOKEN"
+    );
+    assert_eq!(
+        line("listen"),
+        "listen = \"0.0.0.0:9\" # environment SP_LISTEN"
+    );
+    assert_eq!(line("vm_provider"), "vm_provider = \"local\" # default");
+    // TOML-only settings are there too, and unset ones say so.
+    assert!(line("retention.every_secs").ends_with("# default"));
+    assert_eq!(
+        line("github_webhook_secret"),
+        "github_webhook_secret = (not set) # default"
+    );
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(!dir.path().join("sample-platform.db").exists());
+}
+
+#[test]
 fn the_help_says_what_each_argument_and_the_demo_are() {
     let (_, help, _) = command_in(Path::new("."), &["runs", "enqueue", "--help"], &[]);
     for says in [
@@ -899,14 +958,15 @@ async fn the_demo_walkthrough_goes_from_a_failing_output_to_a_pass() {
     )
     .trim()
     .to_string();
-    let samples: Vec<String> = ["hello", "fox", "broken"]
+    // Two samples added by hand; the import uploads the third, and says so.
+    let samples: Vec<String> = ["hello", "fox"]
         .iter()
         .map(|s| format!("demo/samples/{s}.txt"))
         .collect();
     let mut add = vec!["samples", "add", "--tag", "demo"];
     add.extend(samples.iter().map(String::as_str));
     let added = cli(dir.path(), &base, &token, &add);
-    assert_eq!(added.matches("added ").count(), 3, "{added}");
+    assert_eq!(added.matches("added ").count(), 2, "{added}");
     let again = cli(dir.path(), &base, &token, &add[..5]);
     assert!(again.contains("already in the catalogue"), "{again}");
     let imported = cli(
@@ -915,22 +975,54 @@ async fn the_demo_walkthrough_goes_from_a_failing_output_to_a_pass() {
         &token,
         &["catalogue", "import", "demo/catalogue.toml"],
     );
-    assert!(imported.contains("3 tests defined"), "{imported}");
-    let queued = cli(
+    assert!(
+        imported.contains("1 samples added (2 were there already), 3 tests defined"),
+        "{imported}"
+    );
+    // A later file may name a sample the catalogue has by its name alone.
+    std::fs::write(
+        dir.path().join("more.toml"),
+        "[[tests]]\nid = \"hello-again\"\nsample = \"hello.txt\"\ncommand = \"{exe} {sample} {outdir}\"\nactive = false\n",
+    )
+    .expect("write");
+    let more = cli(
         dir.path(),
         &base,
         &token,
-        &[
+        &["catalogue", "import", "more.toml"],
+    );
+    assert!(more.contains("1 tests defined"), "{more}");
+
+    // `--wait` follows the run to its verdict: the demo's first run fails
+    // one test, and says so in its exit code.
+    let waited = Command::new(BINARY)
+        .args([
             "runs",
             "enqueue",
+            "--wait",
             "demo/upcase",
             "de30de30de30de30de30de30de30de30de30de30",
-        ],
+        ])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("SP_URL", &base)
+        .env("SP_TOKEN", &token)
+        .output()
+        .expect("run the command line");
+    let said = String::from_utf8_lossy(&waited.stdout).into_owned();
+    assert_eq!(
+        waited.status.code(),
+        Some(1),
+        "{said}{}",
+        String::from_utf8_lossy(&waited.stderr)
     );
-    let run = queued
-        .strip_prefix("queued run ")
+    assert!(said.contains("failed: 1 test failed, 2 passed"), "{said}");
+    let run = said
+        .lines()
+        .find_map(|l| l.strip_prefix("queued run "))
         .map(|r| r.trim().to_string())
         .expect("a run id");
+    assert!(said.contains(&format!("{base}/runs/{run}")), "{said}");
 
     let first = run_once(&base, &run, "COMPLETED").await;
     assert_eq!(
