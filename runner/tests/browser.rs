@@ -709,5 +709,36 @@ async fn an_open_run_page_follows_the_run_live_to_its_verdict() {
     walk.text_becomes("#verdict", "fail").await;
     walk.element("#results tr[data-test-id=\"upper-fox\"][data-passed=\"false\"]")
         .await;
+
+    // GraphiQL, with nothing from outside this platform (the test machine
+    // has no internet: a CDN script would leave the page blank).
+    let walk = Walk {
+        browser: &browser,
+        name: "graphiql",
+    };
+    browser
+        .goto(&format!("{}/graphql", p.base))
+        .await
+        .expect("open GraphiQL");
+    walk.element(".graphiql-container .graphiql-query-editor")
+        .await;
+    // Its documentation comes from the schema's introspection, which the
+    // query limits must let through.
+    walk.click(".graphiql-sidebar button").await;
+    walk.element(".graphiql-doc-explorer-root-type").await;
+    let outside = browser
+        .execute(
+            "return Array.from(document.querySelectorAll('script[src], link[href]'))
+                 .map(e => e.src || e.href)
+                 .filter(u => !u.startsWith(location.origin) && !u.startsWith('data:'));",
+            vec![],
+        )
+        .await
+        .expect("list the page's sources");
+    assert_eq!(
+        outside,
+        serde_json::json!([]),
+        "GraphiQL loads only from here"
+    );
     let _ = browser.close().await;
 }

@@ -654,12 +654,12 @@ async fn bad_queries_are_refused_with_a_code(backend: Backend) {
         not_an_id["errors"][0]["extensions"]["code"],
         "INVALID_INPUT"
     );
-    // A valid query (every field exists) nested 12 fields deep: __schema,
-    // types, fields, type, seven ofType and name; the limit is 10.
+    // A valid query (every field exists) nested 16 fields deep: __schema,
+    // types, fields, type, eleven ofType and name; the limit is 15.
     let nested = format!(
         "{{ __schema {{ types {{ fields {{ type {{ {}name{} }} }} }} }} }}",
-        "ofType { ".repeat(7),
-        " }".repeat(7)
+        "ofType { ".repeat(11),
+        " }".repeat(11)
     );
     let too_deep = p.graphql(&nested, json!({}), None).await;
     assert!(too_deep.get("errors").is_some(), "{too_deep}");
