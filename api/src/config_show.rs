@@ -148,6 +148,12 @@ fn masked(key: &str, value: &Value) -> String {
         Value::Null => "(not set)".to_string(),
         Value::String(_) if secret => "\"***\"".to_string(),
         Value::String(s) if key == "database_url" => format!("{:?}", redact(s)),
+        // A script is shown by its first line: the rest would bury the list.
+        Value::String(s) if s.trim_end().contains('\n') => format!(
+            "{:?} … ({} lines)",
+            s.lines().next().unwrap_or_default(),
+            s.lines().count()
+        ),
         Value::String(s) => format!("{s:?}"),
         other => other.to_string(),
     }

@@ -1,13 +1,11 @@
 //! Running one regression test: its command line with the placeholders
-//! filled in, in a process group of its own, killed whole at its timeout;
+//! filled in, killed with whatever it started at its timeout (`os`);
 //! then its outputs hashed and compared.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 use sp_domain::verdict::{InputKind, OutputProduced, ProducedOutput};
 use sp_domain::{RegressionTest, TestResult};
 
@@ -83,14 +81,11 @@ async fn spawn(
         Some(sample) => Stdio::from(std::fs::File::open(sample)?),
         None => Stdio::null(),
     };
-    let mut child = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(line)
+    let mut child = crate::os::shell(line)
         .current_dir(dir)
         .stdin(stdin)
         .stdout(Stdio::null())
         .stderr(stderr)
-        .process_group(0)
         .kill_on_drop(true)
         .spawn()?;
     match tokio::time::timeout(timeout, child.wait()).await {
@@ -99,10 +94,8 @@ async fn spawn(
             Ok((status.code().unwrap_or(-1), false))
         }
         Err(_) => {
-            // The whole group: the command and whatever it started.
-            if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
-                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-            }
+            // The command and whatever it started.
+            crate::os::kill_tree(&child);
             let _ = child.wait().await;
             Ok((-1, true))
         }

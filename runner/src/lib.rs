@@ -23,6 +23,7 @@
 
 pub mod client;
 pub mod exec;
+mod os;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -331,7 +332,7 @@ async fn prepare_program(
         }
     };
     anyhow::ensure!(exe.exists(), "the artifact has no {}", exe.display());
-    make_executable(&exe)?;
+    os::make_executable(&exe)?;
     log.line(format!(
         "artifact {} ({} bytes) ready: {}",
         artifact.sha256,
@@ -349,13 +350,6 @@ fn unzip(zip: &Path, into: &Path) -> anyhow::Result<()> {
     archive
         .extract(into)
         .map_err(|e| anyhow::anyhow!("cannot unpack the artifact: {e}"))
-}
-
-fn make_executable(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut permissions = std::fs::metadata(path)?.permissions();
-    permissions.set_mode(0o755);
-    std::fs::set_permissions(path, permissions)
 }
 
 async fn heartbeat(client: Client, now: Arc<Mutex<Now>>, every_secs: u64) {

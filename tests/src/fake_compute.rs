@@ -219,6 +219,9 @@ async fn insert(
     {
         return axum::Json(op.clone()).into_response();
     }
+    if let Some(refused) = invalid_metadata(&body) {
+        return google_error(400, &refused, "invalid");
+    }
     if i.instances.contains_key(&name) {
         return google_error(
             409,
@@ -240,6 +243,46 @@ async fn insert(
     let op_name = op["name"].as_str().unwrap_or_default().to_string();
     i.by_request.insert(request_id, op_name);
     axum::Json(op).into_response()
+}
+
+/// What Compute Engine refuses in an instance's metadata: a key outside
+/// `[a-zA-Z0-9-_]{1,128}`, a key given twice, a value over 256 KiB, more
+/// than 512 KiB in all.
+fn invalid_metadata(body: &Value) -> Option<String> {
+    let items = body["metadata"]["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    for item in &items {
+        let key = item["key"].as_str().unwrap_or_default();
+        let value = item["value"].as_str().unwrap_or_default();
+        let valid = !key.is_empty()
+            && key.len() <= 128
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid {
+            return Some(format!(
+                "Invalid value for field 'resource.metadata.items.key': '{key}'. Must be a match of regex '[a-zA-Z0-9-_]{{1,128}}'"
+            ));
+        }
+        if !seen.insert(key.to_string()) {
+            return Some(format!(
+                "Invalid value for field 'resource.metadata': Duplicate metadata key '{key}'"
+            ));
+        }
+        if value.len() > 256 * 1024 {
+            return Some(format!(
+                "Invalid value for field 'resource.metadata.items.value': the value of '{key}' is larger than 256 KB"
+            ));
+        }
+        total += key.len() + value.len();
+    }
+    (total > 512 * 1024).then(|| {
+        "Invalid value for field 'resource.metadata': metadata is larger than 512 KB".into()
+    })
 }
 
 async fn operation(

@@ -117,6 +117,119 @@ async fn create_makes_one_vm_with_labels_metadata_and_a_backstop() {
         .expect("a 404 counts as deleted");
 }
 
+/// The metadata items of an inserted instance, by key.
+fn metadata_items(vm: &serde_json::Value) -> BTreeMap<String, String> {
+    vm["metadata"]["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            (
+                i["key"].as_str().unwrap_or_default().to_string(),
+                i["value"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_windows_platform_gets_its_template_image_and_powershell_script() {
+    let fake = FakeCompute::start(Mode::Succeed).await;
+    let mut config = GcpConfig {
+        runner_url: Some("https://ci.example/downloads/sample-runner".into()),
+        ..config(&fake)
+    };
+    // The settings change one field of the shipped Windows template.
+    config
+        .templates
+        .get_mut("windows")
+        .expect("a Windows template ships")
+        .machine_type = Some("n2-standard-8".into());
+    config
+        .templates
+        .get_mut("windows")
+        .expect("windows")
+        .runner_url = Some("https://ci.example/downloads/sample-runner.exe".into());
+    let gcp = GcpProvider::new(config).await.expect("client");
+
+    let windows = CreateVm {
+        platform: "windows".into(),
+        ..request("sp-windows-aaa-a1")
+    };
+    gcp.create(&windows).await.expect("create the Windows VM");
+    gcp.create(&request("sp-linux-aaa-a1"))
+        .await
+        .expect("create the Linux VM");
+
+    let vm = fake.instance("sp-windows-aaa-a1").expect("instance");
+    assert_eq!(
+        vm["disks"][0]["initializeParams"]["sourceImage"],
+        "projects/windows-cloud/global/images/family/windows-2022",
+        "{vm}"
+    );
+    assert_eq!(vm["disks"][0]["initializeParams"]["diskSizeGb"], "64");
+    assert!(
+        vm["machineType"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("/machineTypes/n2-standard-8"),
+        "{vm}"
+    );
+    let items = metadata_items(&vm);
+    assert_eq!(
+        items.get("windows-startup-script-ps1").map(String::as_str),
+        Some(sp_gcp::WINDOWS_STARTUP_SCRIPT)
+    );
+    assert!(!items.contains_key("startup-script"), "{items:?}");
+    assert_eq!(
+        items.get("runner-url").map(String::as_str),
+        Some("https://ci.example/downloads/sample-runner.exe")
+    );
+    assert_eq!(
+        items.get("runner-token").map(String::as_str),
+        Some("per-attempt-secret")
+    );
+    // The script reads the attempt's metadata, downloads the runner, runs
+    // it and shuts down; it holds no credential of its own.
+    for part in ["runner-url", "report-url", "runner-token", "Stop-Computer"] {
+        assert!(sp_gcp::WINDOWS_STARTUP_SCRIPT.contains(part), "{part}");
+    }
+
+    // Linux keeps the defaults.
+    let linux = fake.instance("sp-linux-aaa-a1").expect("instance");
+    assert!(
+        linux["disks"][0]["initializeParams"]["sourceImage"]
+            .as_str()
+            .unwrap_or("")
+            .contains("debian"),
+        "{linux}"
+    );
+    let items = metadata_items(&linux);
+    assert!(items.contains_key("startup-script"), "{items:?}");
+    assert!(!items.contains_key("windows-startup-script-ps1"));
+    assert_eq!(
+        items.get("runner-url").map(String::as_str),
+        Some("https://ci.example/downloads/sample-runner")
+    );
+}
+
+#[tokio::test]
+async fn a_startup_script_key_no_agent_reads_is_refused_at_start() {
+    let fake = FakeCompute::start(Mode::Succeed).await;
+    let mut config = config(&fake);
+    config
+        .templates
+        .get_mut("windows")
+        .expect("windows")
+        .startup_script_key = Some("windows-startup-script".into());
+    let refused = GcpProvider::new(config).await.expect_err("refused");
+    assert!(
+        refused.contains("[gcp.templates.windows]")
+            && refused.contains("windows-startup-script-ps1"),
+        "{refused}"
+    );
+}
+
 #[tokio::test]
 async fn each_error_class_is_classified() {
     let cases = [

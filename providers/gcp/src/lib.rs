@@ -15,6 +15,10 @@
 //!   so the cloud removes it even if the platform never does. The runner gets
 //!   its report URL and per-attempt credential as instance metadata; no
 //!   service-account key is ever handed over.
+//! - Each platform may have its own VM template (`[gcp.templates.NAME]`):
+//!   image, machine type, disk, and the startup script under the metadata
+//!   key its OS runs (`windows-startup-script-ps1` on Windows). The scripts
+//!   shipped are in `startup/`.
 //!
 //! The client's retries are off: the platform's one mechanism
 //! (`sp_managers::external`) owns retrying.
@@ -50,14 +54,109 @@ pub struct GcpConfig {
     pub network: String,
     pub subnetwork: Option<String>,
     pub disk_size_gb: i64,
-    /// Run at boot; it reads `report-url`, `run-id`, `attempt` and
-    /// `runner-token` from the instance metadata and starts the runner.
+    /// Run at boot; it reads `report-url`, `runner-token` and `runner-url`
+    /// from the instance metadata, starts the runner, then shuts down.
     pub startup_script: String,
+    /// The metadata key the image's agent runs `startup_script` from:
+    /// `startup-script` on Linux, `windows-startup-script-ps1` on Windows.
+    pub startup_script_key: String,
+    /// Where the VM downloads the runner (`runner-url` in its metadata);
+    /// unset, the image must have `sample-runner` on its PATH.
+    pub runner_url: Option<String>,
+    /// Per platform, what differs from the settings above: a Windows
+    /// platform's image, machine type, disk, script and its key. The
+    /// `windows` platform has a Windows template unless the settings say
+    /// otherwise.
+    pub templates: BTreeMap<String, VmTemplate>,
     /// Only for tests against a fake Compute Engine: the API's base URL.
     pub endpoint: Option<String>,
     /// Each HTTP request's timeout (whole seconds in settings, at least one).
     #[serde(rename = "request_timeout_secs", with = "secs")]
     pub request_timeout: Duration,
+}
+
+/// A platform's VM, where it differs from the `[gcp]` defaults:
+/// `[gcp.templates.PLATFORM]` in the settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VmTemplate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machine_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_size_gb: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub startup_script: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub startup_script_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runner_url: Option<String>,
+}
+
+/// The startup scripts shipped with the platform (`providers/gcp/startup/`).
+pub const LINUX_STARTUP_SCRIPT: &str = include_str!("../startup/linux.sh");
+pub const WINDOWS_STARTUP_SCRIPT: &str = include_str!("../startup/windows.ps1");
+
+/// A VM as one platform's template makes it: the defaults with the
+/// template's differences.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Resolved {
+    image: String,
+    machine_type: String,
+    disk_size_gb: i64,
+    startup_script: String,
+    startup_script_key: String,
+    runner_url: Option<String>,
+}
+
+/// The metadata keys Compute Engine's guest agents run a script from.
+const STARTUP_SCRIPT_KEYS: &[&str] = &[
+    "startup-script",
+    "windows-startup-script-ps1",
+    "windows-startup-script-cmd",
+    "windows-startup-script-bat",
+];
+
+impl GcpConfig {
+    /// A script under a key no agent reads would never run: the VM would
+    /// boot and sit there until its boot deadline. Said at start instead.
+    pub fn check(&self) -> Result<(), String> {
+        let platforms = std::iter::once(None).chain(self.templates.keys().map(Some));
+        for platform in platforms {
+            let key = match platform {
+                Some(p) => self.resolved(p).startup_script_key,
+                None => self.startup_script_key.clone(),
+            };
+            if !STARTUP_SCRIPT_KEYS.contains(&key.as_str()) {
+                let place = platform
+                    .map(|p| format!("[gcp.templates.{p}]"))
+                    .unwrap_or_else(|| "[gcp]".into());
+                return Err(format!(
+                    "{place} startup_script_key {key:?}: Compute Engine runs a startup script \
+                     only from {}",
+                    STARTUP_SCRIPT_KEYS.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn resolved(&self, platform: &str) -> Resolved {
+        let t = self.templates.get(platform).cloned().unwrap_or_default();
+        Resolved {
+            image: t.image.unwrap_or_else(|| self.image.clone()),
+            machine_type: t.machine_type.unwrap_or_else(|| self.machine_type.clone()),
+            disk_size_gb: t.disk_size_gb.unwrap_or(self.disk_size_gb),
+            startup_script: t
+                .startup_script
+                .unwrap_or_else(|| self.startup_script.clone()),
+            startup_script_key: t
+                .startup_script_key
+                .unwrap_or_else(|| self.startup_script_key.clone()),
+            runner_url: t.runner_url.or_else(|| self.runner_url.clone()),
+        }
+    }
 }
 
 impl Default for GcpConfig {
@@ -70,7 +169,19 @@ impl Default for GcpConfig {
             network: "global/networks/default".into(),
             subnetwork: None,
             disk_size_gb: 50,
-            startup_script: "#!/bin/sh\nmd() { curl -sf -H 'Metadata-Flavor: Google' \"http://metadata.google.internal/computeMetadata/v1/instance/attributes/$1\"; }\nexec sample-runner --report-url \"$(md report-url)\" --token \"$(md runner-token)\"\n".into(),
+            startup_script: LINUX_STARTUP_SCRIPT.into(),
+            startup_script_key: "startup-script".into(),
+            runner_url: None,
+            templates: BTreeMap::from([(
+                "windows".to_string(),
+                VmTemplate {
+                    image: Some("projects/windows-cloud/global/images/family/windows-2022".into()),
+                    disk_size_gb: Some(64),
+                    startup_script: Some(WINDOWS_STARTUP_SCRIPT.into()),
+                    startup_script_key: Some("windows-startup-script-ps1".into()),
+                    ..VmTemplate::default()
+                },
+            )]),
             endpoint: None,
             request_timeout: Duration::from_secs(60),
         }
@@ -112,6 +223,7 @@ impl GcpProvider {
     /// A provider using Application Default Credentials, or anonymous ones
     /// against a test endpoint.
     pub async fn new(config: GcpConfig) -> Result<Self, String> {
+        config.check()?;
         // Retries are ours (one outside-call mechanism), never the client's.
         let mut instances = Instances::builder().with_retry_policy(NeverRetry);
         let mut operations = ZoneOperations::builder().with_retry_policy(NeverRetry);
@@ -134,20 +246,16 @@ impl GcpProvider {
 
     fn instance(&self, request: &CreateVm) -> Instance {
         let zone = &self.config.zone;
-        let mut items: Vec<metadata::Items> = request
-            .metadata
-            .iter()
-            .map(|(k, v)| {
-                metadata::Items::new()
-                    .set_key(k.clone())
-                    .set_value(v.clone())
-            })
+        let vm = self.config.resolved(&request.platform);
+        let mut metadata = request.metadata.clone();
+        if let Some(url) = &vm.runner_url {
+            metadata.insert("runner-url".into(), url.clone());
+        }
+        metadata.insert(vm.startup_script_key.clone(), vm.startup_script.clone());
+        let items: Vec<metadata::Items> = metadata
+            .into_iter()
+            .map(|(k, v)| metadata::Items::new().set_key(k).set_value(v))
             .collect();
-        items.push(
-            metadata::Items::new()
-                .set_key("startup-script")
-                .set_value(self.config.startup_script.clone()),
-        );
         let mut interface = NetworkInterface::new()
             .set_network(self.config.network.clone())
             .set_access_configs([AccessConfig::new()
@@ -158,10 +266,7 @@ impl GcpProvider {
         }
         Instance::new()
             .set_name(request.name.clone())
-            .set_machine_type(format!(
-                "zones/{zone}/machineTypes/{}",
-                self.config.machine_type
-            ))
+            .set_machine_type(format!("zones/{zone}/machineTypes/{}", vm.machine_type))
             .set_labels(
                 request
                     .labels
@@ -175,8 +280,8 @@ impl GcpProvider {
                 .set_auto_delete(true)
                 .set_initialize_params(
                     AttachedDiskInitializeParams::new()
-                        .set_source_image(self.config.image.clone())
-                        .set_disk_size_gb(self.config.disk_size_gb),
+                        .set_source_image(vm.image)
+                        .set_disk_size_gb(vm.disk_size_gb),
                 )])
             .set_network_interfaces([interface])
             .set_scheduling(
