@@ -185,6 +185,12 @@ pub struct Settings {
     pub gcp: sp_gcp::GcpConfig,
     /// A regression test running longer is killed and fails.
     pub per_test_timeout_secs: u64,
+    /// A test's captured output (standard output, report, TCP) past this is
+    /// not kept, and the test fails naming it.
+    pub max_captured_output_bytes: u64,
+    /// The pace at which a UDP test's sample is sent (datagrams of seven
+    /// MPEG-TS packets).
+    pub udp_datagrams_per_second: u32,
     pub max_log_bytes: u64,
     /// Per platform, the program under test inside a zip artifact.
     pub artifact_executables: std::collections::BTreeMap<String, String>,
@@ -281,6 +287,8 @@ impl Default for Settings {
             reconcile_every_secs: 60,
             gcp: sp_gcp::GcpConfig::default(),
             per_test_timeout_secs: 300,
+            max_captured_output_bytes: sp_domain::protocol::DEFAULT_MAX_CAPTURED_BYTES,
+            udp_datagrams_per_second: sp_domain::protocol::DEFAULT_UDP_DATAGRAMS_PER_SECOND,
             max_log_bytes: 50 * 1024 * 1024,
             artifact_executables: std::collections::BTreeMap::new(),
             catalogue: None,

@@ -116,6 +116,8 @@ pub async fn serve(
             public_url: managers_config.public_url.clone(),
             max_log_bytes: settings.max_log_bytes,
             per_test_timeout_secs: settings.per_test_timeout_secs,
+            max_captured_bytes: settings.max_captured_output_bytes,
+            udp_datagrams_per_second: settings.udp_datagrams_per_second,
             heartbeat_secs: (settings.policy.deadlines.heartbeat.num_seconds() / 3).max(1) as u64,
             executables: settings.artifact_executables.clone(),
         },

@@ -201,6 +201,12 @@ impl Catalogues {
                     "test {test_id:?} did not write {output:?} in run {run}: nothing to accept"
                 )));
             }
+            OutputProduced::TooLarge { limit_bytes } => {
+                return Err(Error::refused(format!(
+                    "output {output:?} of {test_id:?} in run {run} was larger than the {limit_bytes} \
+                     bytes the runner keeps: it was not compared, so it cannot be accepted"
+                )));
+            }
         };
         let command = CatalogueCommand::AcceptOutput(AcceptOutput {
             test_id: test_id.to_string(),

@@ -215,6 +215,8 @@ pub fn parse(text: &str, json: bool, base: Option<&Path>) -> Result<CatalogueFil
             description: t.description,
             platforms: t.platforms,
             outputs,
+            output: Default::default(),
+            output_pattern: None,
         });
     }
     Ok(CatalogueFile {

@@ -110,6 +110,13 @@ impl Catalogues {
                 diff.note = Some("the test did not write this output".into());
                 return Ok(diff);
             }
+            Some(OutputProduced::TooLarge { limit_bytes }) => {
+                diff.note = Some(format!(
+                    "the output was larger than the {limit_bytes} bytes the runner keeps, so it \
+                     was neither compared nor kept"
+                ));
+                return Ok(diff);
+            }
             Some(OutputProduced::Equal) => expected.clone(),
             Some(OutputProduced::Sha256 { sha256 }) => sha256,
         };

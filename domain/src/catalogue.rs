@@ -14,7 +14,8 @@ use crate::aggregate::Aggregate;
 use crate::codec::EventSchema;
 use crate::context::Context;
 use crate::ids::RunId;
-use crate::verdict::{ExpectedOutput, InputKind, RegressionTest, SampleRef};
+use crate::kinds::{InputKind, OutputKind};
+use crate::verdict::{ExpectedOutput, RegressionTest, SampleRef};
 
 pub const STREAM: &str = "catalogue";
 
@@ -55,6 +56,12 @@ pub struct TestDefinition {
     pub platforms: Option<Vec<String>>,
     #[serde(default)]
     pub outputs: Vec<OutputDefinition>,
+    /// Where the outputs are read from (named files unless said otherwise).
+    #[serde(default, skip_serializing_if = "OutputKind::is_file")]
+    pub output: OutputKind,
+    /// For output kinds cea708 and multiprogram: which files are outputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_pattern: Option<String>,
 }
 
 fn active() -> bool {
@@ -250,6 +257,8 @@ impl Catalogue {
                     expected_exit_code: d.expected_exit_code,
                     categories: d.categories.clone(),
                     outputs: d.outputs_on(platform),
+                    output: d.output,
+                    output_pattern: d.output_pattern.clone(),
                 })
             })
             .collect()
@@ -371,6 +380,14 @@ impl Catalogue {
                 t.id
             )));
         }
+        crate::kinds::check(
+            t.input,
+            t.output,
+            &t.command,
+            t.output_pattern.as_deref(),
+            t.outputs.len(),
+        )
+        .map_err(|why| CatalogueRejection::Invalid(format!("test {:?}: {why}", t.id)))?;
         let mut names = std::collections::BTreeSet::new();
         for o in &t.outputs {
             if !names.insert(&o.name) {
@@ -626,6 +643,8 @@ mod tests {
                 ignore: false,
                 platforms: BTreeMap::new(),
             }],
+            output: Default::default(),
+            output_pattern: None,
         }
     }
 

@@ -105,7 +105,9 @@ impl Observed {
                 let hash = match produced.map(|p| &p.produced) {
                     Some(OutputProduced::Equal) => expected.approved_sha256.clone(),
                     Some(OutputProduced::Sha256 { sha256 }) => sha256.clone(),
-                    Some(OutputProduced::Missing) | None => String::new(),
+                    Some(OutputProduced::Missing | OutputProduced::TooLarge { .. }) | None => {
+                        String::new()
+                    }
                 };
                 (expected.name.clone(), hash)
             })

@@ -40,6 +40,7 @@ pub mod delivery;
 pub mod estimate;
 pub mod ids;
 pub mod intake;
+pub mod kinds;
 pub mod notices;
 pub mod platform;
 pub mod policy;
@@ -60,7 +61,8 @@ pub use run::{
     QueueRun, Rejection, Run, RunCommand, RunEvent, RunInfo, RunState, RunnerStage, Stage, Trigger,
     VmRecord, VmStatus, decide,
 };
+pub use kinds::{InputKind, OutputKind};
 pub use verdict::{
-    Counts, ExpectedOutput, InputKind, OutputProduced, ProducedOutput, RegressionTest, SampleRef,
+    Counts, ExpectedOutput, OutputProduced, ProducedOutput, RegressionTest, SampleRef,
     TestResult, Verdict,
 };

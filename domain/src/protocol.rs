@@ -50,6 +50,25 @@ pub struct Job {
     /// {outputs_url}/{sha256}`), so they can be compared and accepted.
     #[serde(default)]
     pub outputs_url: Option<String>,
+    /// Captured output (standard output, TCP) past this many bytes is not
+    /// kept: the output is reported too large.
+    #[serde(default = "default_max_captured_bytes")]
+    pub max_captured_bytes: u64,
+    /// The pace of a UDP test's datagrams.
+    #[serde(default = "default_udp_datagrams_per_second")]
+    pub udp_datagrams_per_second: u32,
+}
+
+pub const DEFAULT_MAX_CAPTURED_BYTES: u64 = 256 * 1024 * 1024;
+/// About 21 Mbit/s of transport stream: a broadcast's pace, with room.
+pub const DEFAULT_UDP_DATAGRAMS_PER_SECOND: u32 = 2000;
+
+fn default_max_captured_bytes() -> u64 {
+    DEFAULT_MAX_CAPTURED_BYTES
+}
+
+fn default_udp_datagrams_per_second() -> u32 {
+    DEFAULT_UDP_DATAGRAMS_PER_SECOND
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::kinds::UDP_DATAGRAM_BYTES;
+
 /// A media sample, addressed by its content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SampleRef {
@@ -31,25 +33,7 @@ pub struct ExpectedOutput {
     pub ignore: bool,
 }
 
-/// How the sample reaches the program under test.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum InputKind {
-    /// Its path, where the command line says `{sample}`.
-    #[default]
-    File,
-    /// On standard input.
-    Stdin,
-}
-
-impl InputKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InputKind::File => "file",
-            InputKind::Stdin => "stdin",
-        }
-    }
-}
+pub use crate::kinds::{InputKind, OutputKind};
 
 /// A regression test as it was when the run was queued: later catalogue edits
 /// never change an old run's verdict.
@@ -66,6 +50,13 @@ pub struct RegressionTest {
     pub categories: Vec<String>,
     #[serde(default)]
     pub outputs: Vec<ExpectedOutput>,
+    /// Where the outputs are read from (named files unless said otherwise).
+    #[serde(default, skip_serializing_if = "OutputKind::is_file")]
+    pub output: OutputKind,
+    /// For one file per service or program: the names of the files that are
+    /// outputs, `*` where they differ and `{base}` for the sample's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_pattern: Option<String>,
 }
 
 impl RegressionTest {
@@ -93,6 +84,14 @@ impl RegressionTest {
             }
             h.update([u8::from(o.ignore)]);
         }
+        // Only tests of the newer kinds hash them, so the definitions of
+        // tests judged before kinds existed keep their hashes.
+        if !self.output.is_file() || self.output_pattern.is_some() {
+            h.update([2]);
+            h.update(self.output.as_str().as_bytes());
+            h.update([0]);
+            h.update(self.output_pattern.as_deref().unwrap_or_default().as_bytes());
+        }
         h.finalize()[..8]
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -104,29 +103,58 @@ impl RegressionTest {
     /// under its own: like the runner, it runs in the output directory
     /// (`out/`).
     pub fn reproduce(&self, program: &str) -> String {
+        const PORT: &str = "5000";
         let exe = format!("../{program}");
         let sample = format!("../{}", self.sample.name);
-        let line = command_line(&self.command, &exe, &sample, ".");
-        let line = match self.input {
-            InputKind::File => line,
-            InputKind::Stdin => format!("{line} < {}", shell_quote(&sample)),
-        };
+        let mut line = command_line(&self.command, &exe, &sample, ".", Some(PORT));
+        let output = self.outputs.first().map(|o| shell_quote(&o.name));
+        if matches!(self.output, OutputKind::Stdout | OutputKind::Report) {
+            line = format!("{line} > {}", output.as_deref().unwrap_or("stdout"));
+        }
+        match self.input {
+            InputKind::File => {}
+            InputKind::Stdin => line = format!("{line} < {}", shell_quote(&sample)),
+            InputKind::Udp => {
+                line = format!(
+                    "{line} & sleep 1 && socat -b{UDP_DATAGRAM_BYTES} -u FILE:{} UDP:127.0.0.1:{PORT}; wait",
+                    shell_quote(&sample)
+                );
+            }
+        }
+        if self.output == OutputKind::Tcp {
+            line = format!(
+                "(socat -u TCP-LISTEN:{PORT},reuseaddr - > {} &) && sleep 1 && {line}",
+                output.as_deref().unwrap_or("tcp")
+            );
+        }
         format!("mkdir -p out && cd out && {line}")
     }
 }
 
-/// The command line with `{exe}`, `{sample}` and `{outdir}` filled in, each
-/// quoted for `sh`: what the runner runs, and what a person runs to reproduce.
-/// One pass, so a path that holds a placeholder's name stays as it is.
-pub fn command_line(template: &str, exe: &str, sample: &str, outdir: &str) -> String {
+/// The command line with `{exe}`, `{sample}`, `{outdir}` and `{port}` (for
+/// UDP input and TCP output) filled in, each quoted for `sh`: what the
+/// runner runs, and what a person runs to reproduce. One pass, so a path
+/// that holds a placeholder's name stays as it is.
+pub fn command_line(
+    template: &str,
+    exe: &str,
+    sample: &str,
+    outdir: &str,
+    port: Option<&str>,
+) -> String {
     let mut line = String::with_capacity(template.len() + exe.len() + sample.len());
     let mut rest = template;
     while let Some(at) = rest.find('{') {
         line.push_str(&rest[..at]);
         rest = &rest[at..];
-        let filled = [("{exe}", exe), ("{sample}", sample), ("{outdir}", outdir)]
-            .into_iter()
-            .find(|(name, _)| rest.starts_with(name));
+        let filled = [
+            ("{exe}", Some(exe)),
+            ("{sample}", Some(sample)),
+            ("{outdir}", Some(outdir)),
+            ("{port}", port),
+        ]
+        .into_iter()
+        .find_map(|(name, value)| Some((name, value?)).filter(|_| rest.starts_with(name)));
         match filled {
             Some((name, value)) => {
                 line.push_str(&shell_quote(value));
@@ -168,6 +196,9 @@ pub enum OutputProduced {
     Sha256 { sha256: String },
     /// The command did not write this output.
     Missing,
+    /// Larger than the runner keeps (captured output is capped): not
+    /// compared.
+    TooLarge { limit_bytes: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -187,6 +218,10 @@ pub struct TestResult {
     /// Killed at the per-test timeout.
     #[serde(default)]
     pub timed_out: bool,
+    /// Why the sample could not be given to the program (a UDP test's
+    /// program that never listened), in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,7 +239,37 @@ pub enum Mismatch {
     ExitCode { expected: i32, actual: i32 },
     OutputDiffers { output: String, sha256: String },
     OutputMissing { output: String },
+    /// Written, matching the test's output pattern, and not expected.
+    OutputExtra { output: String, sha256: String },
+    OutputTooLarge { output: String, limit_bytes: u64 },
+    InputNotDelivered { reason: String },
     NoResult,
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mismatch::TimedOut => f.write_str("timed out"),
+            Mismatch::ExitCode { expected, actual } => {
+                write!(f, "exit code {actual}, expected {expected}")
+            }
+            Mismatch::OutputDiffers { output, .. } => write!(f, "output {output} differs"),
+            Mismatch::OutputMissing { output } => write!(f, "output {output} missing"),
+            Mismatch::OutputExtra { output, .. } => {
+                write!(f, "output {output} written but not expected")
+            }
+            Mismatch::OutputTooLarge {
+                output,
+                limit_bytes,
+            } => write!(
+                f,
+                "output {output} larger than the {} MiB kept",
+                limit_bytes / (1024 * 1024)
+            ),
+            Mismatch::InputNotDelivered { reason } => write!(f, "input not delivered: {reason}"),
+            Mismatch::NoResult => f.write_str("no result reported"),
+        }
+    }
 }
 
 /// Passed and failed tests, overall and per category.
@@ -228,6 +293,11 @@ pub fn judge(test: &RegressionTest, result: Option<&TestResult>) -> Vec<Mismatch
         return vec![Mismatch::NoResult];
     };
     let mut mismatches = Vec::new();
+    if let Some(reason) = &result.input_error {
+        mismatches.push(Mismatch::InputNotDelivered {
+            reason: reason.clone(),
+        });
+    }
     if result.timed_out {
         mismatches.push(Mismatch::TimedOut);
     }
@@ -237,7 +307,9 @@ pub fn judge(test: &RegressionTest, result: Option<&TestResult>) -> Vec<Mismatch
             actual: result.exit_code,
         });
     }
-    for expected in test.outputs.iter().filter(|o| !o.ignore) {
+    // A null test's outputs are not looked at; it lists none anyway.
+    let compared = test.outputs.iter().filter(|o| !o.ignore);
+    for expected in compared.filter(|_| test.output != OutputKind::Null) {
         let produced = result.outputs.iter().find(|p| p.name == expected.name);
         match produced.map(|p| &p.produced) {
             Some(OutputProduced::Equal) => {}
@@ -250,6 +322,25 @@ pub fn judge(test: &RegressionTest, result: Option<&TestResult>) -> Vec<Mismatch
             Some(OutputProduced::Missing) | None => mismatches.push(Mismatch::OutputMissing {
                 output: expected.name.clone(),
             }),
+            Some(OutputProduced::TooLarge { limit_bytes }) => {
+                mismatches.push(Mismatch::OutputTooLarge {
+                    output: expected.name.clone(),
+                    limit_bytes: *limit_bytes,
+                })
+            }
+        }
+    }
+    if test.output.is_multi_file() {
+        let expected = |name: &str| test.outputs.iter().any(|o| o.name == name);
+        for extra in result.outputs.iter().filter(|p| !expected(&p.name)) {
+            let sha256 = match &extra.produced {
+                OutputProduced::Sha256 { sha256 } => sha256.clone(),
+                _ => continue,
+            };
+            mismatches.push(Mismatch::OutputExtra {
+                output: extra.name.clone(),
+                sha256,
+            });
         }
     }
     mismatches
@@ -336,8 +427,14 @@ mod tests {
     #[test]
     fn a_path_holding_a_placeholder_name_is_not_filled_again() {
         assert_eq!(
-            command_line("{exe} {sample} {outdir} {other}", "e", "{outdir}.ts", "o"),
-            "'e' '{outdir}.ts' 'o' {other}"
+            command_line(
+                "{exe} {sample} {outdir} {other} {port}",
+                "e",
+                "{outdir}.ts",
+                "o",
+                None
+            ),
+            "'e' '{outdir}.ts' 'o' {other} {port}"
         );
     }
 
@@ -367,6 +464,8 @@ mod tests {
                     ignore: true,
                 },
             ],
+            output: OutputKind::File,
+            output_pattern: None,
         }
     }
 
@@ -376,6 +475,7 @@ mod tests {
             exit_code: exit,
             runtime_ms: 10,
             timed_out: false,
+            input_error: None,
             outputs: vec![ProducedOutput {
                 name: "out.srt".into(),
                 produced: srt,
@@ -440,6 +540,125 @@ mod tests {
             "an expected output that is not reported at all is missing; the ignored one is not"
         );
         assert_eq!(judge(&t, None), vec![Mismatch::NoResult]);
+    }
+
+    fn produced(name: &str, sha256: &str) -> ProducedOutput {
+        ProducedOutput {
+            name: name.into(),
+            produced: OutputProduced::Sha256 {
+                sha256: sha256.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_null_test_is_judged_by_its_exit_code_alone() {
+        let mut t = test_case();
+        t.output = OutputKind::Null;
+        t.outputs.clear();
+        let mut r = result(0, OutputProduced::Missing);
+        r.outputs.push(produced("stray.txt", "x"));
+        assert!(judge(&t, Some(&r)).is_empty(), "an unexpected output is no error");
+        assert_eq!(
+            judge(&t, Some(&result(3, OutputProduced::Missing))),
+            vec![Mismatch::ExitCode {
+                expected: 0,
+                actual: 3
+            }]
+        );
+    }
+
+    #[test]
+    fn a_multi_file_test_names_each_missing_and_each_extra_file() {
+        let mut t = test_case();
+        t.output = OutputKind::Cea708;
+        t.output_pattern = Some("{base}_*.srt".into());
+        t.outputs = ["{base}_1.srt", "{base}_2.srt"]
+            .iter()
+            .map(|name| ExpectedOutput {
+                name: (*name).into(),
+                approved_sha256: format!("ok{name}"),
+                variants: vec![],
+                ignore: false,
+            })
+            .collect();
+        let mut r = result(0, OutputProduced::Equal);
+        r.outputs = vec![
+            produced("{base}_1.srt", "ok{base}_1.srt"),
+            produced("{base}_3.srt", "new"),
+        ];
+        let judged = judge(&t, Some(&r));
+        assert_eq!(
+            judged,
+            vec![
+                Mismatch::OutputMissing {
+                    output: "{base}_2.srt".into()
+                },
+                Mismatch::OutputExtra {
+                    output: "{base}_3.srt".into(),
+                    sha256: "new".into()
+                }
+            ]
+        );
+        let words: Vec<String> = judged.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            words,
+            [
+                "output {base}_2.srt missing",
+                "output {base}_3.srt written but not expected"
+            ]
+        );
+    }
+
+    #[test]
+    fn captured_output_too_large_and_input_not_delivered_are_named() {
+        let mut t = test_case();
+        t.output = OutputKind::Stdout;
+        t.outputs.truncate(1);
+        let r = result(
+            0,
+            OutputProduced::TooLarge {
+                limit_bytes: 64 << 20,
+            },
+        );
+        assert_eq!(
+            judge(&t, Some(&r)).iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["output out.srt larger than the 64 MiB kept"]
+        );
+        t.input = InputKind::Udp;
+        let mut r = result(-1, OutputProduced::Missing);
+        r.input_error = Some("nothing listened on UDP port 4000 within 10 s".into());
+        assert_eq!(
+            judge(&t, Some(&r))[0].to_string(),
+            "input not delivered: nothing listened on UDP port 4000 within 10 s"
+        );
+    }
+
+    #[test]
+    fn the_kinds_change_the_definition_only_when_used() {
+        let t = test_case();
+        let mut null = test_case();
+        null.output = OutputKind::Null;
+        assert_ne!(t.definition_hash(), null.definition_hash());
+        let json = serde_json::to_value(&t).expect("json");
+        assert!(
+            json.get("output").is_none() && json.get("output_pattern").is_none(),
+            "a file-output test is stored as before kinds: {json}"
+        );
+    }
+
+    #[test]
+    fn each_kind_is_reproduced_by_hand() {
+        let mut t = test_case();
+        t.command = "{exe} -udp {port} -stdout".into();
+        t.input = InputKind::Udp;
+        t.output = OutputKind::Stdout;
+        t.outputs.truncate(1);
+        assert_eq!(
+            t.reproduce("ccx"),
+            "mkdir -p out && cd out && '../ccx' -udp '5000' -stdout > 'out.srt' & sleep 1 && \
+             socat -b1316 -u FILE:'../a.ts' UDP:127.0.0.1:5000; wait"
+        );
     }
 
     #[test]

@@ -100,6 +100,8 @@ fn tests_in_scope() -> Vec<RegressionTest> {
                 variants: vec!["variant".into()],
                 ignore: false,
             }],
+            output: Default::default(),
+            output_pattern: None,
         })
         .collect()
 }
@@ -191,6 +193,7 @@ fn concrete(step: &Step, state: &RunState, run_id: RunId) -> Option<RunCommand> 
                         sha256: "variant".into(),
                     },
                 }],
+                input_error: None,
             },
         },
         Step::Finish { stale } => RunCommand::Finish {

@@ -30,10 +30,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sp_domain::protocol::{Job, ReportBody};
-use sp_domain::{OutputProduced, RunnerStage, TestResult};
+use sp_domain::{OutputProduced, RunnerStage};
 use tokio::io::AsyncWriteExt;
 
 use crate::client::{Client, SendError};
+
+/// How long a UDP test's program has to start listening on its port.
+const LISTEN_WAIT: Duration = Duration::from_secs(10);
 
 /// The runner's command line: the same for `sample-runner` and
 /// `sample-platform runner`.
@@ -255,7 +258,12 @@ async fn work(
     }
     log.line(format!("downloaded {} samples", samples.len()));
 
-    let timeout = Duration::from_secs(job.per_test_timeout_secs.max(1));
+    let limits = exec::Limits {
+        timeout: Duration::from_secs(job.per_test_timeout_secs.max(1)),
+        max_captured_bytes: job.max_captured_bytes,
+        udp_datagrams_per_second: job.udp_datagrams_per_second,
+        listen_wait: LISTEN_WAIT,
+    };
     tokio::fs::create_dir_all(config.work_dir.join("stderr")).await?;
     for (i, (t, sample)) in job.tests.iter().zip(&samples).enumerate() {
         let done = u32::try_from(i).unwrap_or(u32::MAX);
@@ -277,8 +285,9 @@ async fn work(
             .work_dir
             .join("stderr")
             .join(sp_domain::protocol::stderr_file_name(&t.test.id));
-        let result = exec::run_test(&t.test, &exe, sample, &outdir, &stderr, timeout).await;
-        upload_outputs(client, &result, &outdir, log).await;
+        let ran = exec::run_test(&t.test, &exe, sample, &outdir, &stderr, &limits).await;
+        upload_outputs(client, &ran, log).await;
+        let result = ran.result;
         log.line(format!(
             "{}: exit {}{} in {} ms",
             t.test.id,
@@ -366,14 +375,15 @@ async fn heartbeat(client: Client, now: Arc<Mutex<Now>>, every_secs: u64) {
 /// Outputs that are not the approved ones go to the platform, so a
 /// maintainer can compare them and accept one. A failed upload costs the
 /// diff, not the run.
-async fn upload_outputs(client: &Client, result: &TestResult, outdir: &Path, log: &Log) {
-    for o in &result.outputs {
+async fn upload_outputs(client: &Client, ran: &exec::Ran, log: &Log) {
+    for o in &ran.result.outputs {
         if let OutputProduced::Sha256 { sha256 } = &o.produced
-            && let Err(e) = client.upload_output(sha256, &outdir.join(&o.name)).await
+            && let Some(path) = ran.files.get(&o.name)
+            && let Err(e) = client.upload_output(sha256, path).await
         {
             log.line(format!(
                 "{}: output {} not uploaded: {e}",
-                result.test_id, o.name
+                ran.result.test_id, o.name
             ));
         }
     }

@@ -137,6 +137,8 @@ fn regression_test() -> RegressionTest {
             variants: vec![HASH.replace('9', "8")],
             ignore: false,
         }],
+        output: Default::default(),
+        output_pattern: None,
     }
 }
 
@@ -237,6 +239,7 @@ fn run_events() -> Vec<RunEvent> {
                     },
                 ],
                 timed_out: true,
+                input_error: None,
             },
             deadline: deadline(DeadlineKind::Heartbeat),
         }),
@@ -358,6 +361,8 @@ fn catalogue_events() -> Vec<CatalogueEvent> {
                         },
                     )]),
                 }],
+                output: Default::default(),
+                output_pattern: None,
             },
         },
         CatalogueEvent::TestActivationChanged {

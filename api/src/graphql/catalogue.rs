@@ -8,7 +8,7 @@ use async_graphql::{
 use chrono::{DateTime, Utc};
 use sp_commands::catalogue::AddedSample;
 use sp_commands::{ErrorKind, catalogue_file};
-use sp_domain::InputKind;
+use sp_domain::{InputKind, OutputKind};
 use sp_domain::catalogue::{self, CatalogueCommand, OutputDefinition, TestDefinition};
 use sp_projections::history;
 
@@ -51,8 +51,14 @@ pub struct RegressionTestDef {
     pub id: String,
     pub sample: Sample,
     pub command: String,
-    /// `file` or `stdin`.
+    /// How the sample reaches the program: `file`, `stdin` or `udp`.
     pub input_kind: String,
+    /// Where its output is read: `file`, `stdout`, `report`, `null`,
+    /// `cea708`, `multiprogram` or `tcp`.
+    pub output_kind: String,
+    /// For `cea708` and `multiprogram`: the files that are outputs (`*`
+    /// where names differ, `{base}` for the sample's name).
+    pub output_pattern: Option<String>,
     pub expected_exit_code: i32,
     pub categories: Vec<String>,
     pub active: bool,
@@ -166,8 +172,15 @@ pub struct TestInput {
     /// The sample's SHA-256 or name.
     pub sample: String,
     pub command: String,
-    /// `file` (default) or `stdin`.
+    /// `file` (default), `stdin` or `udp` (the runner sends the sample as
+    /// datagrams to `{port}`).
     pub input_kind: Option<String>,
+    /// `file` (default: named files), `stdout`, `report`, `null` (no
+    /// output), `cea708` or `multiprogram` (every file of `outputPattern`),
+    /// `tcp` (what the program sends to `{port}`).
+    pub output_kind: Option<String>,
+    /// For `cea708` and `multiprogram`, e.g. `{base}_*.srt`.
+    pub output_pattern: Option<String>,
     #[graphql(default)]
     pub expected_exit_code: i32,
     #[graphql(default)]
@@ -218,6 +231,8 @@ fn test_view(t: &TestDefinition, c: &catalogue::Catalogue) -> RegressionTestDef 
         sample,
         command: t.command.clone(),
         input_kind: t.input.as_str().to_string(),
+        output_kind: t.output.as_str().to_string(),
+        output_pattern: t.output_pattern.clone(),
         expected_exit_code: t.expected_exit_code,
         categories: t.categories.clone(),
         active: t.active,
@@ -522,14 +537,24 @@ impl CatalogueMutation {
                 )
             })?;
         let input = match test.input_kind.as_deref() {
-            None | Some("file") => InputKind::File,
-            Some("stdin") => InputKind::Stdin,
-            Some(other) => {
-                return Err(coded(
+            None => InputKind::File,
+            Some(name) => InputKind::parse(name).ok_or_else(|| {
+                let known: Vec<&str> = InputKind::ALL.iter().map(|k| k.as_str()).collect();
+                coded(
                     ErrorKind::InvalidInput,
-                    format!("input kind {other:?}: use file or stdin"),
-                ));
-            }
+                    format!("input kind {name:?}: use {}", known.join(", ")),
+                )
+            })?,
+        };
+        let output = match test.output_kind.as_deref() {
+            None => OutputKind::File,
+            Some(name) => OutputKind::parse(name).ok_or_else(|| {
+                let known: Vec<&str> = OutputKind::ALL.iter().map(|k| k.as_str()).collect();
+                coded(
+                    ErrorKind::InvalidInput,
+                    format!("output kind {name:?}: use {}", known.join(", ")),
+                )
+            })?,
         };
         let outputs = test
             .outputs
@@ -555,6 +580,8 @@ impl CatalogueMutation {
             description: test.description,
             platforms: test.platforms,
             outputs,
+            output,
+            output_pattern: test.output_pattern,
         };
         let outcome = services
             .catalogues

@@ -30,6 +30,8 @@ pub struct RunnerSettings {
     pub max_log_bytes: u64,
     pub per_test_timeout_secs: u64,
     pub heartbeat_secs: u64,
+    pub max_captured_bytes: u64,
+    pub udp_datagrams_per_second: u32,
     /// Per platform, the program under test inside a zip artifact.
     pub executables: std::collections::BTreeMap<String, String>,
 }
@@ -166,6 +168,8 @@ pub async fn job(
         reports_url: format!("{base}/reports"),
         logs_url: format!("{base}/logs"),
         outputs_url: Some(format!("{base}/outputs")),
+        max_captured_bytes: settings.max_captured_bytes,
+        udp_datagrams_per_second: settings.udp_datagrams_per_second,
     };
     Ok(Json(job).into_response())
 }

@@ -35,6 +35,8 @@ fn test_case(id: &str) -> RegressionTest {
             variants: vec![],
             ignore: false,
         }],
+        output: Default::default(),
+        output_pattern: None,
     }
 }
 
@@ -162,6 +164,7 @@ impl Scenario {
                         sha256: hash.into(),
                     },
                 }],
+                input_error: None,
             },
         }
     }
