@@ -811,11 +811,32 @@ function asJson(v) {
   try { return JSON.parse(v); } catch { return v; }
 }
 
+// What each test kind does, in words (the domain's `kinds`).
+const KIND_WORDS = {
+  input: {
+    file: 'file (its path on the command line)',
+    stdin: 'standard input',
+    udp: 'UDP datagrams to {port}, once the program listens',
+  },
+  output: {
+    file: 'the named files',
+    stdout: 'standard output',
+    report: 'a report on standard output',
+    null: 'none: the exit code is the verdict',
+    cea708: 'one file per CEA-708 service',
+    multiprogram: 'one file per program',
+    tcp: 'what the program sends to a TCP server on {port}',
+  },
+};
+
 function mismatchWords(m) {
   switch (m?.kind) {
     case 'exit_code': return `exit code ${m.actual}, expected ${m.expected}`;
     case 'output_differs': return `output ${m.output} differs`;
     case 'output_missing': return `output ${m.output} missing`;
+    case 'output_extra': return `output ${m.output} written but not expected`;
+    case 'output_too_large': return `output ${m.output} larger than the ${Math.floor(m.limit_bytes / 1048576)} MiB kept`;
+    case 'input_not_delivered': return `input not delivered: ${m.reason}`;
     case 'timed_out': return 'timed out';
     case 'no_result': return 'no result reported';
     default: return typeof m === 'string' ? m : JSON.stringify(m);
@@ -1461,7 +1482,9 @@ function definition(t) {
         <a href="${safeUrl(s.downloadUrl)}" data-action="download" data-url="${s.downloadUrl}" data-name="${s.name}">download</a></dd>
       <dt>Sample SHA-256</dt><dd><code class="hash">${s.sha256}</code></dd>
       <dt>Command</dt><dd><code class="cmd">${t.command}</code></dd>
-      <dt>Input</dt><dd>${t.inputKind}</dd>
+      <dt>Input</dt><dd>${KIND_WORDS.input[t.inputKind] ?? t.inputKind}</dd>
+      <dt>Output</dt><dd>${KIND_WORDS.output[t.outputKind] ?? t.outputKind}${t.outputPattern
+        ? h`: every file named <code>${t.outputPattern}</code>` : ''}</dd>
       <dt>Expected exit code</dt><dd>${t.expectedExitCode}</dd>
       <dt>Categories</dt><dd>${t.categories.length ? t.categories.map((c) => h`<span class="tag">${c}</span> `) : dash}</dd>
       <dt>Platforms</dt><dd>${t.platforms ? t.platforms.join(', ') : 'every platform'}</dd>
@@ -1514,7 +1537,7 @@ async function testPage(app, id) {
   document.title = `Test ${id} — Sample Platform`;
   loadBaselines(id, gen);
   const loadDef = async () => {
-    const t = (await gql(`query($id:String!){regressionTest(id:$id){id command inputKind expectedExitCode
+    const t = (await gql(`query($id:String!){regressionTest(id:$id){id command inputKind outputKind outputPattern expectedExitCode
       categories active description platforms sample{${SAMPLE_FIELDS}}
       outputs{name approvedSha256 variants ignore platforms{platform approvedSha256 variants}}}}`, { id })).regressionTest;
     if (!stillOn(gen)) return;

@@ -13,7 +13,14 @@
 //! id = "upper-hello"
 //! sample = "hello.txt"              # a sample's name or sha256
 //! command = "{exe} {sample} {outdir}"
-//! input = "file"                    # or "stdin": the sample on standard input
+//! input = "file"                    # or "stdin": the sample on standard input; or
+//!                                   # "udp": sent as datagrams to {port}
+//! output = "file"                   # the named files below; or "stdout", "report"
+//!                                   # (standard output: one output), "null" (none),
+//!                                   # "tcp" (what the program sends to {port}: one),
+//!                                   # "cea708", "multiprogram" (every file matching
+//! output_pattern = "{base}_*.srt"   # this; {base}: the sample file's name
+//!                                   # without extension, as in the output names)
 //! expected_exit_code = 0
 //! categories = ["basic"]
 //! platforms = ["linux"]             # optional: every platform
@@ -38,10 +45,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sp_domain::InputKind;
 use sp_domain::catalogue::{
     Catalogue, OutputDefinition, PlatformBaseline, Sample, TestDefinition, extension_of, is_sha256,
 };
+use sp_domain::{InputKind, OutputKind};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,6 +80,10 @@ struct TestEntry {
     command: String,
     #[serde(default)]
     input: InputKind,
+    #[serde(default, skip_serializing_if = "OutputKind::is_file")]
+    output: OutputKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    output_pattern: Option<String>,
     #[serde(default)]
     expected_exit_code: i32,
     #[serde(default)]
@@ -215,8 +226,8 @@ pub fn parse(text: &str, json: bool, base: Option<&Path>) -> Result<CatalogueFil
             description: t.description,
             platforms: t.platforms,
             outputs,
-            output: Default::default(),
-            output_pattern: None,
+            output: t.output,
+            output_pattern: t.output_pattern,
         });
     }
     Ok(CatalogueFile {
@@ -249,6 +260,8 @@ pub fn export(catalogue: &Catalogue) -> String {
                 sample: t.sample.clone(),
                 command: t.command.clone(),
                 input: t.input,
+                output: t.output,
+                output_pattern: t.output_pattern.clone(),
                 expected_exit_code: t.expected_exit_code,
                 categories: t.categories.clone(),
                 platforms: t.platforms.clone(),

@@ -102,7 +102,10 @@ impl OutputKind {
     /// Captured by the runner (standard output or a socket) rather than
     /// written by the program as a file: the test has exactly one output.
     pub fn is_captured(self) -> bool {
-        matches!(self, OutputKind::Stdout | OutputKind::Report | OutputKind::Tcp)
+        matches!(
+            self,
+            OutputKind::Stdout | OutputKind::Report | OutputKind::Tcp
+        )
     }
 
     /// Outputs found by the test's pattern, as many as the program writes.
@@ -236,7 +239,16 @@ mod tests {
     fn each_kind_says_what_it_needs() {
         let ok = |i, o, c, p, n| check(i, o, c, p, n);
         assert!(ok(InputKind::File, OutputKind::File, "{exe}", None, 2).is_ok());
-        assert!(ok(InputKind::Udp, OutputKind::Stdout, "{exe} -udp {port}", None, 1).is_ok());
+        assert!(
+            ok(
+                InputKind::Udp,
+                OutputKind::Stdout,
+                "{exe} -udp {port}",
+                None,
+                1
+            )
+            .is_ok()
+        );
         let udp = ok(InputKind::Udp, OutputKind::File, "{exe}", None, 1).unwrap_err();
         assert!(udp.contains("{port}"), "{udp}");
         let tcp = ok(InputKind::File, OutputKind::Tcp, "{exe}", None, 1).unwrap_err();

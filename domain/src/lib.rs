@@ -55,14 +55,14 @@ pub use aggregate::Aggregate;
 pub use codec::{DecodeError, EncodedEvent, EventSchema, Upcaster};
 pub use context::Context;
 pub use ids::{Platform, RunId};
+pub use kinds::{InputKind, OutputKind};
 pub use policy::{DeadlinePolicy, Policy, RetryPolicy};
 pub use run::{
     Ancestry, Artifact, Deadline, DeadlineKind, ErrorClass, FailureReason, Final, Lifecycle, Phase,
     QueueRun, Rejection, Run, RunCommand, RunEvent, RunInfo, RunState, RunnerStage, Stage, Trigger,
     VmRecord, VmStatus, decide,
 };
-pub use kinds::{InputKind, OutputKind};
 pub use verdict::{
-    Counts, ExpectedOutput, OutputProduced, ProducedOutput, RegressionTest, SampleRef,
-    TestResult, Verdict,
+    Counts, ExpectedOutput, OutputProduced, ProducedOutput, RegressionTest, SampleRef, TestResult,
+    Verdict,
 };

@@ -90,7 +90,12 @@ impl RegressionTest {
             h.update([2]);
             h.update(self.output.as_str().as_bytes());
             h.update([0]);
-            h.update(self.output_pattern.as_deref().unwrap_or_default().as_bytes());
+            h.update(
+                self.output_pattern
+                    .as_deref()
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
         }
         h.finalize()[..8]
             .iter()
@@ -236,13 +241,29 @@ pub enum Verdict {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Mismatch {
     TimedOut,
-    ExitCode { expected: i32, actual: i32 },
-    OutputDiffers { output: String, sha256: String },
-    OutputMissing { output: String },
+    ExitCode {
+        expected: i32,
+        actual: i32,
+    },
+    OutputDiffers {
+        output: String,
+        sha256: String,
+    },
+    OutputMissing {
+        output: String,
+    },
     /// Written, matching the test's output pattern, and not expected.
-    OutputExtra { output: String, sha256: String },
-    OutputTooLarge { output: String, limit_bytes: u64 },
-    InputNotDelivered { reason: String },
+    OutputExtra {
+        output: String,
+        sha256: String,
+    },
+    OutputTooLarge {
+        output: String,
+        limit_bytes: u64,
+    },
+    InputNotDelivered {
+        reason: String,
+    },
     NoResult,
 }
 
@@ -558,7 +579,10 @@ mod tests {
         t.outputs.clear();
         let mut r = result(0, OutputProduced::Missing);
         r.outputs.push(produced("stray.txt", "x"));
-        assert!(judge(&t, Some(&r)).is_empty(), "an unexpected output is no error");
+        assert!(
+            judge(&t, Some(&r)).is_empty(),
+            "an unexpected output is no error"
+        );
         assert_eq!(
             judge(&t, Some(&result(3, OutputProduced::Missing))),
             vec![Mismatch::ExitCode {
@@ -622,7 +646,10 @@ mod tests {
             },
         );
         assert_eq!(
-            judge(&t, Some(&r)).iter().map(ToString::to_string).collect::<Vec<_>>(),
+            judge(&t, Some(&r))
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
             ["output out.srt larger than the 64 MiB kept"]
         );
         t.input = InputKind::Udp;

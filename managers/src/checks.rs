@@ -17,6 +17,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use serde::Deserialize as _;
 use serde_json::{Value, json};
 use sp_domain::{ErrorClass, RunCommand, RunId};
 use sp_projections::queries::{self, CheckToReport};
@@ -101,14 +102,11 @@ struct Output {
     annotations: Vec<Value>,
 }
 
+/// The domain's words for a mismatch, as the results model stored it.
 fn mismatch_words(m: &Value) -> String {
-    match m["kind"].as_str() {
-        Some("exit_code") => format!("exit code {}, expected {}", m["actual"], m["expected"]),
-        Some("output_differs") => format!("output {} differs", m["output"].as_str().unwrap_or("")),
-        Some("output_missing") => format!("output {} missing", m["output"].as_str().unwrap_or("")),
-        Some("timed_out") => "timed out".to_string(),
-        Some("no_result") => "no result reported".to_string(),
-        _ => m.to_string(),
+    match sp_domain::verdict::Mismatch::deserialize(m) {
+        Ok(mismatch) => mismatch.to_string(),
+        Err(_) => m.to_string(),
     }
 }
 

@@ -130,7 +130,11 @@ async fn execute(
         _ => None,
     };
     let udp = match test.input {
-        InputKind::Udp => Some(std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port()),
+        InputKind::Udp => Some(
+            std::net::UdpSocket::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port(),
+        ),
         _ => None,
     };
     let port = match &tcp {
@@ -386,8 +390,8 @@ async fn outputs(
 
 #[cfg(test)]
 mod tests {
-    use sp_domain::{ExpectedOutput, SampleRef};
     use sp_domain::verdict::OutputKind;
+    use sp_domain::{ExpectedOutput, SampleRef};
 
     use super::*;
 
@@ -466,7 +470,11 @@ mod tests {
             }
         );
         let kept = &ran.files["report.txt"];
-        assert_eq!(std::fs::read(kept).expect("kept"), b"ABC\n", "uploaded from here");
+        assert_eq!(
+            std::fs::read(kept).expect("kept"),
+            b"ABC\n",
+            "uploaded from here"
+        );
         assert!(!kept.starts_with(dir.path().join("out")));
 
         // Two MiB on standard output: past the 1 MiB kept, and the program
@@ -490,7 +498,12 @@ mod tests {
     #[tokio::test]
     async fn a_null_test_looks_at_no_output() {
         let dir = tempfile::tempdir().expect("dir");
-        let t = kind_test("echo hi > x.txt; exit 3", InputKind::File, OutputKind::Null, &[]);
+        let t = kind_test(
+            "echo hi > x.txt; exit 3",
+            InputKind::File,
+            OutputKind::Null,
+            &[],
+        );
         let ran = run(&t, &dir.path().join("none"), dir.path()).await;
         assert_eq!(ran.result.exit_code, 3);
         assert!(ran.result.outputs.is_empty());
@@ -557,7 +570,12 @@ mod tests {
         assert_eq!(ran.result.outputs[0].produced, OutputProduced::Equal);
 
         // A program that never connects wrote nothing.
-        let t = kind_test("true {port}", InputKind::File, OutputKind::Tcp, &[("s", "x")]);
+        let t = kind_test(
+            "true {port}",
+            InputKind::File,
+            OutputKind::Tcp,
+            &[("s", "x")],
+        );
         let ran = run(&t, &sample, dir.path()).await;
         assert_eq!(ran.result.outputs[0].produced, OutputProduced::Missing);
     }
@@ -615,7 +633,10 @@ mod tests {
         .await;
         assert!(started.elapsed() < Duration::from_secs(10));
         let reason = ran.result.input_error.expect("a reason");
-        assert!(reason.starts_with("nothing listened on UDP port"), "{reason}");
+        assert!(
+            reason.starts_with("nothing listened on UDP port"),
+            "{reason}"
+        );
     }
 
     fn test(command: &str, approved: &str) -> RegressionTest {

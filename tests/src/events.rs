@@ -243,6 +243,26 @@ fn run_events() -> Vec<RunEvent> {
             },
             deadline: deadline(DeadlineKind::Heartbeat),
         }),
+        // A result of the later test kinds: captured output over the cap,
+        // and a UDP input that could not be delivered.
+        RunEvent::SampleResult(SampleResult {
+            at: at(9),
+            attempt: 1,
+            result: TestResult {
+                test_id: "udp-stdout".into(),
+                exit_code: -1,
+                runtime_ms: 10_000,
+                outputs: vec![ProducedOutput {
+                    name: "stdout".into(),
+                    produced: OutputProduced::TooLarge {
+                        limit_bytes: 256 << 20,
+                    },
+                }],
+                timed_out: false,
+                input_error: Some("nothing listened on UDP port 40000 within 10 s".into()),
+            },
+            deadline: deadline(DeadlineKind::Heartbeat),
+        }),
         RunEvent::TimedOut(TimedOut {
             at: at(10),
             attempt: 1,
@@ -370,6 +390,29 @@ fn catalogue_events() -> Vec<CatalogueEvent> {
             test_id: "upper-fox".into(),
             active: false,
             reason: "flaky sample".into(),
+        },
+        CatalogueEvent::TestDefined {
+            at: at(2),
+            test: TestDefinition {
+                id: "captions-708".into(),
+                sample: HASH.into(),
+                command: "{exe} -708 {sample} -udp {port}".into(),
+                input: InputKind::Udp,
+                expected_exit_code: 0,
+                categories: vec!["cea708".into()],
+                active: true,
+                description: String::new(),
+                platforms: None,
+                outputs: vec![OutputDefinition {
+                    name: "{base}_1.srt".into(),
+                    approved_sha256: HASH.into(),
+                    variants: vec![],
+                    ignore: false,
+                    platforms: BTreeMap::new(),
+                }],
+                output: sp_domain::OutputKind::Cea708,
+                output_pattern: Some("{base}_*.srt".into()),
+            },
         },
         CatalogueEvent::OutputAccepted {
             at: at(3),

@@ -8,8 +8,8 @@ use async_graphql::{
 use chrono::{DateTime, Utc};
 use sp_commands::catalogue::AddedSample;
 use sp_commands::{ErrorKind, catalogue_file};
-use sp_domain::{InputKind, OutputKind};
 use sp_domain::catalogue::{self, CatalogueCommand, OutputDefinition, TestDefinition};
+use sp_domain::{InputKind, OutputKind};
 use sp_projections::history;
 
 use super::{coded, graphql_error, internal, require, run_id as parse_run_id, services};
