@@ -812,7 +812,7 @@ function asJson(v) {
 }
 
 // What each test kind does, in words (the domain's `kinds`).
-const KIND_WORDS = {
+const TEST_KIND_WORDS = {
   input: {
     file: 'file (its path on the command line)',
     stdin: 'standard input',
@@ -1482,9 +1482,10 @@ function definition(t) {
         <a href="${safeUrl(s.downloadUrl)}" data-action="download" data-url="${s.downloadUrl}" data-name="${s.name}">download</a></dd>
       <dt>Sample SHA-256</dt><dd><code class="hash">${s.sha256}</code></dd>
       <dt>Command</dt><dd><code class="cmd">${t.command}</code></dd>
-      <dt>Input</dt><dd>${KIND_WORDS.input[t.inputKind] ?? t.inputKind}</dd>
-      <dt>Output</dt><dd>${KIND_WORDS.output[t.outputKind] ?? t.outputKind}${t.outputPattern
-        ? h`: every file named <code>${t.outputPattern}</code>` : ''}</dd>
+      <dt>Input</dt><dd>${TEST_KIND_WORDS.input[t.inputKind] ?? t.inputKind}</dd>
+      <dt>Output</dt><dd>${TEST_KIND_WORDS.output[t.outputKind] ?? t.outputKind}${t.outputPattern
+        ? h`: every file named <code>${t.outputPattern}</code>
+        <span class="muted">({base}: the sample's file name without its extension)</span>` : ''}</dd>
       <dt>Expected exit code</dt><dd>${t.expectedExitCode}</dd>
       <dt>Categories</dt><dd>${t.categories.length ? t.categories.map((c) => h`<span class="tag">${c}</span> `) : dash}</dd>
       <dt>Platforms</dt><dd>${t.platforms ? t.platforms.join(', ') : 'every platform'}</dd>
