@@ -96,6 +96,24 @@ pub enum CatalogueCommand {
         client: ClientArgs,
         file: PathBuf,
     },
+    /// Import the old platform's catalogue: its MySQL tables as a
+    /// `mysqldump` file or a directory of CSV exports (TABLE.csv), with its
+    /// samples ({sha}.{extension}) and, optionally, its correct outputs
+    /// ({correct}{extension}). Tests that cannot be mapped whole are listed
+    /// with the reason and not imported; importing again changes nothing.
+    ImportLegacy {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The dump, or a directory of CSV files.
+        #[arg(long)]
+        dump: PathBuf,
+        /// The old platform's samples directory.
+        #[arg(long)]
+        samples: PathBuf,
+        /// The old platform's directory of correct outputs.
+        #[arg(long)]
+        results: Option<PathBuf>,
+    },
     /// Print the catalogue in the catalogue file format (TOML).
     Export {
         #[command(flatten)]
@@ -256,6 +274,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Catalogue(CatalogueCommand::Import { client, file }) => {
             Client::new(client)?.import_catalogue(file).await
+        }
+        Command::Catalogue(CatalogueCommand::ImportLegacy {
+            client,
+            dump,
+            samples,
+            results,
+        }) => {
+            Client::new(client)?
+                .import_legacy(dump, samples, results.as_deref())
+                .await
         }
         Command::Catalogue(CatalogueCommand::Export { client }) => {
             let data = Client::new(client)?

@@ -155,6 +155,48 @@ impl Client {
     /// Upload a catalogue file's samples and approved outputs, then import it.
     pub async fn import_catalogue(&self, file: &Path) -> anyhow::Result<()> {
         let catalogue = sp_commands::catalogue_file::load(file).map_err(|e| anyhow::anyhow!(e))?;
+        let text = std::fs::read_to_string(file)?;
+        let json = file.extension().is_some_and(|e| e == "json");
+        self.import_loaded(&catalogue, &text, json, &file.display().to_string())
+            .await
+    }
+
+    /// Import the old platform's catalogue (its MySQL tables, as a dump or
+    /// CSV files), listing what could not be mapped and why.
+    pub async fn import_legacy(
+        &self,
+        dump: &Path,
+        samples: &Path,
+        results: Option<&Path>,
+    ) -> anyhow::Result<()> {
+        let tables = sp_commands::legacy::read(dump).map_err(|e| anyhow::anyhow!(e))?;
+        let legacy = sp_commands::legacy::map(&tables, samples, results);
+        for skipped in &legacy.skipped {
+            println!("not imported: {}: {}", skipped.what, skipped.why);
+        }
+        let file = &legacy.file;
+        let sample_list: Vec<&sp_domain::catalogue::Sample> =
+            file.samples.iter().map(|s| &s.sample).collect();
+        let test_list: Vec<&sp_domain::catalogue::TestDefinition> = file.tests.iter().collect();
+        let text = sp_commands::catalogue_file::write(&sample_list, &test_list);
+        self.import_loaded(file, &text, false, &dump.display().to_string())
+            .await?;
+        if !legacy.skipped.is_empty() {
+            println!(
+                "{} rows of the old platform were not imported (listed above)",
+                legacy.skipped.len()
+            );
+        }
+        Ok(())
+    }
+
+    async fn import_loaded(
+        &self,
+        catalogue: &sp_commands::catalogue_file::CatalogueFile,
+        text: &str,
+        json: bool,
+        what: &str,
+    ) -> anyhow::Result<()> {
         // Samples go up before the import, so the import itself finds them
         // there: what this command added is counted here.
         let (mut uploaded, mut present) = (0, 0);
@@ -191,8 +233,6 @@ impl Client {
                 );
             }
         }
-        let text = std::fs::read_to_string(file)?;
-        let json = file.extension().is_some_and(|e| e == "json");
         let data = self
             .graphql(
                 "mutation($text: String!, $json: Boolean!) { importCatalogue(text: $text, json: $json) { samplesAdded testsDefined } }",
@@ -204,9 +244,8 @@ impl Client {
                 .as_u64()
                 .unwrap_or(0);
         println!(
-            "imported {}: {added} samples added ({present} were there already), {} tests \
+            "imported {what}: {added} samples added ({present} were there already), {} tests \
              defined or changed",
-            file.display(),
             data["importCatalogue"]["testsDefined"],
         );
         Ok(())

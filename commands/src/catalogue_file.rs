@@ -240,10 +240,17 @@ pub fn parse(text: &str, json: bool, base: Option<&Path>) -> Result<CatalogueFil
 /// The catalogue in the file format (TOML). Samples are named by hash: their
 /// content is in the platform's store.
 pub fn export(catalogue: &Catalogue) -> String {
+    let samples: Vec<&Sample> = catalogue.samples.values().collect();
+    let tests: Vec<&TestDefinition> = catalogue.tests.values().collect();
+    write(&samples, &tests)
+}
+
+/// Samples and tests in the catalogue file format, naming no local files:
+/// what the platform is sent once their content is uploaded.
+pub fn write(samples: &[&Sample], tests: &[&TestDefinition]) -> String {
     let file = File {
-        samples: catalogue
-            .samples
-            .values()
+        samples: samples
+            .iter()
             .map(|s| SampleEntry {
                 name: s.name.clone(),
                 sha256: s.sha256.clone(),
@@ -252,9 +259,8 @@ pub fn export(catalogue: &Catalogue) -> String {
                 tags: s.tags.clone(),
             })
             .collect(),
-        tests: catalogue
-            .tests
-            .values()
+        tests: tests
+            .iter()
             .map(|t| TestEntry {
                 id: t.id.clone(),
                 sample: t.sample.clone(),

@@ -35,6 +35,7 @@ pub mod catalogue_file;
 mod clock;
 mod error;
 pub mod intake;
+pub mod legacy;
 pub mod operator;
 pub mod output_diff;
 pub mod records;

@@ -111,7 +111,8 @@ impl RegressionTest {
         const PORT: &str = "5000";
         let exe = format!("../{program}");
         let sample = format!("../{}", self.sample.name);
-        let mut line = command_line(&self.command, &exe, &sample, ".", Some(PORT));
+        let base = file_stem(&self.sample.name);
+        let mut line = command_line(&self.command, &exe, &sample, ".", base, Some(PORT));
         let output = self.outputs.first().map(|o| shell_quote(&o.name));
         if matches!(self.output, OutputKind::Stdout | OutputKind::Report) {
             line = format!("{line} > {}", output.as_deref().unwrap_or("stdout"));
@@ -136,15 +137,17 @@ impl RegressionTest {
     }
 }
 
-/// The command line with `{exe}`, `{sample}`, `{outdir}` and `{port}` (for
-/// UDP input and TCP output) filled in, each quoted for `sh`: what the
-/// runner runs, and what a person runs to reproduce. One pass, so a path
-/// that holds a placeholder's name stays as it is.
+/// The command line with `{exe}`, `{sample}`, `{outdir}`, `{base}` (the
+/// sample's file name without its extension) and `{port}` (for UDP input
+/// and TCP output) filled in, each quoted for `sh`: what the runner runs,
+/// and what a person runs to reproduce. One pass, so a path that holds a
+/// placeholder's name stays as it is.
 pub fn command_line(
     template: &str,
     exe: &str,
     sample: &str,
     outdir: &str,
+    base: &str,
     port: Option<&str>,
 ) -> String {
     let mut line = String::with_capacity(template.len() + exe.len() + sample.len());
@@ -156,6 +159,7 @@ pub fn command_line(
             ("{exe}", Some(exe)),
             ("{sample}", Some(sample)),
             ("{outdir}", Some(outdir)),
+            ("{base}", Some(base)),
             ("{port}", port),
         ]
         .into_iter()
@@ -173,6 +177,14 @@ pub fn command_line(
     }
     line.push_str(rest);
     line
+}
+
+/// A file name without its last extension: what `{base}` stands for.
+pub fn file_stem(name: &str) -> &str {
+    match name.rsplit_once('.') {
+        Some((stem, _)) if !stem.is_empty() => stem,
+        _ => name,
+    }
 }
 
 /// `s` as one word for `sh`.
@@ -453,6 +465,7 @@ mod tests {
                 "e",
                 "{outdir}.ts",
                 "o",
+                "b",
                 None
             ),
             "'e' '{outdir}.ts' 'o' {other} {port}"

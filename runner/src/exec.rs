@@ -53,8 +53,18 @@ pub fn command_line(
         &exe.display().to_string(),
         &sample.display().to_string(),
         &outdir.display().to_string(),
+        &base_of(sample),
         port.map(|p| p.to_string()).as_deref(),
     )
+}
+
+/// What `{base}` stands for: the sample's file name, as the program sees
+/// it, without its extension.
+fn base_of(sample: &Path) -> String {
+    sample
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Run `test` on `sample` with `exe`, its outputs in `outdir`, its stderr in
@@ -86,10 +96,7 @@ pub async fn run_test(
         }
     };
     let runtime_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let base = sample
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let base = base_of(sample);
     let (outputs, files) = outputs(test, outdir, &capture, &base, &outcome, limits).await;
     Ran {
         result: TestResult {
@@ -324,7 +331,10 @@ async fn outputs(
         OutputKind::Null => {}
         OutputKind::File => {
             for o in &test.outputs {
-                found.push((o.name.clone(), outdir.join(&o.name)));
+                found.push((
+                    o.name.clone(),
+                    outdir.join(kinds::pattern_for(&o.name, base)),
+                ));
             }
         }
         OutputKind::Stdout | OutputKind::Report | OutputKind::Tcp => {
@@ -749,12 +759,15 @@ mod tests {
     #[test]
     fn placeholders_are_quoted_paths() {
         let line = command_line(
-            "{exe} -i {sample} -o {outdir}/x -p {port}",
+            "{exe} -i {sample} -o {outdir}/{base}.srt -p {port}",
             Path::new("/a b/exe"),
-            Path::new("/s'q"),
+            Path::new("/s'q.ts"),
             Path::new("/o"),
             Some(4000),
         );
-        assert_eq!(line, "'/a b/exe' -i '/s'\\''q' -o '/o'/x -p '4000'");
+        assert_eq!(
+            line,
+            "'/a b/exe' -i '/s'\\''q.ts' -o '/o'/'s'\\''q'.srt -p '4000'"
+        );
     }
 }

@@ -1,0 +1,2 @@
+clip 8 first line
+clip 8 second line

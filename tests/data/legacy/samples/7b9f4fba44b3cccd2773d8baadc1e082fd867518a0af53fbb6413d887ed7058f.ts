@@ -1,0 +1,2 @@
+clip 4 first line
+clip 4 second line
