@@ -121,6 +121,8 @@ pub use sp_eventstore::tokens::TokenRow as TokenInfo;
 pub enum TokenError {
     #[error("unknown scope {0:?}: use read, operate, catalogue or admin")]
     UnknownScope(String),
+    #[error("a token needs at least one scope: read, operate, catalogue or admin")]
+    NoScope,
     #[error("a token named {0:?} already exists")]
     Exists(String),
     #[error("no active token named {0:?}")]
@@ -143,7 +145,9 @@ impl From<TokenError> for sp_commands::Error {
     fn from(e: TokenError) -> Self {
         use sp_commands::Error;
         match e {
-            TokenError::UnknownScope(_) | TokenError::InvalidName => Error::invalid(e.to_string()),
+            TokenError::UnknownScope(_) | TokenError::InvalidName | TokenError::NoScope => {
+                Error::invalid(e.to_string())
+            }
             TokenError::Exists(_) => Error::conflict(e.to_string()),
             TokenError::NotFound(_) => Error::not_found(e.to_string()),
             TokenError::Database(_) => Error::unavailable(e.to_string()),
@@ -174,6 +178,9 @@ pub async fn create(
         .iter()
         .map(|s| Scope::parse(s).ok_or_else(|| TokenError::UnknownScope(s.clone())))
         .collect::<Result<_, _>>()?;
+    if parsed.is_empty() {
+        return Err(TokenError::NoScope);
+    }
     let scopes: Vec<&str> = parsed.iter().map(|s| s.as_str()).collect();
     let secret = format!("sp_{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
     if !tokens::insert(&db.pool, name, &hash(&secret), &scopes.join(",")).await? {

@@ -2,8 +2,11 @@
 //! revokes tokens, each change on record with the admin as its actor; the
 //! new token works until it is revoked; nobody else may do either.
 
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use sp_tests::{Backend, TestPlatform};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const CREATE: &str =
     "mutation($n: String!, $s: [String!]!) { createToken(name: $n, scopes: $s) { name secret } }";
@@ -70,6 +73,10 @@ async fn an_admin_manages_tokens_over_the_api(backend: Backend) {
         )
         .await;
     assert_eq!(code(&name), "INVALID_INPUT", "{name}");
+    let none = p
+        .graphql(CREATE, json!({ "n": "carol", "s": [] }), Some(&admin))
+        .await;
+    assert_eq!(code(&none), "INVALID_INPUT", "{none}");
 
     // Revoked, it stops working at once; revoking it again says so.
     let revoked = p.graphql(REVOKE, json!({ "n": "bob" }), Some(&admin)).await;
@@ -122,4 +129,48 @@ async fn an_admin_manages_tokens_over_the_api(backend: Backend) {
     );
 }
 
-sp_tests::on_both_backends!(an_admin_manages_tokens_over_the_api);
+/// What a mutation sent over the platform's GraphQL WebSocket, opened with
+/// `token`, answers.
+async fn over_a_websocket(p: &TestPlatform, token: &str, query: &str) -> Value {
+    let url = format!("{}/graphql/ws", p.base.replace("http://", "ws://"));
+    let mut request = url.into_client_request().expect("request");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
+    let send = |v: Value| Message::Text(v.to_string().into());
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
+    socket.send(send(init)).await.expect("init");
+    let ack = socket.next().await.expect("ack").expect("frame");
+    assert!(ack.to_string().contains("connection_ack"), "{ack}");
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": query } });
+    socket.send(send(subscribe)).await.expect("subscribe");
+    let answer = socket.next().await.expect("answer").expect("frame");
+    serde_json::from_str(&answer.to_string()).expect("json")
+}
+
+/// A WebSocket checks its token once, when it opens, and may outlive the
+/// token: over it, a token only reads.
+async fn a_websocket_reads_only(backend: Backend) {
+    let p = TestPlatform::start(backend).await;
+    let admin = p.token("root", &["admin", "operate"]).await;
+    let answer = over_a_websocket(
+        &p,
+        &admin,
+        "mutation { createToken(name: \"sneaky\", scopes: [\"admin\"]) { secret } }",
+    )
+    .await;
+    assert_eq!(
+        answer["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{answer}"
+    );
+    let read = over_a_websocket(&p, &admin, "{ samples { sha256 } }").await;
+    assert!(read["payload"]["data"]["samples"].is_array(), "{read}");
+    let listed = p.graphql(LIST, json!({}), Some(&admin)).await;
+    assert!(!listed.to_string().contains("sneaky"), "{listed}");
+}
+
+sp_tests::on_both_backends!(an_admin_manages_tokens_over_the_api, a_websocket_reads_only);
