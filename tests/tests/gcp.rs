@@ -214,6 +214,28 @@ async fn a_windows_platform_gets_its_template_image_and_powershell_script() {
 }
 
 #[tokio::test]
+async fn a_windows_vm_without_its_own_runner_url_is_refused_before_insert() {
+    let fake = FakeCompute::start(Mode::Succeed).await;
+    // The Linux runner's URL is no use to a Windows VM.
+    let config = GcpConfig {
+        runner_url: Some("https://ci.example/downloads/sample-runner".into()),
+        ..config(&fake)
+    };
+    let gcp = GcpProvider::new(config).await.expect("client");
+    let windows = CreateVm {
+        platform: "windows".into(),
+        ..request("sp-windows-bbb-a1")
+    };
+    let refused = gcp.create(&windows).await.expect_err("refused");
+    assert_eq!(refused.class, ErrorClass::Permanent, "{refused:?}");
+    assert!(
+        refused.message.contains("[gcp.templates.windows] has no runner_url"),
+        "{refused:?}"
+    );
+    assert!(fake.inserts().is_empty(), "nothing was asked of Compute Engine");
+}
+
+#[tokio::test]
 async fn a_startup_script_key_no_agent_reads_is_refused_at_start() {
     let fake = FakeCompute::start(Mode::Succeed).await;
     let mut config = config(&fake);

@@ -144,6 +144,11 @@ impl GcpConfig {
 
     fn resolved(&self, platform: &str) -> Resolved {
         let t = self.templates.get(platform).cloned().unwrap_or_default();
+        // A Windows VM cannot run the Linux runner the defaults name.
+        let windows = t
+            .startup_script_key
+            .as_deref()
+            .is_some_and(|key| key.starts_with("windows-"));
         Resolved {
             image: t.image.unwrap_or_else(|| self.image.clone()),
             machine_type: t.machine_type.unwrap_or_else(|| self.machine_type.clone()),
@@ -154,7 +159,10 @@ impl GcpConfig {
             startup_script_key: t
                 .startup_script_key
                 .unwrap_or_else(|| self.startup_script_key.clone()),
-            runner_url: t.runner_url.or_else(|| self.runner_url.clone()),
+            runner_url: match windows {
+                true => t.runner_url,
+                false => t.runner_url.or_else(|| self.runner_url.clone()),
+            },
         }
     }
 }
@@ -420,6 +428,16 @@ fn info(instance: Instance) -> VmInfo {
 #[async_trait]
 impl VmProvider for GcpProvider {
     async fn create(&self, request: &CreateVm) -> Result<VmInfo, CallError> {
+        let vm = self.config.resolved(&request.platform);
+        if vm.startup_script_key.starts_with("windows-") && vm.runner_url.is_none() {
+            // Its script downloads the runner; without a URL the VM would
+            // boot, fail, and leave the run to its boot deadline.
+            return Err(CallError::permanent(format!(
+                "[gcp.templates.{}] has no runner_url: a Windows VM downloads a Windows build \
+                 of sample-runner from there",
+                request.platform
+            )));
+        }
         let inserted = self
             .instances
             .insert()
