@@ -121,8 +121,10 @@ impl RegressionTest {
             InputKind::File => {}
             InputKind::Stdin => line = format!("{line} < {}", shell_quote(&sample)),
             InputKind::Udp => {
+                // Grouped, so that `&` sends only the program to the
+                // background, after the `cd` below.
                 line = format!(
-                    "{line} & sleep 1 && socat -b{UDP_DATAGRAM_BYTES} -u FILE:{} UDP:127.0.0.1:{PORT}; wait",
+                    "{{ {line} & sleep 1 && socat -b{UDP_DATAGRAM_BYTES} -u FILE:{} UDP:127.0.0.1:{PORT}; wait; }}",
                     shell_quote(&sample)
                 );
             }
@@ -179,7 +181,8 @@ pub fn command_line(
     line
 }
 
-/// A file name without its last extension: what `{base}` stands for.
+/// A file name without its last extension: what `{base}` stands for (on a
+/// runner, the sample's file is named by its SHA-256, so it is that).
 pub fn file_stem(name: &str) -> &str {
     match name.rsplit_once('.') {
         Some((stem, _)) if !stem.is_empty() => stem,
@@ -696,8 +699,8 @@ mod tests {
         t.outputs.truncate(1);
         assert_eq!(
             t.reproduce("ccx"),
-            "mkdir -p out && cd out && '../ccx' -udp '5000' -stdout > 'out.srt' & sleep 1 && \
-             socat -b1316 -u FILE:'../a.ts' UDP:127.0.0.1:5000; wait"
+            "mkdir -p out && cd out && { '../ccx' -udp '5000' -stdout > 'out.srt' & sleep 1 && \
+             socat -b1316 -u FILE:'../a.ts' UDP:127.0.0.1:5000; wait; }"
         );
     }
 

@@ -61,10 +61,11 @@ pub fn command_line(
 /// What `{base}` stands for: the sample's file name, as the program sees
 /// it, without its extension.
 fn base_of(sample: &Path) -> String {
-    sample
-        .file_stem()
+    let name = sample
+        .file_name()
         .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    sp_domain::verdict::file_stem(&name).to_string()
 }
 
 /// Run `test` on `sample` with `exe`, its outputs in `outdir`, its stderr in
@@ -201,6 +202,9 @@ async fn execute(
             (-1, true)
         }
     };
+    // What the command left running (a helper in the background holding
+    // its output open) does not outlive the test.
+    crate::os::kill_tree(&child);
     // A program that exited has closed its standard output and its
     // connection: what is left to read is in the pipes. One that never
     // connected leaves the accept waiting, and nothing was captured.
@@ -284,9 +288,15 @@ async fn send_udp(
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
         socket.connect(("127.0.0.1", port)).await?;
         let mut file = tokio::fs::File::open(sample).await?;
-        // A tick every 10 ms carries a hundredth of a second's datagrams.
-        let per_tick = (limits.udp_datagrams_per_second / 100).max(1);
-        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        // A tick every 10 ms carries a hundredth of a second's datagrams;
+        // under 100 a second, a tick per datagram.
+        let pace = limits.udp_datagrams_per_second.max(1);
+        let (per_tick, every) = if pace >= 100 {
+            (pace / 100, Duration::from_millis(10))
+        } else {
+            (1, Duration::from_secs(1) / pace)
+        };
+        let mut tick = tokio::time::interval(every);
         let mut datagram = vec![0u8; UDP_DATAGRAM_BYTES];
         loop {
             tick.tick().await;
@@ -299,9 +309,13 @@ async fn send_udp(
             }
         }
     };
-    sending
-        .await
-        .map_err(|e| format!("sending the sample to UDP port {port}: {e}"))
+    match sending.await {
+        Ok(()) => Ok(()),
+        // A program that has read what it needs and exited refuses the
+        // rest: that is the end of its input, not a failure to give it.
+        Err(_) if matches!(child.try_wait(), Ok(Some(_))) => Ok(()),
+        Err(e) => Err(format!("sending the sample to UDP port {port}: {e}")),
+    }
 }
 
 /// Fill `buf` from `file` as far as it goes; 0 at the end.
@@ -368,7 +382,8 @@ async fn outputs(
             // rest, which the verdict names as not expected.
             for o in &test.outputs {
                 if !written.iter().any(|(name, _)| *name == o.name) {
-                    found.push((o.name.clone(), outdir.join(&o.name)));
+                    let path = outdir.join(kinds::pattern_for(&o.name, base));
+                    found.push((o.name.clone(), path));
                 }
             }
             found.extend(written);
