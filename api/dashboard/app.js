@@ -1485,7 +1485,7 @@ function definition(t) {
       <dt>Input</dt><dd>${TEST_KIND_WORDS.input[t.inputKind] ?? t.inputKind}</dd>
       <dt>Output</dt><dd>${TEST_KIND_WORDS.output[t.outputKind] ?? t.outputKind}${t.outputPattern
         ? h`: every file named <code>${t.outputPattern}</code>
-        <span class="muted">({base}: the sample's file name without its extension)</span>` : ''}</dd>
+        <span class="muted">({base}: the sample's file name as the runner passes it, its SHA-256)</span>` : ''}</dd>
       <dt>Expected exit code</dt><dd>${t.expectedExitCode}</dd>
       <dt>Categories</dt><dd>${t.categories.length ? t.categories.map((c) => h`<span class="tag">${c}</span> `) : dash}</dd>
       <dt>Platforms</dt><dd>${t.platforms ? t.platforms.join(', ') : 'every platform'}</dd>

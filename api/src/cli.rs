@@ -137,7 +137,8 @@ pub enum RunsCommand {
         platforms: Vec<String>,
         /// Follow the runs until they end, print each verdict, and exit 0
         /// when every run passed, 1 when one failed its tests, 2 when one
-        /// could not be tested or was cancelled or superseded.
+        /// could not be tested or was cancelled or superseded, 3 when the
+        /// runs could not be followed (the platform stopped answering).
         #[arg(long)]
         wait: bool,
     },
@@ -208,7 +209,8 @@ pub enum TokensCommand {
         /// Who the token is for: recorded as the actor of every mutation made with it.
         name: String,
         /// What it may do: read, operate (enqueue, cancel, retry, pause, block),
-        /// catalogue. Repeat for several.
+        /// catalogue, admin (create and revoke tokens over the API). Repeat
+        /// for several.
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
     },

@@ -23,7 +23,7 @@ pub struct ClientArgs {
 
 /// How `runs enqueue --wait` ends when a run did not pass: the exit code
 /// tells a script which way (1: tests failed, 2: not tested, cancelled or
-/// superseded).
+/// superseded, 3: the runs could not be followed).
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct RunsDidNotPass {
@@ -276,13 +276,17 @@ impl Client {
                         eprintln!("{e:#}; trying again");
                         break;
                     }
-                    Err(e) => return Err(e.context("the platform stopped answering")),
+                    Err(e) => {
+                        return Err(unfollowed(format!("the platform stopped answering: {e:#}")));
+                    }
                 };
                 let r = data["run"].clone();
                 if r.is_null() {
                     // The read side shows a new run a moment after it is queued.
                     if started.elapsed() > std::time::Duration::from_secs(60) {
-                        bail!("run {run} is not known to the platform");
+                        return Err(unfollowed(format!(
+                            "run {run} is not known to the platform"
+                        )));
                     }
                     continue;
                 }
@@ -360,4 +364,14 @@ fn tests(count: &Value) -> String {
         Some(1) => "1 test".to_string(),
         _ => format!("{count} tests"),
     }
+}
+
+/// `--wait` could not follow the runs to their end: exit 3, apart from the
+/// runs' own outcomes.
+fn unfollowed(message: String) -> anyhow::Error {
+    RunsDidNotPass {
+        exit_code: 3,
+        message,
+    }
+    .into()
 }

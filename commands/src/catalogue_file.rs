@@ -19,8 +19,9 @@
 //!                                   # (standard output: one output), "null" (none),
 //!                                   # "tcp" (what the program sends to {port}: one),
 //!                                   # "cea708", "multiprogram" (every file matching
-//! output_pattern = "{base}_*.srt"   # this; {base}: the sample file's name
-//!                                   # without extension, as in the output names)
+//! output_pattern = "{base}_*.srt"   # this; {base}: the sample's file name on the
+//!                                   # runner (its SHA-256) without extension, as in
+//!                                   # output names and the command line)
 //! expected_exit_code = 0
 //! categories = ["basic"]
 //! platforms = ["linux"]             # optional: every platform

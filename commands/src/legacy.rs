@@ -1,7 +1,7 @@
 //! The old platform's catalogue (CCExtractor's Flask sample platform): its
 //! MySQL tables, read from a `mysqldump` file or a directory of CSV exports
-//! (one `TABLE.csv` with a header row per table), mapped to a catalogue
-//! file that imports like any other.
+//! (one comma-separated `TABLE.csv` with a header row per table), mapped to
+//! a catalogue file that imports like any other.
 //!
 //! The tables read: `sample` (id, sha, extension, original_name),
 //! `category` (id, name), `regression_test` (id, sample_id, command,
@@ -183,13 +183,16 @@ fn map_test(
         None => return Err(format!("its sample {sample_id} is not in the sample table")),
     };
     let input_type = field(row, "input_type");
-    let input = InputKind::parse(&input_type)
-        .ok_or_else(|| format!("input_type {input_type:?} is none of file, stdin, udp"))?;
+    let input = InputKind::parse(&input_type).ok_or_else(|| {
+        let known: Vec<&str> = InputKind::ALL.iter().map(|k| k.as_str()).collect();
+        format!("input_type {input_type:?} is none of {}", known.join(", "))
+    })?;
     let output_type = field(row, "output_type");
     let output = OutputKind::parse(&output_type).ok_or_else(|| {
+        let known: Vec<&str> = OutputKind::ALL.iter().map(|k| k.as_str()).collect();
         format!(
-            "output_type {output_type:?} is none of file, stdout, report, null, cea708, \
-             multiprogram, tcp"
+            "output_type {output_type:?} is none of {}",
+            known.join(", ")
         )
     })?;
     let expected_rc = field(row, "expected_rc");
@@ -238,6 +241,9 @@ fn map_test(
                 variants.push(hash);
             }
         }
+        // In hash order: the same rows read in another order (a dump, CSV
+        // files) must define the same test.
+        variants.sort();
         outputs.push(OutputDefinition {
             name,
             approved_sha256: approved,
@@ -463,7 +469,11 @@ fn create_table(statement: &str) -> Result<(String, Vec<String>), String> {
         .trim_start_matches("IF NOT EXISTS")
         .trim();
     let name = unquote_name(name);
-    let body = &statement[open + 1..statement.rfind(')').unwrap_or(statement.len())];
+    let close = statement
+        .rfind(')')
+        .filter(|&close| close > open)
+        .ok_or("a CREATE TABLE whose columns never close")?;
+    let body = &statement[open + 1..close];
     let mut columns = Vec::new();
     for definition in split_top_level(body) {
         let definition = definition.trim();
@@ -524,10 +534,11 @@ fn insert(statement: &str) -> Result<Inserted, String> {
     let head = rest[..values_at].trim();
     let (name, named) = match head.find('(') {
         Some(open) => {
-            let cols = head[open + 1..head.rfind(')').unwrap_or(head.len())]
-                .split(',')
-                .map(unquote_name)
-                .collect();
+            let close = head
+                .rfind(')')
+                .filter(|&close| close > open)
+                .ok_or("an INSERT whose column list never closes")?;
+            let cols = head[open + 1..close].split(',').map(unquote_name).collect();
             (unquote_name(&head[..open]), Some(cols))
         }
         None => (unquote_name(head), None),
@@ -542,14 +553,13 @@ fn find_keyword(text: &str, keyword: &str) -> Option<usize> {
     let mut from = 0;
     while let Some(at) = upper[from..].find(keyword) {
         let at = from + at;
-        let before = upper[..at]
-            .chars()
-            .last()
-            .is_none_or(|c| !c.is_alphanumeric());
+        // A name such as `values_x` is no keyword.
+        let word = |c: char| c.is_alphanumeric() || c == '_' || c == '`';
+        let before = upper[..at].chars().last().is_none_or(|c| !word(c));
         let after = upper[at + keyword.len()..]
             .chars()
             .next()
-            .is_none_or(|c| !c.is_alphanumeric());
+            .is_none_or(|c| !word(c));
         if before && after {
             return Some(at);
         }
@@ -628,8 +638,8 @@ fn tuples(text: &str) -> Result<Vec<Vec<Option<String>>>, String> {
     }
 }
 
-/// `TABLE.csv` files with a header row; `\N` is `NULL`, as `mysqldump
-/// --tab` and `SELECT … INTO OUTFILE` write it.
+/// `TABLE.csv` files, comma-separated with a header row of column names;
+/// `\N` is `NULL`, as MySQL writes it in exports.
 pub fn read_csv_dir(dir: &Path) -> Result<Tables, String> {
     let mut tables = Tables::default();
     let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -687,6 +697,11 @@ mod tests {
         assert_eq!(field(&rows[1], "name"), "O'Brien");
         assert_eq!(rows[1]["description"], None);
         assert_eq!(field(&rows[2], "name"), "named");
+        for broken in ["CREATE TABLE `a)b` (", "INSERT INTO t (a VALUES (1)"] {
+            assert!(parse_dump(broken).is_err(), "{broken}");
+        }
+        let named = parse_dump("INSERT INTO `values_x` (`values_y`) VALUES ('v');").expect("named");
+        assert_eq!(field(&named.rows("values_x")[0], "values_y"), "v");
         let short = "CREATE TABLE t (a int, b int);\nINSERT INTO t VALUES (1);";
         let refused = parse_dump(short).expect_err("a short row");
         assert!(refused.contains("1 values for 2 columns"), "{refused}");

@@ -280,16 +280,32 @@ impl MigrationLock {
 
 /// A URL without its password, for messages.
 pub fn redact(url: &str) -> String {
-    match url.split_once("://") {
+    let (address, query) = match url.split_once('?') {
+        Some((address, query)) => (address, Some(query)),
+        None => (url, None),
+    };
+    let address = match address.split_once("://") {
         Some((scheme, rest)) => match rest.split_once('@') {
             Some((credentials, host)) => {
                 let user = credentials.split(':').next().unwrap_or("");
                 format!("{scheme}://{user}:***@{host}")
             }
-            None => url.to_string(),
+            None => address.to_string(),
         },
-        None => url.to_string(),
-    }
+        None => address.to_string(),
+    };
+    // libpq's `?password=…` is as secret as the one before the `@`.
+    let Some(query) = query else {
+        return address;
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{address}?{}", query.join("&"))
 }
 
 /// Whether the pool may keep a SQLite connection handed back to it: not one
@@ -379,4 +395,19 @@ fn sqlite_file_can_open(file: &std::path::Path, create: bool) -> Result<(), Stor
 
 fn absolute(path: &std::path::Path) -> std::path::PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_hidden_wherever_the_url_has_them() {
+        assert_eq!(redact("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact("postgres://u@h/db?sslmode=require&password=pw"),
+            "postgres://u:***@h/db?sslmode=require&password=***"
+        );
+        assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
+    }
 }
