@@ -229,10 +229,15 @@ async fn a_windows_vm_without_its_own_runner_url_is_refused_before_insert() {
     let refused = gcp.create(&windows).await.expect_err("refused");
     assert_eq!(refused.class, ErrorClass::Permanent, "{refused:?}");
     assert!(
-        refused.message.contains("[gcp.templates.windows] has no runner_url"),
+        refused
+            .message
+            .contains("[gcp.templates.windows] has no runner_url"),
         "{refused:?}"
     );
-    assert!(fake.inserts().is_empty(), "nothing was asked of Compute Engine");
+    assert!(
+        fake.inserts().is_empty(),
+        "nothing was asked of Compute Engine"
+    );
 }
 
 #[tokio::test]
