@@ -995,27 +995,19 @@ async fn the_demo_walkthrough_goes_from_a_failing_output_to_a_pass() {
 
     // `--wait` follows the run to its verdict: the demo's first run fails
     // one test, and says so in its exit code.
-    let waited = Command::new(BINARY)
-        .args([
+    let env = [("SP_URL", base.as_str()), ("SP_TOKEN", token.as_str())];
+    let (code, said, stderr) = command_in(
+        dir.path(),
+        &[
             "runs",
             "enqueue",
             "--wait",
             "demo/upcase",
             "de30de30de30de30de30de30de30de30de30de30",
-        ])
-        .current_dir(dir.path())
-        .env_clear()
-        .env("SP_URL", &base)
-        .env("SP_TOKEN", &token)
-        .output()
-        .expect("run the command line");
-    let said = String::from_utf8_lossy(&waited.stdout).into_owned();
-    assert_eq!(
-        waited.status.code(),
-        Some(1),
-        "{said}{}",
-        String::from_utf8_lossy(&waited.stderr)
+        ],
+        &env,
     );
+    assert_eq!(code, Some(1), "{said}{stderr}");
     assert!(said.contains("failed: 1 test failed, 2 passed"), "{said}");
     let run = said
         .lines()
@@ -1274,27 +1266,20 @@ async fn the_old_platforms_catalogue_is_imported_once_and_runs() {
 
     // The imported catalogue runs: 27 active tests of every kind, each
     // passing on the stand-in.
-    let waited = Command::new(BINARY)
-        .args([
+    let commit = "c".repeat(40);
+    let env = [("SP_URL", base.as_str()), ("SP_TOKEN", token.as_str())];
+    let (code, said, stderr) = command_in(
+        dir.path(),
+        &[
             "runs",
             "enqueue",
             "--wait",
             "CCExtractor/ccextractor",
-            &"c".repeat(40),
-        ])
-        .current_dir(dir.path())
-        .env_clear()
-        .env("SP_URL", &base)
-        .env("SP_TOKEN", &token)
-        .output()
-        .expect("run the command line");
-    let said = String::from_utf8_lossy(&waited.stdout).into_owned();
-    assert_eq!(
-        waited.status.code(),
-        Some(0),
-        "{said}{}",
-        String::from_utf8_lossy(&waited.stderr)
+            &commit,
+        ],
+        &env,
     );
+    assert_eq!(code, Some(0), "{said}{stderr}");
     assert!(said.contains("passed: 27 tests passed"), "{said}");
     // The audit model applies the log in order: the run it shows finished
     // was recorded after the second import, which recorded nothing.

@@ -183,18 +183,9 @@ fn map_test(
         None => return Err(format!("its sample {sample_id} is not in the sample table")),
     };
     let input_type = field(row, "input_type");
-    let input = InputKind::parse(&input_type).ok_or_else(|| {
-        let known: Vec<&str> = InputKind::ALL.iter().map(|k| k.as_str()).collect();
-        format!("input_type {input_type:?} is none of {}", known.join(", "))
-    })?;
+    let input = InputKind::named(&input_type).map_err(|why| format!("input_type {why}"))?;
     let output_type = field(row, "output_type");
-    let output = OutputKind::parse(&output_type).ok_or_else(|| {
-        let known: Vec<&str> = OutputKind::ALL.iter().map(|k| k.as_str()).collect();
-        format!(
-            "output_type {output_type:?} is none of {}",
-            known.join(", ")
-        )
-    })?;
+    let output = OutputKind::named(&output_type).map_err(|why| format!("output_type {why}"))?;
     let expected_rc = field(row, "expected_rc");
     let expected_exit_code: i32 = expected_rc
         .trim()
@@ -274,13 +265,7 @@ fn map_test(
         outputs,
         output,
     };
-    sp_domain::kinds::check(
-        test.input,
-        test.output,
-        &test.command,
-        test.output_pattern.as_deref(),
-        test.outputs.len(),
-    )?;
+    test.check_kinds()?;
     Ok((test, expected))
 }
 

@@ -116,6 +116,18 @@ impl OutputDefinition {
 }
 
 impl TestDefinition {
+    /// Whether its input and output kinds have what they need (see
+    /// [`crate::kinds::check`]), and if not, why.
+    pub fn check_kinds(&self) -> Result<(), String> {
+        crate::kinds::check(
+            self.input,
+            self.output,
+            &self.command,
+            self.output_pattern.as_deref(),
+            self.outputs.len(),
+        )
+    }
+
     pub fn outputs_on(&self, platform: &str) -> Vec<ExpectedOutput> {
         self.outputs.iter().map(|o| o.on(platform)).collect()
     }
@@ -380,14 +392,8 @@ impl Catalogue {
                 t.id
             )));
         }
-        crate::kinds::check(
-            t.input,
-            t.output,
-            &t.command,
-            t.output_pattern.as_deref(),
-            t.outputs.len(),
-        )
-        .map_err(|why| CatalogueRejection::Invalid(format!("test {:?}: {why}", t.id)))?;
+        t.check_kinds()
+            .map_err(|why| CatalogueRejection::Invalid(format!("test {:?}: {why}", t.id)))?;
         let mut names = std::collections::BTreeSet::new();
         for o in &t.outputs {
             if !names.insert(&o.name) {

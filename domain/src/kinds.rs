@@ -34,6 +34,15 @@ impl InputKind {
     pub fn parse(s: &str) -> Option<InputKind> {
         InputKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
+
+    /// The kind of this name, or why there is none: `"x" is none of …`.
+    pub fn named(name: &str) -> Result<InputKind, String> {
+        InputKind::parse(name).ok_or_else(|| none_of(name, InputKind::ALL.map(InputKind::as_str)))
+    }
+}
+
+fn none_of<const N: usize>(name: &str, known: [&str; N]) -> String {
+    format!("{name:?} is none of {}", known.join(", "))
 }
 
 /// Seven MPEG-TS packets: what fits one datagram on an Ethernet MTU, as
@@ -93,6 +102,12 @@ impl OutputKind {
 
     pub fn parse(s: &str) -> Option<OutputKind> {
         OutputKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The kind of this name, or why there is none: `"x" is none of …`.
+    pub fn named(name: &str) -> Result<OutputKind, String> {
+        OutputKind::parse(name)
+            .ok_or_else(|| none_of(name, OutputKind::ALL.map(OutputKind::as_str)))
     }
 
     pub fn is_file(&self) -> bool {
@@ -217,6 +232,10 @@ mod tests {
             assert_eq!(OutputKind::parse(k.as_str()), Some(k));
         }
         assert_eq!(OutputKind::parse("files"), None);
+        assert_eq!(
+            InputKind::named("tcp"),
+            Err("\"tcp\" is none of file, stdin, udp".to_string())
+        );
     }
 
     #[test]

@@ -658,3 +658,37 @@ where
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// A GraphQL WebSocket (`graphql-transport-ws`) to the platform at `base`,
+/// initialised with `payload` (`{"Authorization": "Bearer …"}` for a token)
+/// and acknowledged.
+pub async fn graphql_socket(base: &str, payload: Value) -> GraphqlSocket {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!("{}/graphql/ws", base.replace("http://", "ws://"));
+    let mut request = url.into_client_request().expect("request");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
+    socket
+        .send(socket_message(
+            json!({ "type": "connection_init", "payload": payload }),
+        ))
+        .await
+        .expect("init");
+    let ack = socket.next().await.expect("ack").expect("message");
+    assert!(ack.to_string().contains("connection_ack"), "{ack}");
+    socket
+}
+
+pub type GraphqlSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A JSON message for a [`graphql_socket`].
+pub fn socket_message(v: Value) -> tokio_tungstenite::tungstenite::Message {
+    tokio_tungstenite::tungstenite::Message::Text(v.to_string().into())
+}

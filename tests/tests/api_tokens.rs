@@ -4,9 +4,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use sp_tests::{Backend, TestPlatform};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use sp_tests::{Backend, TestPlatform, graphql_socket, socket_message};
 
 const CREATE: &str =
     "mutation($n: String!, $s: [String!]!) { createToken(name: $n, scopes: $s) { name secret } }";
@@ -132,22 +130,13 @@ async fn an_admin_manages_tokens_over_the_api(backend: Backend) {
 /// What a mutation sent over the platform's GraphQL WebSocket, opened with
 /// `token`, answers.
 async fn over_a_websocket(p: &TestPlatform, token: &str, query: &str) -> Value {
-    let url = format!("{}/graphql/ws", p.base.replace("http://", "ws://"));
-    let mut request = url.into_client_request().expect("request");
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("connect");
-    let send = |v: Value| Message::Text(v.to_string().into());
-    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
-    socket.send(send(init)).await.expect("init");
-    let ack = socket.next().await.expect("ack").expect("frame");
-    assert!(ack.to_string().contains("connection_ack"), "{ack}");
+    let init = json!({ "Authorization": format!("Bearer {token}") });
+    let mut socket = graphql_socket(&p.base, init).await;
     let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": query } });
-    socket.send(send(subscribe)).await.expect("subscribe");
+    socket
+        .send(socket_message(subscribe))
+        .await
+        .expect("subscribe");
     let answer = socket.next().await.expect("answer").expect("frame");
     serde_json::from_str(&answer.to_string()).expect("json")
 }

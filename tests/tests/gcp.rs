@@ -78,21 +78,13 @@ async fn create_makes_one_vm_with_labels_metadata_and_a_backstop() {
         vm["scheduling"]["maxRunDuration"]["seconds"], "10800",
         "{vm}"
     );
-    let items = vm["metadata"]["items"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let item = |k: &str| {
-        items
-            .iter()
-            .find(|i| i["key"] == k)
-            .map(|i| i["value"].clone())
-    };
+    let items = metadata_items(&vm);
+    let item = |k: &str| items.get(k).map(String::as_str);
     assert_eq!(
         item("report-url"),
-        Some("https://ci.example/runner/v1/runs/x".into())
+        Some("https://ci.example/runner/v1/runs/x")
     );
-    assert_eq!(item("runner-token"), Some("per-attempt-secret".into()));
+    assert_eq!(item("runner-token"), Some("per-attempt-secret"));
     assert!(item("startup-script").is_some());
     assert!(
         vm["serviceAccounts"].as_array().is_none_or(Vec::is_empty),
@@ -139,17 +131,13 @@ async fn a_windows_platform_gets_its_template_image_and_powershell_script() {
         runner_url: Some("https://ci.example/downloads/sample-runner".into()),
         ..config(&fake)
     };
-    // The settings change one field of the shipped Windows template.
-    config
+    // The settings change fields of the shipped Windows template.
+    let template = config
         .templates
         .get_mut("windows")
-        .expect("a Windows template ships")
-        .machine_type = Some("n2-standard-8".into());
-    config
-        .templates
-        .get_mut("windows")
-        .expect("windows")
-        .runner_url = Some("https://ci.example/downloads/sample-runner.exe".into());
+        .expect("a Windows template ships");
+    template.machine_type = Some("n2-standard-8".into());
+    template.runner_url = Some("https://ci.example/downloads/sample-runner.exe".into());
     let gcp = GcpProvider::new(config).await.expect("client");
 
     let windows = CreateVm {

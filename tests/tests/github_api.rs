@@ -193,32 +193,24 @@ async fn statuses_classify_rate_limits_server_errors_and_hangs() {
     // and the reporter retries it; this test retries it too, but only when
     // the request never reached the fake, so each canned failure is still
     // answered to exactly one request.
+    let send = || {
+        gh.create_status(
+            "o/r",
+            SHA,
+            "pending",
+            "CI - linux",
+            "queued",
+            "http://x/runs/1",
+        )
+    };
     let post = || async {
         let attempts = fake.status_attempts();
-        let first = gh
-            .create_status(
-                "o/r",
-                SHA,
-                "pending",
-                "CI - linux",
-                "queued",
-                "http://x/runs/1",
-            )
-            .await;
-        match first {
+        match send().await {
             Err(e)
                 if e.error.message.contains("SendRequest")
                     && fake.status_attempts() == attempts =>
             {
-                gh.create_status(
-                    "o/r",
-                    SHA,
-                    "pending",
-                    "CI - linux",
-                    "queued",
-                    "http://x/runs/1",
-                )
-                .await
+                send().await
             }
             other => other,
         }

@@ -6,42 +6,13 @@ use serde_json::{Value, json};
 use sp_eventstore::{ExpectedVersion, Metadata, NewEvent};
 use sp_projections::queries::{self, RunFilter};
 use sp_tests::github::{self, sha};
-use sp_tests::{Backend, TestPlatform, eventually};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-fn send(v: Value) -> Message {
-    Message::Text(v.to_string().into())
-}
-
-/// A GraphQL websocket to the platform at `base`, initialised.
-async fn graphql_socket(base: &str) -> Socket {
-    let url = format!("{}/graphql/ws", base.replace("http://", "ws://"));
-    let mut request = url.into_client_request().expect("request");
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("connect");
-    socket
-        .send(send(json!({ "type": "connection_init", "payload": {} })))
-        .await
-        .expect("init");
-    let ack = socket.next().await.expect("ack").expect("message");
-    assert!(ack.to_string().contains("connection_ack"), "{ack}");
-    socket
-}
+use sp_tests::{Backend, TestPlatform, eventually, graphql_socket, socket_message};
 
 async fn subscribers_see_runs_change(backend: Backend) {
     let p = TestPlatform::start(backend).await;
-    let mut socket = graphql_socket(&p.base).await;
+    let mut socket = graphql_socket(&p.base, json!({})).await;
     socket
-        .send(send(json!({
+        .send(socket_message(json!({
             "id": "1",
             "type": "subscribe",
             "payload": { "query": "subscription { runChanged(filter: { platform: \"windows\" }) { id status platform commitSha } }" }
@@ -84,7 +55,7 @@ async fn subscribers_see_runs_change(backend: Backend) {
     // One run only: other runs' changes do not arrive on it.
     let target = p.push("d-sub-target", 'e').await;
     socket
-        .send(send(json!({
+        .send(socket_message(json!({
             "id": "2",
             "type": "subscribe",
             "payload": {
@@ -383,9 +354,9 @@ async fn one_replica_applies_the_others_follow() {
     })
     .await;
 
-    let mut socket = graphql_socket(&replica.base).await;
+    let mut socket = graphql_socket(&replica.base, json!({})).await;
     socket
-        .send(send(json!({
+        .send(socket_message(json!({
             "id": "1",
             "type": "subscribe",
             "payload": { "query": "subscription { runChanged { id status } }" }

@@ -536,25 +536,15 @@ impl CatalogueMutation {
                     format!("no sample {:?} in the catalogue", test.sample),
                 )
             })?;
+        let invalid =
+            |what: &str, why: String| coded(ErrorKind::InvalidInput, format!("{what} kind {why}"));
         let input = match test.input_kind.as_deref() {
             None => InputKind::File,
-            Some(name) => InputKind::parse(name).ok_or_else(|| {
-                let known: Vec<&str> = InputKind::ALL.iter().map(|k| k.as_str()).collect();
-                coded(
-                    ErrorKind::InvalidInput,
-                    format!("input kind {name:?}: use {}", known.join(", ")),
-                )
-            })?,
+            Some(name) => InputKind::named(name).map_err(|why| invalid("input", why))?,
         };
         let output = match test.output_kind.as_deref() {
             None => OutputKind::File,
-            Some(name) => OutputKind::parse(name).ok_or_else(|| {
-                let known: Vec<&str> = OutputKind::ALL.iter().map(|k| k.as_str()).collect();
-                coded(
-                    ErrorKind::InvalidInput,
-                    format!("output kind {name:?}: use {}", known.join(", ")),
-                )
-            })?,
+            Some(name) => OutputKind::named(name).map_err(|why| invalid("output", why))?,
         };
         let outputs = test
             .outputs
