@@ -122,9 +122,8 @@ async fn head_runs(m: &Managers, row: &CommentToWrite) -> Result<Option<Vec<Plat
         });
     }
     let speaks = runs.iter().any(|r| {
-        let status = RunStatus::parse(&r.run.status).unwrap_or(RunStatus::Failed);
         !matches!(
-            RunOutcome::of(status, r.run.verdict.as_deref()),
+            r.run.outcome(),
             RunOutcome::Superseded | RunOutcome::Cancelled
         )
     });

@@ -51,6 +51,7 @@ const REPORTS: &str = "sp_runner_reports_total";
 const DEADLINES: &str = "sp_deadlines_fired_total";
 const RETRIES: &str = "sp_retries_scheduled_total";
 const QUEUE_RUNS: &str = "sp_queue_runs";
+const RUNS: &str = "sp_runs";
 const QUEUE_OLDEST: &str = "sp_queue_oldest_wait_seconds";
 const VMS: &str = "sp_vms";
 const LAG_EVENTS: &str = "sp_read_model_lag_events";
@@ -92,6 +93,8 @@ pub struct State {
     /// Per platform and VM status (requested, created, delete_requested,
     /// abandoned): how many.
     pub vms: Vec<(String, String, i64)>,
+    /// Per platform and outcome: runs ever queued.
+    pub runs: Vec<(String, String, i64)>,
     /// The provider this deployment creates VMs with (`local`, `gce`).
     pub provider: String,
     /// Per read model: events behind the log's head, and the age of the
@@ -214,6 +217,10 @@ impl Metrics {
                     .set(q.running as f64);
                 gauge!(QUEUE_OLDEST, "platform" => platform).set(q.oldest_wait_seconds);
             }
+            for (platform, outcome, count) in &state.runs {
+                gauge!(RUNS, "platform" => platform.clone(), "outcome" => outcome.clone())
+                    .set(*count as f64);
+            }
             for (platform, status, count) in &state.vms {
                 gauge!(VMS, "platform" => platform.clone(), "provider" => state.provider.clone(), "status" => status.clone())
                     .set(*count as f64);
@@ -269,11 +276,15 @@ fn describe() {
 fn describe_state() {
     describe_gauge!(
         STATE_READ,
-        "1 when this scrape could read the read models; 0 leaves out the queue, VM and lag gauges."
+        "1 when this scrape could read the read models; 0 leaves out the queue, run, VM and lag gauges."
     );
     describe_gauge!(
         QUEUE_RUNS,
         "Runs in the queue per platform: queued (waiting) or running."
+    );
+    describe_gauge!(
+        RUNS,
+        "Runs ever queued per platform and outcome: pass, fail, error, cancelled, superseded, queued or running."
     );
     describe_gauge!(
         QUEUE_OLDEST,

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use sp_domain::comparison::Class;
 use sp_projections::queries::ComparisonRow;
-use sp_projections::{RunOutcome, RunRow, RunStatus};
+use sp_projections::{RunOutcome, RunRow};
 
 /// The hidden line the platform finds its own comment by.
 pub const MARKER: &str = "<!-- sample-platform:pull-request-summary -->";
@@ -50,14 +50,9 @@ fn code(id: &str) -> String {
     format!("`{id}`")
 }
 
-fn outcome(run: &RunRow) -> RunOutcome {
-    let status = RunStatus::parse(&run.status).unwrap_or(RunStatus::Failed);
-    RunOutcome::of(status, run.verdict.as_deref())
-}
-
 fn verdict_cell(run: &RunRow) -> String {
     let (passed, failed) = (run.passed.unwrap_or(0), run.failed.unwrap_or(0));
-    match outcome(run) {
+    match run.outcome() {
         RunOutcome::Pass => format!("**pass** ({passed} tests)"),
         RunOutcome::Fail => format!("**fail** ({failed} of {} failed)", passed + failed),
         RunOutcome::Error => format!(
@@ -144,7 +139,7 @@ pub fn render(head_sha: &str, runs: &[PlatformRun], public_url: &str) -> String 
     };
     let errors = runs
         .iter()
-        .filter(|r| outcome(&r.run) == RunOutcome::Error)
+        .filter(|r| r.run.outcome() == RunOutcome::Error)
         .count();
     let mut headline: Vec<String> = Vec::new();
     for (class, n) in [

@@ -305,6 +305,14 @@ pub async fn queue_counts(pool: &Pool) -> Result<Vec<(String, String, i64)>, sql
     Ok(on_pool!(pool, p => sqlx::query_as(sql).fetch_all(p).await?))
 }
 
+/// Runs ever queued per platform and outcome (`pass`, `fail`, `error`,
+/// `cancelled`, `superseded`, and the queue's `queued` and `running`), as
+/// the runs model keeps count.
+pub async fn run_counts(pool: &Pool) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    let sql = "SELECT platform, outcome, runs FROM run_counts ORDER BY platform, outcome";
+    Ok(on_pool!(pool, p => sqlx::query_as(sql).fetch_all(p).await?))
+}
+
 /// VMs not yet deleted, per platform and status: the index on (status,
 /// platform) keeps this to the live ones however many were deleted.
 pub async fn vm_counts(pool: &Pool) -> Result<Vec<(String, String, i64)>, sqlx::Error> {

@@ -9,7 +9,7 @@ use sp_domain::RunId;
 use sp_domain::platform::PlatformEvent;
 use sp_eventstore::RecordedEvent;
 
-use crate::batch::{delete_runs, rows_per_statement};
+use crate::batch::{Counts, delete_runs, rows_per_statement, stored_statuses};
 use crate::run_states::Folded;
 use crate::run_view::{RunRow, RunStatus};
 use crate::runner::{Projection, ProjectionError, Step, decode};
@@ -81,29 +81,28 @@ struct Outcome<'a> {
     first_at: DateTime<Utc>,
 }
 
+const COUNTS: Counts = Counts {
+    table: "queue_counts",
+    key: "status",
+    count: "entries",
+};
+
 /// Move `queue_counts` by what the batch does to each run's place: out of
-/// its stored (platform, status), into its new one. A count that reaches
-/// zero goes, as a rebuild would never have written it.
+/// its stored (platform, status), into its new one.
 async fn count_changes(
     tx: &mut Tx<'_>,
     runs: &[(RunId, Outcome<'_>)],
 ) -> Result<(), ProjectionError> {
+    let ids: Vec<String> = runs.iter().map(|(id, _)| id.to_string()).collect();
+    let stored = stored_statuses(
+        tx,
+        "SELECT platform, status, CAST(NULL AS TEXT) FROM queue_entries WHERE run_id IN (",
+        &ids,
+    )
+    .await?;
     let mut moves: BTreeMap<(String, String), i64> = BTreeMap::new();
-    for chunk in runs.chunks(rows_per_statement(1)) {
-        let stored: Vec<(String, String)> = on_tx!(&mut *tx, c => {
-            let mut q = sqlx::QueryBuilder::new(
-                "SELECT platform, status FROM queue_entries WHERE run_id IN (",
-            );
-            let mut ids = q.separated(", ");
-            for (id, _) in chunk {
-                ids.push_bind(id.to_string());
-            }
-            q.push(")");
-            q.build_query_as().fetch_all(c).await?
-        });
-        for key in stored {
-            *moves.entry(key).or_default() -= 1;
-        }
+    for (platform, status, _) in stored {
+        *moves.entry((platform, status)).or_default() -= 1;
     }
     for (_, outcome) in runs {
         if let Some(row) = &outcome.row {
@@ -112,25 +111,7 @@ async fn count_changes(
                 .or_default() += 1;
         }
     }
-    moves.retain(|_, n| *n != 0);
-    if moves.is_empty() {
-        return Ok(());
-    }
-    let sql = "INSERT INTO queue_counts (platform, status, entries) VALUES ($1, $2, $3)
-               ON CONFLICT (platform, status) DO UPDATE SET entries = queue_counts.entries + excluded.entries";
-    for ((platform, status), n) in &moves {
-        on_tx!(&mut *tx, c => sqlx::query(sql)
-            .bind(platform)
-            .bind(status)
-            .bind(*n)
-            .execute(c)
-            .await?
-            .rows_affected());
-    }
-    on_tx!(&mut *tx, c => sqlx::query("DELETE FROM queue_counts WHERE entries = 0")
-        .execute(c)
-        .await?
-        .rows_affected());
+    COUNTS.apply(tx, moves).await?;
     Ok(())
 }
 

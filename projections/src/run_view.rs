@@ -62,6 +62,30 @@ pub enum RunOutcome {
 }
 
 impl RunOutcome {
+    pub const ALL: [RunOutcome; 7] = [
+        RunOutcome::Queued,
+        RunOutcome::Running,
+        RunOutcome::Pass,
+        RunOutcome::Fail,
+        RunOutcome::Error,
+        RunOutcome::Cancelled,
+        RunOutcome::Superseded,
+    ];
+
+    /// Its name in metrics and in `run_counts` (the migration that fills
+    /// that table spells the same mapping in SQL).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Queued => "queued",
+            RunOutcome::Running => "running",
+            RunOutcome::Pass => "pass",
+            RunOutcome::Fail => "fail",
+            RunOutcome::Error => "error",
+            RunOutcome::Cancelled => "cancelled",
+            RunOutcome::Superseded => "superseded",
+        }
+    }
+
     /// From the row's status and verdict.
     pub fn of(status: RunStatus, verdict: Option<&str>) -> RunOutcome {
         match status {
@@ -135,6 +159,12 @@ fn to_i32(n: impl TryInto<i32>) -> i32 {
 }
 
 impl RunRow {
+    /// What a person asks of this run first.
+    pub fn outcome(&self) -> RunOutcome {
+        let status = RunStatus::parse(&self.status).unwrap_or(RunStatus::Failed);
+        RunOutcome::of(status, self.verdict.as_deref())
+    }
+
     /// The row for a run's state. `seq` is the position of its Queued event,
     /// `last_position` the position of the latest event folded in.
     pub fn from_state(state: &RunState, seq: i64, last_position: i64) -> Option<RunRow> {

@@ -2,8 +2,10 @@
 
 use async_trait::async_trait;
 
-use crate::batch::{last_per_run, rows_per_statement};
-use crate::run_view::RunRow;
+use std::collections::BTreeMap;
+
+use crate::batch::{Counts, last_per_run, rows_per_statement, stored_statuses};
+use crate::run_view::{RunOutcome, RunRow, RunStatus};
 use crate::runner::{Projection, ProjectionError, Step};
 use sp_eventstore::Tx;
 use sp_eventstore::on_tx;
@@ -33,6 +35,39 @@ const ON_CONFLICT: &str = " ON CONFLICT (run_id) DO UPDATE SET
     last_problem = excluded.last_problem, version = excluded.version,
     last_position = excluded.last_position";
 
+const COUNTS: Counts = Counts {
+    table: "run_counts",
+    key: "outcome",
+    count: "runs",
+};
+
+/// Move `run_counts` by what the batch does to each run: out of its stored
+/// outcome, into its new one.
+async fn count_changes(tx: &mut Tx<'_>, rows: &[&RunRow]) -> Result<(), ProjectionError> {
+    let ids: Vec<String> = rows.iter().map(|r| r.run_id.to_string()).collect();
+    let stored = stored_statuses(
+        tx,
+        "SELECT platform, status, verdict FROM runs WHERE run_id IN (",
+        &ids,
+    )
+    .await?;
+    let mut moves: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for (platform, status, verdict) in stored {
+        let status = RunStatus::parse(&status).unwrap_or(RunStatus::Failed);
+        let outcome = RunOutcome::of(status, verdict.as_deref());
+        *moves
+            .entry((platform, outcome.as_str().to_string()))
+            .or_default() -= 1;
+    }
+    for row in rows {
+        *moves
+            .entry((row.platform.clone(), row.outcome().as_str().to_string()))
+            .or_default() += 1;
+    }
+    COUNTS.apply(tx, moves).await?;
+    Ok(())
+}
+
 #[async_trait]
 impl Projection for RunsProjection {
     fn name(&self) -> &'static str {
@@ -40,7 +75,7 @@ impl Projection for RunsProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["runs"]
+        &["runs", "run_counts"]
     }
 
     async fn apply(
@@ -52,6 +87,7 @@ impl Projection for RunsProjection {
             .into_iter()
             .map(|(_, run)| &run.row)
             .collect();
+        count_changes(tx, &rows).await?;
         for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
             on_tx!(&mut *tx, c => {
                 let mut q = sqlx::QueryBuilder::new(INSERT);

@@ -60,6 +60,8 @@ async fn deliveries_queue_and_refusals_are_counted(backend: Backend) {
     let before = scrape(&p).await;
     let queued = r#"sp_queue_runs{platform="linux",status="queued"}"#;
     assert_eq!(value(&before, queued), Some(0.0), "{before}");
+    let runs_queued = r#"sp_runs{platform="linux",outcome="queued"}"#;
+    assert_eq!(value(&before, runs_queued), Some(0.0), "{before}");
     assert_eq!(value(&before, "sp_managers_leader"), Some(0.0), "{before}");
     assert_eq!(
         value(
@@ -99,6 +101,7 @@ async fn deliveries_queue_and_refusals_are_counted(backend: Backend) {
         "{after}"
     );
     assert_eq!(value(&after, queued), Some(1.0), "{after}");
+    assert_eq!(value(&after, runs_queued), Some(1.0), "{after}");
     let waited = value(&after, r#"sp_queue_oldest_wait_seconds{platform="linux"}"#);
     assert!(waited.is_some_and(|s| s > 0.0), "{after}");
     assert_eq!(
@@ -148,6 +151,11 @@ async fn a_run_moves_vms_reports_and_outside_calls(backend: Backend) {
         "{running}"
     );
     assert_eq!(
+        value(&running, r#"sp_runs{platform="linux",outcome="running"}"#),
+        Some(1.0),
+        "{running}"
+    );
+    assert_eq!(
         value(
             &running,
             r#"sp_outside_calls_total{service="compute",operation="create",outcome="ok"}"#
@@ -181,6 +189,24 @@ async fn a_run_moves_vms_reports_and_outside_calls(backend: Backend) {
         ),
         Some(0.0),
         "a VM that is gone is counted no more: {done}"
+    );
+    // The catalogue is empty: the run passes, and is counted once.
+    let ended: Vec<(&str, Option<f64>)> = ["running", "pass", "fail", "error"]
+        .into_iter()
+        .map(|o| {
+            let series = format!(r#"sp_runs{{platform="linux",outcome="{o}"}}"#);
+            (o, value(&done, &series))
+        })
+        .collect();
+    assert_eq!(
+        ended,
+        [
+            ("running", Some(0.0)),
+            ("pass", Some(1.0)),
+            ("fail", Some(0.0)),
+            ("error", Some(0.0))
+        ],
+        "{done}"
     );
     assert_eq!(
         value(

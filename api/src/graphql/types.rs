@@ -165,7 +165,7 @@ impl From<RunRow> for Run {
         let status = Status::parse(&r.status).unwrap_or(Status::Failed);
         Run {
             id: ID(r.run_id.to_string()),
-            outcome: Outcome::of(status, r.verdict.as_deref()).into(),
+            outcome: r.outcome().into(),
             status: status.into(),
             repository: r.repository,
             commit_sha: r.commit_sha,

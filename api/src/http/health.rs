@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::{Map, Value, json};
 use sp_managers::metrics::QueueState;
-use sp_projections::queries;
+use sp_projections::{RunOutcome, queries};
 
 use super::{ApiError, AppState};
 use crate::auth::Scope;
@@ -118,6 +118,30 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Val
 /// The statuses a VM row has until it is deleted; `abandoned` needs a person.
 const LIVE_VM_STATUSES: [&str; 4] = ["requested", "created", "delete_requested", "abandoned"];
 
+/// Every (platform, key) pair of `platforms` and the platforms `counts`
+/// names, zeros included, so an alert on a key finds its series.
+fn every_pair(
+    platforms: &[String],
+    keys: &[&str],
+    counts: &[(String, String, i64)],
+) -> Vec<(String, String, i64)> {
+    let mut platforms = platforms.to_vec();
+    platforms.extend(counts.iter().map(|(p, _, _)| p.clone()));
+    platforms.sort();
+    platforms.dedup();
+    let mut pairs = Vec::with_capacity(platforms.len() * keys.len());
+    for platform in platforms {
+        for key in keys {
+            let n = counts
+                .iter()
+                .find(|(p, k, _)| *p == platform && k == key)
+                .map_or(0, |(_, _, n)| *n);
+            pairs.push((platform.clone(), key.to_string(), n));
+        }
+    }
+    pairs
+}
+
 /// `GET /metrics`: Prometheus' text format, readable as the API is (a token
 /// with the read scope when anonymous reading is off). The deployment's
 /// state is read from the read models now; when they cannot be read, its
@@ -161,23 +185,12 @@ pub async fn metrics(
                 platform,
             });
         }
-        // Every (platform, status) pair, zeros included, so an alert on a
-        // status finds its series; platforms no longer configured are
-        // included while they have VMs.
+        let runs = queries::run_counts(pool).await.map_err(|e| e.to_string())?;
+        let queues: Vec<String> = gauges.queues.iter().map(|q| q.platform.clone()).collect();
+        gauges.runs = every_pair(&queues, &RunOutcome::ALL.map(RunOutcome::as_str), &runs);
+        // Platforms no longer configured are included while they have VMs.
         let vms = queries::vm_counts(pool).await.map_err(|e| e.to_string())?;
-        let mut platforms: Vec<String> = gauges.queues.iter().map(|q| q.platform.clone()).collect();
-        platforms.extend(vms.iter().map(|(p, _, _)| p.clone()));
-        platforms.sort();
-        platforms.dedup();
-        for platform in platforms {
-            for status in LIVE_VM_STATUSES {
-                let n = vms
-                    .iter()
-                    .find(|(p, s, _)| *p == platform && s == status)
-                    .map_or(0, |(_, _, n)| *n);
-                gauges.vms.push((platform.clone(), status.to_string(), n));
-            }
-        }
+        gauges.vms = every_pair(&queues, &LIVE_VM_STATUSES, &vms);
         let head = state
             .db
             .store
@@ -217,6 +230,7 @@ pub async fn metrics(
         tracing::warn!(%error, "metrics: the deployment's state is left out of this scrape");
         // Half of a state is not shown as if it were all of it.
         gauges.queues.clear();
+        gauges.runs.clear();
         gauges.vms.clear();
         gauges.lag.clear();
     }
