@@ -143,6 +143,23 @@ pub struct ServeArgs {
     #[arg(long, env = "SP_GITHUB_REPORTS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub github_reports: Option<String>,
+
+    /// A GitHub OAuth App's client id: people sign in with GitHub. Without
+    /// it, only tokens are accepted.
+    #[arg(long, env = "SP_GITHUB_OAUTH_CLIENT_ID")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub github_oauth_client_id: Option<String>,
+
+    /// The OAuth App's client secret.
+    #[arg(long, env = "SP_GITHUB_OAUTH_CLIENT_SECRET", hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub github_oauth_client_secret: Option<String>,
+
+    /// GitHub logins that are admins whatever the access stream says,
+    /// comma-separated: the first admin, who grants the other roles.
+    #[arg(long, env = "SP_ADMINS", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admins: Option<Vec<String>>,
 }
 
 /// Every setting, after defaults, file, environment and flags are merged.
@@ -218,6 +235,15 @@ pub struct Settings {
     pub pull_request_comments: bool,
     /// Per platform, the name of the GitHub Actions artifact holding the build.
     pub artifact_names: std::collections::BTreeMap<String, String>,
+    /// Signing in with GitHub: its OAuth App, and where GitHub's OAuth
+    /// pages are (GitHub Enterprise's, or a fake in tests).
+    pub github_oauth_client_id: Option<String>,
+    pub github_oauth_client_secret: Option<String>,
+    pub github_oauth_url: String,
+    /// How long a session lasts after signing in.
+    pub session_hours: u64,
+    /// Logins that are always admins.
+    pub admins: Vec<String>,
     /// Which files of finished runs are deleted (`[retention.logs]
     /// after_days = 30, keep_last = 10`; likewise `artifacts`, `outputs`),
     /// and how often retention looks. No rule keeps a kind for ever.
@@ -302,6 +328,11 @@ impl Default for Settings {
             status_context: "CI - {platform}".into(),
             pull_request_comments: true,
             artifact_names: std::collections::BTreeMap::new(),
+            github_oauth_client_id: None,
+            github_oauth_client_secret: None,
+            github_oauth_url: "https://github.com".into(),
+            session_hours: 7 * 24,
+            admins: vec![],
             retention: RetentionSettings::default(),
         }
     }
@@ -397,6 +428,30 @@ impl Settings {
             format!("cannot prepare the database {}", redact(&self.database_url))
         })?;
         Ok(db)
+    }
+
+    /// Signing in with GitHub, when its OAuth App is configured; `public_url`
+    /// is where GitHub sends the browser back (to `/auth/callback`).
+    pub fn github_oauth(
+        &self,
+        public_url: &str,
+    ) -> Result<Option<crate::github::oauth::GithubOAuth>, String> {
+        match (&self.github_oauth_client_id, &self.github_oauth_client_secret) {
+            (Some(id), Some(secret)) => crate::github::oauth::GithubOAuth::new(
+                id,
+                secret,
+                &self.github_oauth_url,
+                &self.github_api_url,
+                &format!("{}/auth/callback", public_url.trim_end_matches('/')),
+            )
+            .map(Some)
+            .map_err(|e| e.to_string()),
+            (None, None) => Ok(None),
+            _ => Err(
+                "signing in with GitHub needs both github_oauth_client_id and github_oauth_client_secret"
+                    .into(),
+            ),
+        }
     }
 
     /// The process managers' view of the settings.

@@ -33,6 +33,7 @@ pub mod demo;
 pub mod github;
 pub mod graphql;
 pub mod http;
+pub mod people;
 pub mod serve;
 
 pub use cli::{Cli, Command, run};

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Settings;
 use crate::graphql::{self, Services};
 use crate::http::{self, AppState};
+use crate::people::People;
 
 /// Runs kept folded for the runner endpoint: more than run at once.
 const RUNS_KEPT_FOLDED: usize = 1024;
@@ -71,6 +72,10 @@ pub async fn serve(
     let managers_config = settings
         .managers(address, &files, &metrics)
         .map_err(|e| anyhow::anyhow!("invalid settings: {e}"))?;
+    let oauth = settings
+        .github_oauth(&managers_config.public_url)
+        .map_err(|e| anyhow::anyhow!("invalid settings: {e}"))?;
+    let people = People::new(db.clone(), settings.admins.clone(), settings.session_hours);
     let provider = vm_provider(&settings).await?;
     let health = sp_managers::Health::default();
     health.set_role(if settings.managers {
@@ -89,6 +94,7 @@ pub async fn serve(
         catalogues: catalogues.clone(),
         files: files.clone(),
         changes: changes.clone(),
+        people: people.clone(),
         platforms: settings.platforms.clone(),
         anonymous_read: settings.anonymous_read,
         max_sample_bytes: settings.max_sample_bytes,
@@ -128,6 +134,9 @@ pub async fn serve(
         metrics: metrics.clone(),
         platforms: settings.platforms.clone(),
         vm_provider: settings.vm_provider.clone(),
+        people,
+        oauth,
+        secure_cookies: managers_config.public_url.starts_with("https://"),
     });
     tokio::spawn(keep_up(metrics, shutdown.clone()));
 

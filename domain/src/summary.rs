@@ -386,6 +386,19 @@ fn access(event: AccessEvent) -> Summary {
         AccessEvent::TokenRevoked { name, .. } => {
             Summary::about(format!("token:{name}"), format!("token {name} revoked"))
         }
+        AccessEvent::RoleGranted { login, role, .. } => {
+            Summary::about(format!("github:{login}"), format!("{login} made {role}"))
+        }
+        AccessEvent::RoleRevoked { login, role, .. } => Summary::about(
+            format!("github:{login}"),
+            format!("{login} is no longer {role}"),
+        ),
+        AccessEvent::SignedIn { login, .. } => {
+            Summary::about(format!("github:{login}"), format!("{login} signed in"))
+        }
+        AccessEvent::SignedOut { login, .. } => {
+            Summary::about(format!("github:{login}"), format!("{login} signed out"))
+        }
     }
 }
 

@@ -43,6 +43,7 @@ pub mod lease;
 mod model;
 mod postgres;
 mod relink;
+pub mod sessions;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -123,6 +123,18 @@ impl TestDb {
         open_migrated(&self.url, &self.options).await
     }
 
+    /// Run SQL on the database behind the platform's back (a test's
+    /// tampering, or time moved on).
+    pub async fn behind_the_back(&self, sql: &str) {
+        match &self.database.pool {
+            crate::Pool::Sqlite { writer, .. } => {
+                sqlx::query(sql).execute(writer).await.map(|_| ())
+            }
+            crate::Pool::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+        }
+        .expect("run SQL on the database");
+    }
+
     pub fn options(&self) -> &DbOptions {
         &self.options
     }
@@ -703,15 +715,6 @@ pub async fn concurrent_writers_and_a_follower(
     assert_eq!(chains.events, total);
 }
 
-/// Run SQL behind the store's back, as someone with the database's password.
-async fn behind_the_back(db: &TestDb, sql: &str) {
-    match &db.database.pool {
-        crate::Pool::Sqlite { writer, .. } => sqlx::query(sql).execute(writer).await.map(|_| ()),
-        crate::Pool::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
-    }
-    .expect("run SQL on the database");
-}
-
 /// Every stream's hash chain holds after appends of every kind, writers
 /// racing on one stream included, and a verification names each stream's
 /// first event edited or removed behind the store's back.
@@ -787,16 +790,12 @@ pub async fn hash_chains_hold_and_name_tampering(db: &TestDb) {
     assert_eq!(clean.broken, vec![]);
     assert_eq!((clean.events, clean.streams), (6 + 3 + 3 + 80, 4));
 
-    behind_the_back(
-        db,
+    db.behind_the_back(
         r#"UPDATE events SET data = '{"n": 99}' WHERE stream_id = 'run-b' AND stream_version = 2"#,
     )
     .await;
-    behind_the_back(
-        db,
-        "DELETE FROM events WHERE stream_id = 'run-c' AND stream_version = 2",
-    )
-    .await;
+    db.behind_the_back("DELETE FROM events WHERE stream_id = 'run-c' AND stream_version = 2")
+        .await;
     let position = |stream: &str, version: u64| {
         all.iter()
             .find(|e| e.stream_id == stream && e.stream_version == version)
@@ -838,13 +837,12 @@ pub async fn migrating_links_events_written_before_chains(db: &TestDb) {
         .await
         .expect("append");
     // The database as a build before chains left it.
-    behind_the_back(
-        db,
+    db.behind_the_back(
         "UPDATE events SET hash = NULL
          WHERE stream_id = 'run-old' OR (stream_id = 'run-half' AND stream_version > 2)",
     )
     .await;
-    behind_the_back(db, "DELETE FROM event_chains").await;
+    db.behind_the_back("DELETE FROM event_chains").await;
     store
         .append("run-old", ExpectedVersion::Exact(4), &batch("old", 5, 1))
         .await
@@ -875,8 +873,7 @@ pub async fn migrating_links_events_written_before_chains(db: &TestDb) {
     assert_eq!((last.broken, last.events), (vec![], 10));
 
     // Linked once: a link removed now is a broken link, not one to make again.
-    behind_the_back(
-        db,
+    db.behind_the_back(
         "UPDATE events SET hash = NULL WHERE stream_id = 'run-half' AND stream_version = 5",
     )
     .await;

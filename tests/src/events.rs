@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
-use sp_domain::access::AccessEvent;
+use sp_domain::access::{AccessEvent, Role};
 use sp_domain::blocklist::BlocklistEvent;
 use sp_domain::catalogue::{
     CatalogueEvent, OutputDefinition, PlatformBaseline, Sample, TestDefinition,
@@ -532,6 +532,25 @@ fn access_events() -> Vec<AccessEvent> {
         AccessEvent::TokenRevoked {
             at: at(1),
             name: "alice".into(),
+        },
+        AccessEvent::RoleGranted {
+            at: at(2),
+            login: "Alice".into(),
+            role: Role::Maintainer,
+        },
+        AccessEvent::RoleRevoked {
+            at: at(3),
+            login: "Alice".into(),
+            role: Role::Maintainer,
+        },
+        AccessEvent::SignedIn {
+            at: at(4),
+            login: "Alice".into(),
+            github_id: 4242,
+        },
+        AccessEvent::SignedOut {
+            at: at(5),
+            login: "Alice".into(),
         },
     ]
 }

@@ -78,12 +78,15 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct FakeGithub {
     pub url: String,
+    /// Its OAuth pages and `/user`, for signing in.
+    pub oauth: crate::fake_oauth::FakeOAuth,
     inner: Arc<Mutex<Inner>>,
 }
 
 impl FakeGithub {
     pub async fn start() -> FakeGithub {
         let inner = Arc::new(Mutex::new(Inner::default()));
+        let oauth = crate::fake_oauth::FakeOAuth::default();
         let app = Router::new()
             .route("/repos/{owner}/{repo}/actions/runs", get(list_runs))
             .route(
@@ -114,7 +117,8 @@ impl FakeGithub {
                 "/repos/{owner}/{repo}/commits/{sha}/check-runs",
                 get(list_check_runs),
             )
-            .with_state(inner.clone());
+            .with_state(inner.clone())
+            .merge(oauth.routes());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         tokio::spawn(async move {
@@ -131,7 +135,7 @@ impl FakeGithub {
             let _ = axum::serve(listener, blobs).await;
         });
         inner.lock().unwrap_or_else(|p| p.into_inner()).blob_url = blob_url;
-        FakeGithub { url, inner }
+        FakeGithub { url, oauth, inner }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

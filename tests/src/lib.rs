@@ -19,8 +19,10 @@
 pub mod events;
 pub mod fake_compute;
 pub mod fake_github;
+pub mod fake_oauth;
 pub mod github;
 pub mod harness;
+pub mod people;
 
 use std::future::Future;
 use std::time::Duration;

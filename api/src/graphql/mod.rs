@@ -6,6 +6,7 @@ mod catalogue;
 mod comparison;
 mod estimate;
 mod mutation;
+mod people;
 mod query;
 mod subscription;
 mod tokens;
@@ -29,6 +30,7 @@ pub struct QueryRoot(
     query::RunQuery,
     catalogue::CatalogueQuery,
     tokens::TokenQuery,
+    people::PeopleQuery,
 );
 
 #[derive(Debug, Default, MergedObject)]
@@ -37,6 +39,7 @@ pub struct MutationRoot(
     mutation::OperatorMutation,
     catalogue::CatalogueMutation,
     tokens::TokenMutation,
+    people::PeopleMutation,
 );
 
 pub type ApiSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -49,6 +52,8 @@ pub struct Services {
     pub catalogues: Catalogues,
     pub files: sp_files::Files,
     pub changes: broadcast::Sender<Change>,
+    /// Sessions and roles of people signed in with GitHub.
+    pub people: crate::people::People,
     pub platforms: Vec<String>,
     pub anonymous_read: bool,
     pub max_sample_bytes: u64,

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use sp_domain::catalogue::{Sample, is_sha256};
 
-use super::graphql::caller;
+use super::login::{Csrf, caller};
 use super::{ApiError, AppState};
 use crate::auth::{Caller, Scope};
 use sp_commands::catalogue::AddedSample;
@@ -26,8 +26,13 @@ pub(super) async fn require(
     headers: &HeaderMap,
     scope: Scope,
 ) -> Result<Caller, ApiError> {
-    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
-    let caller = caller(&state.db.pool, authorization).await?;
+    // Reading is a GET; anything more changes something.
+    let csrf = if scope == Scope::Read {
+        Csrf::NotNeeded
+    } else {
+        Csrf::Required
+    };
+    let caller = caller(state, headers, csrf).await?;
     caller.authorize(scope, state.anonymous_read)?;
     Ok(caller)
 }

@@ -6,35 +6,19 @@ use async_graphql::Data;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::{State, WebSocketUpgrade};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use sp_eventstore::Pool;
 
+use super::login::{Csrf, caller};
 use super::{ApiError, AppState};
 use crate::auth::{self, Caller};
-
-/// The caller a bearer token names; anonymous without one. A token that is
-/// unknown or revoked is refused outright rather than treated as anonymous.
-pub(super) async fn caller(pool: &Pool, authorization: Option<&str>) -> Result<Caller, ApiError> {
-    let Some(value) = authorization else {
-        return Ok(Caller::anonymous());
-    };
-    let secret = value
-        .strip_prefix("Bearer ")
-        .ok_or_else(|| ApiError::unauthenticated("Authorization must be `Bearer <token>`"))?;
-    auth::resolve(pool, secret.trim())
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(|| ApiError::unauthenticated("unknown or revoked token"))
-}
 
 pub async fn execute(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> Result<GraphQLResponse, ApiError> {
-    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
-    let caller = caller(&state.db.pool, authorization).await?;
+    let caller = caller(&state, &headers, Csrf::Required).await?;
     let request = request.into_inner();
     // Without anonymous reading there is nothing an anonymous caller may
     // ask, the schema included: one clear refusal instead of a null schema.
@@ -71,19 +55,26 @@ fn nul_in(request: &async_graphql::Request) -> Option<String> {
 }
 
 /// Subscriptions; a token, if any, comes in the connection_init payload as
-/// `{"Authorization": "Bearer …"}` (or `{"token": "…"}`), and reads only.
+/// `{"Authorization": "Bearer …"}` (or `{"token": "…"}`), else the session
+/// cookie of the upgrade request counts; either only reads.
 pub async fn subscriptions(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let schema = state.schema.clone();
-    let pool = state.db.pool.clone();
+    // Only the cookie: a header the payload does not name is not taken.
+    let mut upgrade_headers = HeaderMap::new();
+    if let Some(cookie) = headers.get("cookie") {
+        upgrade_headers.insert("cookie", cookie.clone());
+    }
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
             GraphQLWebSocket::new(socket, schema, protocol)
                 .on_connection_init(move |payload| async move {
+                    let mut headers = upgrade_headers;
                     let bearer = payload
                         .get("Authorization")
                         .and_then(|v| v.as_str())
@@ -94,7 +85,13 @@ pub async fn subscriptions(
                                 .and_then(|v| v.as_str())
                                 .map(|t| format!("Bearer {t}"))
                         });
-                    let caller = caller(&pool, bearer.as_deref())
+                    if let Some(bearer) = bearer {
+                        let value = HeaderValue::from_str(&bearer).map_err(|_| {
+                            async_graphql::Error::new("the token is not a header value")
+                        })?;
+                        headers.insert("authorization", value);
+                    }
+                    let caller = caller(&state, &headers, Csrf::NotNeeded)
                         .await
                         .map_err(|e| async_graphql::Error::new(e.to_string()))?;
                     // The token is checked once, when the connection opens,

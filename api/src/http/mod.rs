@@ -8,6 +8,7 @@ mod files;
 mod graphiql;
 mod graphql;
 mod health;
+mod login;
 mod runner;
 mod webhook;
 
@@ -59,6 +60,12 @@ pub struct AppState {
     pub metrics: sp_managers::Metrics,
     pub platforms: Vec<String>,
     pub vm_provider: String,
+    /// Sessions and roles of people signed in with GitHub.
+    pub people: crate::people::People,
+    /// Signing in with GitHub, when configured.
+    pub oauth: Option<crate::github::oauth::GithubOAuth>,
+    /// Cookies only over https (the public URL is https).
+    pub secure_cookies: bool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -108,6 +115,10 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .layer(DefaultBodyLimit::max(MAX_GRAPHQL_BYTES)),
         )
         .route("/graphiql/{name}", get(graphiql::asset))
+        .route("/auth/login", get(login::login))
+        .route("/auth/callback", get(login::callback))
+        .route("/auth/me", get(login::me))
+        .route("/auth/logout", post(login::logout))
         .route("/files/samples/{sha256}", get(files::sample))
         .route("/files/outputs/{sha256}", get(files::output))
         .route("/files/logs/{run}/{attempt}/{name}", get(files::log))
