@@ -188,9 +188,14 @@ function showError(err) {
 
 function token() { return localStorage.getItem(TOKEN_KEY) || ''; }
 
+/** Who is signed in with GitHub (GET /auth/me), once known. */
+let ME = null;
+
+/** A token wins; else a signed-in person's requests carry the session's CSRF token. */
 function authHeaders(extra = {}) {
   const t = token();
-  return t ? { ...extra, Authorization: `Bearer ${t}` } : extra;
+  if (t) return { ...extra, Authorization: `Bearer ${t}` };
+  return ME?.csrfToken ? { ...extra, 'X-CSRF-Token': ME.csrfToken } : extra;
 }
 
 async function gql(query, variables = {}) {
@@ -432,6 +437,38 @@ function route() {
 
 /** Whether the page that started an async load is still the one shown. */
 function stillOn(gen) { return gen === generation; }
+
+/* ---------- signing in ---------- */
+
+async function setupPerson() {
+  const slot = $('#person');
+  try {
+    ME = await (await fetch('/auth/me', { headers: { Accept: 'application/json' } })).json();
+  } catch {
+    ME = null;
+  }
+  document.body.dataset.role = ME?.role || '';
+  if (ME?.login) {
+    slot.innerHTML = `<span id="signed-in">Signed in as <strong>@${esc(ME.login)}</strong> <span class="muted">(${esc(ME.role)})</span></span>
+      <button id="sign-out" type="button">Sign out</button>`;
+    $('#sign-out').addEventListener('click', async () => {
+      const res = await fetch('/auth/logout', { method: 'POST', headers: authHeaders() });
+      if (!res.ok) {
+        say(`Signing out failed: HTTP ${res.status}`);
+        return;
+      }
+      ME = null;
+      await setupPerson();
+      say('Signed out.');
+      route();
+    });
+  } else if (ME?.signInAvailable) {
+    const next = encodeURIComponent(location.pathname + location.search);
+    slot.innerHTML = `<a id="sign-in" href="/auth/login?next=${next}">Sign in with GitHub</a>`;
+  } else {
+    slot.innerHTML = '';
+  }
+}
 
 /* ---------- token control ---------- */
 
@@ -1655,4 +1692,5 @@ $('#message').addEventListener('click', (e) => {
   if (!e.target.closest('a')) e.currentTarget.hidden = true;
 });
 setupToken();
+await setupPerson();
 route();

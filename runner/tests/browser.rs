@@ -742,3 +742,88 @@ async fn an_open_run_page_follows_the_run_live_to_its_verdict() {
     );
     let _ = browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maintainer_signs_in_with_github_pauses_a_platform_and_signs_out() {
+    let github = sp_tests::fake_github::FakeGithub::start().await;
+    let p = TestPlatform::start_with(Backend::Sqlite, |s| {
+        sp_tests::people::with_sign_in(s, &github, &["root"])
+    })
+    .await;
+    let root = sp_tests::people::sign_in(&p, &github, "root", 1).await;
+    let answer = root
+        .graphql(
+            &p,
+            "mutation { setRole(login: \"maria\", role: \"maintainer\") }",
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(answer["data"]["setRole"], true, "{answer}");
+    github.oauth.sign_in("maria", 7);
+    let driver = Driver::start();
+    let browser = driver.browser().await;
+    let walk = Walk {
+        browser: &browser,
+        name: "sign-in",
+    };
+
+    // Signed out, the queue page offers to sign in and no operator button.
+    browser
+        .goto(&format!("{}/queue", p.base))
+        .await
+        .expect("open /queue");
+    let pause = "section[data-platform=\"linux\"] button[data-action=\"pause\"]";
+    assert!(
+        !walk
+            .element(pause)
+            .await
+            .is_displayed()
+            .await
+            .unwrap_or(true),
+        "signed out, no pause button {}",
+        evidence(&browser, "sign-in").await
+    );
+    // Through GitHub's pages and back to the queue, signed in.
+    walk.click("#sign-in").await;
+    walk.text_contains("#signed-in", "Signed in as @maria (maintainer)")
+        .await;
+    assert!(
+        browser
+            .current_url()
+            .await
+            .is_ok_and(|u| u.path() == "/queue"),
+        "back where the sign-in started {}",
+        evidence(&browser, "sign-in").await
+    );
+    // Her mutation carries the session's CSRF token: pause linux.
+    walk.click(pause).await;
+    walk.answer_prompt("image upgrade").await;
+    walk.element("section[data-platform=\"linux\"] button[data-action=\"resume\"]")
+        .await;
+    p.caught_up().await;
+    let audit = p
+        .query(
+            "{ auditLog(filter: {types: [\"PlatformPaused\"]}) { nodes { metadata { actor } } } }",
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(
+        audit["auditLog"]["nodes"][0]["metadata"]["actor"], "github:maria",
+        "{audit}"
+    );
+    // Signing out: back to reading, with the offer to sign in.
+    walk.click("#sign-out").await;
+    walk.element("#sign-in").await;
+    assert!(
+        !walk
+            .element("section[data-platform=\"linux\"] button[data-action=\"resume\"]")
+            .await
+            .is_displayed()
+            .await
+            .unwrap_or(true),
+        "signed out, no operator button {}",
+        evidence(&browser, "sign-in").await
+    );
+    browser.close().await.ok();
+    p.stop().await;
+}

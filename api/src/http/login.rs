@@ -221,21 +221,23 @@ pub async fn callback(
 /// `GET /auth/me`: who is signed in, their role and CSRF token.
 pub async fn me(
     State(state): State<Arc<AppState>>,
+    jar: CookieJar,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let available = state.oauth.is_some();
-    // An ended session reads as signed out here: this is where the
-    // dashboard asks.
-    let person: Option<Person> = person(&state, &headers).await.unwrap_or_default();
-    Ok(Json(match person {
-        Some(p) => json!({
-            "login": p.login,
-            "role": p.role.as_str(),
-            "csrfToken": p.csrf,
-            "signInAvailable": available,
-        }),
-        None => json!({ "login": null, "role": null, "signInAvailable": available }),
-    })
+    let Some(p) = person(&state, &headers).await.unwrap_or_default() else {
+        // An ended session's cookie goes: it would make every later request
+        // of this browser fail as "expired" instead of reading anonymously.
+        let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/").build());
+        let body = json!({ "login": null, "role": null, "signInAvailable": available });
+        return Ok((jar, Json(body)).into_response());
+    };
+    Ok(Json(json!({
+        "login": p.login,
+        "role": p.role.as_str(),
+        "csrfToken": p.csrf,
+        "signInAvailable": available,
+    }))
     .into_response())
 }
 
