@@ -35,6 +35,11 @@ struct Work {
     retry: Backoff<RunId>,
     /// (run, state) failures already recorded by this process.
     recorded: HashSet<(RunId, String)>,
+    /// States this process told, until the read model shows them: a
+    /// wake-up in between (the model applying an event from before the
+    /// report) must not send a state again, as the check runs' reporter
+    /// does not.
+    told: HashSet<(RunId, String)>,
 }
 
 impl Work {
@@ -43,6 +48,7 @@ impl Work {
             paused_until: None,
             retry: Backoff::new(FIRST_RETRY, MAX_RETRY),
             recorded: HashSet::new(),
+            told: HashSet::new(),
         }
     }
 
@@ -93,13 +99,17 @@ async fn report(m: &Managers, github: &Github, work: &mut Work) {
     work.retry.keep_only(rows.iter().map(|r| &r.run_id));
     work.recorded
         .retain(|(run, _)| rows.iter().any(|r| &r.run_id == run));
+    work.told
+        .retain(|(run, _)| rows.iter().any(|r| &r.run_id == run));
     for row in rows {
         // GitHub asked for a pause (on this row or an earlier one): no more
         // requests, whatever was recorded for this row.
         if work.rate_limited() {
             return;
         }
-        if work.retry.waiting(&row.run_id, now) {
+        if work.retry.waiting(&row.run_id, now)
+            || work.told.contains(&(row.run_id, row.desired_state.clone()))
+        {
             continue;
         }
         let run = row.run_id;
@@ -122,6 +132,7 @@ async fn report(m: &Managers, github: &Github, work: &mut Work) {
         let command = match outcome {
             Ok(()) => {
                 work.retry.succeeded(&row.run_id);
+                work.told.insert((row.run_id, row.desired_state.clone()));
                 RunCommand::RecordStatusReported {
                     context,
                     state: row.desired_state.clone(),
@@ -149,6 +160,10 @@ async fn report(m: &Managers, github: &Github, work: &mut Work) {
             }
         };
         let outcome = m.command(NAME, run, &command).await;
+        if outcome.is_err() {
+            // Not on record: the next pass sends it again.
+            work.told.remove(&(run, row.desired_state.clone()));
+        }
         m.log_outcome(NAME, run, "report the commit status", outcome);
     }
 }
