@@ -139,6 +139,7 @@ const testLink = (id) => h`<a href="/tests/${encodeURIComponent(id)}">${id}</a>`
 const hash = (sha) => (sha ? h`<code class="hash" title="${sha}">${short(sha, 12)}</code>` : dash);
 
 function prOrBranch(run) {
+  if (run.trigger === 'custom') return h`<span class="custom">custom run by @${run.requestedBy}</span>`;
   if (run.pullRequest != null) {
     return h`<a href="${ghUrl(run.repository, 'pull', run.pullRequest)}">#${run.pullRequest}</a>`;
   }
@@ -555,11 +556,44 @@ function runCells(run) {
     <td>${took}</td>`;
 }
 
+/** A contributor's own run: shown to a person whose role allows it. */
+function customRunForm() {
+  if (!ME?.login || !['contributor', 'maintainer', 'admin'].includes(ME.role)) return '';
+  return h`<details id="custom-run" class="custom-run"><summary>Queue a custom run of your fork</summary>
+    <form id="custom-form" class="filter">
+      <label>Repository <input name="repository" placeholder="${ME.login}/ccextractor" required></label>
+      <label>Commit <input name="commitSha" placeholder="full SHA" required spellcheck="false"></label>
+      <label>Platforms <input name="platforms" placeholder="all"></label>
+      <label>Tests <input name="tests" placeholder="test ids, comma-separated"></label>
+      <label>Categories <input name="categories" placeholder="categories, comma-separated"></label>
+      <button type="submit">Queue</button>
+    </form>
+    <p class="muted">Runs the chosen regression tests on a commit of your own fork. GitHub is told nothing.</p>
+  </details>`;
+}
+
+async function queueCustomRun(form) {
+  const list = (name) => String(new FormData(form).get(name) || '').split(',').map((v) => v.trim()).filter(Boolean);
+  const one = (name) => String(new FormData(form).get(name) || '').trim();
+  try {
+    const data = await gql(`mutation($r:String!,$c:String!,$p:[String!],$t:[String!]!,$k:[String!]!){
+      queueCustomRun(repository:$r,commitSha:$c,platforms:$p,tests:$t,categories:$k)}`,
+    { r: one('repository'), c: one('commitSha'), p: list('platforms').length ? list('platforms') : null, t: list('tests'), k: list('categories') });
+    const ids = data.queueCustomRun;
+    say(`Queued ${ids.length} custom run${ids.length === 1 ? '' : 's'}.`);
+    history.pushState(null, '', `/runs/${encodeURIComponent(ids[0])}`);
+    route();
+  } catch (e) {
+    showError(e);
+  }
+}
+
 async function runsPage(app) {
   const gen = generation;
   const filter = readFilter();
   setHtml(app, h`
     <h1>Runs</h1>
+    ${customRunForm()}
     ${filterForm(filter)}
     <div class="scroll"><table class="runs">
       <thead><tr><th>Run</th><th>Outcome</th><th>Stage</th><th>Platform</th><th>Repository</th>
@@ -569,6 +603,10 @@ async function runsPage(app) {
     <p id="runs-empty" class="muted" hidden>No runs match.</p>
     <p><button id="older" data-action="older" hidden>Older runs</button></p>`);
 
+  $('#custom-form')?.addEventListener('submit', (e) => {
+    e.preventDefault();
+    queueCustomRun(e.target);
+  });
   $('#filter').addEventListener('submit', (e) => {
     e.preventDefault();
     const q = new URLSearchParams();
@@ -719,7 +757,7 @@ function runHead(run, estimate = null, { asOf = null } = {}) {
         ${run.verdict ? h` <span class="muted">${run.passed ?? 0} passed, ${run.failed ?? 0} failed</span>` : ''}</dd>
       <dt>Samples</dt><dd><span id="progress">${run.samplesDone}/${run.samplesTotal}</span></dd>
       <dt>Stage</dt><dd>${run.stage} <span class="muted">(attempt ${run.attempt})</span></dd>
-      <dt>Trigger</dt><dd>${run.trigger}${run.requestedBy ? h` by ${run.requestedBy}` : ''}${run.priority ? h` <span class="muted">priority ${run.priority}</span>` : ''}</dd>
+      <dt>Trigger</dt><dd>${run.trigger === 'custom' ? h`custom run by @${run.requestedBy}` : h`${run.trigger}${run.requestedBy ? h` by ${run.requestedBy}` : ''}`}${run.priority ? h` <span class="muted">priority ${run.priority}</span>` : ''}</dd>
       <dt>Queued</dt><dd>${when(run.queuedAt)}</dd>
       <dt>Started</dt><dd>${when(run.startedAt)}</dd>
       <dt>Finished</dt><dd>${when(run.finishedAt)}</dd>
@@ -744,7 +782,14 @@ async function runPage(app, id) {
 
   let run;
   try {
-    run = (await gql(`query($id:ID!){run(id:$id){${RUN_FIELDS}}}`, { id })).run;
+    // A run queued a moment ago (from this page's own form, say) may not
+    // be in the read models yet: ask again for a few seconds before saying
+    // there is none.
+    for (let tries = 0; ; tries += 1) {
+      run = (await gql(`query($id:ID!){run(id:$id){${RUN_FIELDS}}}`, { id })).run;
+      if (run || tries >= 15 || !stillOn(gen)) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   } catch (e) {
     setHtml($('#run-head'), h`<h1>Run <code>${id}</code></h1><p class="callout bad">The run could not be loaded.</p>`);
     showError(e);

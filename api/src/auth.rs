@@ -21,9 +21,14 @@ pub enum Scope {
     Catalogue,
     /// Create and revoke tokens over the API.
     Admin,
+    /// Queue custom runs of one's own fork, and run them again: a person's,
+    /// signed in with GitHub (their login is what is checked), never a
+    /// token's.
+    Contribute,
 }
 
 impl Scope {
+    /// A token's scope by name; `contribute` is a person's only.
     pub fn parse(s: &str) -> Option<Scope> {
         match s {
             "read" => Some(Scope::Read),
@@ -40,6 +45,7 @@ impl Scope {
             Scope::Operate => "operate",
             Scope::Catalogue => "catalogue",
             Scope::Admin => "admin",
+            Scope::Contribute => "contribute",
         }
     }
 }

@@ -244,6 +244,9 @@ pub struct Settings {
     pub session_hours: u64,
     /// Logins that are always admins.
     pub admins: Vec<String>,
+    /// `[contributors]`: how many custom runs one person may have queued
+    /// or running at once (`waiting`) and queue a day (`per_day`).
+    pub contributors: sp_domain::custom::Limits,
     /// Which files of finished runs are deleted (`[retention.logs]
     /// after_days = 30, keep_last = 10`; likewise `artifacts`, `outputs`),
     /// and how often retention looks. No rule keeps a kind for ever.
@@ -333,6 +336,7 @@ impl Default for Settings {
             github_oauth_url: "https://github.com".into(),
             session_hours: 7 * 24,
             admins: vec![],
+            contributors: sp_domain::custom::Limits::default(),
             retention: RetentionSettings::default(),
         }
     }
@@ -443,6 +447,7 @@ impl Settings {
                 &self.github_oauth_url,
                 &self.github_api_url,
                 &format!("{}/auth/callback", public_url.trim_end_matches('/')),
+                self.github_token.clone(),
             )
             .map(Some)
             .map_err(|e| e.to_string()),

@@ -21,9 +21,21 @@ use crate::auth::{Caller, Scope};
 /// What a role may do, as token scopes.
 pub fn scopes(role: Role) -> Vec<Scope> {
     match role {
-        Role::Reader | Role::Contributor => vec![Scope::Read],
-        Role::Maintainer => vec![Scope::Read, Scope::Operate, Scope::Catalogue],
-        Role::Admin => vec![Scope::Read, Scope::Operate, Scope::Catalogue, Scope::Admin],
+        Role::Reader => vec![Scope::Read],
+        Role::Contributor => vec![Scope::Read, Scope::Contribute],
+        Role::Maintainer => vec![
+            Scope::Read,
+            Scope::Contribute,
+            Scope::Operate,
+            Scope::Catalogue,
+        ],
+        Role::Admin => vec![
+            Scope::Read,
+            Scope::Contribute,
+            Scope::Operate,
+            Scope::Catalogue,
+            Scope::Admin,
+        ],
     }
 }
 
@@ -35,6 +47,12 @@ pub struct Person {
     /// What a mutation made with this session's cookie must carry in
     /// `X-CSRF-Token`.
     pub csrf: String,
+}
+
+/// The GitHub login of a caller signed in with GitHub (`github:<login>`);
+/// `None` for a token or anonymous.
+pub fn login_of(caller: &Caller) -> Option<&str> {
+    caller.actor.strip_prefix("github:")
 }
 
 impl Person {

@@ -55,7 +55,7 @@ pub use catalogue::Catalogues;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, ErrorKind};
 pub use intake::{DeliveryInfo, Intake, IntakeError, IntakeFailure, Receipt};
-pub use operator::Operator;
+pub use operator::{CustomRun, Operator};
 
 /// How often a command is decided again after losing a race for its stream.
 const CONFLICT_RETRIES: usize = 8;

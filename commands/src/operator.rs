@@ -6,7 +6,8 @@ use std::sync::Arc;
 use sp_domain::blocklist::{self, Blocklist, BlocklistCommand};
 use sp_domain::platform::{self, PlatformCommand, PlatformState};
 use sp_domain::{
-    Ancestry, Platform, Policy, QueueRun, Rejection, RunCommand, RunId, RunState, Trigger,
+    Ancestry, Platform, Policy, QueueRun, RegressionTest, Rejection, RunCommand, RunId, RunState,
+    Trigger,
 };
 use sp_eventstore::EventStore;
 use uuid::Uuid;
@@ -20,6 +21,19 @@ fn run_error(e: CommandError<Rejection>) -> Error {
         CommandError::Rejected(Rejection::Invalid(msg)) => Error::invalid(msg),
         other => other.into(),
     }
+}
+
+/// A contributor's run, as they asked for it.
+#[derive(Debug, Clone)]
+pub struct CustomRun<'a> {
+    /// Recorded as the actor: `github:<login>`.
+    pub actor: &'a str,
+    pub login: &'a str,
+    pub repository: &'a str,
+    pub commit_sha: &'a str,
+    pub platforms: &'a [String],
+    pub selection: &'a sp_domain::custom::Selection,
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -69,32 +83,94 @@ impl Operator {
         platforms: &[String],
         note: Option<String>,
     ) -> Result<Vec<RunId>, Error> {
-        let platforms = if platforms.is_empty() {
-            self.known_platforms.to_vec()
-        } else {
-            platforms
-                .iter()
-                .map(|p| self.platform(p))
-                .collect::<Result<_, _>>()?
-        };
+        let platforms = self.platforms(platforms)?;
         // One catalogue for all the platforms, and all the runs in one
         // append: the request queues every run or none.
         let catalogue = self.catalogues.current().await?;
+        let runs = platforms
+            .into_iter()
+            .map(|platform| (catalogue.state.tests_for(platform.as_str()), platform))
+            .collect();
+        let trigger = Trigger::Manual {
+            requested_by: actor.to_string(),
+            note,
+        };
+        self.queue_all(actor, repository, commit_sha, trigger, runs)
+            .await
+    }
+
+    /// A contributor's run of a commit of their own repository, with the
+    /// tests they chose, on `platforms` (every one when none are named).
+    /// `fits(n)` says whether `n` more runs are within their limits, or why not.
+    /// Whether the repository is theirs is the caller's to have checked.
+    pub async fn enqueue_custom(
+        &self,
+        custom: CustomRun<'_>,
+        fits: impl FnOnce(usize) -> Result<(), String>,
+    ) -> Result<Vec<RunId>, Error> {
+        let blocklist = self.blocklist.load(blocklist::STREAM).await?;
+        if let Some(reason) = blocklist.state.reason(custom.login) {
+            return Err(Error::forbidden(format!(
+                "{} may not queue runs: blocked ({reason})",
+                custom.login
+            )));
+        }
+        let platforms = self.platforms(custom.platforms)?;
+        fits(platforms.len()).map_err(Error::refused)?;
+        let catalogue = self.catalogues.current().await?;
+        let known = |id: &str| catalogue.state.tests.get(id).is_some_and(|t| t.active);
+        let mut runs = Vec::new();
+        for platform in platforms {
+            let available = catalogue.state.tests_for(platform.as_str());
+            let tests = custom
+                .selection
+                .pick(platform.as_str(), &available, known)
+                .map_err(Error::invalid)?;
+            runs.push((tests, platform));
+        }
+        let trigger = Trigger::Custom {
+            login: custom.login.to_string(),
+            note: custom.note,
+        };
+        self.queue_all(
+            custom.actor,
+            custom.repository,
+            custom.commit_sha,
+            trigger,
+            runs,
+        )
+        .await
+    }
+
+    /// The platforms named, or every one when none are.
+    fn platforms(&self, named: &[String]) -> Result<Vec<Platform>, Error> {
+        if named.is_empty() {
+            return Ok(self.known_platforms.to_vec());
+        }
+        named.iter().map(|p| self.platform(p)).collect()
+    }
+
+    /// Queue a run per (tests, platform), all in one append.
+    async fn queue_all(
+        &self,
+        actor: &str,
+        repository: &str,
+        commit_sha: &str,
+        trigger: Trigger,
+        runs: Vec<(Vec<RegressionTest>, Platform)>,
+    ) -> Result<Vec<RunId>, Error> {
         let envelope = Envelope::new(actor);
         let mut work = UnitOfWork::default();
         let mut queued = Vec::new();
-        for platform in platforms {
+        for (tests, platform) in runs {
             let run_id = RunId(Uuid::now_v7());
             let command = RunCommand::Queue(QueueRun {
                 run_id,
                 repository: repository.to_string(),
                 commit_sha: commit_sha.to_string(),
-                tests: catalogue.state.tests_for(platform.as_str()),
+                tests,
                 platform,
-                trigger: Trigger::Manual {
-                    requested_by: actor.to_string(),
-                    note: note.clone(),
-                },
+                trigger: trigger.clone(),
                 priority: 0,
                 delivery_id: None,
                 ancestry: Ancestry::default(),
@@ -153,13 +229,24 @@ impl Operator {
             repository: original.info.repository.clone(),
             commit_sha: original.info.commit_sha.clone(),
             platform: original.info.platform.clone(),
-            trigger: Trigger::Manual {
-                requested_by: actor.to_string(),
-                note: Some(if current_catalogue {
+            trigger: {
+                let note = Some(if current_catalogue {
                     format!("retry of run {run} with the current catalogue")
                 } else {
                     format!("retry of run {run}")
-                }),
+                });
+                // A custom run's retry is custom too: it still tells GitHub
+                // nothing.
+                match &original.info.trigger {
+                    Trigger::Custom { login, .. } => Trigger::Custom {
+                        login: login.clone(),
+                        note,
+                    },
+                    _ => Trigger::Manual {
+                        requested_by: actor.to_string(),
+                        note,
+                    },
+                }
             },
             priority: original.info.priority,
             tests: if current_catalogue {

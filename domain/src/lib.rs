@@ -36,6 +36,7 @@ pub mod catalogue;
 pub mod codec;
 pub mod comparison;
 pub mod context;
+pub mod custom;
 pub mod delivery;
 pub mod estimate;
 pub mod ids;

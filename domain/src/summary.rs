@@ -104,6 +104,10 @@ pub fn of_run(event: &RunEvent) -> Summary {
                     "{requested_by} by hand{}",
                     then(note.as_deref().unwrap_or_default())
                 ),
+                Trigger::Custom { login, note } => format!(
+                    "a custom run by @{login}{}",
+                    then(note.as_deref().unwrap_or_default())
+                ),
             };
             format!(
                 "queued {}@{} on {} for {trigger}, {} tests",

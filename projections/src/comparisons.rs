@@ -84,7 +84,10 @@ async fn reference(
     info: &RunInfo,
 ) -> Result<(Option<(ReferenceKind, Candidate)>, String), sqlx::Error> {
     let ancestry = &info.ancestry;
-    if matches!(info.trigger, Trigger::Manual { .. }) {
+    if matches!(
+        info.trigger,
+        Trigger::Manual { .. } | Trigger::Custom { .. }
+    ) {
         let sql = "SELECT run_id, commit_sha, observations FROM run_comparisons
             WHERE repository = $1 AND platform = $2 AND commit_sha = $3
             ORDER BY commit_id DESC, position DESC LIMIT 1";
@@ -144,8 +147,8 @@ async fn reference(
     }
     let Some(branch) = &ancestry.base_branch else {
         let note = match &info.trigger {
-            Trigger::Manual { .. } => {
-                "a manual run names no branch or ancestor to compare with".to_string()
+            Trigger::Manual { .. } | Trigger::Custom { .. } => {
+                "a run queued by hand names no branch or ancestor to compare with".to_string()
             }
             _ => "GitHub named no base branch or ancestor for this commit".to_string(),
         };

@@ -313,6 +313,20 @@ pub async fn run_counts(pool: &Pool) -> Result<Vec<(String, String, i64)>, sqlx:
     Ok(on_pool!(pool, p => sqlx::query_as(sql).fetch_all(p).await?))
 }
 
+/// A person's custom runs: how many are queued or running, and how many
+/// were queued since `since`.
+pub async fn custom_runs_of(
+    pool: &Pool,
+    login: &str,
+    since: DateTime<Utc>,
+) -> Result<(i64, i64), sqlx::Error> {
+    let sql =
+        "SELECT COALESCE(SUM(CASE WHEN status IN ('queued', 'running') THEN 1 ELSE 0 END), 0),
+                      COALESCE(SUM(CASE WHEN queued_at >= $2 THEN 1 ELSE 0 END), 0)
+               FROM runs WHERE trigger_kind = 'custom' AND requested_by = $1";
+    Ok(on_pool!(pool, p => sqlx::query_as(sql).bind(login).bind(since).fetch_one(p).await?))
+}
+
 /// VMs not yet deleted, per platform and status: the index on (status,
 /// platform) keeps this to the live ones however many were deleted.
 pub async fn vm_counts(pool: &Pool) -> Result<Vec<(String, String, i64)>, sqlx::Error> {

@@ -181,6 +181,7 @@ impl RunRow {
             Trigger::Manual { requested_by, .. } => {
                 ("manual", None, None, Some(requested_by.clone()))
             }
+            Trigger::Custom { login, .. } => ("custom", None, None, Some(login.clone())),
         };
         let mut row = RunRow {
             run_id: info.id,

@@ -27,8 +27,12 @@ fn short(text: &str) -> String {
 }
 
 /// The commit state and description GitHub should show for a run; `None`
-/// for a superseded run, whose successor speaks for the pull request.
+/// for a superseded run, whose successor speaks for the pull request, and
+/// for a run GitHub does not hear of (a contributor's custom run).
 pub fn desired(run: &Run) -> Option<(&'static str, String)> {
+    if !run.info.trigger.reports_to_github() {
+        return None;
+    }
     Some(match &run.lifecycle {
         Lifecycle::Active { phase, .. } => {
             ("pending", format!("{}", phase.stage()).replace('_', " "))
@@ -61,6 +65,9 @@ pub fn desired(run: &Run) -> Option<(&'static str, String)> {
 /// The check run state GitHub should show for a run (see the migration
 /// `check_runs`); `None` for a run superseded before any was made.
 pub fn desired_check(run: &Run) -> Option<&'static str> {
+    if !run.info.trigger.reports_to_github() {
+        return None;
+    }
     Some(match &run.lifecycle {
         Lifecycle::Active { phase, .. } => match phase {
             Phase::Running { .. } => "check:in_progress",

@@ -827,3 +827,70 @@ async fn a_maintainer_signs_in_with_github_pauses_a_platform_and_signs_out() {
     browser.close().await.ok();
     p.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contributor_signs_in_and_queues_a_custom_run_of_their_fork() {
+    let github = sp_tests::fake_github::FakeGithub::start().await;
+    github.add_repository(sp_tests::github::REPO, None);
+    github.add_repository("carol/ccextractor", Some(sp_tests::github::REPO));
+    // The demo catalogue, without process managers: the run stays queued.
+    let p = TestPlatform::start_with(Backend::Sqlite, |s| {
+        let mut s = sp_tests::people::with_sign_in(demo_runner(RUNNER)(s), &github, &["root"]);
+        s.managers = false;
+        s
+    })
+    .await;
+    let root = sp_tests::people::sign_in(&p, &github, "root", 1).await;
+    let answer = root
+        .graphql(
+            &p,
+            "mutation { setRole(login: \"carol\", role: \"contributor\") }",
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(answer["data"]["setRole"], true, "{answer}");
+    github.oauth.sign_in("carol", 3);
+    let driver = Driver::start();
+    let browser = driver.browser().await;
+    let walk = Walk {
+        browser: &browser,
+        name: "custom-run",
+    };
+    browser.goto(&p.base).await.expect("open the runs");
+    walk.click("#sign-in").await;
+    walk.text_contains("#signed-in", "@carol (contributor)")
+        .await;
+    walk.click("#custom-run summary").await;
+    for (field, value) in [
+        ("repository", "carol/ccextractor"),
+        ("commitSha", "cccccccccccccccccccccccccccccccccccccccc"),
+        ("platforms", "linux"),
+        ("tests", "upper-hello, upper-fox"),
+    ] {
+        walk.element(&format!("#custom-form input[name=\"{field}\"]"))
+            .await
+            .send_keys(value)
+            .await
+            .expect("type");
+    }
+    walk.click("#custom-form button[type=\"submit\"]").await;
+    // Its page says whose it is and what it runs.
+    walk.text_contains("main", "custom run by @carol").await;
+    walk.text_contains("main", "carol/ccextractor").await;
+    let url = browser.current_url().await.expect("url");
+    let run = url.path().trim_start_matches("/runs/").to_string();
+    let queued = p
+        .query(
+            "query($id: ID!) { run(id: $id) { trigger requestedBy samplesTotal } }",
+            serde_json::json!({ "id": run }),
+        )
+        .await;
+    assert_eq!(
+        queued["run"],
+        serde_json::json!({ "trigger": "custom", "requestedBy": "carol", "samplesTotal": 2 }),
+        "{}",
+        evidence(&browser, "custom-run").await
+    );
+    browser.close().await.ok();
+    p.stop().await;
+}

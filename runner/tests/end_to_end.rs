@@ -412,7 +412,159 @@ async fn a_catalogue_of_2000_tests_runs_to_completed(backend: Backend) {
     assert_eq!(passed, BIG, "the results model judged every test");
 }
 
+/// A contributor signs in, queues a run of two chosen tests on a commit of
+/// their fork, whose build comes from the fork's own Actions artifacts; it
+/// runs to a verdict, and GitHub hears nothing of it. What is not theirs,
+/// over their limit, or asked while blocked is refused, saying why.
+async fn a_contributors_custom_run_of_their_fork(backend: Backend) {
+    use sp_tests::people::{sign_in, with_sign_in};
+    let github = sp_tests::fake_github::FakeGithub::start().await;
+    let program = std::fs::read(demo_dir().join("upcase.sh")).expect("program");
+    let fork = "alice/ccextractor";
+    github.add_repository(sp_tests::github::REPO, None);
+    github.add_repository(fork, Some(sp_tests::github::REPO));
+    github.add_repository("alice/other", None);
+    github.add_repository("bob/ccextractor", Some(sp_tests::github::REPO));
+    github.add_run(fork, &sha('c'), 41, "completed", Some("success"));
+    github.add_artifact(
+        41,
+        410,
+        "upcase-linux",
+        sp_tests::fake_github::zip_with("upcase.sh", &program),
+        false,
+    );
+    let p = TestPlatform::start_with(backend, |s| {
+        let mut s = with_sign_in(demo_runner(RUNNER)(s), &github, &["root"]);
+        s.repositories = vec![sp_tests::github::REPO.into()];
+        s.artifact_source = "github-actions".into();
+        s.artifact_names = [("linux".to_string(), "upcase-linux".to_string())].into();
+        s.artifact_executables = [("linux".to_string(), "upcase.sh".to_string())].into();
+        s.github_token = Some("ghp_test".into());
+        s.contributors.waiting = 1;
+        s
+    })
+    .await;
+    let root = sign_in(&p, &github, "root", 1).await;
+    let alice = sign_in(&p, &github, "alice", 2).await;
+    const QUEUE: &str = "mutation($r: String!, $t: [String!]!) {
+        queueCustomRun(repository: $r, commitSha: \"cccccccccccccccccccccccccccccccccccccccc\", tests: $t) }";
+    let queue = |who: &sp_tests::people::Session, repo: &str, tests: &[&str]| {
+        let (who, repo) = (who.clone(), repo.to_string());
+        let tests: Vec<String> = tests.iter().map(|t| t.to_string()).collect();
+        let p = &p;
+        async move {
+            who.graphql(p, QUEUE, serde_json::json!({ "r": repo, "t": tests }))
+                .await
+        }
+    };
+    let code = |answer: &Value| answer["errors"][0]["extensions"]["code"].clone();
+
+    // A reader may not; a contributor may.
+    let answer = queue(&alice, fork, &["upper-hello", "upper-fox"]).await;
+    assert_eq!(code(&answer), "FORBIDDEN", "{answer}");
+    let answer = root
+        .graphql(
+            &p,
+            "mutation { setRole(login: \"alice\", role: \"contributor\") }",
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(answer["data"]["setRole"], true, "{answer}");
+    for (repo, why) in [
+        ("bob/ccextractor", "belongs to bob"),
+        ("alice/other", "not a fork of CCExtractor/ccextractor"),
+    ] {
+        let answer = queue(&alice, repo, &["upper-hello"]).await;
+        assert_eq!(code(&answer), "FORBIDDEN", "{answer}");
+        assert!(answer.to_string().contains(why), "{answer}");
+    }
+    let answer = queue(&alice, "alice/nothing", &["upper-hello"]).await;
+    assert_eq!(code(&answer), "NOT_FOUND", "{answer}");
+    let answer = queue(&alice, fork, &["no-such-test"]).await;
+    assert_eq!(code(&answer), "INVALID_INPUT", "{answer}");
+
+    let answer = queue(&alice, fork, &["upper-hello", "upper-broken"]).await;
+    let run = answer["data"]["queueCustomRun"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .to_string();
+    let trail = p.until(&run, "Completed").await;
+    let queued = &trail.first().expect("queued").1;
+    assert_eq!(queued["trigger"]["kind"], "custom", "{queued}");
+    assert_eq!(queued["repository"], fork);
+    let tests: Vec<&str> = queued["tests"]
+        .as_array()
+        .expect("tests")
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    assert_eq!(tests, ["upper-broken", "upper-hello"]);
+    let completed = &trail
+        .iter()
+        .find(|(t, _)| t == "Completed")
+        .expect("completed")
+        .1;
+    assert_eq!(completed["counts"]["passed"], 2, "{completed}");
+    p.caught_up().await;
+    let row = p
+        .query(
+            "query($id: ID!) { run(id: $id) { trigger requestedBy outcome } }",
+            serde_json::json!({ "id": run }),
+        )
+        .await;
+    assert_eq!(
+        row["run"],
+        serde_json::json!({ "trigger": "custom", "requestedBy": "alice", "outcome": "PASS" })
+    );
+
+    // Her own run again: allowed, and custom too. Her limit is one at a
+    // time, so a second run while it waits is refused.
+    let answer = alice
+        .graphql(
+            &p,
+            "mutation($id: ID!) { retryRun(id: $id) }",
+            serde_json::json!({ "id": run }),
+        )
+        .await;
+    let again = answer["data"]["retryRun"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .to_string();
+    p.caught_up().await;
+    let answer = queue(&alice, fork, &["upper-hello"]).await;
+    assert_eq!(code(&answer), "REFUSED", "{answer}");
+    assert!(
+        answer.to_string().contains("may have 1 at once"),
+        "{answer}"
+    );
+    p.until(&again, "Completed").await;
+
+    // Blocked, she can still sign in and read, but not queue.
+    let answer = root
+        .graphql(
+            &p,
+            "mutation { blockUser(login: \"alice\", reason: \"spam\") }",
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(answer["data"]["blockUser"], true, "{answer}");
+    p.caught_up().await;
+    let answer = queue(&alice, fork, &["upper-hello"]).await;
+    assert_eq!(code(&answer), "FORBIDDEN", "{answer}");
+    assert!(answer.to_string().contains("blocked (spam)"), "{answer}");
+
+    // Nothing reached GitHub but the reads: no status, check run or comment.
+    assert_eq!(github.statuses(), vec![]);
+    assert_eq!(github.check_runs(fork), Vec::<Value>::new());
+    assert_eq!(
+        github.check_runs(sp_tests::github::REPO),
+        Vec::<Value>::new()
+    );
+    p.stop().await;
+}
+
 sp_tests::on_both_backends!(
+    a_contributors_custom_run_of_their_fork,
     a_catalogue_of_2000_tests_runs_to_completed,
     the_demo_catalogue_runs_to_a_verdict,
     a_killed_runner_is_retried_through_the_heartbeat_deadline,

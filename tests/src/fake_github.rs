@@ -44,6 +44,8 @@ pub enum Failure {
 struct Inner {
     /// Workflow runs: (repository, head SHA, run).
     runs: Vec<(String, String, Value)>,
+    /// Repositories `GET /repos/{owner}/{repo}` knows, by full name.
+    repositories: HashMap<String, Value>,
     /// Where artifact downloads are redirected: another host, as GitHub's
     /// blob storage is.
     blob_url: String,
@@ -88,6 +90,7 @@ impl FakeGithub {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let oauth = crate::fake_oauth::FakeOAuth::default();
         let app = Router::new()
+            .route("/repos/{owner}/{repo}", get(repository))
             .route("/repos/{owner}/{repo}/actions/runs", get(list_runs))
             .route(
                 "/repos/{owner}/{repo}/actions/runs/{id}/artifacts",
@@ -140,6 +143,35 @@ impl FakeGithub {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A repository, as `GET /repos/{owner}/{repo}` shows it: its owner is
+    /// the first part of its name; a fork names its parent (and source).
+    pub fn add_repository(&self, full_name: &str, fork_of: Option<&str>) {
+        let (owner, name) = full_name.split_once('/').expect("owner/name");
+        let mut repo = json!({
+            "id": self.lock().repositories.len() + 1000,
+            "name": name,
+            "full_name": full_name,
+            "owner": { "login": owner, "type": "User" },
+            "private": false,
+            "fork": fork_of.is_some(),
+            "default_branch": "master",
+        });
+        if let Some(parent) = fork_of {
+            let (parent_owner, parent_name) = parent.split_once('/').expect("owner/name");
+            let parent = json!({
+                "full_name": parent,
+                "name": parent_name,
+                "owner": { "login": parent_owner, "type": "Organization" },
+                "fork": false,
+            });
+            repo["parent"] = parent.clone();
+            repo["source"] = parent;
+        }
+        self.lock()
+            .repositories
+            .insert(full_name.to_ascii_lowercase(), repo);
     }
 
     /// A workflow run of commit `head_sha` of `repository`.
@@ -776,6 +808,15 @@ fn github_error(status: u16, message: &str) -> Response {
         ),
     )
         .into_response()
+}
+
+/// A repository, found without regard to case as GitHub does.
+async fn repository(State(inner): Shared, Path((owner, repo)): Path<(String, String)>) -> Response {
+    let key = format!("{owner}/{repo}").to_ascii_lowercase();
+    match lock(&inner).repositories.get(&key) {
+        Some(repo) => axum::Json(repo.clone()).into_response(),
+        None => github_error(404, "Not Found"),
+    }
 }
 
 /// The repository's workflow runs, filtered by `head_sha` as GitHub does.

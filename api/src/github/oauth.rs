@@ -23,6 +23,9 @@ pub struct GithubOAuth {
     client: Client,
     api_url: String,
     http: reqwest::Client,
+    /// The platform's own GitHub token, if any, for what it asks GitHub
+    /// about people's repositories (people's tokens are not kept).
+    token: Option<String>,
 }
 
 /// Where to send the browser, and what its cookie must keep until it comes
@@ -45,6 +48,9 @@ pub struct GithubUser {
 pub enum OAuthError {
     #[error("invalid OAuth setting: {0}")]
     Setting(String),
+    /// A name that cannot be a repository.
+    #[error("{0}")]
+    Invalid(String),
     /// GitHub refused the code: its error and description.
     #[error("GitHub refused the sign-in: {0}")]
     Refused(String),
@@ -62,6 +68,7 @@ impl GithubOAuth {
         oauth_url: &str,
         api_url: &str,
         callback: &str,
+        token: Option<String>,
     ) -> Result<GithubOAuth, OAuthError> {
         let oauth_url = oauth_url.trim_end_matches('/');
         let setting =
@@ -94,6 +101,7 @@ impl GithubOAuth {
             client,
             api_url: api_url.trim_end_matches('/').to_string(),
             http,
+            token,
         })
     }
 
@@ -142,6 +150,73 @@ impl GithubOAuth {
             .json()
             .await
             .map_err(|e| OAuthError::Unreachable(format!("GET /user: {e}")))
+    }
+}
+
+impl GithubOAuth {
+    /// What GitHub says of `owner/name`; `None` when it has no such
+    /// repository (or does not show it).
+    pub async fn repository(
+        &self,
+        full_name: &str,
+    ) -> Result<Option<sp_domain::custom::Repository>, OAuthError> {
+        #[derive(serde::Deserialize)]
+        struct Owner {
+            login: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Parent {
+            full_name: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Repo {
+            full_name: String,
+            owner: Owner,
+            parent: Option<Parent>,
+        }
+        let valid = full_name.split_once('/').is_some_and(|(o, n)| {
+            let part = |p: &str| {
+                !p.is_empty()
+                    && p.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            };
+            part(o) && part(n)
+        });
+        if !valid {
+            return Err(OAuthError::Invalid(format!(
+                "{full_name:?} is not a repository: write owner/name"
+            )));
+        }
+        let mut request = self
+            .http
+            .get(format!("{}/repos/{full_name}", self.api_url))
+            .header("accept", "application/vnd.github+json");
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| OAuthError::Unreachable(e.to_string()))?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(OAuthError::Unreachable(format!(
+                "GET /repos/{full_name} answered {status}: {body}"
+            )));
+        }
+        let repo: Repo = response
+            .json()
+            .await
+            .map_err(|e| OAuthError::Unreachable(format!("GET /repos/{full_name}: {e}")))?;
+        Ok(Some(sp_domain::custom::Repository {
+            full_name: repo.full_name,
+            owner: repo.owner.login,
+            parent: repo.parent.map(|p| p.full_name),
+        }))
     }
 }
 

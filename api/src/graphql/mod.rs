@@ -4,6 +4,7 @@
 
 mod catalogue;
 mod comparison;
+mod custom;
 mod estimate;
 mod mutation;
 mod people;
@@ -40,6 +41,7 @@ pub struct MutationRoot(
     catalogue::CatalogueMutation,
     tokens::TokenMutation,
     people::PeopleMutation,
+    custom::CustomRunMutation,
 );
 
 pub type ApiSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -54,6 +56,12 @@ pub struct Services {
     pub changes: broadcast::Sender<Change>,
     /// Sessions and roles of people signed in with GitHub.
     pub people: crate::people::People,
+    /// GitHub for people: whose a repository is (when sign-in is set up).
+    pub github: Option<crate::github::oauth::GithubOAuth>,
+    /// The repositories this platform serves (empty: any).
+    pub repositories: Vec<String>,
+    /// How many custom runs one person may have.
+    pub contributor_limits: sp_domain::custom::Limits,
     pub platforms: Vec<String>,
     pub anonymous_read: bool,
     pub max_sample_bytes: u64,

@@ -1,10 +1,42 @@
-//! Operators' mutations. Each needs a token with the `operate` scope and
-//! records the token's name as the actor of the events it causes.
+//! Operators' mutations. Each needs the `operate` scope (a token's, or a
+//! maintainer's) and records the caller as the actor of the events it
+//! causes; a contributor may also run their own custom runs again.
 
 use async_graphql::{Context, ID, Object, Result};
 
-use super::{graphql_error, require, run_id, services};
-use crate::auth::Scope;
+use sp_commands::ErrorKind;
+use sp_domain::RunId;
+
+use super::{coded, graphql_error, internal, require, run_id, services};
+use crate::auth::{Caller, Scope};
+use crate::people::login_of;
+
+/// Refused unless `run` is a custom run of `caller`, who has room for one
+/// more. A run that is not theirs, or does not exist, is refused alike.
+async fn own_custom_run(ctx: &Context<'_>, caller: &Caller, run: RunId) -> Result<()> {
+    let services = services(ctx)?;
+    let row = sp_projections::queries::get_run(&services.db.pool, &run.to_string())
+        .await
+        .map_err(internal)?;
+    let login = login_of(caller);
+    let own = row.as_ref().is_some_and(|r| {
+        r.trigger_kind == "custom" && login.is_some() && r.requested_by.as_deref() == login
+    });
+    let Some(login) = login.filter(|_| own) else {
+        return Err(coded(
+            ErrorKind::Forbidden,
+            "a contributor may run again only their own custom runs",
+        ));
+    };
+    let (waiting, today) = services
+        .custom_runs_of(login)
+        .await
+        .map_err(graphql_error)?;
+    services
+        .contributor_limits
+        .check(1, waiting, today)
+        .map_err(|m| coded(ErrorKind::Refused, m))
+}
 
 #[derive(Debug, Default)]
 pub struct OperatorMutation;
@@ -59,10 +91,20 @@ impl OperatorMutation {
         )]
         current_catalogue: bool,
     ) -> Result<ID> {
-        let caller = require(ctx, Scope::Operate)?;
+        let run = run_id(&id)?;
+        let caller = match require(ctx, Scope::Operate) {
+            Ok(caller) => caller,
+            // A contributor may run again their own custom runs, within
+            // their limits.
+            Err(refused) => {
+                let caller = require(ctx, Scope::Contribute).map_err(|_| refused)?;
+                own_custom_run(ctx, &caller, run).await?;
+                caller
+            }
+        };
         let new = services(ctx)?
             .operator
-            .retry(&caller.actor, run_id(&id)?, current_catalogue)
+            .retry(&caller.actor, run, current_catalogue)
             .await
             .map_err(graphql_error)?;
         Ok(ID(new.to_string()))

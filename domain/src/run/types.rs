@@ -22,6 +22,22 @@ pub enum Trigger {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
     },
+    /// A contributor's own run of a commit of their repository (a fork of
+    /// the tested one), with the tests they chose. It tells GitHub
+    /// nothing: the platform speaks for the tested repository only.
+    Custom {
+        /// The GitHub login of who queued it.
+        login: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+}
+
+impl Trigger {
+    /// Whether GitHub hears of the run (statuses, check runs, comments).
+    pub fn reports_to_github(&self) -> bool {
+        !matches!(self, Trigger::Custom { .. })
+    }
 }
 
 /// Where a commit comes from, as far as GitHub told us when the run was
