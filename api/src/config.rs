@@ -247,6 +247,10 @@ pub struct Settings {
     /// `[contributors]`: how many custom runs one person may have queued
     /// or running at once (`waiting`) and queue a day (`per_day`).
     pub contributors: sp_domain::custom::Limits,
+    /// Whoever wrote a change (a pull request's author, a custom run's
+    /// contributor) may not make its output the approved baseline: another
+    /// maintainer must (the old platform let people approve their own).
+    pub four_eyes_baselines: bool,
     /// Which files of finished runs are deleted (`[retention.logs]
     /// after_days = 30, keep_last = 10`; likewise `artifacts`, `outputs`),
     /// and how often retention looks. No rule keeps a kind for ever.
@@ -337,6 +341,7 @@ impl Default for Settings {
             session_hours: 7 * 24,
             admins: vec![],
             contributors: sp_domain::custom::Limits::default(),
+            four_eyes_baselines: false,
             retention: RetentionSettings::default(),
         }
     }

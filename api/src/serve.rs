@@ -98,6 +98,7 @@ pub async fn serve(
         github: oauth.clone(),
         repositories: settings.repositories.clone(),
         contributor_limits: settings.contributors,
+        four_eyes_baselines: settings.four_eyes_baselines,
         platforms: settings.platforms.clone(),
         anonymous_read: settings.anonymous_read,
         max_sample_bytes: settings.max_sample_bytes,

@@ -20,7 +20,7 @@ use sp_domain::catalogue::{
     self, AcceptOutput, Catalogue, CatalogueCommand, CatalogueEvent, CatalogueRejection, Sample,
     extension_of,
 };
-use sp_domain::{OutputProduced, Platform, Policy, RegressionTest, RunId, RunState};
+use sp_domain::{OutputProduced, Platform, Policy, RegressionTest, RunId, RunState, Trigger};
 use sp_eventstore::EventStore;
 use sp_files::{FileError, Files, Kind};
 
@@ -172,11 +172,24 @@ impl Catalogues {
         output: &str,
         as_baseline: bool,
         reason: &str,
+        four_eyes: bool,
     ) -> Result<bool, Error> {
         let loaded = self.runs.load(&run.stream()).await?;
         let Some(r) = loaded.state.run.as_ref() else {
             return Err(Error::not_found("no such run"));
         };
+        if four_eyes && as_baseline {
+            let author = self.author_of(&r.info).await?;
+            let approver = actor.strip_prefix("github:");
+            if let (Some(author), Some(approver)) = (author, approver)
+                && author.eq_ignore_ascii_case(approver)
+            {
+                return Err(Error::forbidden(format!(
+                    "four eyes: {author} wrote the change run {run} tested, so another maintainer \
+                     must make its output the baseline (a variant {author} may accept)"
+                )));
+            }
+        }
         let result = r.results.get(test_id).ok_or_else(|| {
             Error::not_found(format!("run {run} has no result for test {test_id:?}"))
         })?;
@@ -219,6 +232,27 @@ impl Catalogues {
             reason: reason.to_string(),
         });
         Ok(!self.execute(actor, &command).await?.events.is_empty())
+    }
+
+    /// The GitHub login that wrote a run's change, where it is not on a
+    /// branch yet: a custom run's contributor, a pull request head's author.
+    async fn author_of(&self, info: &sp_domain::RunInfo) -> Result<Option<String>, Error> {
+        use sp_domain::pull_request::{self, PullRequestState};
+        Ok(match &info.trigger {
+            Trigger::Custom { login, .. } => Some(login.clone()),
+            Trigger::PullRequest { number, .. } => {
+                let stream = pull_request::stream(&info.repository, *number);
+                let events = self.runs.store().read_stream(&stream, 1).await?;
+                let pr = Handler::<PullRequestState>::fold(&stream, &events)?;
+                pr.state
+                    .heads
+                    .iter()
+                    .rev()
+                    .find(|h| h.sha == info.commit_sha)
+                    .map(|h| h.author.clone())
+            }
+            Trigger::Push { .. } | Trigger::Manual { .. } => None,
+        })
     }
 
     /// Store a catalogue file's samples and expected outputs, then record

@@ -563,7 +563,101 @@ async fn a_contributors_custom_run_of_their_fork(backend: Backend) {
     p.stop().await;
 }
 
+/// With four eyes on, a maintainer cannot make the output of her own
+/// change the baseline; another maintainer can, and she may still accept it
+/// as a variant.
+async fn four_eyes_keep_an_author_from_approving_her_own_baseline(backend: Backend) {
+    use sp_tests::people::{sign_in, with_sign_in};
+    let github = sp_tests::fake_github::FakeGithub::start().await;
+    let program = std::fs::read(demo_dir().join("upcase.sh")).expect("program");
+    github.add_repository(sp_tests::github::REPO, None);
+    github.add_repository("maria/ccextractor", Some(sp_tests::github::REPO));
+    github.add_run(
+        "maria/ccextractor",
+        &sha('d'),
+        51,
+        "completed",
+        Some("success"),
+    );
+    github.add_artifact(
+        51,
+        510,
+        "upcase-linux",
+        sp_tests::fake_github::zip_with("upcase.sh", &program),
+        false,
+    );
+    let p = TestPlatform::start_with(backend, |s| {
+        let mut s = with_sign_in(demo_runner(RUNNER)(s), &github, &["root"]);
+        s.repositories = vec![sp_tests::github::REPO.into()];
+        s.artifact_source = "github-actions".into();
+        s.artifact_names = [("linux".to_string(), "upcase-linux".to_string())].into();
+        s.artifact_executables = [("linux".to_string(), "upcase.sh".to_string())].into();
+        s.github_token = Some("ghp_test".into());
+        s.four_eyes_baselines = true;
+        s
+    })
+    .await;
+    let root = sign_in(&p, &github, "root", 1).await;
+    for login in ["maria", "olga"] {
+        let answer = root
+            .graphql(
+                &p,
+                "mutation($l: String!) { setRole(login: $l, role: \"maintainer\") }",
+                serde_json::json!({ "l": login }),
+            )
+            .await;
+        assert_eq!(answer["data"]["setRole"], true, "{answer}");
+    }
+    let maria = sign_in(&p, &github, "maria", 2).await;
+    let olga = sign_in(&p, &github, "olga", 3).await;
+    let answer = maria
+        .graphql(
+            &p,
+            "mutation { queueCustomRun(repository: \"maria/ccextractor\",
+                commitSha: \"dddddddddddddddddddddddddddddddddddddddd\", tests: [\"upper-fox\"]) }",
+            serde_json::json!({}),
+        )
+        .await;
+    let run = answer["data"]["queueCustomRun"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .to_string();
+    p.until(&run, "Completed").await;
+    const ACCEPT: &str = "mutation($run: ID!, $baseline: Boolean!) {
+        acceptOutput(runId: $run, testId: \"upper-fox\", output: \"upper.txt\",
+                     asBaseline: $baseline, reason: \"new casing\") }";
+    let accept = |who: &sp_tests::people::Session, baseline: bool| {
+        let (who, run, p) = (who.clone(), run.clone(), &p);
+        async move {
+            who.graphql(
+                p,
+                ACCEPT,
+                serde_json::json!({ "run": run, "baseline": baseline }),
+            )
+            .await
+        }
+    };
+    let code = |answer: &Value| answer["errors"][0]["extensions"]["code"].clone();
+    let answer = accept(&maria, true).await;
+    assert_eq!(code(&answer), "FORBIDDEN", "{answer}");
+    assert!(answer.to_string().contains("four eyes"), "{answer}");
+    let answer = accept(&maria, false).await;
+    assert_ne!(
+        code(&answer),
+        "FORBIDDEN",
+        "a variant she may accept: {answer}"
+    );
+    let answer = accept(&olga, true).await;
+    assert_ne!(
+        code(&answer),
+        "FORBIDDEN",
+        "another maintainer may: {answer}"
+    );
+    p.stop().await;
+}
+
 sp_tests::on_both_backends!(
+    four_eyes_keep_an_author_from_approving_her_own_baseline,
     a_contributors_custom_run_of_their_fork,
     a_catalogue_of_2000_tests_runs_to_completed,
     the_demo_catalogue_runs_to_a_verdict,

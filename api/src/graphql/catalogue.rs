@@ -618,7 +618,8 @@ impl CatalogueMutation {
         reason: String,
     ) -> Result<bool> {
         let caller = require(ctx, Scope::Catalogue)?;
-        services(ctx)?
+        let services = services(ctx)?;
+        services
             .catalogues
             .accept_output(
                 &caller.actor,
@@ -627,6 +628,7 @@ impl CatalogueMutation {
                 &output,
                 as_baseline,
                 &reason,
+                services.four_eyes_baselines,
             )
             .await
             .map_err(graphql_error)
