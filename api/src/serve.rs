@@ -51,7 +51,8 @@ pub async fn serve(
     let clock_for_api = clock.clone();
     let files =
         sp_files::Files::open(&settings.object_store).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let catalogues = Catalogues::new(db.store.clone(), settings.policy.clone(), clock.clone());
+    let catalogues = Catalogues::new(db.store.clone(), settings.policy.clone(), clock.clone())
+        .four_eyes(settings.four_eyes_baselines);
     let platforms = intake_config.platforms.clone();
     let intake = Intake::new(
         db.store.clone(),
@@ -98,7 +99,6 @@ pub async fn serve(
         github: oauth.clone(),
         repositories: settings.repositories.clone(),
         contributor_limits: settings.contributors,
-        four_eyes_baselines: settings.four_eyes_baselines,
         platforms: settings.platforms.clone(),
         anonymous_read: settings.anonymous_read,
         max_sample_bytes: settings.max_sample_bytes,

@@ -47,6 +47,8 @@ pub struct Catalogues {
     handler: Handler<Catalogue>,
     pub(crate) runs: Handler<RunState>,
     cached: Arc<Mutex<Arc<Cached>>>,
+    /// A change's author may not make its output the baseline.
+    four_eyes: bool,
 }
 
 /// Who added each sample, and when, by SHA-256: from the metadata of the
@@ -80,7 +82,15 @@ impl Catalogues {
             handler: Handler::new(store.clone(), policy.clone(), clock.clone()),
             runs: Handler::new(store, policy, clock),
             cached: Arc::default(),
+            four_eyes: false,
         }
+    }
+
+    /// With `on`, whoever wrote a run's change (a custom run's contributor,
+    /// a pull request head's author) cannot make its output the baseline.
+    pub fn four_eyes(mut self, on: bool) -> Self {
+        self.four_eyes = on;
+        self
     }
 
     /// The catalogue as of now.
@@ -172,13 +182,12 @@ impl Catalogues {
         output: &str,
         as_baseline: bool,
         reason: &str,
-        four_eyes: bool,
     ) -> Result<bool, Error> {
         let loaded = self.runs.load(&run.stream()).await?;
         let Some(r) = loaded.state.run.as_ref() else {
             return Err(Error::not_found("no such run"));
         };
-        if four_eyes && as_baseline {
+        if self.four_eyes && as_baseline {
             let author = self.author_of(&r.info).await?;
             let approver = actor.strip_prefix("github:");
             if let (Some(author), Some(approver)) = (author, approver)

@@ -618,8 +618,7 @@ impl CatalogueMutation {
         reason: String,
     ) -> Result<bool> {
         let caller = require(ctx, Scope::Catalogue)?;
-        let services = services(ctx)?;
-        services
+        services(ctx)?
             .catalogues
             .accept_output(
                 &caller.actor,
@@ -628,7 +627,6 @@ impl CatalogueMutation {
                 &output,
                 as_baseline,
                 &reason,
-                services.four_eyes_baselines,
             )
             .await
             .map_err(graphql_error)

@@ -62,8 +62,6 @@ pub struct Services {
     pub repositories: Vec<String>,
     /// How many custom runs one person may have.
     pub contributor_limits: sp_domain::custom::Limits,
-    /// A change's author may not make its output a baseline.
-    pub four_eyes_baselines: bool,
     pub platforms: Vec<String>,
     pub anonymous_read: bool,
     pub max_sample_bytes: u64,
