@@ -200,25 +200,58 @@ async fn a_killed_runner_is_retried_through_the_heartbeat_deadline(backend: Back
     );
 }
 
-/// The full job against GitHub: the artifact from the commit's Actions build
-/// (a zip), the statuses reported once each through a flaky API.
-async fn with_github_artifacts_and_statuses(backend: Backend) {
-    let github = sp_tests::fake_github::FakeGithub::start().await;
+/// The demo program as the build of commit `sha` of `repository`: an
+/// artifact of the fake GitHub's workflow run `id`.
+fn build_on_github(
+    github: &sp_tests::fake_github::FakeGithub,
+    repository: &str,
+    sha: &str,
+    id: u64,
+) {
     let program = std::fs::read(demo_dir().join("upcase.sh")).expect("program");
-    github.add_run(
-        sp_tests::github::REPO,
-        &sp_tests::github::sha('4'),
-        31,
-        "completed",
-        Some("success"),
-    );
+    github.add_run(repository, sha, id, "completed", Some("success"));
     github.add_artifact(
-        31,
-        310,
+        id,
+        id * 10,
         "upcase-linux",
         sp_tests::fake_github::zip_with("upcase.sh", &program),
         false,
     );
+}
+
+/// The demo runner with builds from `github`'s Actions artifacts.
+fn github_builds(s: sp_api::config::Settings, api: &str) -> sp_api::config::Settings {
+    let mut s = demo_runner(RUNNER)(s);
+    s.artifact_source = "github-actions".into();
+    s.artifact_names = [("linux".to_string(), "upcase-linux".to_string())].into();
+    s.artifact_executables = [("linux".to_string(), "upcase.sh".to_string())].into();
+    s.github_token = Some("ghp_test".into());
+    s.github_api_url = api.to_string();
+    s
+}
+
+/// A platform people sign in to at `github` (root is the admin), serving
+/// the upstream repository, building from `github`'s artifacts.
+async fn fork_platform(
+    backend: Backend,
+    github: &sp_tests::fake_github::FakeGithub,
+    adjust: impl FnOnce(sp_api::config::Settings) -> sp_api::config::Settings,
+) -> TestPlatform {
+    github.add_repository(sp_tests::github::REPO, None);
+    TestPlatform::start_with(backend, |s| {
+        let mut s =
+            sp_tests::people::with_sign_in(github_builds(s, &github.url), github, &["root"]);
+        s.repositories = vec![sp_tests::github::REPO.into()];
+        adjust(s)
+    })
+    .await
+}
+
+/// The full job against GitHub: the artifact from the commit's Actions build
+/// (a zip), the statuses reported once each through a flaky API.
+async fn with_github_artifacts_and_statuses(backend: Backend) {
+    let github = sp_tests::fake_github::FakeGithub::start().await;
+    build_on_github(&github, sp_tests::github::REPO, &sha('4'), 31);
     github.fail_statuses_for(
         "failure",
         vec![
@@ -229,16 +262,7 @@ async fn with_github_artifacts_and_statuses(backend: Backend) {
         ],
     );
     let api = github.url.clone();
-    let p = TestPlatform::start_with(backend, move |s| {
-        let mut s = demo_runner(RUNNER)(s);
-        s.artifact_source = "github-actions".into();
-        s.artifact_names = [("linux".to_string(), "upcase-linux".to_string())].into();
-        s.artifact_executables = [("linux".to_string(), "upcase.sh".to_string())].into();
-        s.github_token = Some("ghp_test".into());
-        s.github_api_url = api;
-        s
-    })
-    .await;
+    let p = TestPlatform::start_with(backend, move |s| github_builds(s, &api)).await;
     let run = p.push("e2e-gh", '4').await;
     let trail = p.until(&run, "Completed").await;
     let completed = &trail
@@ -417,29 +441,14 @@ async fn a_catalogue_of_2000_tests_runs_to_completed(backend: Backend) {
 /// runs to a verdict, and GitHub hears nothing of it. What is not theirs,
 /// over their limit, or asked while blocked is refused, saying why.
 async fn a_contributors_custom_run_of_their_fork(backend: Backend) {
-    use sp_tests::people::{sign_in, with_sign_in};
+    use sp_tests::people::sign_in;
     let github = sp_tests::fake_github::FakeGithub::start().await;
-    let program = std::fs::read(demo_dir().join("upcase.sh")).expect("program");
     let fork = "alice/ccextractor";
-    github.add_repository(sp_tests::github::REPO, None);
     github.add_repository(fork, Some(sp_tests::github::REPO));
     github.add_repository("alice/other", None);
     github.add_repository("bob/ccextractor", Some(sp_tests::github::REPO));
-    github.add_run(fork, &sha('c'), 41, "completed", Some("success"));
-    github.add_artifact(
-        41,
-        410,
-        "upcase-linux",
-        sp_tests::fake_github::zip_with("upcase.sh", &program),
-        false,
-    );
-    let p = TestPlatform::start_with(backend, |s| {
-        let mut s = with_sign_in(demo_runner(RUNNER)(s), &github, &["root"]);
-        s.repositories = vec![sp_tests::github::REPO.into()];
-        s.artifact_source = "github-actions".into();
-        s.artifact_names = [("linux".to_string(), "upcase-linux".to_string())].into();
-        s.artifact_executables = [("linux".to_string(), "upcase.sh".to_string())].into();
-        s.github_token = Some("ghp_test".into());
+    build_on_github(&github, fork, &sha('c'), 41);
+    let p = fork_platform(backend, &github, |mut s| {
         s.contributors.waiting = 1;
         s
     })
@@ -567,32 +576,11 @@ async fn a_contributors_custom_run_of_their_fork(backend: Backend) {
 /// change the baseline; another maintainer can, and she may still accept it
 /// as a variant.
 async fn four_eyes_keep_an_author_from_approving_her_own_baseline(backend: Backend) {
-    use sp_tests::people::{sign_in, with_sign_in};
+    use sp_tests::people::sign_in;
     let github = sp_tests::fake_github::FakeGithub::start().await;
-    let program = std::fs::read(demo_dir().join("upcase.sh")).expect("program");
-    github.add_repository(sp_tests::github::REPO, None);
     github.add_repository("maria/ccextractor", Some(sp_tests::github::REPO));
-    github.add_run(
-        "maria/ccextractor",
-        &sha('d'),
-        51,
-        "completed",
-        Some("success"),
-    );
-    github.add_artifact(
-        51,
-        510,
-        "upcase-linux",
-        sp_tests::fake_github::zip_with("upcase.sh", &program),
-        false,
-    );
-    let p = TestPlatform::start_with(backend, |s| {
-        let mut s = with_sign_in(demo_runner(RUNNER)(s), &github, &["root"]);
-        s.repositories = vec![sp_tests::github::REPO.into()];
-        s.artifact_source = "github-actions".into();
-        s.artifact_names = [("linux".to_string(), "upcase-linux".to_string())].into();
-        s.artifact_executables = [("linux".to_string(), "upcase.sh".to_string())].into();
-        s.github_token = Some("ghp_test".into());
+    build_on_github(&github, "maria/ccextractor", &sha('d'), 51);
+    let p = fork_platform(backend, &github, |mut s| {
         s.four_eyes_baselines = true;
         s
     })

@@ -242,14 +242,6 @@ async fn user(State(fake): State<FakeOAuth>, headers: HeaderMap) -> Response {
             "html_url": format!("https://github.com/{}", u.login),
         }))
         .into_response(),
-        None => (
-            StatusCode::UNAUTHORIZED,
-            axum::Json(json!({
-                "message": "Bad credentials",
-                "documentation_url": "https://docs.github.com/rest",
-                "status": "401"
-            })),
-        )
-            .into_response(),
+        None => crate::fake_github::github_error(401, "Bad credentials"),
     }
 }
