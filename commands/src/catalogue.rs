@@ -188,16 +188,7 @@ impl Catalogues {
             return Err(Error::not_found("no such run"));
         };
         if self.four_eyes && as_baseline {
-            let author = self.author_of(&r.info).await?;
-            let approver = actor.strip_prefix("github:");
-            if let (Some(author), Some(approver)) = (author, approver)
-                && author.eq_ignore_ascii_case(approver)
-            {
-                return Err(Error::forbidden(format!(
-                    "four eyes: {author} wrote the change run {run} tested, so another maintainer \
-                     must make its output the baseline (a variant {author} may accept)"
-                )));
-            }
+            self.second_pair_of_eyes(actor, run, &r.info).await?;
         }
         let result = r.results.get(test_id).ok_or_else(|| {
             Error::not_found(format!("run {run} has no result for test {test_id:?}"))
@@ -243,11 +234,26 @@ impl Catalogues {
         Ok(!self.execute(actor, &command).await?.events.is_empty())
     }
 
-    /// The GitHub login that wrote a run's change, where it is not on a
-    /// branch yet: a custom run's contributor, a pull request head's author.
-    async fn author_of(&self, info: &sp_domain::RunInfo) -> Result<Option<String>, Error> {
+    /// With four eyes on, whether `actor` may make an output of `run` the
+    /// baseline: a pushed commit is on its branch already; a change with an
+    /// author (a custom run's contributor, a pull request head's author)
+    /// needs a signed-in maintainer who is not its author; a run queued by
+    /// hand names no author, so its baseline comes from another run.
+    async fn second_pair_of_eyes(
+        &self,
+        actor: &str,
+        run: RunId,
+        info: &sp_domain::RunInfo,
+    ) -> Result<(), Error> {
         use sp_domain::pull_request::{self, PullRequestState};
-        Ok(match &info.trigger {
+        let author = match &info.trigger {
+            Trigger::Push { .. } => return Ok(()),
+            Trigger::Manual { .. } => {
+                return Err(Error::forbidden(format!(
+                    "four eyes: run {run} was queued by hand, so who wrote its change is not known: \
+                     make the baseline from the run of its push or pull request (a variant may be accepted here)"
+                )));
+            }
             Trigger::Custom { login, .. } => Some(login.clone()),
             Trigger::PullRequest { number, .. } => {
                 let stream = pull_request::stream(&info.repository, *number);
@@ -260,8 +266,24 @@ impl Catalogues {
                     .find(|h| h.sha == info.commit_sha)
                     .map(|h| h.author.clone())
             }
-            Trigger::Push { .. } | Trigger::Manual { .. } => None,
-        })
+        };
+        let Some(author) = author else {
+            return Err(Error::forbidden(format!(
+                "four eyes: who wrote the change run {run} tested is not recorded, so its output \
+                 cannot be made the baseline here (a variant may be accepted)"
+            )));
+        };
+        match actor.strip_prefix("github:") {
+            Some(approver) if !approver.eq_ignore_ascii_case(&author) => Ok(()),
+            Some(_) => Err(Error::forbidden(format!(
+                "four eyes: {author} wrote the change run {run} tested, so another maintainer \
+                 must make its output the baseline (a variant {author} may accept)"
+            ))),
+            None => Err(Error::forbidden(format!(
+                "four eyes: the baseline of {author}'s change is made by a maintainer signed in \
+                 with GitHub, not by a token"
+            ))),
+        }
     }
 
     /// Store a catalogue file's samples and expected outputs, then record

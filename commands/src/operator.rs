@@ -223,6 +223,14 @@ impl Operator {
                 "the run has not finished; cancel it first to run it again",
             ));
         }
+        if let Trigger::Custom { login, .. } = &original.info.trigger {
+            let blocklist = self.blocklist.load(blocklist::STREAM).await?;
+            if let Some(reason) = blocklist.state.reason(login) {
+                return Err(Error::forbidden(format!(
+                    "{login} may not queue runs: blocked ({reason})"
+                )));
+            }
+        }
         let run_id = RunId(Uuid::now_v7());
         let command = RunCommand::Queue(QueueRun {
             run_id,

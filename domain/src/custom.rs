@@ -103,7 +103,7 @@ impl Limits {
         let adding = adding as u64;
         if waiting + adding > u64::from(self.waiting) {
             return Err(format!(
-                "you have {waiting} custom runs queued or running, and may have {} at once: wait for them to finish or cancel one",
+                "you have {waiting} custom runs queued or running, and may have {} at once: wait for one to finish",
                 self.waiting
             ));
         }

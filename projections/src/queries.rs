@@ -619,14 +619,16 @@ pub struct StatusToReport {
 }
 
 /// Runs with a status to tell, newest run per commit and platform only: an
-/// older run never overwrites what its successor said.
+/// older run never overwrites what its successor said. A successor that
+/// tells GitHub nothing (a custom run of the same commit) does not count.
 pub async fn statuses_to_report(pool: &Pool) -> Result<Vec<StatusToReport>, sqlx::Error> {
     let sql = "SELECT s.run_id, s.repository, s.commit_sha, s.platform, s.desired_state, s.description, s.told
                FROM github_statuses s
                WHERE NOT s.settled
                  AND NOT EXISTS (SELECT 1 FROM github_statuses n
                                  WHERE n.repository = s.repository AND n.commit_sha = s.commit_sha
-                                   AND n.platform = s.platform AND n.seq > s.seq)
+                                   AND n.platform = s.platform AND n.seq > s.seq
+                                   AND n.desired_state IS NOT NULL)
                ORDER BY s.seq";
     Ok(on_pool!(pool, p => sqlx::query_as::<_, StatusToReport>(sql).fetch_all(p).await?))
 }

@@ -187,8 +187,10 @@ async fn exchange(
                 ))
             }
             Some(c) => {
+                // The platform always sends a PKCE challenge: an exchange
+                // without one is as wrong as one that does not match it.
                 let verified = match (&c.challenge, &form.code_verifier) {
-                    (None, _) => true,
+                    (None, _) => false,
                     (Some(challenge), Some(verifier)) => {
                         let digest = Sha256::digest(verifier.as_bytes());
                         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
@@ -200,7 +202,7 @@ async fn exchange(
                 c.used = true;
                 (!verified).then_some((
                     "bad_verification_code",
-                    "The code_verifier does not match the code_challenge.",
+                    "The code_verifier does not match the code_challenge (or none was sent).",
                 ))
             }
         }

@@ -166,9 +166,27 @@ async fn signing_in_and_out_and_what_is_refused(backend: Backend) {
         "{audit}"
     );
 
-    // Signing in again gives a new session id, and ends the old one.
-    let renewed = sign_in(&p, &github, "alice", 101).await;
-    assert_ne!(renewed.cookie, alice.cookie);
+    // Signing in again in the same browser gives a new session id, and
+    // ends the old one.
+    github.oauth.sign_in("alice", 101);
+    let started = start_sign_in(&p).await;
+    let both = format!("{}; {}", started.login_cookie, alice.cookie);
+    let response = come_back(&started.callback, &both).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (cookie, _) = set_cookie(&response, "sp_session").expect("a new session");
+    assert_ne!(cookie, alice.cookie);
+    assert_eq!(
+        me(&p, Some(&alice.cookie)).await["login"],
+        Value::Null,
+        "the old one ended"
+    );
+    let renewed = Session {
+        csrf: me(&p, Some(&cookie)).await["csrfToken"]
+            .as_str()
+            .expect("csrf")
+            .to_string(),
+        cookie,
+    };
 
     // An expired session.
     p.db.behind_the_back("UPDATE sessions SET expires_at = created_at")

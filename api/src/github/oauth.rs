@@ -177,6 +177,8 @@ impl GithubOAuth {
         let valid = full_name.split_once('/').is_some_and(|(o, n)| {
             let part = |p: &str| {
                 !p.is_empty()
+                    && p != "."
+                    && p != ".."
                     && p.bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
             };

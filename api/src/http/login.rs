@@ -111,7 +111,16 @@ fn cookie(
 /// redirect).
 fn local_path(next: Option<&str>) -> String {
     match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_string(),
+        // Printable ASCII only: a browser drops a tab or newline from a URL,
+        // which would turn `/\t/evil.example` into `//evil.example`.
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && p.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            p.to_string()
+        }
         _ => "/".to_string(),
     }
 }
@@ -225,7 +234,14 @@ pub async fn me(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let available = state.oauth.is_some();
-    let Some(p) = person(&state, &headers).await.unwrap_or_default() else {
+    // An ended session reads as signed out; a database that cannot say is
+    // an error, not a sign-out.
+    let found = match person(&state, &headers).await {
+        Ok(found) => found,
+        Err(e) if e.0.kind == sp_commands::ErrorKind::Unauthenticated => None,
+        Err(e) => return Err(e),
+    };
+    let Some(p) = found else {
         // An ended session's cookie goes: it would make every later request
         // of this browser fail as "expired" instead of reading anonymously.
         let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/").build());
@@ -274,6 +290,8 @@ mod tests {
             "https://evil.example",
             "//evil.example",
             "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
             "runs",
         ] {
             assert_eq!(local_path(Some(elsewhere)), "/", "{elsewhere}");
