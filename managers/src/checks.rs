@@ -14,20 +14,19 @@
 //! died before recording it is updated, not made again. Failures are
 //! handled as the status reporter's.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use serde::Deserialize as _;
 use serde_json::{Value, json};
-use sp_domain::{ErrorClass, RunCommand, RunId};
+use sp_domain::{ErrorClass, RunCommand};
 use sp_projections::queries::{self, CheckToReport};
 use sp_projections::{RunRow, StatusesProjection};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::Managers;
-use crate::backoff::Backoff;
 use crate::github::{Github, GithubError};
+use crate::reporting::Reporting;
 use crate::statuses::context;
 use crate::summary::{self, PlatformRun};
 use crate::wake::Wake;
@@ -44,16 +43,6 @@ pub const ANNOTATIONS_PER_REQUEST: usize = 50;
 /// turned on (or the platform was down that long): a notice says how many.
 pub const REPORT_WINDOW: chrono::Duration = chrono::Duration::days(1);
 
-#[derive(Debug)]
-struct Work {
-    paused_until: Option<Instant>,
-    retry: Backoff<RunId>,
-    recorded: HashSet<(RunId, String)>,
-    /// States this process told, until the read model shows them: a
-    /// wake-up in between must not send a state again.
-    told: HashSet<(RunId, String)>,
-}
-
 pub async fn run(m: Managers, github: Github, stop: CancellationToken) {
     let mut wake = Wake::new(
         &m.changes,
@@ -61,12 +50,7 @@ pub async fn run(m: Managers, github: Github, stop: CancellationToken) {
         &[StatusesProjection::NAME],
         m.config.tick,
     );
-    let mut work = Work {
-        paused_until: None,
-        retry: Backoff::new(FIRST_RETRY, MAX_RETRY),
-        recorded: HashSet::new(),
-        told: HashSet::new(),
-    };
+    let mut work = Reporting::new(FIRST_RETRY, MAX_RETRY);
     let since = m.clock.now() - REPORT_WINDOW;
     match queries::checks_not_reported(&m.db.pool, since).await {
         Ok(0) => {}
@@ -280,8 +264,8 @@ async fn send(
     Ok(id)
 }
 
-async fn report(m: &Managers, github: &Github, work: &mut Work) {
-    if work.paused_until.is_some_and(|t| t > Instant::now()) {
+async fn report(m: &Managers, github: &Github, work: &mut Reporting) {
+    if work.rate_limited() {
         return;
     }
     let since = m.clock.now() - REPORT_WINDOW;
@@ -298,14 +282,10 @@ async fn report(m: &Managers, github: &Github, work: &mut Work) {
             return;
         }
     };
-    work.retry.keep_only(rows.iter().map(|r| &r.run_id));
-    work.recorded
-        .retain(|(run, _)| rows.iter().any(|r| &r.run_id == run));
-    work.told
-        .retain(|(run, _)| rows.iter().any(|r| &r.run_id == run));
+    work.keep_only(rows.iter().map(|r| &r.run_id));
     let now = Instant::now();
     for row in rows {
-        if work.paused_until.is_some_and(|t| t > Instant::now()) {
+        if work.rate_limited() {
             return;
         }
         if work.retry.waiting(&row.run_id, now)

@@ -50,6 +50,7 @@ pub mod local;
 pub mod metrics;
 pub mod provider;
 pub mod reconcile;
+mod reporting;
 pub mod retention;
 pub mod saga;
 pub mod scheduler;

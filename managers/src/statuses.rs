@@ -8,55 +8,23 @@
 //! retryable failures back off per run; each failure is recorded once as
 //! `StatusReportFailed`, and a permanent one ends the attempts for that state.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use sp_domain::{ErrorClass, RunCommand, RunId};
+use sp_domain::{ErrorClass, RunCommand};
 use sp_projections::{StatusesProjection, queries};
 use tokio_util::sync::CancellationToken;
 
 use crate::Managers;
-use crate::backoff::Backoff;
 use crate::github::Github;
+use crate::reporting::Reporting;
 use crate::wake::Wake;
 
 const NAME: &str = "statuses";
 
 const FIRST_RETRY: Duration = Duration::from_secs(2);
 const MAX_RETRY: Duration = Duration::from_secs(300);
-
-#[derive(Debug)]
-struct Work {
-    /// Until when GitHub asked for no more requests.
-    paused_until: Option<Instant>,
-    /// Runs whose status could not be sent, waiting to be tried again.
-    retry: Backoff<RunId>,
-    /// (run, state) failures already recorded by this process.
-    recorded: HashSet<(RunId, String)>,
-    /// States this process told, until the read model shows them: a
-    /// wake-up in between (the model applying an event from before the
-    /// report) must not send a state again, as the check runs' reporter
-    /// does not.
-    told: HashSet<(RunId, String)>,
-}
-
-impl Work {
-    fn new() -> Self {
-        Work {
-            paused_until: None,
-            retry: Backoff::new(FIRST_RETRY, MAX_RETRY),
-            recorded: HashSet::new(),
-            told: HashSet::new(),
-        }
-    }
-
-    fn rate_limited(&self) -> bool {
-        self.paused_until
-            .is_some_and(|until| until > Instant::now())
-    }
-}
 
 pub async fn run(m: Managers, github: Github, stop: CancellationToken) {
     let mut wake = Wake::new(
@@ -65,7 +33,7 @@ pub async fn run(m: Managers, github: Github, stop: CancellationToken) {
         &[StatusesProjection::NAME],
         m.config.tick,
     );
-    let mut work = Work::new();
+    let mut work = Reporting::new(FIRST_RETRY, MAX_RETRY);
     loop {
         report(&m, &github, &mut work).await;
         if !wake.wait(None, &stop).await {
@@ -79,7 +47,7 @@ pub fn context(template: &str, platform: &str) -> String {
     template.replace("{platform}", platform)
 }
 
-async fn report(m: &Managers, github: &Github, work: &mut Work) {
+async fn report(m: &Managers, github: &Github, work: &mut Reporting) {
     let now = Instant::now();
     if work.rate_limited() {
         return;
@@ -96,11 +64,7 @@ async fn report(m: &Managers, github: &Github, work: &mut Work) {
         }
     };
     // What is no longer to be reported is forgotten.
-    work.retry.keep_only(rows.iter().map(|r| &r.run_id));
-    work.recorded
-        .retain(|(run, _)| rows.iter().any(|r| &r.run_id == run));
-    work.told
-        .retain(|(run, _)| rows.iter().any(|r| &r.run_id == run));
+    work.keep_only(rows.iter().map(|r| &r.run_id));
     for row in rows {
         // GitHub asked for a pause (on this row or an earlier one): no more
         // requests, whatever was recorded for this row.

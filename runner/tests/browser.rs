@@ -751,14 +751,7 @@ async fn a_maintainer_signs_in_with_github_pauses_a_platform_and_signs_out() {
     })
     .await;
     let root = sp_tests::people::sign_in(&p, &github, "root", 1).await;
-    let answer = root
-        .graphql(
-            &p,
-            "mutation { setRole(login: \"maria\", role: \"maintainer\") }",
-            serde_json::json!({}),
-        )
-        .await;
-    assert_eq!(answer["data"]["setRole"], true, "{answer}");
+    root.set_role(&p, "maria", "maintainer").await;
     github.oauth.sign_in("maria", 7);
     let driver = Driver::start();
     let browser = driver.browser().await;
@@ -841,14 +834,7 @@ async fn a_contributor_signs_in_and_queues_a_custom_run_of_their_fork() {
     })
     .await;
     let root = sp_tests::people::sign_in(&p, &github, "root", 1).await;
-    let answer = root
-        .graphql(
-            &p,
-            "mutation { setRole(login: \"carol\", role: \"contributor\") }",
-            serde_json::json!({}),
-        )
-        .await;
-    assert_eq!(answer["data"]["setRole"], true, "{answer}");
+    root.set_role(&p, "carol", "contributor").await;
     github.oauth.sign_in("carol", 3);
     let driver = Driver::start();
     let browser = driver.browser().await;

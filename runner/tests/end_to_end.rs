@@ -471,14 +471,7 @@ async fn a_contributors_custom_run_of_their_fork(backend: Backend) {
     // A reader may not; a contributor may.
     let answer = queue(&alice, fork, &["upper-hello", "upper-fox"]).await;
     assert_eq!(code(&answer), "FORBIDDEN", "{answer}");
-    let answer = root
-        .graphql(
-            &p,
-            "mutation { setRole(login: \"alice\", role: \"contributor\") }",
-            serde_json::json!({}),
-        )
-        .await;
-    assert_eq!(answer["data"]["setRole"], true, "{answer}");
+    root.set_role(&p, "alice", "contributor").await;
     for (repo, why) in [
         ("bob/ccextractor", "belongs to bob"),
         ("alice/other", "not a fork of CCExtractor/ccextractor"),
@@ -596,14 +589,7 @@ async fn four_eyes_keep_an_author_from_approving_her_own_baseline(backend: Backe
     .await;
     let root = sign_in(&p, &github, "root", 1).await;
     for login in ["maria", "olga"] {
-        let answer = root
-            .graphql(
-                &p,
-                "mutation($l: String!) { setRole(login: $l, role: \"maintainer\") }",
-                serde_json::json!({ "l": login }),
-            )
-            .await;
-        assert_eq!(answer["data"]["setRole"], true, "{answer}");
+        root.set_role(&p, login, "maintainer").await;
     }
     let maria = sign_in(&p, &github, "maria", 2).await;
     let olga = sign_in(&p, &github, "olga", 3).await;

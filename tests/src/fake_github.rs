@@ -404,13 +404,7 @@ async fn access_token(State(inner): Shared, Path(id): Path<u64>, headers: Header
 
 /// Check runs take only an App's installation token, as on GitHub.
 fn installation_token_problem(i: &Inner, headers: &HeaderMap) -> Option<Response> {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("token "))
-        });
+    let token = bearer(headers);
     match token {
         None => Some(github_error(401, "Requires authentication")),
         Some(t) if i.installation_tokens.iter().any(|k| k == t) => None,
@@ -650,10 +644,18 @@ fn invalid_body(body: &Value) -> Option<Response> {
 }
 
 fn authorized(headers: &HeaderMap) -> bool {
+    bearer(headers).is_some()
+}
+
+/// The token of an `Authorization: Bearer …` (or GitHub's older `token …`).
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("Bearer ") || v.starts_with("token "))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("token "))
+        })
 }
 
 /// A canned failure's answer, or `None` to go on.

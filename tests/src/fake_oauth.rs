@@ -228,13 +228,7 @@ async fn exchange(
 }
 
 async fn user(State(fake): State<FakeOAuth>, headers: HeaderMap) -> Response {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("token "))
-        });
+    let token = crate::fake_github::bearer(&headers);
     let found = token.and_then(|t| fake.lock().tokens.get(t).cloned());
     match found {
         Some(u) => axum::Json(json!({

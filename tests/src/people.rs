@@ -151,6 +151,18 @@ pub async fn graphql_as(
 }
 
 impl Session {
+    /// As an admin, give `login` a role; it must change.
+    pub async fn set_role(&self, p: &TestPlatform, login: &str, role: &str) {
+        let answer = self
+            .graphql(
+                p,
+                "mutation($l: String!, $r: String!) { setRole(login: $l, role: $r) }",
+                json!({ "l": login, "r": role }),
+            )
+            .await;
+        assert_eq!(answer["data"]["setRole"], true, "{answer}");
+    }
+
     /// A GraphQL request as this person, from the dashboard (with the CSRF
     /// token).
     pub async fn graphql(&self, p: &TestPlatform, query: &str, variables: Value) -> Value {
