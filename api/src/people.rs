@@ -165,7 +165,7 @@ impl People {
         let roles = self.roles().await?;
         let mut all: Vec<(String, Role)> = roles
             .granted()
-            .map(|(login, role)| (login.to_string(), roles.of(login, &self.admins).max(role)))
+            .map(|(login, _)| (login.to_string(), roles.of(login, &self.admins)))
             .collect();
         for admin in &self.admins {
             if !all

@@ -877,6 +877,10 @@ async fn a_contributor_signs_in_and_queues_a_custom_run_of_their_fork() {
         "{}",
         evidence(&browser, "custom-run").await
     );
+    // The runs list says it too.
+    browser.goto(&p.base).await.expect("runs");
+    walk.text_contains("#runs-body", "custom run by @carol")
+        .await;
     browser.close().await.ok();
     p.stop().await;
 }

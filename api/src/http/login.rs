@@ -206,7 +206,11 @@ pub async fn callback(
     })?;
     // A new session id at every sign-in; the one this browser had ends.
     if let Some(old) = jar.get(SESSION_COOKIE) {
-        let _ = state.people.sign_out(old.value()).await;
+        state
+            .people
+            .sign_out(old.value())
+            .await
+            .map_err(ApiError::from)?;
     }
     let (id, _) = state
         .people
